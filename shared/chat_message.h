@@ -1,0 +1,37 @@
+/*
+ * chat_message.h - one chat message as the API and the relay see it, and
+ * its JSON form (ChatMessage of the contract).
+ */
+#ifndef CHAT_CHAT_MESSAGE_H
+#define CHAT_CHAT_MESSAGE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum chat_type { CHAT_TEXT, CHAT_IMAGE };
+
+struct chat_message {
+    char id[25];            /* ObjectId as 24 hex characters */
+    int64_t room_id;
+    int64_t seq;
+    int64_t sender_id;
+    enum chat_type type;
+    char *message;          /* TEXT: owned, NUL-free UTF-8; NULL for IMAGE */
+    char *image_url;        /* IMAGE: owned; NULL for TEXT */
+    char *image_name;       /* IMAGE: owned; may be NULL */
+    char *client_msg_id;    /* owned; never NULL once stored */
+    int64_t created_at_ms;  /* ms since the epoch */
+};
+
+/* chat_message_to_json: a new cJSON object in the contract's ChatMessage
+ * form (caller owns it, cJSON_Delete), NULL when out of memory. */
+cJSON *chat_message_to_json(const struct chat_message *m);
+
+/* chat_message_clear: free the owned strings; the struct may be reused. */
+void chat_message_clear(struct chat_message *m);
+
+/* chat_message_array_free: clear n messages and free the array; NULL ok. */
+void chat_message_array_free(struct chat_message *arr, size_t n);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * config.h - the settings every program reads at start.
+ *
+ * Source, in order of precedence: the environment variable CHAT_<KEY>
+ * (upper case), then the `key = value` file named by CHAT_CONFIG (default
+ * /etc/chat/chat.conf), then the built-in default. A key the program does
+ * not know, a value out of range, or a missing required key is an error that
+ * names the key; programs print it as one line and exit. Read once at start,
+ * never on a hot path.
+ */
+#ifndef CHAT_CONFIG_H
+#define CHAT_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_PATH   "/etc/chat/chat.conf"
+#define CONFIG_STR_MAX        512
+#define CONFIG_SECRET_MIN_LEN 32
+
+struct config {
+    /* MySQL / MariaDB */
+    char mysql_host[CONFIG_STR_MAX];
+    int mysql_port;
+    char mysql_socket[CONFIG_STR_MAX]; /* empty: use host and port */
+    char mysql_user[CONFIG_STR_MAX];
+    char mysql_password[CONFIG_STR_MAX];
+    char mysql_database[CONFIG_STR_MAX];
+    int mysql_timeout; /* seconds, connect/read/write */
+
+    /* MongoDB */
+    char mongo_uri[CONFIG_STR_MAX];
+    char mongo_database[CONFIG_STR_MAX];
+    char mongo_write_concern[CONFIG_STR_MAX]; /* "1", "majority", ... */
+    int mongo_timeout_ms;
+
+    /* Auth */
+    char jwt_secret[CONFIG_STR_MAX];
+    char jwt_issuer[CONFIG_STR_MAX];   /* empty: not checked */
+    char jwt_audience[CONFIG_STR_MAX]; /* empty: not checked */
+    int jwt_leeway;                    /* seconds of clock skew allowed */
+    int jwt_ttl;                       /* seconds, for tokens we mint */
+    int socket_token_ttl;              /* seconds */
+    int dev_login;                     /* 0 or 1 */
+
+    /* HTTP API */
+    int max_body_bytes;
+    char public_ws_url[CONFIG_STR_MAX]; /* what socket-token answers point at */
+
+    /* Relay */
+    char relay_host[CONFIG_STR_MAX];
+    int relay_port;
+    int relay_workers; /* database worker threads */
+    char allowed_origins[CONFIG_STR_MAX]; /* comma separated; empty: none */
+    int max_connections;
+    int max_message_bytes;
+    int max_text_chars;
+    int rate_per_sec;
+    int rate_burst;
+    int max_outbuf_bytes;
+    int handshake_timeout; /* seconds */
+    int ping_interval;     /* seconds */
+    int pong_timeout;      /* seconds */
+    int max_rooms_per_conn;
+    int write_batch_max;   /* messages per insertMany */
+    char redis_url[CONFIG_STR_MAX]; /* empty: run alone */
+
+    char log_level[CONFIG_STR_MAX]; /* debug, info, warn, error */
+};
+
+/*
+ * config_load: fill *cfg from defaults, the file at `path` (NULL: CHAT_CONFIG
+ * or the default path) and the environment. A missing file is an error only
+ * when required keys are then missing. Returns 0, or ERR_INVALID with a
+ * one-line message naming the key (or file) in errbuf.
+ */
+int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen);
+
+/* config_load_or_exit: config_load, and on failure print the line and exit(2). */
+void config_load_or_exit(struct config *cfg, const char *program);
+
+/* config_dump: write every key and its value (secrets masked) to a stream. */
+void config_dump(const struct config *cfg, FILE *out);
+
+#endif
