@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# stack.sh - the local development/test stack, everything under var/.
+#
+#   stack.sh up                  start what is not running and healthy
+#   stack.sh down                stop everything this script started
+#   stack.sh status              what runs, with pids and ports
+#   stack.sh start|stop|restart COMPONENT   one of: mariadb ferretdb relay lighttpd redis
+#
+# Every process is tracked by a pid file in var/run/ and stopped by that pid
+# only, never by name. CHAT_BIN_DIR names the directory of our binaries
+# (release or sanitizer build); when it changes, `up` restarts the relay and
+# lighttpd so the stack runs the binaries that were asked for.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+VAR=${CHAT_VAR_DIR:-$ROOT/var}
+RUN=$VAR/run
+LOG=$VAR/log
+CONF=$VAR/chat.conf
+BIN_DIR=${CHAT_BIN_DIR:-$(cat "$RUN/bindir" 2>/dev/null || echo "$ROOT/build/rel/bin")}
+
+MARIADB_PORT=3307
+FERRETDB_PORT=27018
+WEB_PORT=8080
+REDIS_PORT=6380
+
+mkdir -p "$RUN" "$LOG"
+export CHAT_CONFIG=$CONF
+
+# Sanitizer reports from any of our processes land in var/log/ where the
+# tests look for them; a clean run leaves no asan.* or ubsan.* file.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-log_path=$LOG/asan:detect_leaks=0:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-log_path=$LOG/ubsan:print_stacktrace=1}
+
+say() { printf 'stack: %s\n' "$*"; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- config
+
+# conf_get KEY: the effective value (environment CHAT_KEY over the file).
+conf_get() {
+    local env="CHAT_${1^^}"
+    if [[ -n ${!env:-} ]]; then
+        printf '%s' "${!env}"
+        return
+    fi
+    sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*\)$/\1/p" "$CONF" 2>/dev/null | tail -n1 |
+        sed 's/[[:space:]]*$//'
+}
+
+write_config() {
+    [[ -f $CONF ]] && return 0
+    umask 077
+    cat >"$CONF" <<EOF
+# Written by deploy/dev/stack.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) for the local stack.
+# Every key is described in README.md; CHAT_<KEY> in the environment overrides a line.
+jwt_secret = $(openssl rand -hex 32)
+dev_login = 1
+mysql_host = 127.0.0.1
+mysql_port = $MARIADB_PORT
+mysql_socket = $RUN/mysqld.sock
+mysql_user = chat
+mysql_password = $(openssl rand -hex 16)
+mysql_database = chat
+mongo_uri = mongodb://127.0.0.1:$FERRETDB_PORT/
+mongo_database = chat
+relay_host = 127.0.0.1
+relay_port = 8090
+public_ws_url = ws://127.0.0.1:$WEB_PORT/ws
+allowed_origins = http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT
+EOF
+    umask 022
+    say "wrote $CONF (fresh JWT secret and database password)"
+}
+
+# Our own MariaDB/FerretDB run only when the config names them; a config or
+# environment that points elsewhere means an existing server is used.
+own_mariadb() { [[ $(conf_get mysql_port) == "$MARIADB_PORT" && $(conf_get mysql_host) =~ ^(127\.0\.0\.1|localhost)$ ]]; }
+own_ferretdb() { [[ $(conf_get mongo_uri) == "mongodb://127.0.0.1:$FERRETDB_PORT/" ]]; }
+own_redis() { [[ $(conf_get redis_url) == "redis://127.0.0.1:$REDIS_PORT" ]]; }
+
+# ---------------------------------------------------------------- process helpers
+
+pid_of() {
+    local f=$RUN/$1.pid pid
+    [[ -f $f ]] || return 1
+    pid=$(<"$f")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && { echo "$pid"; return 0; }
+    return 1
+}
+
+# wait_until TIMEOUT_S COMMAND...: poll every 0.2 s.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    while ((SECONDS <= deadline)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+failed_start() {
+    local name=$1 log=$2
+    printf 'stack: %s failed to start; last lines of %s:\n' "$name" "$log" >&2
+    tail -n 20 "$log" >&2 2>/dev/null
+    exit 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+stop_pid() {
+    local name=$1 pid
+    pid=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; return 0; }
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 150); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "$name (pid $pid) did not stop in 15 s; killing it"
+        kill -KILL "$pid" 2>/dev/null
+        sleep 0.2
+    fi
+    rm -f "$RUN/$name.pid"
+    say "stopped $name"
+}
+
+# ---------------------------------------------------------------- MariaDB
+
+mariadb_root() { mariadb --no-defaults --socket="$RUN/mysqld.sock" -uroot "$@"; }
+
+start_mariadb() {
+    own_mariadb || { say "mariadb: using the server named in the config"; return 0; }
+    local data=$VAR/mysql log=$LOG/mariadb.log
+    if pid_of mariadb >/dev/null; then
+        if mariadb-admin --no-defaults --socket="$RUN/mysqld.sock" -uroot ping >/dev/null 2>&1; then
+            return 0
+        fi
+        stop_pid mariadb   # alive but not answering: start it afresh
+    fi
+    if [[ ! -d $data/mysql ]]; then
+        say "mariadb: initialising $data"
+        mkdir -p "$data"
+        mariadb-install-db --no-defaults --datadir="$data" --auth-root-authentication-method=socket \
+            --auth-root-socket-user="$(id -un)" --skip-test-db --user="$(id -un)" >"$LOG/mariadb-install.log" 2>&1 ||
+            failed_start "mariadb-install-db" "$LOG/mariadb-install.log"
+    fi
+    local as_root=()
+    [[ $(id -u) -eq 0 ]] && as_root=(--user=root)
+    nohup mariadbd --no-defaults --datadir="$data" --port="$MARIADB_PORT" --bind-address=127.0.0.1 \
+        --socket="$RUN/mysqld.sock" --pid-file="$RUN/mariadb.pid" --log-error="$log" \
+        --default-time-zone=+00:00 --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
+        --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
+        --skip-name-resolve "${as_root[@]}" >>"$log" 2>&1 &
+    wait_until 60 mariadb-admin --no-defaults --socket="$RUN/mysqld.sock" -uroot ping ||
+        failed_start mariadb "$log"
+    # The application account; its password lives only in var/chat.conf.
+    local pw db
+    pw=$(conf_get mysql_password)
+    db=$(conf_get mysql_database)
+    mariadb_root <<SQL || failed_start "mariadb (account set-up)" "$log"
+CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+CREATE USER IF NOT EXISTS 'chat'@'127.0.0.1' IDENTIFIED BY '$pw';
+CREATE USER IF NOT EXISTS 'chat'@'localhost' IDENTIFIED BY '$pw';
+ALTER USER 'chat'@'127.0.0.1' IDENTIFIED BY '$pw';
+ALTER USER 'chat'@'localhost' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO 'chat'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO 'chat'@'localhost';
+GRANT PROCESS ON *.* TO 'chat'@'127.0.0.1';
+GRANT PROCESS ON *.* TO 'chat'@'localhost';
+SQL
+    say "mariadb: up on 127.0.0.1:$MARIADB_PORT (socket $RUN/mysqld.sock)"
+}
+
+stop_mariadb() { own_mariadb && stop_pid mariadb; return 0; }
+
+# ---------------------------------------------------------------- FerretDB
+
+mongo_ping() { "$BIN_DIR/chat-mongo-cmd" --ping >/dev/null 2>&1 || port_open "$FERRETDB_PORT"; }
+
+start_ferretdb() {
+    own_ferretdb || { say "ferretdb: using the MongoDB named in the config"; return 0; }
+    local log=$LOG/ferretdb.log
+    if pid_of ferretdb >/dev/null && port_open "$FERRETDB_PORT"; then
+        return 0
+    fi
+    [[ -x $VAR/bin/ferretdb ]] || die "ferretdb: $VAR/bin/ferretdb is missing; run deploy/dev/deps.sh (make run does)"
+    mkdir -p "$VAR/ferretdb"
+    nohup "$VAR/bin/ferretdb" --handler=sqlite --sqlite-url="file:$VAR/ferretdb/" \
+        --state-dir="$VAR/ferretdb" --listen-addr="127.0.0.1:$FERRETDB_PORT" \
+        --debug-addr=127.0.0.1:27019 --telemetry=disable --log-level=warn >>"$log" 2>&1 &
+    echo $! >"$RUN/ferretdb.pid"
+    wait_until 30 port_open "$FERRETDB_PORT" || failed_start ferretdb "$log"
+    say "ferretdb: up on 127.0.0.1:$FERRETDB_PORT (SQLite in $VAR/ferretdb)"
+}
+
+stop_ferretdb() { own_ferretdb && stop_pid ferretdb; return 0; }
+
+# ---------------------------------------------------------------- Redis
+
+start_redis() {
+    own_redis || return 0
+    local log=$LOG/redis.log
+    if pid_of redis >/dev/null && port_open "$REDIS_PORT"; then
+        return 0
+    fi
+    mkdir -p "$VAR/redis"
+    nohup redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --save '' \
+        --appendonly no --daemonize no --logfile '' >>"$log" 2>&1 &
+    echo $! >"$RUN/redis.pid"
+    wait_until 20 port_open "$REDIS_PORT" || failed_start redis "$log"
+    say "redis: up on 127.0.0.1:$REDIS_PORT"
+}
+
+stop_redis() { stop_pid redis; }
+
+# ---------------------------------------------------------------- relay
+
+relay_port() { conf_get relay_port; }
+
+start_relay() {
+    local log=$LOG/relay.log port
+    port=$(relay_port)
+    if pid_of relay >/dev/null && http_ok "http://127.0.0.1:$port/healthz"; then
+        return 0
+    fi
+    stop_pid relay
+    [[ -x $BIN_DIR/chat-relay ]] || die "relay: $BIN_DIR/chat-relay is not built (run make)"
+    nohup "$BIN_DIR/chat-relay" >>"$log" 2>&1 &
+    echo $! >"$RUN/relay.pid"
+    wait_until 20 http_ok "http://127.0.0.1:$port/healthz" || failed_start relay "$log"
+    say "relay: up on 127.0.0.1:$port"
+}
+
+stop_relay() { stop_pid relay; }
+
+# ---------------------------------------------------------------- lighttpd
+
+render_lighttpd() {
+    sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" -e "s|@BIN@|$BIN_DIR|g" \
+        -e "s|@PORT@|$WEB_PORT|g" -e "s|@RELAY_PORT@|$(relay_port)|g" \
+        -e "s|@ASAN_OPTIONS@|$ASAN_OPTIONS|g" -e "s|@UBSAN_OPTIONS@|$UBSAN_OPTIONS|g" \
+        "$ROOT/deploy/dev/lighttpd.conf.in" >"$VAR/lighttpd.conf"
+}
+
+start_lighttpd() {
+    local log=$LOG/lighttpd-error.log
+    if pid_of lighttpd >/dev/null && http_ok "http://127.0.0.1:$WEB_PORT/"; then
+        return 0
+    fi
+    stop_pid lighttpd
+    mkdir -p "$VAR/lighttpd"
+    render_lighttpd
+    lighttpd -tt -f "$VAR/lighttpd.conf" >"$LOG/lighttpd-check.log" 2>&1 ||
+        failed_start "lighttpd (config check)" "$LOG/lighttpd-check.log"
+    nohup lighttpd -D -f "$VAR/lighttpd.conf" >>"$log" 2>&1 &
+    echo $! >"$RUN/lighttpd.pid"
+    wait_until 20 http_ok "http://127.0.0.1:$WEB_PORT/" || failed_start lighttpd "$log"
+    say "lighttpd: up on 127.0.0.1:$WEB_PORT"
+}
+
+stop_lighttpd() { stop_pid lighttpd; }
+
+# ---------------------------------------------------------------- whole stack
+
+migrate() {
+    CHAT_BIN_DIR=$BIN_DIR "$ROOT/migrations/migrate.sh" || die "migrations failed (see above)"
+}
+
+up() {
+    write_config
+    local previous
+    previous=$(cat "$RUN/bindir" 2>/dev/null || true)
+    if [[ -n $previous && $previous != "$BIN_DIR" ]]; then
+        say "binaries changed ($previous -> $BIN_DIR): restarting relay and lighttpd"
+        stop_lighttpd
+        stop_relay
+    fi
+    echo "$BIN_DIR" >"$RUN/bindir"
+    start_mariadb
+    start_ferretdb
+    start_redis
+    migrate
+    start_relay
+    start_lighttpd
+    cat <<EOF
+
+  chat page          http://127.0.0.1:$WEB_PORT/
+  HTTP API           http://127.0.0.1:$WEB_PORT/api/v1/
+  WebSocket          ws://127.0.0.1:$WEB_PORT/ws   (relay direct: ws://127.0.0.1:$(relay_port)/ws)
+  relay health       http://127.0.0.1:$(relay_port)/healthz   metrics: /metrics
+  MariaDB            127.0.0.1:$MARIADB_PORT, socket $RUN/mysqld.sock
+  MongoDB (FerretDB) mongodb://127.0.0.1:$FERRETDB_PORT/
+  config             $CONF
+  logs               $LOG/
+
+EOF
+}
+
+down() {
+    stop_lighttpd
+    stop_relay
+    stop_redis
+    stop_ferretdb
+    stop_mariadb
+}
+
+status() {
+    local c pid rc=0
+    for c in mariadb ferretdb redis relay lighttpd; do
+        if pid=$(pid_of "$c"); then
+            printf '  %-9s running  pid %s\n' "$c" "$pid"
+        else
+            printf '  %-9s stopped\n' "$c"
+            [[ $c == redis ]] || rc=3
+        fi
+    done
+    printf '  binaries  %s\n' "$(cat "$RUN/bindir" 2>/dev/null || echo '(none yet)')"
+    return $rc
+}
+
+component() {
+    case $2 in
+    mariadb | ferretdb | relay | lighttpd | redis) ;;
+    *) die "unknown component '$2' (mariadb ferretdb relay lighttpd redis)" ;;
+    esac
+    case $1 in
+    start) "start_$2" ;;
+    stop) "stop_$2" ;;
+    restart) "stop_$2" && "start_$2" ;;
+    esac
+}
+
+case ${1:-} in
+up) up ;;
+down) down ;;
+status) status ;;
+start | stop | restart) [[ $# -eq 2 ]] || die "usage: $0 $1 COMPONENT"; component "$1" "$2" ;;
+*) echo "usage: $0 up|down|status|start C|stop C|restart C" >&2; exit 2 ;;
+esac
