@@ -1,0 +1,58 @@
+/*
+ * chat_message.c - the ChatMessage JSON form (see chat_message.h).
+ *
+ * Called once per delivered message by the relay and once per history row
+ * by the API; the cost is a handful of cJSON allocations per message.
+ */
+#include "chat_message.h"
+#include "timefmt.h"
+
+#include <stdlib.h>
+
+cJSON *chat_message_to_json(const struct chat_message *m)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    /* Ids and seqs stay below 2^53, so a JSON number (double) holds them exactly. */
+    int ok = cJSON_AddStringToObject(o, "id", m->id) &&
+             cJSON_AddNumberToObject(o, "chatRoomId", (double) m->room_id) &&
+             cJSON_AddNumberToObject(o, "seq", (double) m->seq) &&
+             cJSON_AddNumberToObject(o, "senderId", (double) m->sender_id) &&
+             cJSON_AddStringToObject(o, "chatType", m->type == CHAT_IMAGE ? "IMAGE" : "TEXT");
+    if (ok && m->type == CHAT_TEXT)
+        ok = cJSON_AddStringToObject(o, "message", m->message ? m->message : "") != NULL;
+    if (ok && m->type == CHAT_IMAGE) {
+        ok = cJSON_AddStringToObject(o, "imageUrl", m->image_url ? m->image_url : "") &&
+             (m->image_name ? cJSON_AddStringToObject(o, "imageName", m->image_name) != NULL
+                            : cJSON_AddNullToObject(o, "imageName") != NULL);
+    }
+    ok = ok && cJSON_AddStringToObject(o, "clientMsgId", m->client_msg_id ? m->client_msg_id : "") &&
+         cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, m->created_at_ms));
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+void chat_message_clear(struct chat_message *m)
+{
+    if (!m)
+        return;
+    free(m->message);
+    free(m->image_url);
+    free(m->image_name);
+    free(m->client_msg_id);
+    m->message = m->image_url = m->image_name = m->client_msg_id = NULL;
+}
+
+void chat_message_array_free(struct chat_message *arr, size_t n)
+{
+    if (!arr)
+        return;
+    for (size_t i = 0; i < n; i++)
+        chat_message_clear(&arr[i]);
+    free(arr);
+}

@@ -1,0 +1,310 @@
+/*
+ * msgstore.c - chat_messages in MongoDB through a mongoc client pool (see
+ * msgstore.h).
+ *
+ * Every function pops a client from the pool, does one or two round trips
+ * and pushes the client back, so any number of threads may call in. Filters
+ * and documents are built from typed C values only (BSON_APPEND_INT64 and
+ * friends); nothing a client sent is ever parsed as BSON or JSON here.
+ *
+ * Timeouts: unless the URI says otherwise, server selection, connect and
+ * socket timeouts are all cfg->mongo_timeout_ms, so a server that is down or
+ * paused turns into ERR_UNAVAILABLE within that time instead of a hang.
+ */
+#include "msgstore.h"
+#include "errors.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COLLECTION "chat_messages"
+
+struct msgstore {
+    const struct config *cfg;      /* borrowed for the store's lifetime */
+    mongoc_uri_t *uri;
+    mongoc_client_pool_t *pool;
+    mongoc_write_concern_t *wc;    /* cfg->mongo_write_concern */
+};
+
+static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
+
+static void mongoc_global_init(void)
+{
+    mongoc_init();
+    /* The driver's own log lines (e.g. FerretDB lacking endSessions) would
+     * bypass the project's key=value log; errors reach callers as codes. */
+    mongoc_log_set_handler(NULL, NULL);
+    atexit(mongoc_cleanup);
+}
+
+/* Server error codes that mean "not reachable / not primary right now"
+ * rather than "your request is wrong": the caller may retry later. */
+static int transient_server_code(uint32_t code)
+{
+    switch (code) {
+    case 6:     /* HostUnreachable */
+    case 7:     /* HostNotFound */
+    case 50:    /* MaxTimeMSExpired */
+    case 64:    /* WriteConcernFailed */
+    case 89:    /* NetworkTimeout */
+    case 91:    /* ShutdownInProgress */
+    case 189:   /* PrimarySteppedDown */
+    case 10107: /* NotWritablePrimary */
+    case 11600: /* InterruptedAtShutdown */
+    case 11602: /* InterruptedDueToReplStateChange */
+    case 13435: /* NotPrimaryNoSecondaryOk */
+    case 13436: /* NotPrimaryOrSecondary */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* map_error: project error code for a driver error. */
+static int map_error(const bson_error_t *e)
+{
+    switch (e->domain) {
+    case MONGOC_ERROR_STREAM:
+    case MONGOC_ERROR_SERVER_SELECTION:
+    case MONGOC_ERROR_WRITE_CONCERN:
+        return ERR_UNAVAILABLE;
+    default:
+        break;
+    }
+    if (e->code == 11000 || e->code == 11001)
+        return ERR_CONFLICT;
+    if (transient_server_code(e->code))
+        return ERR_UNAVAILABLE;
+    if (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE)
+        return ERR_UNAVAILABLE;
+    return ERR_INTERNAL;
+}
+
+static void set_default_timeout(mongoc_uri_t *uri, const char *option, int32_t ms)
+{
+    if (!mongoc_uri_has_option(uri, option))
+        mongoc_uri_set_option_as_int32(uri, option, ms);
+}
+
+/* parse_write_concern: "majority", or a whole number of nodes (>= 0). */
+static mongoc_write_concern_t *parse_write_concern(const char *s, int32_t timeout_ms)
+{
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+    if (!wc)
+        return NULL;
+    if (strcmp(s, "majority") == 0) {
+        mongoc_write_concern_set_wmajority(wc, timeout_ms);
+        return wc;
+    }
+    char *end;
+    long w = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || w < 0 || w > 50) {
+        mongoc_write_concern_destroy(wc);
+        return NULL;
+    }
+    mongoc_write_concern_set_w(wc, (int32_t) w);
+    if (w > 1)
+        mongoc_write_concern_set_wtimeout_int64(wc, timeout_ms);
+    return wc;
+}
+
+struct msgstore *msgstore_new(const struct config *cfg, char *errbuf, size_t errlen)
+{
+    bson_error_t err;
+    struct msgstore *ms;
+
+    pthread_once(&mongoc_once, mongoc_global_init);
+    if (!(ms = calloc(1, sizeof *ms))) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    ms->cfg = cfg;
+    if (!(ms->uri = mongoc_uri_new_with_error(cfg->mongo_uri, &err))) {
+        snprintf(errbuf, errlen, "mongo_uri: %s", err.message);
+        goto fail;
+    }
+    set_default_timeout(ms->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, cfg->mongo_timeout_ms);
+    set_default_timeout(ms->uri, MONGOC_URI_CONNECTTIMEOUTMS, cfg->mongo_timeout_ms);
+    set_default_timeout(ms->uri, MONGOC_URI_SOCKETTIMEOUTMS, cfg->mongo_timeout_ms);
+    if (!(ms->wc = parse_write_concern(cfg->mongo_write_concern, cfg->mongo_timeout_ms))) {
+        snprintf(errbuf, errlen, "mongo_write_concern: expected \"majority\" or a number, got \"%s\"",
+                 cfg->mongo_write_concern);
+        goto fail;
+    }
+    if (!(ms->pool = mongoc_client_pool_new_with_error(ms->uri, &err))) {
+        snprintf(errbuf, errlen, "mongo_uri: %s", err.message);
+        goto fail;
+    }
+    mongoc_client_pool_set_error_api(ms->pool, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_pool_set_appname(ms->pool, "chat");
+    return ms;
+fail:
+    msgstore_free(ms);
+    return NULL;
+}
+
+void msgstore_free(struct msgstore *ms)
+{
+    if (!ms)
+        return;
+    if (ms->pool)
+        mongoc_client_pool_destroy(ms->pool);
+    mongoc_write_concern_destroy(ms->wc);
+    mongoc_uri_destroy(ms->uri);
+    free(ms);
+}
+
+/* dup_utf8: a malloc'd copy of the string at iter, or NULL when absent. */
+static int dup_utf8(const bson_t *doc, const char *key, char **out)
+{
+    bson_iter_t it;
+    *out = NULL;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it))
+        return 0;
+    uint32_t len;
+    const char *s = bson_iter_utf8(&it, &len);
+    if (!(*out = malloc((size_t) len + 1)))
+        return ERR_NOMEM;
+    memcpy(*out, s, len);
+    (*out)[len] = '\0';
+    return 0;
+}
+
+static int get_int64(const bson_t *doc, const char *key, int64_t *out)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_NUMBER(&it))
+        return ERR_INTERNAL;
+    *out = bson_iter_as_int64(&it);
+    return 0;
+}
+
+/* doc_to_message: fill *m from a stored document. ERR_INTERNAL for a
+ * document that lacks a required field, ERR_NOMEM. On error *m is cleared. */
+static int doc_to_message(const bson_t *doc, struct chat_message *m)
+{
+    bson_iter_t it;
+    int rc = ERR_INTERNAL;
+
+    memset(m, 0, sizeof *m);
+    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it))
+        goto out;
+    bson_oid_to_string(bson_iter_oid(&it), m->id);
+    if (get_int64(doc, "chatRoomId", &m->room_id) || get_int64(doc, "seq", &m->seq) ||
+        get_int64(doc, "senderId", &m->sender_id))
+        goto out;
+    if (!bson_iter_init_find(&it, doc, "chatType") || !BSON_ITER_HOLDS_UTF8(&it))
+        goto out;
+    m->type = strcmp(bson_iter_utf8(&it, NULL), "IMAGE") == 0 ? CHAT_IMAGE : CHAT_TEXT;
+    if (bson_iter_init_find(&it, doc, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it))
+        m->created_at_ms = bson_iter_date_time(&it);
+    if ((rc = dup_utf8(doc, "clientMsgId", &m->client_msg_id)))
+        goto out;
+    if (m->type == CHAT_TEXT)
+        rc = dup_utf8(doc, "message", &m->message);
+    else if (!(rc = dup_utf8(doc, "imageUrl", &m->image_url)))
+        rc = dup_utf8(doc, "imageName", &m->image_name);
+    if (rc)
+        goto out;
+    if (!m->client_msg_id && !(m->client_msg_id = strdup(""))) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc)
+        chat_message_clear(m);
+    return rc;
+}
+
+/* find_messages: run find(filter, opts) and collect at most cap messages
+ * into a new array. */
+static int find_messages(struct msgstore *ms, const bson_t *filter, const bson_t *opts,
+                         size_t cap, struct chat_message **out, size_t *n)
+{
+    mongoc_client_t *client = mongoc_client_pool_pop(ms->pool);
+    mongoc_collection_t *coll = NULL;
+    mongoc_cursor_t *cur = NULL;
+    struct chat_message *arr = NULL;
+    const bson_t *doc;
+    bson_error_t err;
+    size_t count = 0;
+    int rc = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!client)
+        return ERR_UNAVAILABLE;
+    if (cap && !(arr = calloc(cap, sizeof *arr))) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    coll = mongoc_client_get_collection(client, ms->cfg->mongo_database, COLLECTION);
+    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    while (rc == 0 && count < cap && mongoc_cursor_next(cur, &doc)) {
+        if ((rc = doc_to_message(doc, &arr[count])) == 0)
+            count++;
+    }
+    if (rc == 0 && mongoc_cursor_error(cur, &err))
+        rc = map_error(&err);
+out:
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(ms->pool, client);
+    if (rc) {
+        chat_message_array_free(arr, count);
+        return rc;
+    }
+    *out = arr;
+    *n = count;
+    return 0;
+}
+
+int msgstore_page(struct msgstore *ms, int64_t room_id, int64_t before, int64_t after, int limit,
+                  struct chat_message **out, size_t *n, int *more)
+{
+    bson_t filter = BSON_INITIALIZER, range, opts = BSON_INITIALIZER, sort;
+    int newer = after >= 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    *more = 0;
+    if (limit < 1)
+        return ERR_INVALID;
+    BSON_APPEND_INT64(&filter, "chatRoomId", room_id);
+    if (newer || before > 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &range);
+        if (newer)
+            BSON_APPEND_INT64(&range, "$gt", after);
+        else
+            BSON_APPEND_INT64(&range, "$lt", before);
+        bson_append_document_end(&filter, &range);
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "seq", newer ? 1 : -1);
+    bson_append_document_end(&opts, &sort);
+    /* One extra row tells whether another page exists. */
+    BSON_APPEND_INT64(&opts, "limit", (int64_t) limit + 1);
+
+    rc = find_messages(ms, &filter, &opts, (size_t) limit + 1, out, n);
+    if (rc == 0 && *n > (size_t) limit) {
+        *more = 1;
+        chat_message_clear(&(*out)[limit]);
+        *n = (size_t) limit;
+    }
+    if (rc == 0 && !newer) {
+        /* Fetched newest first; the contract wants oldest first. */
+        for (size_t i = 0, j = *n ? *n - 1 : 0; i < j; i++, j--) {
+            struct chat_message t = (*out)[i];
+            (*out)[i] = (*out)[j];
+            (*out)[j] = t;
+        }
+    }
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    return rc;
+}
