@@ -1,7 +1,7 @@
 /* timefmt.c - clocks and RFC 3339 formatting (see timefmt.h). */
 #include "timefmt.h"
 
-#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int64_t timefmt_now_ms(void)
@@ -18,6 +18,16 @@ int64_t timefmt_mono_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* put_digits: write v as exactly `width` decimal digits (v mod 10^width). */
+static char *put_digits(char *p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char) ('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 char *timefmt_rfc3339(char out[TIMEFMT_RFC3339_LEN], int64_t ms)
 {
     time_t secs = (time_t) (ms / 1000);
@@ -27,9 +37,23 @@ char *timefmt_rfc3339(char out[TIMEFMT_RFC3339_LEN], int64_t ms)
         secs -= 1;
     }
     struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, TIMEFMT_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-             tm.tm_sec, milli);
+    if (!gmtime_r(&secs, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+        memset(&tm, 0, sizeof tm); /* out of range: a fixed date, not garbage */
+    char *p = out;
+    p = put_digits(p, tm.tm_year + 1900, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    *p++ = '.';
+    p = put_digits(p, milli, 3);
+    *p++ = 'Z';
+    *p = '\0';
     return out;
 }

@@ -4,17 +4,26 @@
 # all it takes. Unit tests link the non-main objects of the relay and the API
 # programs (RELAY_LIB_SRC, API_LIB_SRC from their build.mk).
 
-UNIT_SRC        := $(wildcard tests/unit/check_*.c)
-INTEG_SRC       := $(wildcard tests/integration/check_*.c)
+UNIT_SRC        := $(sort $(wildcard tests/unit/check_*.c))
+# sanitizer_reports runs last: it reads what every earlier test left in the logs.
+INTEG_LAST      := tests/integration/check_sanitizer_reports.c
+INTEG_SRC       := $(filter-out $(INTEG_LAST),$(sort $(wildcard tests/integration/check_*.c))) $(INTEG_LAST)
 SUPPORT_SRC     := $(wildcard tests/support/*.c)
 
-$(BUILD)/gen/unit_suites.h: $(UNIT_SRC) tests/build.mk
+# The lists are rewritten only when they change, so adding or removing a
+# test file relinks the runner and nothing else.
+$(BUILD)/gen/unit_suites.h: FORCE
 	@mkdir -p $(@D)
-	@printf '%s\n' $(patsubst tests/unit/check_%.c,SUITE(%),$(UNIT_SRC)) > $@
+	@printf '%s\n' $(patsubst tests/unit/check_%.c,'SUITE(%)',$(UNIT_SRC)) > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 
-$(BUILD)/gen/integration_suites.h: $(INTEG_SRC) tests/build.mk
+$(BUILD)/gen/integration_suites.h: FORCE
 	@mkdir -p $(@D)
-	@printf '%s\n' $(patsubst tests/integration/check_%.c,SUITE(%),$(INTEG_SRC)) > $@
+	@printf '%s\n' $(patsubst tests/integration/check_%.c,'SUITE(%)',$(INTEG_SRC)) > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+
+.PHONY: FORCE
+FORCE:
 
 $(OBJ)/tests/unit_runner.o: tests/runner.c $(BUILD)/gen/unit_suites.h
 	@mkdir -p $(@D)
@@ -26,7 +35,8 @@ $(OBJ)/tests/integration_runner.o: tests/runner.c $(BUILD)/gen/integration_suite
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -I$(BUILD)/gen -DSUITES_H='"integration_suites.h"' \
 	    -DRUNNER_NAME='"integration"' -c -o $@ $<
 
-$(OBJ)/tests/%.o: CFLAGS += $(CHECK_CFLAGS)
+# A test file's one export is its suite, declared by the generated list.
+$(OBJ)/tests/%.o: CFLAGS += $(CHECK_CFLAGS) -Wno-missing-prototypes
 $(OBJ)/tests/%.o: CPPFLAGS += -Itests/support -Irelay -Ifcgi-api
 
 $(eval $(call program,unit_tests,$(UNIT_SRC) $(SUPPORT_SRC) $(RELAY_LIB_SRC) $(API_LIB_SRC),\

@@ -169,6 +169,9 @@ ALTER USER 'chat'@'127.0.0.1' IDENTIFIED BY '$pw';
 ALTER USER 'chat'@'localhost' IDENTIFIED BY '$pw';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO 'chat'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO 'chat'@'localhost';
+-- Tests create throw-away databases named chat_test_*.
+GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO 'chat'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO 'chat'@'localhost';
 GRANT PROCESS ON *.* TO 'chat'@'127.0.0.1';
 GRANT PROCESS ON *.* TO 'chat'@'localhost';
 SQL
@@ -179,7 +182,7 @@ stop_mariadb() { own_mariadb && stop_pid mariadb; return 0; }
 
 # ---------------------------------------------------------------- FerretDB
 
-mongo_ping() { "$BIN_DIR/chat-mongo-cmd" --ping >/dev/null 2>&1 || port_open "$FERRETDB_PORT"; }
+mongo_ping() { "$BIN_DIR/chat-mongo-cmd" ping >/dev/null 2>&1 || port_open "$FERRETDB_PORT"; }
 
 start_ferretdb() {
     own_ferretdb || { say "ferretdb: using the MongoDB named in the config"; return 0; }
@@ -328,9 +331,9 @@ component() {
     *) die "unknown component '$2' (mariadb ferretdb relay lighttpd redis)" ;;
     esac
     case $1 in
-    start) "start_$2" ;;
+    start) write_config && "start_$2" ;;
     stop) "stop_$2" ;;
-    restart) "stop_$2" && "start_$2" ;;
+    restart) write_config && "stop_$2" && "start_$2" ;;
     esac
 }
 

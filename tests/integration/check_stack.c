@@ -1,0 +1,86 @@
+/*
+ * check_stack.c - the local stack as `make run` leaves it: the first request
+ * paths answer, and `stack.sh down` (make stop) leaves no listener behind.
+ */
+#include "http_client.h"
+#include "run_cmd.h"
+#include "testenv.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+static char out[8192];
+
+START_TEST(test_stack_serves_page_api_and_relay)
+{
+    struct http_resp r;
+    char ct[128];
+
+    ck_assert_int_eq(http_request("GET", "/", NULL, NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(http_header(&r, "Content-Type", ct, sizeof ct));
+    ck_assert_msg(strstr(ct, "text/html"), "GET / content type: %s", ct);
+    http_resp_free(&r);
+
+    /* An unknown API path still reaches a FastCGI program: a JSON 404. */
+    ck_assert_int_eq(http_json("GET", "/api/v1/no-such-thing", NULL, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_msg(r.json != NULL, "expected a JSON error body, got: %s", r.body);
+    ck_assert_str_eq(http_error_code(&r), "not_found");
+    http_resp_free(&r);
+
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", testenv_config()->relay_port);
+    ck_assert_int_eq(http_request("GET", url, NULL, NULL, NULL, 0, &r), 0);
+    ck_assert_msg(r.status == 200, "relay /healthz: %ld %s", r.status, r.body);
+    http_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_stack_status_names_every_component)
+{
+    ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh status") == 0, "status: %s", out);
+    const char *names[] = {"mariadb", "ferretdb", "relay", "lighttpd"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "%s", names[i]);
+        ck_assert_msg(strstr(out, want), "status does not mention %s: %s", names[i], out);
+    }
+    ck_assert_msg(!strstr(out, "stopped") || strstr(out, "redis     stopped"), "status: %s", out);
+}
+END_TEST
+
+START_TEST(test_stack_down_leaves_no_listener_and_up_restores)
+{
+    const int ports[] = {8080, testenv_config()->relay_port, 3307, 27018};
+    ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh down") == 0, "down: %s", out);
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
+        ck_assert_msg(testenv_wait_port(ports[i], 0) != 0, "port %d still accepts after down",
+                      ports[i]);
+    ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh status") != 0,
+                  "status should report stopped components: %s", out);
+
+    ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh up") == 0, "up: %s", out);
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
+        ck_assert_msg(testenv_wait_port(ports[i], 0) == 0, "port %d not back after up", ports[i]);
+
+    /* A second up finds everything healthy and restarts nothing. */
+    pid_t relay = testenv_pid("relay"), db = testenv_pid("mariadb");
+    ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh up") == 0, "up again: %s", out);
+    ck_assert_int_eq(testenv_pid("relay"), relay);
+    ck_assert_int_eq(testenv_pid("mariadb"), db);
+}
+END_TEST
+
+Suite *stack_suite(void)
+{
+    Suite *s = suite_create("stack");
+    TCase *tc = tcase_create("stack");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stack_serves_page_api_and_relay);
+    tcase_add_test(tc, test_stack_status_names_every_component);
+    tcase_add_test(tc, test_stack_down_leaves_no_listener_and_up_restores);
+    suite_add_tcase(s, tc);
+    return s;
+}

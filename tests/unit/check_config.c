@@ -1,0 +1,153 @@
+/* check_config.c - the config loader: defaults, file, environment, errors. */
+#include "config.h"
+#include "errors.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+    strcpy(path, "/tmp/chat-conf-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq((int) write(fd, text, strlen(text)), (int) strlen(text));
+    close(fd);
+}
+
+static void teardown(void)
+{
+    if (path[0])
+        unlink(path);
+    path[0] = '\0';
+    unsetenv("CHAT_JWT_SECRET");
+    unsetenv("CHAT_RELAY_PORT");
+}
+
+#define SECRET "0123456789abcdef0123456789abcdef"
+
+START_TEST(test_config_defaults_and_file)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("# comment\n\njwt_secret = " SECRET "\nmysql_port=3307\n  dev_login =1  \n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.jwt_secret, SECRET);
+    ck_assert_int_eq(cfg.mysql_port, 3307);
+    ck_assert_int_eq(cfg.dev_login, 1);
+    ck_assert_int_eq(cfg.socket_token_ttl, 30);
+    ck_assert_int_eq(cfg.max_body_bytes, 16384);
+    ck_assert_int_eq(cfg.max_connections, 1000);
+}
+END_TEST
+
+START_TEST(test_config_env_overrides_file)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("jwt_secret = " SECRET "\nrelay_port = 8090\n");
+    setenv("CHAT_RELAY_PORT", "9999", 1);
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.relay_port, 9999);
+}
+END_TEST
+
+START_TEST(test_config_rejects_short_secret)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("jwt_secret = tooshort\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "jwt_secret") && strstr(err, "at least 32"),
+                  "expected a line naming jwt_secret and the 32-byte minimum, got: %s", err);
+    ck_assert_ptr_null(strchr(err, '\n'));
+}
+END_TEST
+
+START_TEST(test_config_requires_secret)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("dev_login = 0\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "jwt_secret is required") && strstr(err, "CHAT_JWT_SECRET"),
+                  "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_invalid_number)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("jwt_secret = " SECRET "\ndev_login = yes\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "dev_login") && strstr(err, "whole number"), "got: %s", err);
+
+    write_conf("jwt_secret = " SECRET "\nrelay_port = 70000\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "relay_port must be between 1 and 65535"), "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_unknown_key)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("jwt_secret = " SECRET "\ndev_logn = 1\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "unknown key dev_logn") && strstr(err, ":2"), "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_env_value)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("jwt_secret = " SECRET "\n");
+    setenv("CHAT_RELAY_PORT", "80x", 1);
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "relay_port") && strstr(err, "CHAT_RELAY_PORT"), "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_config_missing_explicit_file)
+{
+    struct config cfg;
+    char err[256] = "";
+    ck_assert_int_eq(config_load(&cfg, "/nonexistent/chat.conf", err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "/nonexistent/chat.conf"), "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_config_secret_from_env_only)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("dev_login = 0\n");
+    setenv("CHAT_JWT_SECRET", SECRET "XYZ", 1);
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.jwt_secret, SECRET "XYZ");
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("load");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_test(tc, test_config_defaults_and_file);
+    tcase_add_test(tc, test_config_env_overrides_file);
+    tcase_add_test(tc, test_config_rejects_short_secret);
+    tcase_add_test(tc, test_config_requires_secret);
+    tcase_add_test(tc, test_config_rejects_invalid_number);
+    tcase_add_test(tc, test_config_rejects_unknown_key);
+    tcase_add_test(tc, test_config_rejects_bad_env_value);
+    tcase_add_test(tc, test_config_missing_explicit_file);
+    tcase_add_test(tc, test_config_secret_from_env_only);
+    suite_add_tcase(s, tc);
+    return s;
+}
