@@ -22,6 +22,16 @@
 #define MIGRATIONS_COLLECTION "schema_migrations"
 #define MAX_COMMAND_BYTES     (1024 * 1024)
 
+/* The driver's own warnings (FerretDB lacks endSessions, for one) are not
+ * this tool's business; errors still reach stderr. */
+static void driver_log(mongoc_log_level_t level, const char *domain, const char *message,
+                       void *data)
+{
+    (void) data;
+    if (level <= MONGOC_LOG_LEVEL_ERROR)
+        fprintf(stderr, "chat-mongo-cmd: driver: %s: %s\n", domain, message);
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: chat-mongo-cmd ping | run FILE | applied | record NAME SHA256\n");
@@ -141,6 +151,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    mongoc_log_set_handler(driver_log, NULL);
     mongoc_init();
     int rc = 2;
     bson_error_t err;
