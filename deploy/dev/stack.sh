@@ -137,6 +137,7 @@ start_mariadb() {
     local data=$VAR/mysql log=$LOG/mariadb.log
     if pid_of mariadb >/dev/null; then
         if mariadb-admin --no-defaults --socket="$RUN/mysqld.sock" -uroot ping >/dev/null 2>&1; then
+            mariadb_account
             return 0
         fi
         stop_pid mariadb   # alive but not answering: start it afresh
@@ -157,25 +158,32 @@ start_mariadb() {
         --skip-name-resolve "${as_root[@]}" >>"$log" 2>&1 &
     wait_until 60 mariadb-admin --no-defaults --socket="$RUN/mysqld.sock" -uroot ping ||
         failed_start mariadb "$log"
-    # The application account; its password lives only in var/chat.conf.
-    local pw db
+    mariadb_account
+    say "mariadb: up on 127.0.0.1:$MARIADB_PORT (socket $RUN/mysqld.sock)"
+}
+
+# mariadb_account: (re)state the application account and its grants; cheap
+# and idempotent, so every `up` runs it and a changed password takes effect.
+mariadb_account() {
+    # The password lives only in var/chat.conf.
+    local pw db user
     pw=$(conf_get mysql_password)
     db=$(conf_get mysql_database)
-    mariadb_root <<SQL || failed_start "mariadb (account set-up)" "$log"
+    user=$(conf_get mysql_user)
+    mariadb_root <<SQL || failed_start "mariadb (account set-up)" "$LOG/mariadb.log"
 CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-CREATE USER IF NOT EXISTS 'chat'@'127.0.0.1' IDENTIFIED BY '$pw';
-CREATE USER IF NOT EXISTS 'chat'@'localhost' IDENTIFIED BY '$pw';
-ALTER USER 'chat'@'127.0.0.1' IDENTIFIED BY '$pw';
-ALTER USER 'chat'@'localhost' IDENTIFIED BY '$pw';
-GRANT ALL PRIVILEGES ON \`$db\`.* TO 'chat'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON \`$db\`.* TO 'chat'@'localhost';
+CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED BY '$pw';
+CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$pw';
+ALTER USER '$user'@'127.0.0.1' IDENTIFIED BY '$pw';
+ALTER USER '$user'@'localhost' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';
 -- Tests create throw-away databases named chat_test_*.
-GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO 'chat'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO 'chat'@'localhost';
-GRANT PROCESS ON *.* TO 'chat'@'127.0.0.1';
-GRANT PROCESS ON *.* TO 'chat'@'localhost';
+GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO '$user'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO '$user'@'localhost';
+GRANT PROCESS ON *.* TO '$user'@'127.0.0.1';
+GRANT PROCESS ON *.* TO '$user'@'localhost';
 SQL
-    say "mariadb: up on 127.0.0.1:$MARIADB_PORT (socket $RUN/mysqld.sock)"
 }
 
 stop_mariadb() { own_mariadb && stop_pid mariadb; return 0; }
