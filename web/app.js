@@ -1,0 +1,1151 @@
+/*
+ * app.js - the browser chat page.
+ *
+ * Talks to the HTTP API (/api/v1/...) for sign-in, rooms and history, and to
+ * the relay over one WebSocket for live messages (DESIGN.md sections 6 and 7).
+ * Plain DOM, no framework and no build step.
+ *
+ * The few rules everything below keeps:
+ *  - Data from the server or the user only ever reaches the page through
+ *    textContent, attribute values and checked URLs: never innerHTML.
+ *  - A room's seq is the single order and the single cursor: history pages,
+ *    live messages, ACKs and reconnect recovery (ENTER since=lastSeq) all
+ *    meet in one per-room list that is deduplicated by seq and, for our own
+ *    messages, by clientMsgId. A message can therefore arrive by several
+ *    paths (history, replay, live, ACK of a retry) and still show once.
+ *  - Unacknowledged messages are resent after every reconnect with the same
+ *    clientMsgId; the relay stores a clientMsgId once, so a resend is safe.
+ */
+'use strict';
+
+(() => {
+  const API = '/api/v1';
+  const STORAGE_KEY = 'chat.session';
+  const HISTORY_PAGE = 50;
+  const ROOMS_PAGE = 50;
+  const MAX_TEXT_CHARS = 4000;          /* the relay's default max_text_chars */
+  const MAX_ENTERED_ROOMS = 50;         /* well under the relay's 100 per connection */
+  const BACKOFF_BASE_MS = 500;
+  const BACKOFF_MAX_MS = 15000;
+  const ROOMS_POLL_MS = 20000;          /* new rooms made by a peer are not pushed */
+  /* Client-side pacing below the relay's 20/s (burst 60), so a burst of
+   * sends drains steadily instead of tripping rate_limited. */
+  const SEND_RATE_PER_SEC = 15;
+  const SEND_BURST = 40;
+  const NEAR_BOTTOM_PX = 80;
+  const NEAR_TOP_PX = 60;
+
+  /* ------------------------------------------------------------------ */
+  /* State                                                               */
+  /* ------------------------------------------------------------------ */
+
+  const state = {
+    session: null,          /* { token, user } */
+    rooms: new Map(),       /* room id -> RoomState */
+    roomOrder: [],          /* room ids in list order (newest first) */
+    roomsNextBefore: null,
+    currentRoomId: null,
+    pendingById: new Map(), /* clientMsgId -> message of ours awaiting ACK */
+    localCounter: 0,        /* creation order of our pending messages */
+    ws: null,
+    wsGeneration: 0,        /* bumps on sign-out so stale sockets are ignored */
+    conn: 'offline',
+    reconnectAttempt: 0,
+    reconnectTimer: null,
+    roomsPollTimer: null,
+    sendTokens: SEND_BURST,
+    sendTokensAt: 0,
+    flushTimer: null,
+    renderQueued: false,
+    forceBottom: false,
+  };
+
+  /* One room as this page knows it. */
+  function newRoomState(room) {
+    return {
+      room,                 /* the API's Room object (may be a placeholder) */
+      messages: [],         /* sorted: stored by seq, then ours-unacked by localOrder */
+      bySeq: new Map(),     /* seq -> message */
+      byClientId: new Map(),/* clientMsgId -> message, for messages of ours */
+      lastSeq: 0,           /* highest seq seen by any path: the `since` cursor */
+      nextBefore: undefined,/* undefined: newest page not loaded; null: no older */
+      historyLoading: false,
+      historyReady: false,
+      wantEntered: false,   /* keep ENTERed on every (re)connection */
+      entered: false,       /* ENTERED received on the current socket */
+      unread: 0,
+      lastTouched: 0,
+      error: '',
+    };
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* DOM helpers                                                         */
+  /* ------------------------------------------------------------------ */
+
+  const $ = (id) => document.getElementById(id);
+
+  /* h: build an element. Strings become text nodes, so data can never be
+   * parsed as markup; attrs are set one by one (never as HTML). */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'className') el.className = v;
+      else if (k === 'dataset') Object.assign(el.dataset, v);
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      el.append(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return el;
+  }
+
+  function showError(el, text) {
+    el.textContent = text || '';
+    el.hidden = !text;
+  }
+
+  /* Avatar: initials on a colour derived from the username, so a person
+   * keeps the same colour everywhere. */
+  function fillAvatar(el, user) {
+    const name = (user && (user.displayName || user.username)) || '?';
+    const initials = Array.from(name.trim()).slice(0, 1).join('').toUpperCase() || '?';
+    let hash = 0;
+    for (const ch of (user && user.username) || name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+    el.textContent = initials;
+    el.style.backgroundColor = `hsl(${hash % 360} 55% 45%)`;
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Time                                                                */
+  /* ------------------------------------------------------------------ */
+
+  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+  const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric' });
+
+  /* The server sends RFC 3339 UTC; Date renders it in the viewer's zone. */
+  function parseTime(s) {
+    const d = s ? new Date(s) : new Date();
+    return Number.isNaN(d.getTime()) ? new Date() : d;
+  }
+
+  function localDayKey(d) {
+    return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+  }
+
+  function dayLabel(d) {
+    const today = new Date();
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (localDayKey(d) === localDayKey(today)) return 'Today';
+    if (localDayKey(d) === localDayKey(yesterday)) return 'Yesterday';
+    return dayFmt.format(d);
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* HTTP API                                                            */
+  /* ------------------------------------------------------------------ */
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  /* api: one JSON request. Throws ApiError carrying the contract's error
+   * code and message; status 0 means the server could not be reached. A 401
+   * on an authenticated call ends the session (the JWT expired or was
+   * revoked), except where the caller asks to handle it itself. */
+  async function api(method, path, body, opts = {}) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const token = opts.token || (state.session && state.session.token);
+    if (token && !opts.anonymous) headers.Authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(API + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+      });
+    } catch (e) {
+      throw new ApiError(0, 'network', 'Could not reach the server. Check your connection.');
+    }
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (e) {
+      data = null;
+    }
+    if (!res.ok) {
+      const err = (data && data.error) || {};
+      const apiErr = new ApiError(res.status, err.code || `http_${res.status}`,
+        err.message || `The server answered ${res.status} ${res.statusText}.`);
+      if (res.status === 401 && !opts.anonymous && !opts.token) sessionExpired();
+      throw apiErr;
+    }
+    return data || {};
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Session                                                             */
+  /* ------------------------------------------------------------------ */
+
+  function saveSession(session) {
+    state.session = session;
+    try {
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+    } catch (e) { /* private mode: the session just lasts for this tab */ }
+  }
+
+  function loadSession() {
+    try {
+      const s = JSON.parse(localStorage.getItem(STORAGE_KEY) || 'null');
+      return s && typeof s.token === 'string' && s.user ? s : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  async function loginWithUsername(username) {
+    const data = await api('POST', '/dev/login', { username }, { anonymous: true });
+    if (!data.token || !data.user) throw new ApiError(0, 'bad_response', 'The server sent an unexpected answer.');
+    return { token: data.token, user: data.user };
+  }
+
+  async function loginWithToken(token) {
+    const data = await api('GET', '/me', undefined, { token });
+    if (!data.user) throw new ApiError(0, 'bad_response', 'The server sent an unexpected answer.');
+    return { token, user: data.user };
+  }
+
+  function onSignedIn(session) {
+    saveSession(session);
+    showApp();
+    refreshRooms(true);
+    connect();
+    state.roomsPollTimer = setInterval(() => refreshRooms(false), ROOMS_POLL_MS);
+    routeFromHash();
+  }
+
+  /* signOut: forget everything of this user; the socket is closed first so
+   * its late events cannot touch the next user's state. */
+  function signOut(notice) {
+    state.wsGeneration++;
+    if (state.ws) {
+      try { state.ws.close(1000, 'sign out'); } catch (e) { /* already closing */ }
+    }
+    state.ws = null;
+    clearTimeout(state.reconnectTimer);
+    clearTimeout(state.flushTimer);
+    clearInterval(state.roomsPollTimer);
+    state.reconnectAttempt = 0;
+    state.session = null;
+    state.rooms = new Map();
+    state.roomOrder = [];
+    state.roomsNextBefore = null;
+    state.currentRoomId = null;
+    state.pendingById = new Map();
+    try { localStorage.removeItem(STORAGE_KEY); } catch (e) { /* nothing stored */ }
+    if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+    setConn('offline');
+    $('message-list').replaceChildren();
+    $('room-list').replaceChildren();
+    showSignIn(notice);
+  }
+
+  function sessionExpired() {
+    if (state.session) signOut('Your session has expired. Please sign in again.');
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Screens                                                             */
+  /* ------------------------------------------------------------------ */
+
+  function showSignIn(notice) {
+    $('app').hidden = true;
+    $('signin').hidden = false;
+    showError($('signin-error'), notice || '');
+    setBusy(false);
+    $('login-username').focus();
+  }
+
+  function showApp() {
+    const user = state.session.user;
+    $('signin').hidden = true;
+    $('app').hidden = false;
+    $('me-name').textContent = user.displayName || user.username;
+    $('me-username').textContent = `@${user.username}`;
+    fillAvatar($('me-avatar'), user);
+    showError($('new-room-error'), '');
+    showRoomPane(null);
+  }
+
+  function setBusy(busy) {
+    for (const id of ['login-submit', 'token-submit']) $(id).disabled = busy;
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Rooms                                                               */
+  /* ------------------------------------------------------------------ */
+
+  function peerOf(room) {
+    const me = state.session && state.session.user;
+    const members = (room && room.members) || [];
+    return members.find((u) => !me || u.id !== me.id) || members[0] || null;
+  }
+
+  function roomTitle(room) {
+    if (room && room.name) return room.name;
+    const peer = peerOf(room);
+    return peer ? (peer.displayName || peer.username) : `Room ${room ? room.id : ''}`;
+  }
+
+  function upsertRoom(room, atTop) {
+    let rs = state.rooms.get(room.id);
+    if (rs) {
+      rs.room = room;
+    } else {
+      rs = newRoomState(room);
+      state.rooms.set(room.id, rs);
+    }
+    if (!state.roomOrder.includes(room.id)) {
+      if (atTop) state.roomOrder.unshift(room.id);
+      else state.roomOrder.push(room.id);
+    }
+    return rs;
+  }
+
+  /* refreshRooms: reload the first page (first=true also resets paging).
+   * Rooms already known keep their messages. */
+  async function refreshRooms(first) {
+    try {
+      const data = await api('GET', `/rooms?limit=${ROOMS_PAGE}`);
+      const fresh = (data.rooms || []).map((r) => r.id);
+      for (const r of data.rooms || []) upsertRoom(r, false);
+      /* Keep the server's newest-first order for the first page and put
+       * anything older (loaded with "show older") after it. */
+      state.roomOrder = fresh.concat(state.roomOrder.filter((id) => !fresh.includes(id)));
+      if (first || state.roomsNextBefore === null) state.roomsNextBefore = data.nextBefore ?? null;
+      showError($('rooms-error'), '');
+    } catch (e) {
+      if (e.status !== 401) showError($('rooms-error'), `Could not load conversations: ${e.message}`);
+    }
+    renderRoomList();
+    /* A room opened from the URL before the list arrived gets its title now. */
+    if (state.currentRoomId !== null) renderRoomHeader();
+  }
+
+  async function loadOlderRooms() {
+    if (state.roomsNextBefore === null) return;
+    try {
+      const data = await api('GET', `/rooms?before=${state.roomsNextBefore}&limit=${ROOMS_PAGE}`);
+      for (const r of data.rooms || []) upsertRoom(r, false);
+      state.roomsNextBefore = data.nextBefore ?? null;
+    } catch (e) {
+      if (e.status !== 401) showError($('rooms-error'), `Could not load conversations: ${e.message}`);
+    }
+    renderRoomList();
+  }
+
+  /* startRoom: find or create the 1:1 room with a username, then open it. */
+  async function startRoom(peerUsername) {
+    const errEl = $('new-room-error');
+    showError(errEl, '');
+    const name = peerUsername.trim();
+    if (!name) return;
+    if (state.session && name === state.session.user.username) {
+      showError(errEl, "That's you. Start a chat with someone else's username.");
+      return;
+    }
+    $('new-room-submit').disabled = true;
+    try {
+      const data = await api('POST', '/rooms', { peerUsername: name });
+      upsertRoom(data.room, true);
+      state.roomOrder = [data.room.id].concat(state.roomOrder.filter((id) => id !== data.room.id));
+      $('new-room-peer').value = '';
+      renderRoomList();
+      openRoomByHash(data.room.id);
+    } catch (e) {
+      if (e.status === 404) showError(errEl, `There is no user called "${name}".`);
+      else if (e.status !== 401) showError(errEl, e.message);
+    } finally {
+      $('new-room-submit').disabled = false;
+    }
+  }
+
+  function renderRoomList() {
+    const list = $('room-list');
+    const items = state.roomOrder.map((id) => {
+      const rs = state.rooms.get(id);
+      const peer = peerOf(rs.room);
+      const avatar = h('span', { className: 'avatar', 'aria-hidden': 'true' });
+      fillAvatar(avatar, peer);
+      const last = rs.messages.length ? rs.messages[rs.messages.length - 1] : null;
+      const preview = last ? previewText(last) : (peer ? `@${peer.username}` : '');
+      const badge = rs.unread ? h('span', { className: 'badge', 'aria-label': `${rs.unread} unread` }, String(rs.unread)) : null;
+      return h('li', { className: 'room-item' + (id === state.currentRoomId ? ' active' : '') },
+        h('a', { href: `#room=${id}`, dataset: { roomId: String(id) }, 'aria-current': id === state.currentRoomId ? 'page' : null },
+          avatar,
+          h('span', { className: 'room-item-text' },
+            h('span', { className: 'room-item-title' }, roomTitle(rs.room)),
+            h('span', { className: 'room-item-preview' }, preview)),
+          badge));
+    });
+    list.replaceChildren(...items);
+    $('rooms-empty').hidden = state.roomOrder.length > 0;
+    $('rooms-more').hidden = state.roomsNextBefore === null || state.roomsNextBefore === undefined;
+  }
+
+  function previewText(m) {
+    const mine = state.session && m.senderId === state.session.user.id;
+    const body = m.chatType === 'IMAGE' ? `Image${m.imageName ? `: ${m.imageName}` : ''}` : (m.message || '');
+    return (mine ? 'You: ' : '') + body.replace(/\s+/g, ' ').slice(0, 80);
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Routing: the open room lives in the URL hash, so a reload reopens it   */
+  /* and the phone's back button returns to the list.                     */
+  /* ------------------------------------------------------------------ */
+
+  function openRoomByHash(id) {
+    const want = `#room=${id}`;
+    if (location.hash === want) routeFromHash();
+    else location.hash = want;
+  }
+
+  function routeFromHash() {
+    if (!state.session) return;
+    const m = /^#room=(\d+)$/.exec(location.hash);
+    showRoomPane(m ? Number(m[1]) : null);
+  }
+
+  function showRoomPane(id) {
+    state.currentRoomId = id;
+    $('layout').classList.toggle('show-room', id !== null);
+    $('chat-empty').hidden = id !== null;
+    $('room').hidden = id === null;
+    renderRoomList();
+    if (id === null) return;
+    let rs = state.rooms.get(id);
+    if (!rs) {
+      /* Opened from the URL before (or without) the room list: a
+       * placeholder until the list tells us who the peer is. */
+      rs = newRoomState({ id, members: [], name: null });
+      state.rooms.set(id, rs);
+    }
+    rs.unread = 0;
+    rs.lastTouched = Date.now();
+    rs.wantEntered = true;
+    trimEnteredRooms();
+    renderRoomHeader();
+    $('message-list').replaceChildren();
+    $('jump-latest').hidden = true;
+    showError($('room-error'), rs.error);
+    state.forceBottom = true;
+    scheduleRender();
+    if (!rs.historyReady) loadNewestHistory(rs);
+    else if (!rs.entered) sendEnter(rs);
+    if (window.matchMedia('(min-width: 721px)').matches) $('composer-input').focus();
+  }
+
+  function renderRoomHeader() {
+    const rs = state.rooms.get(state.currentRoomId);
+    if (!rs) return;
+    const peer = peerOf(rs.room);
+    $('room-title').textContent = roomTitle(rs.room);
+    $('room-subtitle').textContent = peer ? `@${peer.username}` : '';
+    fillAvatar($('room-avatar'), peer);
+  }
+
+  /* Stay ENTERed in recently opened rooms (for unread badges), but LEAVE
+   * the least recently opened ones beyond a cap. */
+  function trimEnteredRooms() {
+    const entered = [...state.rooms.values()].filter((r) => r.wantEntered)
+      .sort((a, b) => b.lastTouched - a.lastTouched);
+    for (const rs of entered.slice(MAX_ENTERED_ROOMS)) {
+      rs.wantEntered = false;
+      if (rs.entered) sendFrame({ chatType: 'LEAVE', chatRoomId: rs.room.id });
+      rs.entered = false;
+    }
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Messages: the per-room list                                         */
+  /* ------------------------------------------------------------------ */
+
+  function compareMessages(a, b) {
+    const as = a.seq ?? Infinity;
+    const bs = b.seq ?? Infinity;
+    if (as !== bs) return as - bs;
+    return (a.localOrder ?? 0) - (b.localOrder ?? 0);
+  }
+
+  function insertSorted(rs, msg) {
+    let i = rs.messages.length;
+    while (i > 0 && compareMessages(rs.messages[i - 1], msg) > 0) i--;
+    rs.messages.splice(i, 0, msg);
+  }
+
+  function noteSeq(rs, seq) {
+    if (typeof seq === 'number' && seq > rs.lastSeq) rs.lastSeq = seq;
+  }
+
+  /* addStored: a stored ChatMessage from history, replay or live delivery.
+   * Returns true when it is new to this page. */
+  function addStored(rs, m) {
+    if (typeof m.seq !== 'number') return false;
+    noteSeq(rs, m.seq);
+    if (rs.bySeq.has(m.seq)) return false;
+    const me = state.session.user.id;
+    if (m.senderId === me && m.clientMsgId && rs.byClientId.has(m.clientMsgId)) {
+      /* Ours, sent from this page: its ACK was lost (or is still on the
+       * way). Settle the pending copy instead of showing a second one. */
+      settle(rs, rs.byClientId.get(m.clientMsgId), m);
+      return false;
+    }
+    const msg = {
+      id: m.id,
+      seq: m.seq,
+      senderId: m.senderId,
+      chatType: m.chatType,
+      message: m.message,
+      imageUrl: m.imageUrl,
+      imageName: m.imageName,
+      clientMsgId: m.clientMsgId,
+      createdAt: m.createdAt,
+      status: 'sent',
+      el: null,
+    };
+    rs.bySeq.set(msg.seq, msg);
+    if (msg.senderId === me && msg.clientMsgId) rs.byClientId.set(msg.clientMsgId, msg);
+    insertSorted(rs, msg);
+    return true;
+  }
+
+  /* settle: our message is stored; give it its seq (which places it). */
+  function settle(rs, msg, stored) {
+    state.pendingById.delete(msg.clientMsgId);
+    if (msg.status === 'sent') return;
+    const idx = rs.messages.indexOf(msg);
+    if (idx >= 0) rs.messages.splice(idx, 1);
+    msg.seq = stored.seq;
+    msg.id = stored.id;
+    msg.createdAt = stored.createdAt || msg.createdAt;
+    msg.status = 'sent';
+    msg.inFlight = false;
+    msg.error = '';
+    /* No noteSeq here: an ACK may overtake a peer's MESSAGE with a lower
+     * seq, and `since` must only cover what was actually received. */
+    if (rs.bySeq.has(msg.seq)) return; /* already shown by seq: keep that one */
+    rs.bySeq.set(msg.seq, msg);
+    insertSorted(rs, msg);
+    updateMessageEl(msg);
+  }
+
+  function roomChanged(rs) {
+    if (rs.room.id === state.currentRoomId) scheduleRender();
+    renderRoomList();
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* History                                                             */
+  /* ------------------------------------------------------------------ */
+
+  async function loadNewestHistory(rs) {
+    if (rs.historyLoading) return;
+    rs.historyLoading = true;
+    renderHistoryStatus();
+    try {
+      const data = await api('GET', `/chat/${rs.room.id}?limit=${HISTORY_PAGE}`);
+      for (const m of data.messages || []) addStored(rs, m);
+      rs.nextBefore = data.nextBefore ?? null;
+      rs.historyReady = true;
+      rs.error = '';
+    } catch (e) {
+      rs.error = e.status === 403 || e.status === 404
+        ? 'This conversation does not exist or you are not in it.'
+        : `Could not load messages: ${e.message}`;
+      rs.wantEntered = e.status !== 403 && e.status !== 404 && rs.wantEntered;
+    } finally {
+      rs.historyLoading = false;
+    }
+    if (rs.room.id === state.currentRoomId) {
+      showError($('room-error'), rs.error);
+      state.forceBottom = true;
+    }
+    roomChanged(rs);
+    /* ENTER only now: since=lastSeq from the page just loaded means the
+     * relay replays whatever was stored in between, with no gap. */
+    if (rs.historyReady) sendEnter(rs);
+  }
+
+  async function loadOlderHistory(rs) {
+    if (rs.historyLoading || !rs.historyReady || rs.nextBefore === null || rs.nextBefore === undefined) return;
+    rs.historyLoading = true;
+    renderHistoryStatus();
+    try {
+      const data = await api('GET', `/chat/${rs.room.id}?before=${rs.nextBefore}&limit=${HISTORY_PAGE}`);
+      for (const m of data.messages || []) addStored(rs, m);
+      rs.nextBefore = data.nextBefore ?? null;
+    } catch (e) {
+      if (rs.room.id === state.currentRoomId && e.status !== 401) {
+        showError($('room-error'), `Could not load older messages: ${e.message}`);
+      }
+    } finally {
+      rs.historyLoading = false;
+    }
+    roomChanged(rs);
+  }
+
+  function renderHistoryStatus() {
+    const rs = state.rooms.get(state.currentRoomId);
+    const el = $('history-status');
+    if (!rs) return;
+    let text = '';
+    if (rs.historyLoading) text = rs.historyReady ? 'Loading earlier messages…' : 'Loading messages…';
+    else if (rs.historyReady && rs.nextBefore === null) {
+      const peer = peerOf(rs.room);
+      text = peer ? `This is the beginning of your conversation with ${peer.displayName || peer.username}.`
+        : 'This is the beginning of the conversation.';
+    }
+    el.textContent = text;
+    el.dataset.state = rs.historyLoading ? 'loading' : (rs.nextBefore === null ? 'complete' : 'more');
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Rendering the open room                                             */
+  /* ------------------------------------------------------------------ */
+
+  function scheduleRender() {
+    if (state.renderQueued) return;
+    state.renderQueued = true;
+    requestAnimationFrame(() => {
+      state.renderQueued = false;
+      renderMessages();
+    });
+  }
+
+  /* isSafeImageUrl: only absolute http(s) URLs may become an <img src>;
+   * anything else (javascript:, data:, relative) is shown as text. */
+  function isSafeImageUrl(url) {
+    if (typeof url !== 'string') return false;
+    try {
+      const u = new URL(url);
+      return u.protocol === 'https:' || u.protocol === 'http:';
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function buildBody(msg) {
+    if (msg.chatType === 'IMAGE') {
+      if (isSafeImageUrl(msg.imageUrl)) {
+        const img = h('img', { src: msg.imageUrl, alt: msg.imageName || 'Image', loading: 'lazy', referrerpolicy: 'no-referrer' });
+        return h('figure', { className: 'bubble bubble-image' },
+          h('a', { href: msg.imageUrl, target: '_blank', rel: 'noopener noreferrer' }, img),
+          msg.imageName ? h('figcaption', null, msg.imageName) : null);
+      }
+      return h('div', { className: 'bubble' },
+        h('p', { className: 'text muted' }, `Image not shown (unsupported address): ${msg.imageUrl || ''}`));
+    }
+    return h('div', { className: 'bubble' }, h('p', { className: 'text' }, msg.message || ''));
+  }
+
+  function statusLabel(msg) {
+    if (msg.status === 'pending') return 'Sending…';
+    if (msg.status === 'failed') return `Not sent${msg.error ? `: ${msg.error}` : ''}`;
+    return '';
+  }
+
+  /* A message's element is built once and kept, so re-rendering the list
+   * only reorders nodes (loaded images are not fetched again). */
+  function messageEl(msg) {
+    if (msg.el) return msg.el;
+    const mine = msg.senderId === state.session.user.id;
+    const when = parseTime(msg.createdAt);
+    const time = h('time', { datetime: msg.createdAt || '', title: fullFmt.format(when) }, timeFmt.format(when));
+    const status = h('span', { className: 'msg-status' });
+    const retry = h('button', { type: 'button', className: 'btn btn-small retry', onclick: () => retrySend(msg) }, 'Retry');
+    msg.el = h('li', { className: `msg ${mine ? 'mine' : 'theirs'}` },
+      buildBody(msg),
+      h('div', { className: 'meta' }, time, status, retry));
+    msg.parts = { time, status, retry };
+    updateMessageEl(msg);
+    return msg.el;
+  }
+
+  function updateMessageEl(msg) {
+    if (!msg.el) return;
+    msg.el.dataset.state = msg.status;
+    msg.el.dataset.clientMsgId = msg.clientMsgId || '';
+    if (msg.seq !== null && msg.seq !== undefined) msg.el.dataset.seq = String(msg.seq);
+    if (msg.senderId !== undefined) msg.el.dataset.sender = String(msg.senderId);
+    const when = parseTime(msg.createdAt);
+    msg.parts.time.dateTime = msg.createdAt || '';
+    msg.parts.time.textContent = timeFmt.format(when);
+    msg.parts.time.title = fullFmt.format(when);
+    msg.parts.status.textContent = statusLabel(msg);
+    msg.parts.retry.hidden = msg.status !== 'failed';
+  }
+
+  /* renderMessages: lay out the open room's list, keeping the reader's
+   * place: stick to the bottom when they were there, otherwise keep the
+   * first visible message where it was (older pages grow upwards). */
+  function renderMessages() {
+    const rs = state.rooms.get(state.currentRoomId);
+    const box = $('messages');
+    const list = $('message-list');
+    if (!rs || !state.session) return;
+    const atBottom = state.forceBottom || box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+    let anchor = null;
+    let anchorOffset = 0;
+    if (!atBottom) {
+      for (const el of list.children) {
+        if (el.offsetTop + el.offsetHeight > box.scrollTop) {
+          anchor = el;
+          anchorOffset = el.offsetTop - box.scrollTop;
+          break;
+        }
+      }
+    }
+    const nodes = [];
+    let lastDay = '';
+    for (const msg of rs.messages) {
+      const day = localDayKey(parseTime(msg.createdAt));
+      if (day !== lastDay) {
+        nodes.push(h('li', { className: 'day-divider', role: 'separator' }, h('span', null, dayLabel(parseTime(msg.createdAt)))));
+        lastDay = day;
+      }
+      nodes.push(messageEl(msg));
+    }
+    const hadLast = list.lastElementChild;
+    list.replaceChildren(...nodes);
+    renderHistoryStatus();
+    if (atBottom) {
+      box.scrollTop = box.scrollHeight;
+      $('jump-latest').hidden = true;
+    } else if (anchor && anchor.isConnected) {
+      box.scrollTop = anchor.offsetTop - anchorOffset;
+      if (hadLast !== list.lastElementChild) $('jump-latest').hidden = false;
+    }
+    state.forceBottom = false;
+    /* A first page that does not fill the box cannot be scrolled, so
+     * fetch older pages until it can (or there are none). */
+    if (rs.historyReady && rs.nextBefore !== null && box.scrollHeight <= box.clientHeight) loadOlderHistory(rs);
+  }
+
+  function onMessagesScroll() {
+    const rs = state.rooms.get(state.currentRoomId);
+    const box = $('messages');
+    if (!rs) return;
+    if (box.scrollTop < NEAR_TOP_PX) loadOlderHistory(rs);
+    if (box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX) $('jump-latest').hidden = true;
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Sending                                                             */
+  /* ------------------------------------------------------------------ */
+
+  function newClientMsgId() {
+    if (crypto.randomUUID) return `c-${crypto.randomUUID()}`;
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return `c-${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')}`;
+  }
+
+  /* queueMessage: show it at once as pending; the outbox sends it when the
+   * socket is live (now, or after the next reconnect). */
+  function queueMessage(rs, fields) {
+    const msg = Object.assign({
+      id: null,
+      seq: null,
+      senderId: state.session.user.id,
+      clientMsgId: newClientMsgId(),
+      createdAt: new Date().toISOString(),
+      status: 'pending',
+      inFlight: false,
+      localOrder: ++state.localCounter,
+      roomId: rs.room.id,
+      el: null,
+    }, fields);
+    rs.byClientId.set(msg.clientMsgId, msg);
+    state.pendingById.set(msg.clientMsgId, msg);
+    insertSorted(rs, msg);
+    state.forceBottom = true;
+    roomChanged(rs);
+    flushOutbox();
+  }
+
+  function frameFor(msg) {
+    const f = { chatType: msg.chatType, chatRoomId: msg.roomId, clientMsgId: msg.clientMsgId };
+    if (msg.chatType === 'IMAGE') {
+      f.imageUrl = msg.imageUrl;
+      if (msg.imageName) f.imageName = msg.imageName;
+    } else {
+      f.message = msg.message;
+    }
+    return f;
+  }
+
+  /* flushOutbox: send pending messages in the order they were written,
+   * paced by a token bucket so a burst stays under the relay's limit. */
+  function flushOutbox() {
+    clearTimeout(state.flushTimer);
+    if (state.conn !== 'live') return;
+    const now = performance.now();
+    state.sendTokens = Math.min(SEND_BURST, state.sendTokens + ((now - state.sendTokensAt) / 1000) * SEND_RATE_PER_SEC);
+    state.sendTokensAt = now;
+    const queue = [...state.pendingById.values()]
+      .filter((m) => m.status === 'pending' && !m.inFlight)
+      .sort((a, b) => a.localOrder - b.localOrder);
+    for (const msg of queue) {
+      if (state.sendTokens < 1) {
+        state.flushTimer = setTimeout(flushOutbox, Math.ceil(((1 - state.sendTokens) / SEND_RATE_PER_SEC) * 1000));
+        return;
+      }
+      if (!sendFrame(frameFor(msg))) return;
+      state.sendTokens -= 1;
+      msg.inFlight = true;
+    }
+  }
+
+  function retrySend(msg) {
+    if (msg.status !== 'failed') return;
+    msg.status = 'pending';
+    msg.inFlight = false;
+    msg.error = '';
+    state.pendingById.set(msg.clientMsgId, msg);
+    updateMessageEl(msg);
+    flushOutbox();
+  }
+
+  function codePointLength(s) {
+    let n = 0;
+    for (const _ of s) n++; // eslint-disable-line no-unused-vars
+    return n;
+  }
+
+  function onComposerSubmit(ev) {
+    ev.preventDefault();
+    const rs = state.rooms.get(state.currentRoomId);
+    if (!rs) return;
+    const input = $('composer-input');
+    const hint = $('composer-hint');
+    if (!$('image-row').hidden) {
+      const url = $('image-url').value.trim();
+      if (!isSafeImageUrl(url)) {
+        hint.textContent = 'Enter an image address starting with http:// or https://.';
+        return;
+      }
+      const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || '') || 'image';
+      queueMessage(rs, { chatType: 'IMAGE', imageUrl: url, imageName: name.slice(0, 200) });
+      $('image-url').value = '';
+      toggleImageRow(false);
+      hint.textContent = '';
+      return;
+    }
+    const text = input.value;
+    if (!text.trim()) return;
+    if (codePointLength(text) > MAX_TEXT_CHARS) {
+      hint.textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
+      return;
+    }
+    queueMessage(rs, { chatType: 'TEXT', message: text });
+    input.value = '';
+    hint.textContent = '';
+    autoGrow();
+  }
+
+  function onComposerKey(ev) {
+    /* Enter sends, Shift+Enter breaks the line. While an IME is composing
+     * (Korean, Japanese, ...) Enter confirms the syllable, not the send. */
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+      ev.preventDefault();
+      $('composer').requestSubmit();
+    }
+  }
+
+  function onComposerInput() {
+    autoGrow();
+    const n = codePointLength($('composer-input').value);
+    $('composer-hint').textContent = n > MAX_TEXT_CHARS - 200 ? `${n} / ${MAX_TEXT_CHARS}` : '';
+  }
+
+  function autoGrow() {
+    const ta = $('composer-input');
+    ta.style.height = 'auto';
+    ta.style.height = `${Math.min(ta.scrollHeight, 160)}px`;
+  }
+
+  function toggleImageRow(show) {
+    $('image-row').hidden = !show;
+    $('image-toggle').setAttribute('aria-pressed', String(show));
+    $('composer-input').disabled = show;
+    (show ? $('image-url') : $('composer-input')).focus();
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* WebSocket                                                           */
+  /* ------------------------------------------------------------------ */
+
+  function setConn(conn, detail) {
+    state.conn = conn;
+    const el = $('conn');
+    el.dataset.state = conn;
+    const text = { offline: 'Offline', connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…' }[conn];
+    $('conn-text').textContent = detail ? `${text} ${detail}` : text;
+  }
+
+  function sendFrame(obj) {
+    const ws = state.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  function sendEnter(rs) {
+    if (!rs.wantEntered || !rs.historyReady || state.conn !== 'live') return;
+    rs.entered = false;
+    sendFrame({ chatType: 'ENTER', chatRoomId: rs.room.id, since: rs.lastSeq });
+  }
+
+  /* connect: a fresh single-use socket token for every connection, then
+   * the socket. Failures of either schedule the next try. */
+  async function connect() {
+    if (!state.session) return;
+    const generation = state.wsGeneration;
+    setConn(state.reconnectAttempt === 0 ? 'connecting' : 'reconnecting');
+    let url;
+    try {
+      const data = await api('POST', '/socket-token');
+      url = data.url || wsUrlFromPage(data.token);
+    } catch (e) {
+      if (generation === state.wsGeneration && state.session) scheduleReconnect();
+      return;
+    }
+    if (generation !== state.wsGeneration) return;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    state.ws = ws;
+    ws.onopen = () => {
+      if (state.ws !== ws) return;
+      state.reconnectAttempt = 0;
+      setConn('live');
+      for (const rs of state.rooms.values()) sendEnter(rs);
+      /* Everything not yet ACKed goes again, same clientMsgId: if the relay
+       * stored it before the drop, it answers with the original ACK. */
+      for (const msg of state.pendingById.values()) msg.inFlight = false;
+      flushOutbox();
+    };
+    ws.onmessage = (ev) => {
+      if (state.ws !== ws) return;
+      let frame;
+      try {
+        frame = JSON.parse(ev.data);
+      } catch (e) {
+        return; /* not ours to interpret */
+      }
+      handleFrame(frame);
+    };
+    ws.onclose = () => {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      for (const rs of state.rooms.values()) rs.entered = false;
+      if (state.session && generation === state.wsGeneration) scheduleReconnect();
+    };
+  }
+
+  /* Used only if an API answer lacks `url`: same host, same TLS-ness. */
+  function wsUrlFromPage(token) {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${proto}//${location.host}/ws?token=${encodeURIComponent(token || '')}`;
+  }
+
+  /* Exponential backoff with "equal jitter": half the delay is fixed, half
+   * random, so many clients dropped at once do not return in lockstep. */
+  function scheduleReconnect() {
+    clearTimeout(state.reconnectTimer);
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.reconnectAttempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    state.reconnectAttempt++;
+    setConn('reconnecting', `(retry in ${Math.max(1, Math.round(delay / 1000))} s)`);
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function reconnectNow() {
+    if (!state.session || state.ws) return;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectAttempt = Math.min(state.reconnectAttempt, 1);
+    connect();
+  }
+
+  function handleFrame(f) {
+    switch (f.type) {
+      case 'ENTERED': onEntered(f); break;
+      case 'MESSAGE': onMessage(f.chatMessage); break;
+      case 'ACK': onAck(f); break;
+      case 'ERROR': onError(f); break;
+      case 'LEFT': onLeft(f); break;
+      default: break; /* newer relays may add frame types */
+    }
+  }
+
+  function onEntered(f) {
+    const rs = state.rooms.get(f.chatRoomId);
+    if (!rs) return;
+    /* lastSeq is not our cursor: the replay that follows may still be on its
+     * way, and a drop in the middle must not skip it. */
+    rs.entered = true;
+  }
+
+  function onLeft(f) {
+    const rs = state.rooms.get(f.chatRoomId);
+    if (rs) rs.entered = false;
+  }
+
+  function onMessage(m) {
+    if (!m || typeof m.chatRoomId !== 'number') return;
+    const rs = state.rooms.get(m.chatRoomId);
+    if (!rs) return;
+    if (addStored(rs, m)) {
+      if (rs.room.id !== state.currentRoomId && m.senderId !== state.session.user.id) rs.unread++;
+    }
+    roomChanged(rs);
+  }
+
+  function onAck(f) {
+    const msg = state.pendingById.get(f.clientMsgId);
+    if (!msg) return; /* a late duplicate ACK for a message already settled */
+    const rs = state.rooms.get(msg.roomId);
+    if (!rs) return;
+    settle(rs, msg, { seq: f.seq, id: f.id, createdAt: f.createdAt });
+    roomChanged(rs);
+  }
+
+  const ERROR_TEXT = {
+    rate_limited: 'sending too fast',
+    too_large: 'message too long',
+    unavailable: 'server busy, try again',
+    not_member: 'not in this conversation',
+    bad_request: 'rejected',
+    forbidden: 'not allowed',
+  };
+
+  function onError(f) {
+    const msg = f.clientMsgId ? state.pendingById.get(f.clientMsgId) : null;
+    if (msg) {
+      msg.status = 'failed';
+      msg.inFlight = false;
+      msg.error = ERROR_TEXT[f.code] || f.message || f.code || 'error';
+      updateMessageEl(msg);
+      const rs = state.rooms.get(msg.roomId);
+      if (rs) roomChanged(rs);
+      return;
+    }
+    const rs = typeof f.chatRoomId === 'number' ? state.rooms.get(f.chatRoomId) : null;
+    if (rs) {
+      rs.error = f.code === 'not_member' ? 'You are not a member of this conversation.'
+        : `The chat server refused this conversation: ${f.message || f.code}`;
+      if (f.code === 'not_member' || f.code === 'forbidden') rs.wantEntered = false;
+      if (rs.room.id === state.currentRoomId) showError($('room-error'), rs.error);
+    }
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Wiring                                                              */
+  /* ------------------------------------------------------------------ */
+
+  function wire() {
+    $('login-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const username = $('login-username').value.trim();
+      if (!username) return;
+      setBusy(true);
+      showError($('signin-error'), '');
+      try {
+        onSignedIn(await loginWithUsername(username));
+      } catch (e) {
+        setBusy(false);
+        if (e.status === 404) {
+          /* dev login answers 404 when it is switched off (never on in production). */
+          $('token-section').open = true;
+          showError($('signin-error'), 'Signing in by username is turned off on this server. Paste a token from your account service instead.');
+        } else {
+          showError($('signin-error'), e.message);
+        }
+      }
+    });
+    $('token-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const token = $('token-input').value.trim().replace(/^Bearer\s+/i, '');
+      if (!token) return;
+      setBusy(true);
+      showError($('signin-error'), '');
+      try {
+        onSignedIn(await loginWithToken(token));
+        $('token-input').value = '';
+      } catch (e) {
+        setBusy(false);
+        showError($('signin-error'), e.status === 401 ? `That token was not accepted: ${e.message}` : e.message);
+      }
+    });
+    $('signout').addEventListener('click', () => signOut());
+    $('new-room-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      startRoom($('new-room-peer').value);
+    });
+    $('rooms-refresh').addEventListener('click', () => refreshRooms(false));
+    $('rooms-more').addEventListener('click', loadOlderRooms);
+    $('room-back').addEventListener('click', () => { location.hash = ''; });
+    $('messages').addEventListener('scroll', onMessagesScroll, { passive: true });
+    $('jump-latest').addEventListener('click', () => {
+      state.forceBottom = true;
+      scheduleRender();
+    });
+    $('composer').addEventListener('submit', onComposerSubmit);
+    $('composer-input').addEventListener('keydown', onComposerKey);
+    $('composer-input').addEventListener('input', onComposerInput);
+    $('image-toggle').addEventListener('click', () => toggleImageRow($('image-row').hidden));
+    window.addEventListener('hashchange', routeFromHash);
+    /* Coming back online or to the tab is a good moment to retry at once
+     * instead of waiting out a long backoff. */
+    window.addEventListener('online', reconnectNow);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') reconnectNow();
+    });
+  }
+
+  async function start() {
+    wire();
+    const saved = loadSession();
+    if (!saved) {
+      showSignIn();
+      return;
+    }
+    /* Check the stored JWT before showing the app; keep the stored user if
+     * the server is unreachable right now (the socket will keep retrying). */
+    try {
+      const fresh = await loginWithToken(saved.token);
+      onSignedIn(fresh);
+    } catch (e) {
+      if (e.status === 0 || e.status >= 500) onSignedIn(saved);
+      else {
+        try { localStorage.removeItem(STORAGE_KEY); } catch (e2) { /* nothing stored */ }
+        showSignIn(e.status === 401 ? 'Your session has expired. Please sign in again.' : e.message);
+      }
+    }
+  }
+
+  start();
+})();
