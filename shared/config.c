@@ -226,8 +226,8 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
 
     if (cfg->pong_timeout <= cfg->ping_interval)
         return fail(errbuf, errlen, "config: pong_timeout must be greater than ping_interval");
-    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
+    if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
+        strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0)
         return fail(errbuf, errlen, "config: log_level must be debug, info, warn or error");
     return 0;
 }

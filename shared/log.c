@@ -25,21 +25,21 @@ void log_write(enum log_level level, const char *event, const char *fmt, ...)
 {
     if (level < min_level)
         return;
+    va_list ap;
+    va_start(ap, fmt);
     char line[2048], ts[TIMEFMT_RFC3339_LEN];
     timefmt_rfc3339(ts, timefmt_now_ms());
     int n = snprintf(line, sizeof line, "ts=%s level=%s prog=%s event=%s", ts, level_names[level],
                      prog_name, event);
-    if (n < 0)
-        return;
-    if (fmt && *fmt && (size_t) n < sizeof line - 2) {
+    if (n >= 0 && fmt && *fmt && (size_t) n < sizeof line - 2) {
         line[n++] = ' ';
-        va_list ap;
-        va_start(ap, fmt);
         int m = vsnprintf(line + n, sizeof line - (size_t) n, fmt, ap);
-        va_end(ap);
         if (m > 0)
             n += m;
     }
+    va_end(ap);
+    if (n < 0)
+        return;
     if ((size_t) n > sizeof line - 2)
         n = (int) sizeof line - 2;
     line[n++] = '\n';
