@@ -308,3 +308,176 @@ int msgstore_page(struct msgstore *ms, int64_t room_id, int64_t before, int64_t 
     bson_destroy(&opts);
     return rc;
 }
+
+/* message_to_doc: the stored form of m, built from typed fields only. */
+static void message_to_doc(const struct chat_message *m, const bson_oid_t *oid, bson_t *doc)
+{
+    BSON_APPEND_OID(doc, "_id", oid);
+    BSON_APPEND_INT64(doc, "chatRoomId", m->room_id);
+    BSON_APPEND_INT64(doc, "seq", m->seq);
+    BSON_APPEND_INT64(doc, "senderId", m->sender_id);
+    BSON_APPEND_UTF8(doc, "chatType", m->type == CHAT_IMAGE ? "IMAGE" : "TEXT");
+    if (m->type == CHAT_TEXT) {
+        BSON_APPEND_UTF8(doc, "message", m->message ? m->message : "");
+    } else {
+        BSON_APPEND_UTF8(doc, "imageUrl", m->image_url ? m->image_url : "");
+        if (m->image_name)
+            BSON_APPEND_UTF8(doc, "imageName", m->image_name);
+    }
+    BSON_APPEND_UTF8(doc, "clientMsgId", m->client_msg_id ? m->client_msg_id : "");
+    BSON_APPEND_DATE_TIME(doc, "createdAt", m->created_at_ms);
+}
+
+/* apply_write_errors: per-message codes from reply.writeErrors; returns 0
+ * when every entry was understood. */
+static int apply_write_errors(const bson_t *reply, size_t n, int *status)
+{
+    bson_iter_t it, arr;
+    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &arr))
+        return ERR_INTERNAL;
+    while (bson_iter_next(&arr)) {
+        bson_iter_t e, f;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &e))
+            return ERR_INTERNAL;
+        int64_t index = -1, code = 0;
+        if (bson_iter_find(&e, "index") && BSON_ITER_HOLDS_NUMBER(&e))
+            index = bson_iter_as_int64(&e);
+        if (!bson_iter_recurse(&arr, &f))
+            return ERR_INTERNAL;
+        if (bson_iter_find(&f, "code") && BSON_ITER_HOLDS_NUMBER(&f))
+            code = bson_iter_as_int64(&f);
+        if (index < 0 || (uint64_t) index >= n)
+            return ERR_INTERNAL;
+        status[index] = (code == 11000 || code == 11001) ? ERR_CONFLICT : ERR_INTERNAL;
+    }
+    return 0;
+}
+
+int msgstore_insert_many(struct msgstore *ms, struct chat_message *msgs, size_t n, int *status)
+{
+    mongoc_client_t *client;
+    mongoc_collection_t *coll = NULL;
+    bson_t *docs = NULL;
+    const bson_t **ptrs = NULL;
+    bson_t opts = BSON_INITIALIZER, reply = BSON_INITIALIZER;
+    bson_error_t err;
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    if (!(client = mongoc_client_pool_pop(ms->pool)))
+        return ERR_UNAVAILABLE;
+    docs = calloc(n, sizeof *docs);
+    ptrs = calloc(n, sizeof *ptrs);
+    if (!docs || !ptrs) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bson_oid_t oid;
+        bson_oid_init(&oid, NULL);
+        bson_oid_to_string(&oid, msgs[i].id);
+        bson_init(&docs[i]);
+        message_to_doc(&msgs[i], &oid, &docs[i]);
+        ptrs[i] = &docs[i];
+        status[i] = 0;
+    }
+    /* Unordered: one message hitting a unique index must not stop the rest. */
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    if (!mongoc_write_concern_append(ms->wc, &opts)) {
+        rc = ERR_INTERNAL;
+        goto out;
+    }
+    coll = mongoc_client_get_collection(client, ms->cfg->mongo_database, COLLECTION);
+    bson_destroy(&reply);
+    if (!mongoc_collection_insert_many(coll, ptrs, n, &opts, &reply, &err)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, &reply, "writeConcernErrors"))
+            rc = ERR_UNAVAILABLE;
+        else if (bson_iter_init_find(&it, &reply, "writeErrors"))
+            rc = apply_write_errors(&reply, n, status);
+        else
+            rc = map_error(&err);
+        if (rc == ERR_CONFLICT)   /* a whole-command duplicate error without writeErrors */
+            rc = ERR_INTERNAL;
+    }
+out:
+    if (docs) {
+        for (size_t i = 0; i < n && ptrs && ptrs[i]; i++)
+            bson_destroy(&docs[i]);
+    }
+    free(docs);
+    free(ptrs);
+    bson_destroy(&opts);
+    bson_destroy(&reply);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(ms->pool, client);
+    return rc;
+}
+
+int msgstore_find_client_msg(struct msgstore *ms, int64_t room_id, int64_t sender_id,
+                             const char *client_msg_id, struct chat_message *out)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    struct chat_message *arr;
+    size_t n;
+
+    memset(out, 0, sizeof *out);
+    BSON_APPEND_INT64(&filter, "chatRoomId", room_id);
+    BSON_APPEND_INT64(&filter, "senderId", sender_id);
+    BSON_APPEND_UTF8(&filter, "clientMsgId", client_msg_id);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    int rc = find_messages(ms, &filter, &opts, 1, &arr, &n);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        free(arr);
+        return ERR_NOT_FOUND;
+    }
+    *out = arr[0];   /* the strings move to *out */
+    free(arr);
+    return 0;
+}
+
+int msgstore_last_seq(struct msgstore *ms, int64_t room_id, int64_t *seq)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
+    struct chat_message *arr;
+    size_t n;
+
+    *seq = 0;
+    BSON_APPEND_INT64(&filter, "chatRoomId", room_id);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    int rc = find_messages(ms, &filter, &opts, 1, &arr, &n);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (rc)
+        return rc;
+    if (n == 1)
+        *seq = arr[0].seq;
+    chat_message_array_free(arr, n);
+    return 0;
+}
+
+int msgstore_ping(struct msgstore *ms)
+{
+    mongoc_client_t *client = mongoc_client_pool_pop(ms->pool);
+    bson_t cmd = BSON_INITIALIZER;
+    bson_error_t err;
+    int rc = 0;
+
+    if (!client)
+        return ERR_UNAVAILABLE;
+    BSON_APPEND_INT32(&cmd, "ping", 1);
+    if (!mongoc_client_command_simple(client, "admin", &cmd, NULL, NULL, &err))
+        rc = ERR_UNAVAILABLE;
+    bson_destroy(&cmd);
+    mongoc_client_pool_push(ms->pool, client);
+    return rc;
+}

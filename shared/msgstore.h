@@ -6,8 +6,9 @@
  * driver's standard API so it runs on real MongoDB (replica sets included,
  * write concern from config) and on FerretDB alike.
  *
- * (The relay extends this module with batched inserts, idempotent lookups
- * and the room's highest seq; msgstore_page is what the history API needs.)
+ * msgstore_page serves the history API; the relay stores messages with
+ * msgstore_insert_many and uses the other calls for seq assignment,
+ * idempotent retries, `since` replay and /healthz.
  */
 #ifndef CHAT_MSGSTORE_H
 #define CHAT_MSGSTORE_H
@@ -36,5 +37,31 @@ void msgstore_free(struct msgstore *ms);
  * Returns 0, ERR_UNAVAILABLE, ERR_NOMEM, ERR_INTERNAL. */
 int msgstore_page(struct msgstore *ms, int64_t room_id, int64_t before, int64_t after, int limit,
                   struct chat_message **out, size_t *n, int *more);
+
+/* msgstore_insert_many: store n messages with one insertMany (unordered,
+ * write concern cfg->mongo_write_concern). The caller fills every field but
+ * `id`; each msgs[i].id receives a fresh ObjectId. status[i] becomes 0 when
+ * message i was stored, ERR_CONFLICT when it hit a unique index (the
+ * {chatRoomId,seq} or the {chatRoomId,senderId,clientMsgId} one: the
+ * server does not say which portably, so callers look the message up), or
+ * ERR_INTERNAL for any other per-message rejection.
+ * Returns 0 when status[] is valid; ERR_UNAVAILABLE when the server could
+ * not be reached or did not confirm the write concern (status[] is then
+ * meaningless and some messages may have been stored: retry with the same
+ * clientMsgId is safe); ERR_NOMEM; ERR_INTERNAL. msgs and status borrowed. */
+int msgstore_insert_many(struct msgstore *ms, struct chat_message *msgs, size_t n, int *status);
+
+/* msgstore_find_client_msg: the stored message of (room_id, sender_id,
+ * client_msg_id) into *out (caller clears it with chat_message_clear).
+ * Returns 0, ERR_NOT_FOUND, ERR_UNAVAILABLE, ERR_NOMEM, ERR_INTERNAL. */
+int msgstore_find_client_msg(struct msgstore *ms, int64_t room_id, int64_t sender_id,
+                             const char *client_msg_id, struct chat_message *out);
+
+/* msgstore_last_seq: the highest stored seq of room_id into *seq (0 for an
+ * empty room). Returns 0, ERR_UNAVAILABLE, ERR_INTERNAL. */
+int msgstore_last_seq(struct msgstore *ms, int64_t room_id, int64_t *seq);
+
+/* msgstore_ping: 0 when the server answers a ping, else ERR_UNAVAILABLE. */
+int msgstore_ping(struct msgstore *ms);
 
 #endif
