@@ -110,6 +110,8 @@ failed_start() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+# http_answers URL: any HTTP response at all (the page may not exist yet).
+http_answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1") != 000 ]]; }
 
 stop_pid() {
     local name=$1 pid
@@ -259,7 +261,7 @@ render_lighttpd() {
 
 start_lighttpd() {
     local log=$LOG/lighttpd-error.log
-    if pid_of lighttpd >/dev/null && http_ok "http://127.0.0.1:$WEB_PORT/"; then
+    if pid_of lighttpd >/dev/null && http_answers "http://127.0.0.1:$WEB_PORT/"; then
         return 0
     fi
     stop_pid lighttpd
@@ -269,7 +271,7 @@ start_lighttpd() {
         failed_start "lighttpd (config check)" "$LOG/lighttpd-check.log"
     nohup lighttpd -D -f "$VAR/lighttpd.conf" >>"$log" 2>&1 &
     echo $! >"$RUN/lighttpd.pid"
-    wait_until 20 http_ok "http://127.0.0.1:$WEB_PORT/" || failed_start lighttpd "$log"
+    wait_until 20 http_answers "http://127.0.0.1:$WEB_PORT/" || failed_start lighttpd "$log"
     say "lighttpd: up on 127.0.0.1:$WEB_PORT"
 }
 
