@@ -25,7 +25,8 @@ int socket_token_issue(struct sqldb *db, int64_t user_id, int ttl_s,
  * used_at IS NULL AND expires_at > now) and return its user in *user_id.
  * Exactly one caller can succeed for a given token. Returns 0; ERR_AUTH for
  * a token that is malformed, unknown, already used or expired (callers must
- * not tell these apart to the client); ERR_UNAVAILABLE when MySQL is down. */
+ * not tell these apart to the client); ERR_UNAVAILABLE when MySQL is down;
+ * ERR_INTERNAL on any other server error. */
 int socket_token_consume(struct sqldb *db, const char *token, int64_t *user_id);
 
 #endif

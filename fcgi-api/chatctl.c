@@ -1,0 +1,143 @@
+/*
+ * chatctl - the developer's command line for users, tokens and rooms,
+ * reading the same config as the API programs (CHAT_CONFIG).
+ *
+ *   chatctl add-user NAME [DISPLAY]   create a user (an existing NAME is
+ *                                     reported and not an error); prints the id
+ *   chatctl token NAME|ID             prints a JWT for the user (jwt_ttl)
+ *   chatctl room A B                  find or create the room of two users
+ *                                     (names or ids); prints the room id
+ *
+ * Output is the bare value on stdout so scripts can capture it; messages go
+ * to stderr. Exit status: 0 done, 1 failed (e.g. unknown user, database
+ * down), 2 usage or configuration error.
+ */
+#include "config.h"
+#include "errors.h"
+#include "jwt.h"
+#include "rooms.h"
+#include "sqldb.h"
+#include "users.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void usage(void)
+{
+    fputs("usage: chatctl add-user NAME [DISPLAY]\n"
+          "       chatctl token NAME|ID\n"
+          "       chatctl room A B          (A, B: user names or ids)\n",
+          stderr);
+}
+
+/* find_user: by id when arg is all digits, else by name. */
+static int find_user(struct sqldb *db, const char *arg, struct user *u)
+{
+    size_t digits = strspn(arg, "0123456789");
+    if (digits > 0 && digits <= 18 && arg[digits] == '\0') {
+        long long id = 0;
+        sscanf(arg, "%lld", &id);
+        return users_find_by_id(db, id, u);
+    }
+    return users_find_by_name(db, arg, u);
+}
+
+static int fail(const char *what, const char *arg, int rc)
+{
+    if (rc == ERR_NOT_FOUND)
+        fprintf(stderr, "chatctl: %s: no such user '%s'\n", what, arg);
+    else
+        fprintf(stderr, "chatctl: %s: %s\n", what, err_str(rc));
+    return 1;
+}
+
+static int cmd_add_user(struct sqldb *db, const char *name, const char *display)
+{
+    struct user u;
+    if (!users_name_valid(name)) {
+        fprintf(stderr, "chatctl: add-user: username must be 1 to 32 characters of "
+                        "A-Z a-z 0-9 _ . -\n");
+        return 2;
+    }
+    if (display && !users_display_valid(display)) {
+        fprintf(stderr, "chatctl: add-user: display name must be 1 to 128 printable "
+                        "characters of UTF-8\n");
+        return 2;
+    }
+    int rc = users_create(db, name, display, &u);
+    if (rc == ERR_CONFLICT) {
+        rc = users_find_by_name(db, name, &u);
+        if (rc == 0)
+            fprintf(stderr, "chatctl: add-user: '%s' exists already (id %lld)\n", name,
+                    (long long) u.id);
+    }
+    if (rc != 0)
+        return fail("add-user", name, rc);
+    printf("%lld\n", (long long) u.id);
+    return 0;
+}
+
+static int cmd_token(const struct config *cfg, struct sqldb *db, const char *who)
+{
+    struct user u;
+    char jwt[JWT_MAX_LEN];
+    int rc = find_user(db, who, &u);
+    if (rc == 0)
+        rc = jwt_sign(cfg, u.id, (int64_t) time(NULL), jwt, sizeof jwt);
+    if (rc != 0)
+        return fail("token", who, rc);
+    printf("%s\n", jwt);
+    return 0;
+}
+
+static int cmd_room(struct sqldb *db, const char *a, const char *b)
+{
+    struct user ua, ub;
+    struct room r;
+    int created = 0, rc;
+    if ((rc = find_user(db, a, &ua)) != 0)
+        return fail("room", a, rc);
+    if ((rc = find_user(db, b, &ub)) != 0)
+        return fail("room", b, rc);
+    if (ua.id == ub.id) {
+        fprintf(stderr, "chatctl: room: a room needs two different users\n");
+        return 2;
+    }
+    if ((rc = rooms_find_or_create(db, ua.id, ub.id, &r, &created)) != 0)
+        return fail("room", a, rc);
+    printf("%lld\n", (long long) r.id);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct config cfg;
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    int ok_args = (strcmp(cmd, "add-user") == 0 && (argc == 3 || argc == 4)) ||
+                  (strcmp(cmd, "token") == 0 && argc == 3) ||
+                  (strcmp(cmd, "room") == 0 && argc == 4);
+    if (!ok_args) {
+        usage();
+        return 2;
+    }
+    config_load_or_exit(&cfg, "chatctl");
+    struct sqldb *db = sqldb_new(&cfg);
+    if (!db) {
+        fprintf(stderr, "chatctl: out of memory\n");
+        return 1;
+    }
+    int rc;
+    if (strcmp(cmd, "add-user") == 0)
+        rc = cmd_add_user(db, argv[2], argc == 4 ? argv[3] : NULL);
+    else if (strcmp(cmd, "token") == 0)
+        rc = cmd_token(&cfg, db, argv[2]);
+    else
+        rc = cmd_room(db, argv[2], argv[3]);
+    sqldb_free(db);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * api_fcgi.c - the FastCGI/CGI request loop (see api_fcgi.h).
+ *
+ * One request at a time, no threads: a program that needs more throughput
+ * gets more processes from its web server (max-procs). The MySQL handle and
+ * any app handles are opened once, before the first request, and live as
+ * long as the process; they reconnect by themselves after a failure, so a
+ * database restart never needs a program restart.
+ */
+#include "api_fcgi.h"
+#include "errors.h"
+#include "log.h"
+#include "sqldb.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static long fcgi_read(void *arg, char *buf, size_t n)
+{
+    FCGX_Stream *in = arg;
+    int chunk = n > 65536 ? 65536 : (int) n;
+    return FCGX_GetStr(buf, chunk, in);
+}
+
+static long cgi_read(void *arg, char *buf, size_t n)
+{
+    (void) arg;
+    for (;;) {
+        ssize_t r = read(STDIN_FILENO, buf, n);
+        if (r >= 0 || errno != EINTR)
+            return (long) r;
+    }
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return ERR_IO;
+        p += w;
+        len -= (size_t) w;
+    }
+    return 0;
+}
+
+/* serve: one request from envp; the rendered answer goes to out/fd. */
+static void serve(const struct api_app *app, struct api_ctx *ctx, char **envp, api_read_fn rd,
+                  void *rd_arg, FCGX_Stream *out)
+{
+    struct api_resp resp;
+    api_resp_init(&resp);
+    api_handle(app, ctx, envp, rd, rd_arg, &resp);
+    size_t len = 0;
+    char *text = api_resp_render(&resp, &len);
+    static const char oom[] = "Status: 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+    const char *p = text ? text : oom;
+    size_t n = text ? len : sizeof oom - 1;
+    int rc = out ? (FCGX_PutStr(p, (int) n, out) < 0 ? ERR_IO : 0) : write_all(STDOUT_FILENO, p, n);
+    if (rc != 0)
+        log_info("response_not_sent", "status=%d reason=client_gone", resp.status);
+    free(text);
+    api_resp_deinit(&resp);
+}
+
+int api_fcgi_main(const struct api_app *app)
+{
+    static struct config cfg; /* outlives every handle that borrows it */
+    char err[512] = "";
+    int rc = 0;
+
+    signal(SIGPIPE, SIG_IGN); /* a vanished client is an error return, not death */
+    config_load_or_exit(&cfg, app->name);
+    log_init(app->name, cfg.log_level);
+
+    struct api_ctx ctx = {&cfg, sqldb_new(&cfg), NULL};
+    if (!ctx.db) {
+        log_error("start_failed", "reason=out_of_memory");
+        return 1;
+    }
+    if (app->init && app->init(&ctx, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", app->name, err);
+        sqldb_free(ctx.db);
+        exit(2);
+    }
+
+    if (FCGX_IsCGI()) {
+        serve(app, &ctx, environ, cgi_read, NULL, NULL);
+    } else {
+        FCGX_Request rq;
+        if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {
+            log_error("start_failed", "reason=fcgx_init");
+            rc = 1;
+        } else {
+            log_info("started", "mode=fastcgi pid=%ld", (long) getpid());
+            while (FCGX_Accept_r(&rq) >= 0) {
+                serve(app, &ctx, rq.envp, fcgi_read, rq.in, rq.out);
+                FCGX_Finish_r(&rq);
+            }
+            FCGX_Free(&rq, 1);
+        }
+    }
+    if (app->deinit)
+        app->deinit(&ctx);
+    sqldb_free(ctx.db);
+    return rc;
+}

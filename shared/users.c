@@ -1,0 +1,113 @@
+/* users.c - the users table (see users.h). */
+#include "users.h"
+#include "errors.h"
+#include "utf8.h"
+
+#include <string.h>
+
+#define USER_COLUMNS "id, username, display_name, created_at"
+
+int users_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > USER_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int users_display_valid(const char *s)
+{
+    size_t len = strlen(s), chars = 0;
+    uint32_t cp;
+    for (size_t i = 0; i < len; chars++) {
+        size_t n = utf8_next(s + i, len - i, &cp);
+        /* no C0/C1 controls or DEL: a display name is one printable line */
+        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+            return 0;
+        i += n;
+    }
+    return chars > 0 && chars <= USER_DISPLAY_MAX_CHARS;
+}
+
+static int find_one(struct sqldb *db, const char *sql, struct sqldb_arg arg, struct user *out)
+{
+    struct sqldb_col cols[4] = {
+        SQLDB_COL_I64(),
+        SQLDB_COL_TEXT(out->username, sizeof out->username),
+        SQLDB_COL_TEXT(out->display_name, sizeof out->display_name),
+        SQLDB_COL_TIME(),
+    };
+    int rc = sqldb_stmt_row(db, sql, &arg, 1, cols, 4);
+    if (rc != 0)
+        return rc;
+    out->id = cols[0].i64;
+    out->created_at_ms = cols[3].i64;
+    return 0;
+}
+
+int users_find_by_id(struct sqldb *db, int64_t id, struct user *out)
+{
+    if (id <= 0)
+        return ERR_NOT_FOUND;
+    return find_one(db, "SELECT " USER_COLUMNS " FROM users WHERE id = ?", SQLDB_ARG_I64(id),
+                    out);
+}
+
+int users_find_by_name(struct sqldb *db, const char *name, struct user *out)
+{
+    if (strlen(name) >= USER_NAME_BUF)
+        return ERR_NOT_FOUND;
+    return find_one(db, "SELECT " USER_COLUMNS " FROM users WHERE username = ?",
+                    SQLDB_ARG_TEXT(name), out);
+}
+
+int users_create(struct sqldb *db, const char *name, const char *display, struct user *out)
+{
+    if (!display || !*display)
+        display = name;
+    if (!users_name_valid(name) || !users_display_valid(display))
+        return ERR_INVALID;
+    struct sqldb_arg args[2] = {SQLDB_ARG_TEXT(name), SQLDB_ARG_TEXT(display)};
+    uint64_t id = 0;
+    int rc = sqldb_stmt_exec(db, "INSERT INTO users (username, display_name) VALUES (?, ?)", args,
+                             2, NULL, &id);
+    if (rc != 0)
+        return rc;
+    /* Read back for created_at as the server stored it. */
+    return users_find_by_id(db, (int64_t) id, out);
+}
+
+int users_find_or_create(struct sqldb *db, const char *name, struct user *out, int *created)
+{
+    if (created)
+        *created = 0;
+    if (!users_name_valid(name))
+        return ERR_INVALID;
+    int rc = users_find_by_name(db, name, out);
+    if (rc != ERR_NOT_FOUND)
+        return rc;
+    rc = users_create(db, name, NULL, out);
+    if (rc == ERR_CONFLICT) /* created meanwhile by someone else */
+        return users_find_by_name(db, name, out);
+    if (rc == 0 && created)
+        *created = 1;
+    return rc;
+}
+
+cJSON *users_to_json(const struct user *u)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddNumberToObject(o, "id", (double) u->id) ||
+        !cJSON_AddStringToObject(o, "username", u->username) ||
+        !cJSON_AddStringToObject(o, "displayName", u->display_name)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
