@@ -33,7 +33,7 @@
   const SEND_RATE_PER_SEC = 15;
   const SEND_BURST = 40;
   const NEAR_BOTTOM_PX = 80;
-  const NEAR_TOP_PX = 60;
+  const NEAR_TOP_PX = 200;          /* start fetching older pages a bit before the top */
 
   /* ------------------------------------------------------------------ */
   /* State                                                               */
@@ -697,34 +697,45 @@
 
   /* renderMessages: lay out the open room's list, keeping the reader's
    * place: stick to the bottom when they were there, otherwise keep the
-   * first visible message where it was (older pages grow upwards). */
+   * first visible message where it was on screen (older pages grow the
+   * list upwards). Message elements persist across renders, day dividers
+   * do not, so only messages serve as the anchor. */
   function renderMessages() {
     const rs = state.rooms.get(state.currentRoomId);
     const box = $('messages');
     const list = $('message-list');
     if (!rs || !state.session) return;
-    const atBottom = state.forceBottom || box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+    const atBottom = state.forceBottom || isNearBottom(box);
+    const boxTop = box.getBoundingClientRect().top;
     let anchor = null;
     let anchorOffset = 0;
     if (!atBottom) {
-      for (const el of list.children) {
-        if (el.offsetTop + el.offsetHeight > box.scrollTop) {
+      for (const el of list.querySelectorAll('li.msg')) {
+        const r = el.getBoundingClientRect();
+        if (r.bottom > boxTop) {
           anchor = el;
-          anchorOffset = el.offsetTop - box.scrollTop;
+          anchorOffset = r.top - boxTop;
           break;
         }
       }
     }
     const nodes = [];
     let lastDay = '';
-    for (const msg of rs.messages) {
-      const day = localDayKey(parseTime(msg.createdAt));
+    rs.messages.forEach((msg, i) => {
+      const when = parseTime(msg.createdAt);
+      const day = localDayKey(when);
       if (day !== lastDay) {
-        nodes.push(h('li', { className: 'day-divider', role: 'separator' }, h('span', null, dayLabel(parseTime(msg.createdAt)))));
+        nodes.push(h('li', { className: 'day-divider', role: 'separator' }, h('span', null, dayLabel(when))));
         lastDay = day;
       }
-      nodes.push(messageEl(msg));
-    }
+      /* A run of messages from one sender in the same minute shows its
+       * time once, under the last of them. */
+      const next = rs.messages[i + 1];
+      const el = messageEl(msg);
+      el.classList.toggle('run', Boolean(next && next.senderId === msg.senderId &&
+        Math.floor(parseTime(next.createdAt) / 60000) === Math.floor(when / 60000)));
+      nodes.push(el);
+    });
     const hadLast = list.lastElementChild;
     list.replaceChildren(...nodes);
     renderHistoryStatus();
@@ -732,13 +743,29 @@
       box.scrollTop = box.scrollHeight;
       $('jump-latest').hidden = true;
     } else if (anchor && anchor.isConnected) {
-      box.scrollTop = anchor.offsetTop - anchorOffset;
+      box.scrollTop += anchor.getBoundingClientRect().top - boxTop - anchorOffset;
       if (hadLast !== list.lastElementChild) $('jump-latest').hidden = false;
     }
     state.forceBottom = false;
-    /* A first page that does not fill the box cannot be scrolled, so
-     * fetch older pages until it can (or there are none). */
-    if (rs.historyReady && rs.nextBefore !== null && box.scrollHeight <= box.clientHeight) loadOlderHistory(rs);
+    /* Still at the top (a first page too short to scroll, or a fling that
+     * ran on past the restored position): fetch the next older page now,
+     * as no further scroll event may come. */
+    if (rs.historyReady && rs.nextBefore !== null && box.scrollTop < NEAR_TOP_PX) loadOlderHistory(rs);
+  }
+
+  function isNearBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  /* When the window (or the on-screen keyboard) resizes the list, a reader
+   * who was at the newest message stays there. */
+  function watchResize() {
+    const box = $('messages');
+    let wasAtBottom = true;
+    box.addEventListener('scroll', () => { wasAtBottom = isNearBottom(box); }, { passive: true });
+    new ResizeObserver(() => {
+      if (wasAtBottom) box.scrollTop = box.scrollHeight;
+    }).observe(box);
   }
 
   function onMessagesScroll() {
@@ -746,7 +773,7 @@
     const box = $('messages');
     if (!rs) return;
     if (box.scrollTop < NEAR_TOP_PX) loadOlderHistory(rs);
-    if (box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX) $('jump-latest').hidden = true;
+    if (isNearBottom(box)) $('jump-latest').hidden = true;
   }
 
   /* ------------------------------------------------------------------ */
@@ -1117,6 +1144,7 @@
     $('composer-input').addEventListener('keydown', onComposerKey);
     $('composer-input').addEventListener('input', onComposerInput);
     $('image-toggle').addEventListener('click', () => toggleImageRow($('image-row').hidden));
+    watchResize();
     window.addEventListener('hashchange', routeFromHash);
     /* Coming back online or to the tab is a good moment to retry at once
      * instead of waiting out a long backoff. */
