@@ -203,8 +203,9 @@ cJSON *rooms_to_json(const struct room *r)
 {
     char ts[TIMEFMT_RFC3339_LEN];
     cJSON *o = cJSON_CreateObject();
-    cJSON *members = cJSON_AddArrayToObject(o, "members");
-    if (!o || !members || !cJSON_AddNumberToObject(o, "id", (double) r->id))
+    cJSON *members = NULL;
+    if (!o || !cJSON_AddNumberToObject(o, "id", (double) r->id) ||
+        !(members = cJSON_AddArrayToObject(o, "members")))
         goto fail;
     for (int m = 0; m < 2; m++) {
         cJSON *u = users_to_json(&r->members[m]);
