@@ -673,10 +673,11 @@
     const time = h('time', { datetime: msg.createdAt || '', title: fullFmt.format(when) }, timeFmt.format(when));
     const status = h('span', { className: 'msg-status' });
     const retry = h('button', { type: 'button', className: 'btn btn-small retry', onclick: () => retrySend(msg) }, 'Retry');
+    const discard = h('button', { type: 'button', className: 'btn btn-small btn-quiet discard', onclick: () => discardFailed(msg) }, 'Discard');
     msg.el = h('li', { className: `msg ${mine ? 'mine' : 'theirs'}` },
       buildBody(msg),
-      h('div', { className: 'meta' }, time, status, retry));
-    msg.parts = { time, status, retry };
+      h('div', { className: 'meta' }, time, status, retry, discard));
+    msg.parts = { time, status, retry, discard };
     updateMessageEl(msg);
     return msg.el;
   }
@@ -693,6 +694,7 @@
     msg.parts.time.title = fullFmt.format(when);
     msg.parts.status.textContent = statusLabel(msg);
     msg.parts.retry.hidden = msg.status !== 'failed';
+    msg.parts.discard.hidden = msg.status !== 'failed';
   }
 
   /* renderMessages: lay out the open room's list, keeping the reader's
@@ -850,6 +852,19 @@
     state.pendingById.set(msg.clientMsgId, msg);
     updateMessageEl(msg);
     flushOutbox();
+  }
+
+  /* discardFailed: the writer gives up on a failed message. It was never
+   * stored (the relay said so), so forgetting it loses nothing. */
+  function discardFailed(msg) {
+    if (msg.status !== 'failed') return;
+    const rs = state.rooms.get(msg.roomId);
+    state.pendingById.delete(msg.clientMsgId);
+    if (!rs) return;
+    rs.byClientId.delete(msg.clientMsgId);
+    const idx = rs.messages.indexOf(msg);
+    if (idx >= 0) rs.messages.splice(idx, 1);
+    roomChanged(rs);
   }
 
   function codePointLength(s) {

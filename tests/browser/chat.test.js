@@ -109,13 +109,14 @@ async function newUser(browser, name, ctxOptions) {
   const ctx = await browser.newContext(Object.assign({ viewport: { width: 1200, height: 800 } }, ctxOptions));
   ctx.setDefaultTimeout(WAIT_MS);
   const page = await ctx.newPage();
-  const u = { name, ctx, page, dialogs: [], pageErrors: [], historyRequests: [] };
+  const u = { name, ctx, page, dialogs: [], pageErrors: [], historyRequests: [], framesSent: [] };
   /* Any dialog means some text ran as script: record it, then dismiss. */
   page.on('dialog', async (d) => {
     u.dialogs.push(`${d.type()}: ${d.message()}`);
     await d.dismiss().catch(() => {});
   });
   page.on('pageerror', (e) => u.pageErrors.push(e.message));
+  page.on('websocket', (ws) => ws.on('framesent', (f) => u.framesSent.push(String(f.payload))));
   page.on('request', (r) => {
     if (r.url().includes('/api/v1/chat/')) u.historyRequests.push(r.url());
   });
@@ -321,6 +322,38 @@ step('an HTML payload is shown as text and runs nothing', async () => {
     expect(injected === 0, `${u.name}: <img src=x> elements`, 0, injected);
     expect(u.dialogs.length === 0, `${u.name}: dialogs`, [], u.dialogs);
   }
+});
+
+step('a message the relay refuses shows as failed; Retry resends the same clientMsgId', async () => {
+  const { alice, bob } = users;
+  /* FerretDB cannot store NUL, so the contract has the relay refuse it
+   * with an ERROR naming the clientMsgId: a failure that repeats on retry. */
+  const bad = `bad\u0000message ${RUN}`;
+  await alice.page.locator('#composer-input').evaluate((el, v) => { el.value = v; }, bad);
+  await alice.page.press('#composer-input', 'Enter');
+  const failed = alice.page.locator('#message-list li.msg.mine[data-state="failed"]');
+  await failed.waitFor({ state: 'visible' });
+  const cid = await failed.getAttribute('data-client-msg-id');
+  const status = await failed.locator('.msg-status').textContent();
+  expect(/not sent/i.test(status), 'status of a refused message', 'Not sent: ...', status);
+  const sendsOf = () => alice.framesSent.filter((f) => f.includes(`"clientMsgId":"${cid}"`)).length;
+  expect(sendsOf() === 1, `frames sent with ${cid} before Retry`, 1, sendsOf());
+
+  await failed.locator('button.retry').click();
+  await waitUntil(async () => sendsOf() === 2, `a second frame with ${cid}`);
+  await alice.page.locator(`#message-list li.msg[data-client-msg-id="${cid}"][data-state="failed"]`).waitFor();
+  const copies = await alice.page.locator(`#message-list li.msg[data-client-msg-id="${cid}"]`).count();
+  expect(copies === 1, 'copies of the retried message on alice', 1, copies);
+
+  await alice.page.locator(`#message-list li.msg[data-client-msg-id="${cid}"] button.discard`).click();
+  await alice.page.locator(`#message-list li.msg[data-client-msg-id="${cid}"]`).waitFor({ state: 'detached' });
+
+  /* Bob must never see it: send a good message after it and wait for that. */
+  const ok = `after the refused one ${RUN}`;
+  await sendText(alice, ok);
+  await waitForMessage(bob, ok);
+  const onBob = await bob.page.locator(`#message-list li.msg[data-client-msg-id="${cid}"]`).count();
+  expect(onBob === 0, 'the refused message on bob', 0, onBob);
 });
 
 step('bob reloads and sees the history', async () => {
@@ -531,7 +564,9 @@ async function main() {
       console.log(`ok - ${s.name}`);
       passed++;
     } catch (e) {
-      console.log(`not ok - ${s.name}: ${e instanceof Expectation ? e.message : (e.stack || e)}`);
+      /* Playwright's own errors carry a long call log: the first lines say it. */
+      const why = e instanceof Expectation ? e.message : String(e.message || e).split('\n').slice(0, 4).join('\n    ');
+      console.log(`not ok - ${s.name}: ${why}`);
       failed++;
       broken = s.name;
       await screenshot(users.alice, 'alice-failure.png');
