@@ -27,6 +27,7 @@
   const MAX_ENTERED_ROOMS = 50;         /* well under the relay's 100 per connection */
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 15000;
+  const STABLE_CONNECTION_MS = 10000;
   const ROOMS_POLL_MS = 20000;          /* new rooms made by a peer are not pushed */
   /* Client-side pacing below the relay's 20/s (burst 60), so a burst of
    * sends drains steadily instead of tripping rate_limited. */
@@ -48,6 +49,7 @@
     pendingById: new Map(), /* clientMsgId -> message of ours awaiting ACK */
     localCounter: 0,        /* creation order of our pending messages */
     ws: null,
+    connecting: false,      /* a socket token request is in flight */
     wsGeneration: 0,        /* bumps on sign-out so stale sockets are ignored */
     conn: 'offline',
     reconnectAttempt: 0,
@@ -242,6 +244,7 @@
       try { state.ws.close(1000, 'sign out'); } catch (e) { /* already closing */ }
     }
     state.ws = null;
+    state.connecting = false;
     clearTimeout(state.reconnectTimer);
     clearTimeout(state.flushTimer);
     clearInterval(state.roomsPollTimer);
@@ -406,7 +409,8 @@
   function previewText(m) {
     const mine = state.session && m.senderId === state.session.user.id;
     const body = m.chatType === 'IMAGE' ? `Image${m.imageName ? `: ${m.imageName}` : ''}` : (m.message || '');
-    return (mine ? 'You: ' : '') + body.replace(/\s+/g, ' ').slice(0, 80);
+    /* Cut by code points, not UTF-16 units, so an emoji is never halved. */
+    return (mine ? 'You: ' : '') + Array.from(body.replace(/\s+/g, ' ')).slice(0, 80).join('');
   }
 
   /* ------------------------------------------------------------------ */
@@ -960,16 +964,19 @@
   /* connect: a fresh single-use socket token for every connection, then
    * the socket. Failures of either schedule the next try. */
   async function connect() {
-    if (!state.session) return;
+    if (!state.session || state.connecting || state.ws) return;
     const generation = state.wsGeneration;
     setConn(state.reconnectAttempt === 0 ? 'connecting' : 'reconnecting');
     let url;
+    state.connecting = true;
     try {
       const data = await api('POST', '/socket-token');
       url = data.url || wsUrlFromPage(data.token);
     } catch (e) {
       if (generation === state.wsGeneration && state.session) scheduleReconnect();
       return;
+    } finally {
+      if (generation === state.wsGeneration) state.connecting = false;
     }
     if (generation !== state.wsGeneration) return;
     let ws;
@@ -982,7 +989,7 @@
     state.ws = ws;
     ws.onopen = () => {
       if (state.ws !== ws) return;
-      state.reconnectAttempt = 0;
+      ws.openedAt = Date.now();
       setConn('live');
       for (const rs of state.rooms.values()) sendEnter(rs);
       /* Everything not yet ACKed goes again, same clientMsgId: if the relay
@@ -1003,6 +1010,9 @@
     ws.onclose = () => {
       if (state.ws !== ws) return;
       state.ws = null;
+      /* Only a connection that lasted resets the backoff: a server that
+       * accepts and at once drops us must not be hammered. */
+      if (ws.openedAt && Date.now() - ws.openedAt > STABLE_CONNECTION_MS) state.reconnectAttempt = 0;
       for (const rs of state.rooms.values()) rs.entered = false;
       if (state.session && generation === state.wsGeneration) scheduleReconnect();
     };
@@ -1026,7 +1036,7 @@
   }
 
   function reconnectNow() {
-    if (!state.session || state.ws) return;
+    if (!state.session || state.ws || state.connecting) return;
     clearTimeout(state.reconnectTimer);
     state.reconnectAttempt = Math.min(state.reconnectAttempt, 1);
     connect();
