@@ -39,7 +39,7 @@ $(OBJ)/tests/integration_runner.o: tests/runner.c $(BUILD)/gen/integration_suite
 $(OBJ)/tests/%.o: CFLAGS += $(CHECK_CFLAGS) -Wno-missing-prototypes
 $(OBJ)/tests/%.o: CPPFLAGS += -Itests/support -Irelay -Ifcgi-api
 
-$(eval $(call program,unit_tests,$(UNIT_SRC) $(SUPPORT_SRC) $(RELAY_LIB_SRC) $(API_LIB_SRC),\
+$(eval $(call program,unit_tests,$(UNIT_SRC) $(SUPPORT_SRC) $(RELAY_LIB_SRC) $(API_LIB_SRC) $(BENCH_LIB_SRC),\
     $(OBJ)/tests/unit_runner.o $(CHECK_LIBS) $(CURL_LIBS)))
 $(BIN)/unit_tests: $(OBJ)/tests/unit_runner.o
 
