@@ -60,8 +60,10 @@ pid_t testenv_pid(const char *component)
 int testenv_stack(const char *args)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "deploy/dev/stack.sh %s >>%s/log/stack-from-tests.log 2>&1", args,
-             testenv_var_dir());
+    /* Own session: Check kills a test's whole process group when the test
+     * ends, which would take a server started here down with it. */
+    snprintf(cmd, sizeof cmd, "setsid -w deploy/dev/stack.sh %s >>%s/log/stack-from-tests.log 2>&1",
+             args, testenv_var_dir());
     int rc = system(cmd); /* NOLINT(cert-env33-c): tests drive the stack script */
     return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
