@@ -369,38 +369,36 @@ START_TEST(test_api_history_pages)
     ck_assert_str_eq(str(first, "createdAt"), "2027-01-15T08:00:00.005Z");
     http_resp_free(&r);
 
-    snprintf(path, sizeof path, "/api/v1/chat/%lld?before=5&limit=3", (long long) room);
-    api_get(path, jb, &r); /* the other member reads too */
-    expect(&r, 200, NULL, "older page");
-    ck_assert_str_eq(seqs(&r), "2,3,4");
-    ck_assert_int_eq(num(r.json, "nextBefore"), 2);
-    http_resp_free(&r);
-
-    snprintf(path, sizeof path, "/api/v1/chat/%lld?before=2&limit=3", (long long) room);
-    api_get(path, ja, &r);
-    ck_assert_str_eq(seqs(&r), "1");
-    ck_assert(cJSON_IsNull(member(r.json, "nextBefore")));
-    http_resp_free(&r);
-
-    snprintf(path, sizeof path, "/api/v1/chat/%lld?after=0&limit=3", (long long) room);
-    api_get(path, ja, &r);
-    expect(&r, 200, NULL, "forward page");
-    ck_assert_str_eq(seqs(&r), "1,2,3");
-    ck_assert_int_eq(num(r.json, "nextAfter"), 3);
-    ck_assert_ptr_null(member(r.json, "nextBefore"));
-    http_resp_free(&r);
-
-    snprintf(path, sizeof path, "/api/v1/chat/%lld?after=6", (long long) room);
-    api_get(path, ja, &r);
-    ck_assert_str_eq(seqs(&r), "7");
-    ck_assert(cJSON_IsNull(member(r.json, "nextAfter")));
-    http_resp_free(&r);
-
-    snprintf(path, sizeof path, "/api/v1/chat/%lld", (long long) room);
-    api_get(path, ja, &r);
-    ck_assert_str_eq(seqs(&r), "1,2,3,4,5,6,7");
-    ck_assert(cJSON_IsNull(member(r.json, "nextBefore")));
-    http_resp_free(&r);
+    /* query, reader, the seqs expected, the cursor member and its value
+     * (0: null); the other cursor must be absent */
+    static const struct {
+        const char *query;
+        int as_b;
+        const char *seqs, *cursor;
+        int64_t next;
+    } pages[] = {
+        {"?before=5&limit=3", 1, "2,3,4", "nextBefore", 2}, /* the other member reads too */
+        {"?before=2&limit=3", 0, "1", "nextBefore", 0},
+        {"?after=0&limit=3", 0, "1,2,3", "nextAfter", 3},
+        {"?after=6", 0, "7", "nextAfter", 0},
+        {"", 0, "1,2,3,4,5,6,7", "nextBefore", 0},
+    };
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        snprintf(path, sizeof path, "/api/v1/chat/%lld%s", (long long) room, pages[i].query);
+        api_get(path, pages[i].as_b ? jb : ja, &r);
+        expect(&r, 200, NULL, pages[i].query);
+        ck_assert_msg(strcmp(seqs(&r), pages[i].seqs) == 0, "%s: expected seqs %s, got %s",
+                      pages[i].query, pages[i].seqs, seqs(&r));
+        const cJSON *next = member(r.json, pages[i].cursor);
+        if (pages[i].next)
+            ck_assert_int_eq(num(r.json, pages[i].cursor), pages[i].next);
+        else
+            ck_assert_msg(cJSON_IsNull(next), "%s: %s should be null: %s", pages[i].query,
+                          pages[i].cursor, r.body);
+        const char *other = strcmp(pages[i].cursor, "nextAfter") ? "nextAfter" : "nextBefore";
+        ck_assert_msg(member(r.json, other) == NULL, "%s: unexpected %s", pages[i].query, other);
+        http_resp_free(&r);
+    }
 
     static const char *bad[] = {"?limit=0", "?limit=101", "?before=3&after=1", "?before=x",
                                 "?after=-1"};
