@@ -20,6 +20,7 @@
 #include "users.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,9 +37,7 @@ static int find_user(struct sqldb *db, const char *arg, struct user *u)
 {
     size_t digits = strspn(arg, "0123456789");
     if (digits > 0 && digits <= 18 && arg[digits] == '\0') {
-        long long id = 0;
-        sscanf(arg, "%lld", &id);
-        return users_find_by_id(db, id, u);
+        return users_find_by_id(db, strtoll(arg, NULL, 10), u); /* <= 18 digits: fits */
     }
     return users_find_by_name(db, arg, u);
 }

@@ -72,9 +72,9 @@ struct sqldb_arg {
     size_t len;      /* bytes at ptr */
 };
 
-#define SQLDB_ARG_I64(v)     ((struct sqldb_arg){SQLDB_INT64, (v), NULL, 0})
-#define SQLDB_ARG_TEXT(s)    ((struct sqldb_arg){SQLDB_TEXT, 0, (s), strlen(s)})
-#define SQLDB_ARG_BLOB(p, n) ((struct sqldb_arg){SQLDB_BLOB, 0, (p), (n)})
+#define SQLDB_ARG_I64(v)     ((struct sqldb_arg){.type = SQLDB_INT64, .i64 = (v)})
+#define SQLDB_ARG_TEXT(s)    ((struct sqldb_arg){.type = SQLDB_TEXT, .ptr = (s), .len = strlen(s)})
+#define SQLDB_ARG_BLOB(p, n) ((struct sqldb_arg){.type = SQLDB_BLOB, .ptr = (p), .len = (n)})
 
 /* One result column. The caller sets type (and buf/cap for TEXT and BLOB:
  * a buffer it owns; TEXT needs room for the NUL); each fetched row fills
@@ -82,16 +82,16 @@ struct sqldb_arg {
  * rather than being cut. */
 struct sqldb_col {
     enum sqldb_type type;
+    int is_null; /* 1 when the value is SQL NULL (then i64 = 0, buf = "") */
     char *buf;   /* TEXT, BLOB: caller's buffer */
     size_t cap;  /* bytes at buf */
     size_t len;  /* TEXT, BLOB: bytes stored (TEXT: without the NUL) */
     int64_t i64; /* INT64 value; TIME_MS milliseconds */
-    int is_null; /* 1 when the value is SQL NULL (then i64 = 0, buf = "") */
 };
 
-#define SQLDB_COL_I64()         ((struct sqldb_col){SQLDB_INT64, NULL, 0, 0, 0, 0})
-#define SQLDB_COL_TIME()        ((struct sqldb_col){SQLDB_TIME_MS, NULL, 0, 0, 0, 0})
-#define SQLDB_COL_TEXT(b, c)    ((struct sqldb_col){SQLDB_TEXT, (b), (c), 0, 0, 0})
+#define SQLDB_COL_I64()      ((struct sqldb_col){.type = SQLDB_INT64})
+#define SQLDB_COL_TIME()     ((struct sqldb_col){.type = SQLDB_TIME_MS})
+#define SQLDB_COL_TEXT(b, c) ((struct sqldb_col){.type = SQLDB_TEXT, .buf = (b), .cap = (c)})
 
 /* sqldb_row_fn: called once per fetched row with the filled columns;
  * return 0 to go on, non-zero to stop (that value is then returned by

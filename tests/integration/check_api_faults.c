@@ -38,12 +38,13 @@ static int children_of(pid_t parent, pid_t *out, int max)
         size_t got = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         buf[got] = '\0';
-        const char *close_paren = strrchr(buf, ')'); /* comm may hold spaces */
-        long ppid = 0;
-        char state;
-        if (close_paren && sscanf(close_paren + 1, " %c %ld", &state, &ppid) == 2 &&
-            ppid == (long) parent)
-            out[n++] = (pid_t) atol(e->d_name);
+        /* after "pid (comm) ": state, then ppid; comm may hold spaces */
+        const char *close_paren = strrchr(buf, ')');
+        if (!close_paren || strlen(close_paren) < 4)
+            continue;
+        long ppid = strtol(close_paren + 4, NULL, 10);
+        if (ppid == (long) parent)
+            out[n++] = (pid_t) strtol(e->d_name, NULL, 10);
     }
     if (d)
         closedir(d);

@@ -47,7 +47,7 @@ struct sqldb *api_db(void)
 
 long long api_status_var(const char *name)
 {
-    char value[64];
+    char value[64] = "";
     struct sqldb_col col = SQLDB_COL_TEXT(value, sizeof value);
     struct sqldb_arg arg = SQLDB_ARG_TEXT(name);
     int rc = sqldb_stmt_row(api_db(),
@@ -55,7 +55,7 @@ long long api_status_var(const char *name)
                             "WHERE VARIABLE_NAME = ?",
                             &arg, 1, &col, 1);
     ck_assert_msg(rc == 0, "global status %s: %s", name, err_str(rc));
-    return atoll(value);
+    return strtoll(value, NULL, 10);
 }
 
 void api_store_messages(int64_t room_id, int64_t a, int64_t b, int64_t first, int64_t last)

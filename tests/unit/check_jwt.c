@@ -45,7 +45,7 @@ static char *make_token(const char *header, const char *payload, const EVP_MD *m
         tok[pos++] = '.';
         ck_assert_int_ge(b64url_encode(sig, siglen, tok + pos, sizeof tok - pos), 0);
     } else {
-        snprintf(tok + pos, sizeof tok - pos, ".%s", sig_text);
+        snprintf(tok + pos, sizeof tok - pos, ".%s", sig_text ? sig_text : "");
     }
     return tok;
 }
