@@ -1,0 +1,308 @@
+/*
+ * proto.c - client frame validation and server frame building (see
+ * proto.h). One call per frame in each direction; cJSON does the syntax,
+ * this file the rules of the contract.
+ */
+#include "proto.h"
+#include "errors.h"
+#include "timefmt.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int fail(struct proto_error *err, int rc, const char *code, const char *message)
+{
+    err->code = code;
+    err->message = message;
+    return rc;
+}
+
+/* has_nul_escape: 1 when the JSON text contains a \u0000 escape or a raw
+ * NUL. cJSON would decode the escape into a NUL that silently cuts the C
+ * string, and MongoDB-compatible stores refuse NUL in strings. */
+static int has_nul_escape(const char *s, size_t len)
+{
+    if (memchr(s, '\0', len))
+        return 1;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+            return 1;
+        i++; /* skip the escaped character, so "\\u0000" is not an escape */
+    }
+    return 0;
+}
+
+/* get_id: an integral JSON number in 1..2^53 (or 0..2^53 when zero_ok). */
+static int get_id(const cJSON *item, int zero_ok, int64_t *out)
+{
+    if (!cJSON_IsNumber(item))
+        return -1;
+    double d = item->valuedouble;
+    if (!(d >= (zero_ok ? 0.0 : 1.0) && d <= (double) PROTO_MAX_ID))
+        return -1;
+    int64_t v = (int64_t) d;
+    if ((double) v != d)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char) *s & 0xC0) != 0x80;
+    return n;
+}
+
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char) *s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* valid_http_url: absolute http: or https: URL with a host, no spaces or
+ * control bytes. Anything else a browser could be tricked into loading
+ * (javascript:, data:, relative paths) is refused. */
+static int valid_http_url(const char *u)
+{
+    size_t skip;
+    if (strncasecmp(u, "https://", 8) == 0)
+        skip = 8;
+    else if (strncasecmp(u, "http://", 7) == 0)
+        skip = 7;
+    else
+        return 0;
+    const char *host = u + skip;
+    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#' || *host == ':' ||
+        *host == '@')
+        return 0;
+    for (const char *c = u; *c; c++)
+        if ((unsigned char) *c <= 0x20 || *c == 0x7f || *c == '\\')
+            return 0;
+    return 1;
+}
+
+static char *dup_string(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int proto_parse(const char *text, size_t len, size_t max_text_chars, struct proto_cmd *cmd,
+                struct proto_error *err)
+{
+    cJSON *root = NULL;
+    const cJSON *item;
+    int rc;
+
+    memset(cmd, 0, sizeof *cmd);
+    cmd->since = -1;
+    if (has_nul_escape(text, len))
+        return fail(err, ERR_INVALID, "bad_request", "NUL characters are not allowed");
+    root = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(root)) {
+        rc = fail(err, ERR_INVALID, "bad_request", "a frame must be one JSON object");
+        goto out;
+    }
+
+    /* The fields an ERROR echoes come first, so even a bad frame names them. */
+    item = cJSON_GetObjectItemCaseSensitive(root, "clientMsgId");
+    if (cJSON_IsString(item) && strlen(item->valuestring) <= PROTO_CLIENT_MSG_ID_MAX &&
+        !has_control(item->valuestring))
+        strcpy(cmd->client_msg_id, item->valuestring);
+    int64_t room;
+    if (get_id(cJSON_GetObjectItemCaseSensitive(root, "chatRoomId"), 0, &room) == 0)
+        cmd->room_id = room;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "chatType");
+    if (!cJSON_IsString(item)) {
+        rc = fail(err, ERR_INVALID, "bad_request", "chatType is required");
+        goto out;
+    }
+    if (strcmp(item->valuestring, "ENTER") == 0)
+        cmd->kind = PROTO_ENTER;
+    else if (strcmp(item->valuestring, "LEAVE") == 0)
+        cmd->kind = PROTO_LEAVE;
+    else if (strcmp(item->valuestring, "TEXT") == 0)
+        cmd->kind = PROTO_TEXT;
+    else if (strcmp(item->valuestring, "IMAGE") == 0)
+        cmd->kind = PROTO_IMAGE;
+    else {
+        rc = fail(err, ERR_INVALID, "bad_request", "unknown chatType");
+        goto out;
+    }
+
+    if (cmd->room_id == 0) {
+        rc = fail(err, ERR_INVALID, "bad_request", "chatRoomId must be a positive integer");
+        goto out;
+    }
+    item = cJSON_GetObjectItemCaseSensitive(root, "userId");
+    if (item && !cJSON_IsNull(item)) {
+        if (get_id(item, 0, &cmd->user_id) != 0) {
+            rc = fail(err, ERR_INVALID, "bad_request", "userId must be a positive integer");
+            goto out;
+        }
+        cmd->has_user_id = 1;
+    }
+
+    if (cmd->kind == PROTO_ENTER) {
+        item = cJSON_GetObjectItemCaseSensitive(root, "since");
+        if (item && !cJSON_IsNull(item) && get_id(item, 1, &cmd->since) != 0) {
+            rc = fail(err, ERR_INVALID, "bad_request", "since must be a non-negative integer");
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    if (cmd->kind == PROTO_LEAVE) {
+        rc = 0;
+        goto out;
+    }
+
+    /* TEXT and IMAGE */
+    item = cJSON_GetObjectItemCaseSensitive(root, "clientMsgId");
+    if (!cJSON_IsString(item) || item->valuestring[0] == '\0') {
+        rc = fail(err, ERR_INVALID, "bad_request", "clientMsgId is required");
+        goto out;
+    }
+    if (cmd->client_msg_id[0] == '\0') {
+        rc = strlen(item->valuestring) > PROTO_CLIENT_MSG_ID_MAX
+                 ? fail(err, ERR_TOO_LARGE, "too_large", "clientMsgId is longer than 64 bytes")
+                 : fail(err, ERR_INVALID, "bad_request", "clientMsgId has control characters");
+        goto out;
+    }
+    if (cmd->kind == PROTO_TEXT) {
+        item = cJSON_GetObjectItemCaseSensitive(root, "message");
+        if (!cJSON_IsString(item) || item->valuestring[0] == '\0') {
+            rc = fail(err, ERR_INVALID, "bad_request", "message must be a non-empty string");
+            goto out;
+        }
+        if (utf8_chars(item->valuestring) > max_text_chars) {
+            rc = fail(err, ERR_TOO_LARGE, "too_large", "message has too many characters");
+            goto out;
+        }
+        if (!(cmd->message = dup_string(item->valuestring))) {
+            rc = fail(err, ERR_NOMEM, "internal", "out of memory");
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "imageUrl");
+    if (!cJSON_IsString(item)) {
+        rc = fail(err, ERR_INVALID, "bad_request", "imageUrl is required");
+        goto out;
+    }
+    if (strlen(item->valuestring) > PROTO_IMAGE_URL_MAX) {
+        rc = fail(err, ERR_TOO_LARGE, "too_large", "imageUrl is too long");
+        goto out;
+    }
+    if (!valid_http_url(item->valuestring)) {
+        rc = fail(err, ERR_INVALID, "bad_request", "imageUrl must be an absolute http(s) URL");
+        goto out;
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "imageName");
+    if (name && !cJSON_IsNull(name)) {
+        if (!cJSON_IsString(name)) {
+            rc = fail(err, ERR_INVALID, "bad_request", "imageName must be a string");
+            goto out;
+        }
+        if (strlen(name->valuestring) > PROTO_IMAGE_NAME_MAX) {
+            rc = fail(err, ERR_TOO_LARGE, "too_large", "imageName is too long");
+            goto out;
+        }
+        if (has_control(name->valuestring)) {
+            rc = fail(err, ERR_INVALID, "bad_request", "imageName has control characters");
+            goto out;
+        }
+    }
+    if (!(cmd->image_url = dup_string(item->valuestring)) ||
+        (name && cJSON_IsString(name) && !(cmd->image_name = dup_string(name->valuestring)))) {
+        rc = fail(err, ERR_NOMEM, "internal", "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+void proto_cmd_clear(struct proto_cmd *cmd)
+{
+    if (!cmd)
+        return;
+    free(cmd->message);
+    free(cmd->image_url);
+    free(cmd->image_name);
+    cmd->message = cmd->image_url = cmd->image_name = NULL;
+}
+
+/* print_free: the compact text of o, consuming o; NULL on failure. */
+static char *print_free(cJSON *o, int ok)
+{
+    char *s = ok && o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
+char *proto_entered(int64_t room_id, int64_t last_seq)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "ENTERED") &&
+             cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id) &&
+             cJSON_AddNumberToObject(o, "lastSeq", (double) last_seq);
+    return print_free(o, ok);
+}
+
+char *proto_left(int64_t room_id)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "LEFT") &&
+             cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id);
+    return print_free(o, ok);
+}
+
+char *proto_ack(const char *client_msg_id, const char *id, int64_t seq, int64_t created_at_ms)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "ACK") &&
+             cJSON_AddStringToObject(o, "clientMsgId", client_msg_id) &&
+             cJSON_AddStringToObject(o, "id", id) &&
+             cJSON_AddNumberToObject(o, "seq", (double) seq) &&
+             cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, created_at_ms));
+    return print_free(o, ok);
+}
+
+char *proto_message(const struct chat_message *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *cm = chat_message_to_json(m);
+    int ok = o && cm && cJSON_AddStringToObject(o, "type", "MESSAGE");
+    if (ok)
+        cJSON_AddItemToObject(o, "chatMessage", cm);
+    else
+        cJSON_Delete(cm);
+    return print_free(o, ok);
+}
+
+char *proto_error_frame(const char *code, const char *message, const char *client_msg_id,
+                        int64_t room_id)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "ERROR") &&
+             cJSON_AddStringToObject(o, "code", code) &&
+             cJSON_AddStringToObject(o, "message", message);
+    if (ok && client_msg_id && *client_msg_id)
+        ok = cJSON_AddStringToObject(o, "clientMsgId", client_msg_id) != NULL;
+    if (ok && room_id > 0)
+        ok = cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id) != NULL;
+    return print_free(o, ok);
+}

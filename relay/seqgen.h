@@ -1,0 +1,43 @@
+/*
+ * seqgen.h - where a room's next `seq` comes from.
+ *
+ * This relay is the only writer of its rooms, so the counter lives in
+ * memory: loaded lazily from the room's highest stored seq the first time
+ * the room is written, then incremented per message with no round trip.
+ * The unique index {chatRoomId, seq} stays the backstop: on a collision
+ * the caller calls seqgen_forget and the next seqgen_next reloads.
+ *
+ * The scale-out seam (issue 8): several relays need a shared counter
+ * (Redis INCRBY per batch). Only this module changes for that; callers ask
+ * for "the next seq of room r" and report collisions.
+ *
+ * Owned by the one writer thread; not thread-safe.
+ */
+#ifndef RELAY_SEQGEN_H
+#define RELAY_SEQGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* seqgen_load_fn: the highest stored seq of room_id (0 when empty) into
+ * *last. Returns 0 or a project error code (passed through). */
+typedef int seqgen_load_fn(void *arg, int64_t room_id, int64_t *last);
+
+struct seqgen;
+
+/* seqgen_new: counters loaded through load(arg, ...); at most max_rooms
+ * counters are kept (past that all are dropped and reload on demand). NULL
+ * when out of memory. */
+struct seqgen *seqgen_new(seqgen_load_fn *load, void *arg, size_t max_rooms);
+
+void seqgen_free(struct seqgen *sg);
+
+/* seqgen_next: the next seq of room_id into *seq (strictly above every seq
+ * handed out or stored before). Returns 0, the loader's error, ERR_NOMEM. */
+int seqgen_next(struct seqgen *sg, int64_t room_id, int64_t *seq);
+
+/* seqgen_forget: drop room_id's counter (after a collision on the unique
+ * index): the next seqgen_next reloads it from the store. */
+void seqgen_forget(struct seqgen *sg, int64_t room_id);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * wsconn.h - one server-side WebSocket connection on wslay's event API,
+ * with the I/O behind two function pointers.
+ *
+ * The relay plugs in non-blocking socket I/O; unit tests plug in scripted
+ * byte buffers and capture what would have been sent, as wslay's own tests
+ * do. wslay validates framing, masking, opcodes, close codes and UTF-8
+ * and closes with 1002/1007/1009 by itself; this layer adds the relay's
+ * frame policy: text frames only (binary closes with 1003), a message size
+ * limit, and liveness (any frame or pong from the peer).
+ *
+ * Drive it only through want_read/want_write: call wsconn_read when the
+ * socket is readable and wsconn_read_wanted() says so, wsconn_write while
+ * wsconn_write_wanted(), and close the socket once wsconn_finished().
+ */
+#ifndef RELAY_WSCONN_H
+#define RELAY_WSCONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct wsconn_io {
+    /* recv: up to len bytes into buf; > 0 bytes read, 0 at end of stream,
+     * -1 with errno set (EAGAIN/EWOULDBLOCK: nothing to read right now). */
+    ssize_t (*recv)(void *arg, uint8_t *buf, size_t len);
+    /* send: like send(2): bytes written, or -1 with errno (EAGAIN: later). */
+    ssize_t (*send)(void *arg, const uint8_t *buf, size_t len);
+};
+
+struct wsconn_events {
+    /* on_text: one complete text message (valid UTF-8, not NUL-terminated;
+     * borrowed for the call). May queue frames or close the connection. */
+    void (*on_text)(void *arg, const char *text, size_t len);
+    /* on_alive: the peer sent something (any frame, pongs included). */
+    void (*on_alive)(void *arg);
+};
+
+struct wsconn;
+
+/* wsconn_new: a server context; io/events (and their args) are borrowed for
+ * the connection's lifetime. max_msg bounds a received message (1009 past
+ * it). NULL when out of memory. */
+struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg,
+                          const struct wsconn_events *ev, void *ev_arg, size_t max_msg);
+
+/* wsconn_free: NULL is a no-op. Does not touch the socket. */
+void wsconn_free(struct wsconn *wc);
+
+/* wsconn_read: read and dispatch what the peer sent. Returns 0, or ERR_IO
+ * when the connection is over (end of stream, socket error): close it. */
+int wsconn_read(struct wsconn *wc);
+
+/* wsconn_write: send queued frames until the socket would block. Returns
+ * 0, or ERR_IO on a socket error (close it). */
+int wsconn_write(struct wsconn *wc);
+
+/* wsconn_send_text: queue one text message (copied). Returns 0, ERR_IO
+ * when a close was already queued (the message is dropped), ERR_NOMEM. */
+int wsconn_send_text(struct wsconn *wc, const char *text, size_t len);
+
+/* wsconn_ping: queue a ping. Same returns as wsconn_send_text. */
+int wsconn_ping(struct wsconn *wc);
+
+/* wsconn_close: queue a close frame with code and reason (< 123 bytes),
+ * stop reading. Later calls are no-ops. Returns 0 or ERR_NOMEM. */
+int wsconn_close(struct wsconn *wc, uint16_t code, const char *reason);
+
+/* wsconn_queued_bytes: payload bytes queued but not yet sent. */
+size_t wsconn_queued_bytes(const struct wsconn *wc);
+
+int wsconn_read_wanted(const struct wsconn *wc);
+int wsconn_write_wanted(const struct wsconn *wc);
+
+/* wsconn_finished: neither side has anything left to do: close the socket. */
+int wsconn_finished(const struct wsconn *wc);
+
+/* wsconn_close_code: the code of the close frame we sent or queued (0 if none). */
+uint16_t wsconn_close_code(const struct wsconn *wc);
+
+#endif

@@ -1,0 +1,188 @@
+/* relay_helpers.c - see relay_helpers.h. */
+#include "relay_helpers.h"
+#include "api_helpers.h"
+#include "http_client.h"
+#include "testenv.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rh_user_new(struct rh_user *u, const char *prefix)
+{
+    u->jwt = api_login(prefix, &u->id);
+}
+
+void rh_user_free(struct rh_user *u)
+{
+    free(u->jwt);
+    u->jwt = NULL;
+}
+
+int64_t rh_room(const struct rh_user *a, const struct rh_user *b)
+{
+    return api_room(a->jwt, b->id, NULL);
+}
+
+char *rh_token(const struct rh_user *u)
+{
+    struct http_resp r;
+    ck_assert_int_eq(http_json("POST", "/api/v1/socket-token", u->jwt, "{}", &r), 0);
+    ck_assert_msg(r.status == 201, "POST /socket-token: %ld %s", r.status, r.body);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(r.json, "token");
+    ck_assert_msg(cJSON_IsString(t), "no token in %s", r.body);
+    char *tok = strdup(t->valuestring);
+    http_resp_free(&r);
+    return tok;
+}
+
+int rh_port(void)
+{
+    return testenv_config()->relay_port;
+}
+
+int rh_try_connect(struct ws_client *c, int port, const char *token, const char *origin,
+                   char *body, size_t cap)
+{
+    char target[256];
+    int status = 0;
+    if (token)
+        snprintf(target, sizeof target, "/ws?token=%s", token);
+    else
+        snprintf(target, sizeof target, "/ws");
+    if (ws_connect(c, "127.0.0.1", port, target, origin, RH_TIMEOUT_MS, &status, body, cap) == 0)
+        return 101;
+    return status;
+}
+
+void rh_connect(struct ws_client *c, const struct rh_user *u)
+{
+    char *tok = rh_token(u);
+    char body[256];
+    int status = rh_try_connect(c, rh_port(), tok, NULL, body, sizeof body);
+    free(tok);
+    ck_assert_msg(status == 101, "relay handshake: expected 101, got %d (%s)", status, body);
+}
+
+void rh_sendf(struct ws_client *c, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(n > 0 && (size_t) n < sizeof buf, "frame too long for rh_sendf");
+    ck_assert_msg(ws_send_text(c, buf) == 0, "sending %s failed", buf);
+}
+
+cJSON *rh_next(struct ws_client *c, int timeout_ms)
+{
+    char *text;
+    if (ws_recv_text(c, timeout_ms, &text) != 0)
+        return NULL;
+    cJSON *j = cJSON_Parse(text);
+    ck_assert_msg(j != NULL, "relay sent non-JSON text: %s", text);
+    free(text);
+    return j;
+}
+
+cJSON *rh_expect(struct ws_client *c, const char *type)
+{
+    cJSON *j = rh_next(c, RH_TIMEOUT_MS);
+    ck_assert_msg(j != NULL, "expected a %s frame, got nothing (closed=%d code=%u)", type,
+                  c->closed, c->close_code);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (!cJSON_IsString(t) || strcmp(t->valuestring, type) != 0) {
+        char *s = cJSON_PrintUnformatted(j);
+        ck_abort_msg("expected a %s frame, got %s", type, s);
+    }
+    return j;
+}
+
+cJSON *rh_expect_error(struct ws_client *c, const char *code)
+{
+    cJSON *j = rh_expect(c, "ERROR");
+    const char *got = rh_str(j, "code");
+    ck_assert_msg(strcmp(got, code) == 0, "expected ERROR %s, got ERROR %s (%s)", code, got,
+                  rh_str(j, "message"));
+    return j;
+}
+
+int64_t rh_enter(struct ws_client *c, int64_t room, int64_t since)
+{
+    if (since >= 0)
+        rh_sendf(c, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld,\"since\":%lld}", (long long) room,
+                 (long long) since);
+    else
+        rh_sendf(c, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld}", (long long) room);
+    cJSON *j = rh_expect(c, "ENTERED");
+    ck_assert_int_eq(rh_int(j, "chatRoomId"), room);
+    int64_t last = rh_int(j, "lastSeq");
+    cJSON_Delete(j);
+    return last;
+}
+
+int64_t rh_text(struct ws_client *c, int64_t room, const char *cmid, const char *message)
+{
+    rh_sendf(c, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\",\"clientMsgId\":\"%s\"}",
+             (long long) room, message, cmid);
+    cJSON *j = rh_expect(c, "ACK");
+    ck_assert_str_eq(rh_str(j, "clientMsgId"), cmid);
+    int64_t seq = rh_int(j, "seq");
+    cJSON_Delete(j);
+    return seq;
+}
+
+void rh_no_frame(struct ws_client *c, int ms)
+{
+    cJSON *j = rh_next(c, ms);
+    if (j) {
+        char *s = cJSON_PrintUnformatted(j);
+        ck_abort_msg("expected no frame, got %s", s);
+    }
+}
+
+int64_t rh_int(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsNumber(v), "field %s missing or not a number", name);
+    return (int64_t) v->valuedouble;
+}
+
+const char *rh_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsString(v), "field %s missing or not a string", name);
+    return v->valuestring;
+}
+
+size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int64_t *out,
+                       size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        char path[128];
+        struct http_resp r;
+        snprintf(path, sizeof path, "/api/v1/chat/%lld?after=%lld&limit=100", (long long) room,
+                 (long long) after);
+        api_get(path, u->jwt, &r);
+        ck_assert_msg(r.status == 200, "GET %s: %ld %s", path, r.status, r.body);
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r.json, "messages");
+        const cJSON *m;
+        cJSON_ArrayForEach(m, msgs)
+        {
+            ck_assert_msg(n < cap, "more history than expected");
+            out[n++] = rh_int(m, "seq");
+        }
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(r.json, "nextAfter");
+        int more = cJSON_IsNumber(next);
+        if (more)
+            after = (int64_t) next->valuedouble;
+        http_resp_free(&r);
+        if (!more)
+            break;
+    }
+    return n;
+}

@@ -1,0 +1,78 @@
+/*
+ * relay_helpers.h - steps the relay integration tests share: users and
+ * rooms through the API, socket tokens, connecting to the relay, and
+ * sending/expecting protocol frames. Helpers assert with Check, so they
+ * may only be called inside a test. The relay is the stack's
+ * (relay_host:relay_port of the config; CHAT_RELAY_PORT overrides).
+ */
+#ifndef CHAT_RELAY_HELPERS_H
+#define CHAT_RELAY_HELPERS_H
+
+#include "ws_client.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#define RH_TIMEOUT_MS 5000  /* how long a test waits for an expected frame */
+
+struct rh_user {
+    char *jwt;      /* owned; rh_user_free */
+    int64_t id;
+};
+
+/* rh_user_new: dev-login a fresh user named after prefix. */
+void rh_user_new(struct rh_user *u, const char *prefix);
+void rh_user_free(struct rh_user *u);
+
+/* rh_room: the 1:1 room of a and b (POST /api/v1/rooms as a). */
+int64_t rh_room(const struct rh_user *a, const struct rh_user *b);
+
+/* rh_token: a fresh socket token for u (POST /api/v1/socket-token);
+ * malloc'd, caller frees. */
+char *rh_token(const struct rh_user *u);
+
+/* rh_port: the relay port under test. */
+int rh_port(void);
+
+/* rh_try_connect: connect with `token` (NULL: no query) and origin (may be
+ * NULL) to port; returns the HTTP status (101 on success), body optional. */
+int rh_try_connect(struct ws_client *c, int port, const char *token, const char *origin,
+                   char *body, size_t cap);
+
+/* rh_connect: a fresh token for u and a connected client (asserts 101). */
+void rh_connect(struct ws_client *c, const struct rh_user *u);
+
+/* rh_sendf: printf-format a frame and send it as text. */
+void rh_sendf(struct ws_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* rh_next: the next text frame as JSON within timeout_ms, or NULL on
+ * time-out/close (caller cJSON_Delete). */
+cJSON *rh_next(struct ws_client *c, int timeout_ms);
+
+/* rh_expect: the next frame, asserting its "type"; caller cJSON_Delete. */
+cJSON *rh_expect(struct ws_client *c, const char *type);
+
+/* rh_expect_error: the next frame is an ERROR with this code (returned). */
+cJSON *rh_expect_error(struct ws_client *c, const char *code);
+
+/* rh_enter: ENTER room (since < 0: without since) and expect ENTERED;
+ * returns its lastSeq. */
+int64_t rh_enter(struct ws_client *c, int64_t room, int64_t since);
+
+/* rh_text: send TEXT and expect its ACK; returns the ACK's seq. */
+int64_t rh_text(struct ws_client *c, int64_t room, const char *cmid, const char *message);
+
+/* rh_no_frame: assert that no text frame arrives within ms. */
+void rh_no_frame(struct ws_client *c, int ms);
+
+/* Field access with an assertion that the field exists. */
+int64_t rh_int(const cJSON *o, const char *name);
+const char *rh_str(const cJSON *o, const char *name);
+
+/* rh_history_seqs: seqs of the room's messages through GET
+ * /api/v1/chat/<room>?after=<after> (all pages), into out (cap entries);
+ * returns how many. */
+size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int64_t *out,
+                       size_t cap);
+
+#endif
