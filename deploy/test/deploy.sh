@@ -4,6 +4,8 @@
 #   deploy.sh start INSTANCE    render the shipped config, check it, start the server
 #   deploy.sh stop INSTANCE     stop it by its pid file (and wait until it is gone)
 #   deploy.sh check INSTANCE    render and run the server's own config test only
+#   deploy.sh render-units DIR  the systemd units and logrotate file, rendered
+#                               with the test paths, into DIR
 #   deploy.sh check-shipped     config tests of the shipped files as they are
 #                               (example paths; only log directories redirected)
 #   deploy.sh status            list running instances; exit 0 when none runs
@@ -266,7 +268,11 @@ start_pools() {
 }
 
 stop_pools() {
-    local name
+    local name pid
+    # TERM them all first: each takes a moment to wind down its children.
+    for name in "${POOL_NAMES[@]}"; do
+        pid=$(pid_alive "pool-$name") && kill -TERM "$pid" 2>/dev/null
+    done
     for name in "${POOL_NAMES[@]}"; do
         stop_pidfile "pool-$name"
         rm -f "$DEP/pools/$name.sock"
@@ -363,8 +369,12 @@ stop_instance() {
         die "$inst: stopped, but something still listens on port $port"
 }
 
+# check_instance: render into var/deploy/configtest/ (the logs of a real
+# run stay where they are) and run the server's config test.
 check_instance() {
     local check
+    [[ $(port_of "$1") != 0 ]] || die "unknown instance '$1' (${INSTANCES[*]})"
+    DEP=$VAR/deploy/configtest
     check=$(prepare "$1") || exit 1
     $check
 }
@@ -413,12 +423,24 @@ status() {
     return $((1 - any))
 }
 
+# render_units DIR: the shipped systemd units and logrotate file with the
+# test paths, for systemd-analyze verify and a logrotate run.
+render_units() {
+    local u out
+    mkdir -p "$1" && out=$(cd "$1" && pwd) || die "render-units: cannot create $1"
+    for u in "$ROOT"/deploy/systemd/*.service; do
+        render "$u" "$out/$(basename "$u")" pools "$CONF"
+    done
+    sed -e "s|/var/log/chat/|$out/log/|g" "$ROOT/deploy/logrotate/chat" >"$out/logrotate.conf"
+}
+
 case ${1:-} in
 start) [[ $# -eq 2 ]] || die "usage: $0 start INSTANCE"; start_instance "$2" ;;
 stop) [[ $# -eq 2 ]] || die "usage: $0 stop INSTANCE"; stop_instance "$2" ;;
 check) [[ $# -eq 2 ]] || die "usage: $0 check INSTANCE"; check_instance "$2" ;;
 check-shipped) check_shipped ;;
+render-units) [[ $# -eq 2 ]] || die "usage: $0 render-units DIR"; render_units "$2" ;;
 status) status ;;
 stop-all) for i in "${INSTANCES[@]}"; do stop_instance "$i"; done ;;
-*) echo "usage: $0 start|stop|check INSTANCE | check-shipped | status | stop-all" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|check INSTANCE | check-shipped | render-units DIR | status | stop-all" >&2; exit 2 ;;
 esac
