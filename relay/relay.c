@@ -640,6 +640,7 @@ static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
             http_read(c);
         } else if (c->state == CONN_OPEN) {
             if (wsconn_read(c->ws) != 0) {
+                wsconn_write(c->ws); /* best effort: a close frame wslay queued */
                 conn_kill(c);
                 return;
             }

@@ -1,0 +1,248 @@
+/*
+ * check_proto.c - client frame -> command, each refusal with its code, and
+ * the server frames' JSON.
+ */
+#include "errors.h"
+#include "proto.h"
+
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CHARS 10
+
+static int parse(const char *s, struct proto_cmd *cmd, struct proto_error *err)
+{
+    return proto_parse(s, strlen(s), MAX_CHARS, cmd, err);
+}
+
+/* expect_refused: s is refused with rc and code; the command is cleared. */
+static void expect_refused(const char *s, int rc, const char *code)
+{
+    struct proto_cmd cmd;
+    struct proto_error err = {0};
+    int got = parse(s, &cmd, &err);
+    ck_assert_msg(got == rc, "expected %d for %s, got %d", rc, s, got);
+    ck_assert_msg(err.code && strcmp(err.code, code) == 0, "expected %s for %s, got %s", code, s,
+                  err.code ? err.code : "(none)");
+    ck_assert_ptr_nonnull(err.message);
+    proto_cmd_clear(&cmd);
+}
+
+START_TEST(test_proto_enter_and_leave)
+{
+    struct proto_cmd cmd;
+    struct proto_error err;
+    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.kind, PROTO_ENTER);
+    ck_assert_int_eq(cmd.room_id, 7);
+    ck_assert_int_eq(cmd.since, -1);
+    proto_cmd_clear(&cmd);
+    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":0}", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.since, 0);
+    proto_cmd_clear(&cmd);
+    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":12}", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.since, 12);
+    proto_cmd_clear(&cmd);
+    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":null}", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.since, -1);
+    proto_cmd_clear(&cmd);
+    ck_assert_int_eq(parse("{\"chatType\":\"LEAVE\",\"chatRoomId\":9007199254740992}", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.kind, PROTO_LEAVE);
+    ck_assert_int_eq(cmd.room_id, 9007199254740992LL);
+    proto_cmd_clear(&cmd);
+}
+END_TEST
+
+START_TEST(test_proto_text_and_image)
+{
+    struct proto_cmd cmd;
+    struct proto_error err;
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"h\\u00e9 \\ud83d\\ude00\","
+                           "\"clientMsgId\":\"c-1\",\"userId\":3}", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.kind, PROTO_TEXT);
+    ck_assert_str_eq(cmd.message, "h\xc3\xa9 \xf0\x9f\x98\x80");
+    ck_assert_str_eq(cmd.client_msg_id, "c-1");
+    ck_assert_int_eq(cmd.has_user_id, 1);
+    ck_assert_int_eq(cmd.user_id, 3);
+    proto_cmd_clear(&cmd);
+
+    ck_assert_int_eq(parse("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"imageUrl\":\"HTTPS://x.example/a.png?s=1\","
+                           "\"imageName\":\"a.png\",\"clientMsgId\":\"c-2\"}", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.kind, PROTO_IMAGE);
+    ck_assert_str_eq(cmd.image_url, "HTTPS://x.example/a.png?s=1");
+    ck_assert_str_eq(cmd.image_name, "a.png");
+    ck_assert_ptr_null(cmd.message);
+    ck_assert_int_eq(cmd.has_user_id, 0);
+    proto_cmd_clear(&cmd);
+
+    ck_assert_int_eq(parse("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"imageUrl\":\"http://x/a\","
+                           "\"imageName\":null,\"clientMsgId\":\"c-3\"}", &cmd, &err), 0);
+    ck_assert_ptr_null(cmd.image_name);
+    proto_cmd_clear(&cmd);
+}
+END_TEST
+
+START_TEST(test_proto_text_limit_counts_code_points)
+{
+    struct proto_cmd cmd;
+    struct proto_error err;
+    /* 10 two-byte characters: 20 bytes, within 10 characters. */
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
+                           "\"message\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
+                           &cmd, &err), 0);
+    proto_cmd_clear(&cmd);
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"12345678901\"}",
+                   ERR_TOO_LARGE, "too_large");
+}
+END_TEST
+
+START_TEST(test_proto_each_refusal)
+{
+    expect_refused("", ERR_INVALID, "bad_request");
+    expect_refused("nope", ERR_INVALID, "bad_request");
+    expect_refused("[]", ERR_INVALID, "bad_request");
+    expect_refused("\"TEXT\"", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatRoomId\":7}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":5,\"chatRoomId\":7}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"enter\",\"chatRoomId\":7}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\"}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":0}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":-1}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":1.5}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":\"7\"}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":1e300}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":-1}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":\"3\"}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"userId\":\"3\"}", ERR_INVALID, "bad_request");
+    /* TEXT */
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\"}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":\"\"}",
+                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":7}",
+                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":\"a\\nb\"}",
+                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":"
+                   "\"01234567890123456789012345678901234567890123456789012345678901234\"}",
+                   ERR_TOO_LARGE, "too_large");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\"}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\"}",
+                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":5}",
+                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\\u0000b\"}",
+                   ERR_INVALID, "bad_request");
+    /* IMAGE */
+    expect_refused("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\"}", ERR_INVALID, "bad_request");
+    const char *urls[] = {"javascript:alert(1)", "//x.example/a", "/a.png", "ftp://x/a", "https://",
+                          "http:///a", "https://a b", "https://x\\y", "data:x", "https://@x/"};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char frame[512];
+        snprintf(frame, sizeof frame,
+                 "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"%s\"}",
+                 urls[i]);
+        expect_refused(frame, ERR_INVALID, "bad_request");
+    }
+    expect_refused("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"https://x/\","
+                   "\"imageName\":7}", ERR_INVALID, "bad_request");
+    char *big = malloc(PROTO_IMAGE_URL_MAX + 200);
+    int o = snprintf(big, 200, "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"https://x/");
+    memset(big + o, 'a', PROTO_IMAGE_URL_MAX);
+    strcpy(big + o + PROTO_IMAGE_URL_MAX, "\"}");
+    expect_refused(big, ERR_TOO_LARGE, "too_large");
+    free(big);
+}
+END_TEST
+
+/* An ERROR names the frame's clientMsgId and chatRoomId when they were readable. */
+START_TEST(test_proto_error_keeps_ids)
+{
+    struct proto_cmd cmd;
+    struct proto_error err;
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c-9\",\"message\":\"\"}",
+                           &cmd, &err), ERR_INVALID);
+    ck_assert_str_eq(cmd.client_msg_id, "c-9");
+    ck_assert_int_eq(cmd.room_id, 7);
+    proto_cmd_clear(&cmd);
+    ck_assert_int_eq(parse("{\"chatType\":\"SHOUT\",\"chatRoomId\":3,\"clientMsgId\":\"x\"}", &cmd, &err),
+                     ERR_INVALID);
+    ck_assert_str_eq(cmd.client_msg_id, "x");
+    ck_assert_int_eq(cmd.room_id, 3);
+    proto_cmd_clear(&cmd);
+}
+END_TEST
+
+/* "\\u0000" is an escaped backslash followed by text, not a NUL. */
+START_TEST(test_proto_escaped_backslash_is_not_nul)
+{
+    struct proto_cmd cmd;
+    struct proto_error err;
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
+                           "\"message\":\"a\\\\u0000\"}", &cmd, &err), 0);
+    ck_assert_str_eq(cmd.message, "a\\u0000");
+    proto_cmd_clear(&cmd);
+}
+END_TEST
+
+static cJSON *parse_frame(char *s)
+{
+    ck_assert_ptr_nonnull(s);
+    cJSON *j = cJSON_Parse(s);
+    free(s);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+START_TEST(test_proto_server_frames)
+{
+    cJSON *j = parse_frame(proto_entered(7, 12));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "type")->valuestring, "ENTERED");
+    ck_assert_int_eq((int) cJSON_GetObjectItem(j, "chatRoomId")->valuedouble, 7);
+    ck_assert_int_eq((int) cJSON_GetObjectItem(j, "lastSeq")->valuedouble, 12);
+    cJSON_Delete(j);
+
+    j = parse_frame(proto_ack("c-1", "0123456789abcdef01234567", 12, 1800000000123LL));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "type")->valuestring, "ACK");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "id")->valuestring, "0123456789abcdef01234567");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "createdAt")->valuestring, "2027-01-15T08:00:00.123Z");
+    cJSON_Delete(j);
+
+    j = parse_frame(proto_error_frame("not_member", "no", "c-1", 7));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "code")->valuestring, "not_member");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "clientMsgId")->valuestring, "c-1");
+    cJSON_Delete(j);
+    j = parse_frame(proto_error_frame("bad_request", "no", "", 0));
+    ck_assert_ptr_null(cJSON_GetObjectItem(j, "clientMsgId"));
+    ck_assert_ptr_null(cJSON_GetObjectItem(j, "chatRoomId"));
+    cJSON_Delete(j);
+
+    struct chat_message m = {.room_id = 7, .seq = 3, .sender_id = 2, .type = CHAT_IMAGE,
+                             .image_url = "https://x/a.png", .client_msg_id = "c-5"};
+    strcpy(m.id, "0123456789abcdef01234567");
+    j = parse_frame(proto_message(&m));
+    cJSON *cm = cJSON_GetObjectItem(j, "chatMessage");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "type")->valuestring, "MESSAGE");
+    ck_assert_str_eq(cJSON_GetObjectItem(cm, "chatType")->valuestring, "IMAGE");
+    ck_assert_str_eq(cJSON_GetObjectItem(cm, "imageUrl")->valuestring, "https://x/a.png");
+    ck_assert_int_eq((int) cJSON_GetObjectItem(cm, "senderId")->valuedouble, 2);
+    cJSON_Delete(j);
+}
+END_TEST
+
+Suite *proto_suite(void)
+{
+    Suite *s = suite_create("proto");
+    TCase *tc = tcase_create("frames");
+    tcase_add_test(tc, test_proto_enter_and_leave);
+    tcase_add_test(tc, test_proto_text_and_image);
+    tcase_add_test(tc, test_proto_text_limit_counts_code_points);
+    tcase_add_test(tc, test_proto_each_refusal);
+    tcase_add_test(tc, test_proto_error_keeps_ids);
+    tcase_add_test(tc, test_proto_escaped_backslash_is_not_nul);
+    tcase_add_test(tc, test_proto_server_frames);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,333 @@
+/*
+ * check_wsconn.c - the relay's WebSocket layer with scripted bytes in and
+ * captured bytes out, no sockets (the way wslay's own tests drive it):
+ * text delivery across split reads and fragments, the frame policy
+ * (binary 1003, unmasked 1002, invalid UTF-8 1007, too big 1009), pings,
+ * closes, and writes that hit EAGAIN.
+ */
+#include "errors.h"
+#include "ws_client.h"
+#include "wsconn.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct script {
+    uint8_t in[1 << 17];
+    size_t in_len, in_off;
+    size_t chunk;          /* bytes per recv call (0: all available) */
+    int eof;               /* after the input: end of stream instead of EAGAIN */
+    uint8_t out[1 << 17];
+    size_t out_len;
+    size_t send_budget;    /* bytes send() accepts before EAGAIN (SIZE_MAX: all) */
+    char texts[8][512];
+    size_t ntexts;
+    int alive;
+};
+
+static ssize_t fake_recv(void *arg, uint8_t *buf, size_t len)
+{
+    struct script *s = arg;
+    if (s->in_off == s->in_len) {
+        if (s->eof)
+            return 0;
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t n = s->in_len - s->in_off;
+    if (s->chunk && n > s->chunk)
+        n = s->chunk;
+    if (n > len)
+        n = len;
+    memcpy(buf, s->in + s->in_off, n);
+    s->in_off += n;
+    return (ssize_t) n;
+}
+
+static ssize_t fake_send(void *arg, const uint8_t *buf, size_t len)
+{
+    struct script *s = arg;
+    if (s->send_budget == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t n = len < s->send_budget ? len : s->send_budget;
+    ck_assert_uint_le(s->out_len + n, sizeof s->out);
+    memcpy(s->out + s->out_len, buf, n);
+    s->out_len += n;
+    s->send_budget -= n;
+    return (ssize_t) n;
+}
+
+static void on_text(void *arg, const char *text, size_t len)
+{
+    struct script *s = arg;
+    ck_assert_uint_lt(s->ntexts, 8);
+    ck_assert_uint_lt(len, sizeof s->texts[0]);
+    memcpy(s->texts[s->ntexts], text, len);
+    s->texts[s->ntexts++][len] = '\0';
+}
+
+static void on_alive(void *arg)
+{
+    ((struct script *) arg)->alive++;
+}
+
+static const struct wsconn_io io = {fake_recv, fake_send};
+static const struct wsconn_events events = {on_text, on_alive};
+
+static struct script *script_new(void)
+{
+    struct script *s = calloc(1, sizeof *s);
+    s->send_budget = SIZE_MAX;
+    return s;
+}
+
+/* add_frame: a client frame (masked unless flags say otherwise). */
+static void add_frame(struct script *s, uint8_t opcode, int flags, const void *p, size_t len)
+{
+    size_t n = ws_frame_encode(s->in + s->in_len, sizeof s->in - s->in_len, opcode, flags, p, len);
+    ck_assert_uint_gt(n, 0);
+    s->in_len += n;
+}
+
+/* out_frame: decode the i-th frame the server wrote. */
+static void out_frame(struct script *s, int index, struct ws_frame *f)
+{
+    size_t off = 0;
+    for (int i = 0;; i++) {
+        long n = ws_frame_decode(s->out + off, s->out_len - off, 1 << 20, f);
+        ck_assert_msg(n > 0, "server frame %d missing (wrote %zu bytes)", index, s->out_len);
+        if (i == index)
+            return;
+        ws_frame_free(f);
+        off += (size_t) n;
+    }
+}
+
+static void expect_close(struct script *s, struct wsconn *wc, uint16_t code)
+{
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert_int_eq(f.close_code, code);
+    ws_frame_free(&f);
+    ck_assert_int_eq(wsconn_close_code(wc), code);
+    ck_assert_int_eq(wsconn_finished(wc), 1);
+}
+
+START_TEST(test_wsconn_text_across_split_reads)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    add_frame(s, WS_OP_TEXT, 0, "{\"a\":1}", 7);
+    add_frame(s, WS_OP_TEXT, 0, "second", 6);
+    s->chunk = 1; /* one byte per read; each read then hits EAGAIN */
+    for (int i = 0; i < 200 && s->in_off < s->in_len; i++)
+        ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 2);
+    ck_assert_str_eq(s->texts[0], "{\"a\":1}");
+    ck_assert_str_eq(s->texts[1], "second");
+    ck_assert_int_eq(wsconn_read_wanted(wc), 1);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+START_TEST(test_wsconn_fragments_make_one_message)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    add_frame(s, WS_OP_TEXT, WS_FRAME_NO_FIN, "hel", 3);
+    add_frame(s, WS_OP_PING, 0, "p", 1); /* a control frame between fragments */
+    add_frame(s, WS_OP_CONT, 0, "lo", 2);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 1);
+    ck_assert_str_eq(s->texts[0], "hello");
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PONG);
+    ck_assert_str_eq((char *) f.payload, "p");
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* expect_violation: one bad client frame (then a good one that must not
+ * be read) makes the server close with `code`. */
+static void expect_violation(uint8_t opcode, int flags, const char *payload, size_t len,
+                             uint16_t code)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    add_frame(s, opcode, flags, payload, len);
+    add_frame(s, WS_OP_TEXT, 0, "after", 5);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 0);
+    expect_close(s, wc, code);
+    wsconn_free(wc);
+    free(s);
+}
+
+START_TEST(test_wsconn_binary_closes_1003)
+{
+    expect_violation(WS_OP_BINARY, 0, "\x00\x01", 2, 1003);
+}
+END_TEST
+
+START_TEST(test_wsconn_unmasked_closes_1002)
+{
+    expect_violation(WS_OP_TEXT, WS_FRAME_UNMASKED, "{}", 2, 1002);
+}
+END_TEST
+
+START_TEST(test_wsconn_invalid_utf8_closes_1007)
+{
+    expect_violation(WS_OP_TEXT, 0, "a\xc3(", 3, 1007);
+    expect_violation(WS_OP_TEXT, 0, "\xed\xa0\x80", 3, 1007); /* a UTF-16 surrogate */
+}
+END_TEST
+
+START_TEST(test_wsconn_bad_opcode_closes_1002)
+{
+    expect_violation(0x3, 0, "x", 1, 1002);                 /* reserved opcode */
+    expect_violation(WS_OP_CONT, 0, "x", 1, 1002);          /* continuation of nothing */
+}
+END_TEST
+
+/* A fragmented control frame breaks wslay's frame layer itself: the read
+ * fails (the relay then drops the socket) after wslay queued a close frame
+ * for a last best-effort write. wslay gives that frame no status code
+ * (decoded here as 1005, "none"); it cannot be told to use 1002. */
+START_TEST(test_wsconn_fragmented_control_fails_read)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    add_frame(s, WS_OP_PING, WS_FRAME_NO_FIN, "x", 1);
+    ck_assert_int_eq(wsconn_read(wc), ERR_IO);
+    ck_assert_uint_eq(s->ntexts, 0);
+    wsconn_write(wc);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert_int_eq(f.close_code, 1005);
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+START_TEST(test_wsconn_too_big_closes_1009)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 100);
+    char payload[101];
+    memset(payload, 'x', sizeof payload);
+    add_frame(s, WS_OP_TEXT, 0, payload, 100); /* exactly the limit: fine */
+    add_frame(s, WS_OP_TEXT, 0, payload, 101);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 1);
+    expect_close(s, wc, 1009);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+START_TEST(test_wsconn_peer_close_is_echoed)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    add_frame(s, WS_OP_CLOSE, 0, "\x03\xe8", 2);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_read_wanted(wc), 0);
+    expect_close(s, wc, 1000);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+START_TEST(test_wsconn_end_of_stream_is_an_error)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    s->eof = 1;
+    ck_assert_int_eq(wsconn_read(wc), ERR_IO);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* A socket that takes 3 bytes at a time: the frames still arrive whole. */
+START_TEST(test_wsconn_write_resumes_after_eagain)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    ck_assert_int_eq(wsconn_send_text(wc, "{\"type\":\"ACK\"}", 14), 0);
+    ck_assert_int_eq(wsconn_ping(wc), 0);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 14);
+    int rounds = 0;
+    while (wsconn_write_wanted(wc)) {
+        s->send_budget = 3;
+        ck_assert_int_eq(wsconn_write(wc), 0);
+        ck_assert_int_lt(++rounds, 100);
+    }
+    ck_assert_int_gt(rounds, 3);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 0);
+    struct ws_frame f;
+    out_frame(s, 0, &f); /* control frames go first */
+    ck_assert_int_eq(f.opcode, WS_OP_PING);
+    ws_frame_free(&f);
+    out_frame(s, 1, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_TEXT);
+    ck_assert_str_eq((char *) f.payload, "{\"type\":\"ACK\"}");
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+START_TEST(test_wsconn_close_stops_sending_and_reading)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    ck_assert_int_eq(wsconn_close(wc, 1008, "slow consumer"), 0);
+    ck_assert_int_eq(wsconn_send_text(wc, "late", 4), ERR_IO);
+    ck_assert_int_eq(wsconn_read_wanted(wc), 0);
+    expect_close(s, wc, 1008);
+    /* A pong counts as a sign of life. */
+    struct script *t = script_new();
+    struct wsconn *wt = wsconn_new(&io, t, &events, t, 1024);
+    add_frame(t, WS_OP_PONG, 0, "", 0);
+    ck_assert_int_eq(wsconn_read(wt), 0);
+    ck_assert_int_eq(t->alive, 1);
+    wsconn_free(wt);
+    free(t);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+Suite *wsconn_suite(void)
+{
+    Suite *s = suite_create("wsconn");
+    TCase *tc = tcase_create("frames");
+    tcase_add_test(tc, test_wsconn_text_across_split_reads);
+    tcase_add_test(tc, test_wsconn_fragments_make_one_message);
+    tcase_add_test(tc, test_wsconn_binary_closes_1003);
+    tcase_add_test(tc, test_wsconn_unmasked_closes_1002);
+    tcase_add_test(tc, test_wsconn_invalid_utf8_closes_1007);
+    tcase_add_test(tc, test_wsconn_bad_opcode_closes_1002);
+    tcase_add_test(tc, test_wsconn_fragmented_control_fails_read);
+    tcase_add_test(tc, test_wsconn_too_big_closes_1009);
+    tcase_add_test(tc, test_wsconn_peer_close_is_echoed);
+    tcase_add_test(tc, test_wsconn_end_of_stream_is_an_error);
+    tcase_add_test(tc, test_wsconn_write_resumes_after_eagain);
+    tcase_add_test(tc, test_wsconn_close_stops_sending_and_reading);
+    suite_add_tcase(s, tc);
+    return s;
+}
