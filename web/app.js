@@ -28,6 +28,9 @@
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 15000;
   const STABLE_CONNECTION_MS = 10000;
+  /* A sent message with neither ACK nor ERROR after this long is shown as
+   * failed so the writer can retry (same clientMsgId, so never twice). */
+  const ACK_TIMEOUT_MS = 20000;
   const ROOMS_POLL_MS = 20000;          /* new rooms made by a peer are not pushed */
   /* Client-side pacing below the relay's 20/s (burst 60), so a burst of
    * sends drains steadily instead of tripping rate_limited. */
@@ -55,6 +58,7 @@
     reconnectAttempt: 0,
     reconnectTimer: null,
     roomsPollTimer: null,
+    ackTimer: null,
     sendTokens: SEND_BURST,
     sendTokensAt: 0,
     flushTimer: null,
@@ -233,6 +237,7 @@
     refreshRooms(true);
     connect();
     state.roomsPollTimer = setInterval(() => refreshRooms(false), ROOMS_POLL_MS);
+    state.ackTimer = setInterval(expireUnacked, ACK_TIMEOUT_MS / 4);
     routeFromHash();
   }
 
@@ -248,6 +253,7 @@
     clearTimeout(state.reconnectTimer);
     clearTimeout(state.flushTimer);
     clearInterval(state.roomsPollTimer);
+    clearInterval(state.ackTimer);
     state.reconnectAttempt = 0;
     state.session = null;
     state.rooms = new Map();
@@ -845,6 +851,28 @@
       if (!sendFrame(frameFor(msg))) return;
       state.sendTokens -= 1;
       msg.inFlight = true;
+      msg.sentAt = performance.now();
+    }
+  }
+
+  function markFailed(msg, reason) {
+    msg.status = 'failed';
+    msg.inFlight = false;
+    msg.error = reason;
+    updateMessageEl(msg);
+    const rs = state.rooms.get(msg.roomId);
+    if (rs) roomChanged(rs);
+  }
+
+  /* Only while live: after a drop, unacknowledged messages are resent on
+   * reconnect instead, which is the better outcome. */
+  function expireUnacked() {
+    if (state.conn !== 'live') return;
+    const now = performance.now();
+    for (const msg of state.pendingById.values()) {
+      if (msg.status === 'pending' && msg.inFlight && now - msg.sentAt > ACK_TIMEOUT_MS) {
+        markFailed(msg, 'no answer from the server');
+      }
     }
   }
 
@@ -1097,12 +1125,7 @@
   function onError(f) {
     const msg = f.clientMsgId ? state.pendingById.get(f.clientMsgId) : null;
     if (msg) {
-      msg.status = 'failed';
-      msg.inFlight = false;
-      msg.error = ERROR_TEXT[f.code] || f.message || f.code || 'error';
-      updateMessageEl(msg);
-      const rs = state.rooms.get(msg.roomId);
-      if (rs) roomChanged(rs);
+      markFailed(msg, ERROR_TEXT[f.code] || f.message || f.code || 'error');
       return;
     }
     const rs = typeof f.chatRoomId === 'number' ? state.rooms.get(f.chatRoomId) : null;

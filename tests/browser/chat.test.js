@@ -54,7 +54,9 @@ const CHROMIUM_ARGS = [
 /* ------------------------------------------------------------------ */
 
 const steps = [];
-function step(name, fn) { steps.push({ name, fn }); }
+/* step(name, fn, { soft }): a soft step leaves the shared windows usable
+ * even when it fails, so its failure is counted but later steps still run. */
+function step(name, fn, opts = {}) { steps.push({ name, fn, soft: Boolean(opts.soft) }); }
 
 class Expectation extends Error {}
 
@@ -334,8 +336,10 @@ step('a message the relay refuses shows as failed; Retry resends the same client
   const failed = alice.page.locator('#message-list li.msg.mine[data-state="failed"]');
   await failed.waitFor({ state: 'visible' });
   const cid = await failed.getAttribute('data-client-msg-id');
+  /* "rejected" is the page's word for the relay's bad_request; a message
+   * failed by the page's own ACK time-out would say "no answer". */
   const status = await failed.locator('.msg-status').textContent();
-  expect(/not sent/i.test(status), 'status of a refused message', 'Not sent: ...', status);
+  expect(/not sent: rejected/i.test(status), 'status of a refused message', 'Not sent: rejected', status);
   const sendsOf = () => alice.framesSent.filter((f) => f.includes(`"clientMsgId":"${cid}"`)).length;
   expect(sendsOf() === 1, `frames sent with ${cid} before Retry`, 1, sendsOf());
 
@@ -354,7 +358,7 @@ step('a message the relay refuses shows as failed; Retry resends the same client
   await waitForMessage(bob, ok);
   const onBob = await bob.page.locator(`#message-list li.msg[data-client-msg-id="${cid}"]`).count();
   expect(onBob === 0, 'the refused message on bob', 0, onBob);
-});
+}, { soft: true });
 
 step('bob reloads and sees the history', async () => {
   const { bob } = users;
@@ -568,7 +572,7 @@ async function main() {
       const why = e instanceof Expectation ? e.message : String(e.message || e).split('\n').slice(0, 4).join('\n    ');
       console.log(`not ok - ${s.name}: ${why}`);
       failed++;
-      broken = s.name;
+      if (!s.soft) broken = s.name;
       await screenshot(users.alice, 'alice-failure.png');
       await screenshot(users.bob, 'bob-failure.png');
     }
