@@ -25,8 +25,8 @@ PACKAGES=(
     curl openssl procps iproute2 apache2-utils wrk
     # lint and format
     cppcheck clang-tidy clang-format
-    # browser test
-    chromium nodejs npm
+    # browser test (the fonts draw Korean text and emoji in the page and its screenshots)
+    chromium nodejs npm fonts-noto-cjk fonts-noto-color-emoji
 )
 
 missing=()
