@@ -1129,13 +1129,17 @@
       return;
     }
     const rs = typeof f.chatRoomId === 'number' ? state.rooms.get(f.chatRoomId) : null;
-    if (rs) {
-      rs.error = f.code === 'not_member' ? 'You are not a member of this conversation.'
-        : `The chat server refused this conversation: ${f.message || f.code}`;
-      if (f.code === 'not_member' || f.code === 'forbidden') rs.wantEntered = false;
+    if (rs && (f.code === 'not_member' || f.code === 'forbidden')) {
+      /* An ENTER refused: stop asking for this room on every reconnect. */
+      rs.wantEntered = false;
+      rs.error = 'You are not a member of this conversation.';
       if (rs.room.id === state.currentRoomId) showError($('room-error'), rs.error);
+      return;
     }
+    /* Names no message of ours: say it where the writer looks. */
+    $('composer-hint').textContent = `The chat server refused a request: ${f.message || f.code || 'unknown error'}`;
   }
+
 
   /* ------------------------------------------------------------------ */
   /* Wiring                                                              */
