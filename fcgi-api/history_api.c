@@ -1,6 +1,7 @@
 /* history_api.c - the history endpoint (see history_api.h). */
 #include "history_api.h"
 #include "errors.h"
+#include "log.h"
 #include "msgstore.h"
 #include "rooms.h"
 
@@ -64,6 +65,7 @@ static void get_history(struct api_ctx *ctx, struct api_req *req, struct api_res
         return;
     int rc = rooms_is_member(ctx->db, req->path_id, req->user.id);
     if (rc < 0) {
+        log_warn("history_failed", "stage=membership err=%s", err_str(rc));
         api_resp_fail(resp, rc);
         return;
     }
@@ -74,6 +76,7 @@ static void get_history(struct api_ctx *ctx, struct api_req *req, struct api_res
     rc = msgstore_page(ctx->ms, req->path_id, page.before, page.after, page.limit, &msgs, &n,
                        &more);
     if (rc != 0) {
+        log_warn("history_failed", "stage=messages err=%s", err_str(rc));
         api_resp_fail(resp, rc);
         return;
     }
