@@ -740,11 +740,11 @@
         nodes.push(h('li', { className: 'day-divider', role: 'separator' }, h('span', null, dayLabel(when))));
         lastDay = day;
       }
-      /* A run of messages from one sender in the same minute shows its
-       * time once, under the last of them. */
+      /* A run of stored messages from one sender in the same minute shows
+       * its time once, under the last of them. */
       const next = rs.messages[i + 1];
       const el = messageEl(msg);
-      el.classList.toggle('run', Boolean(next && next.senderId === msg.senderId &&
+      el.classList.toggle('run', Boolean(next && next.status === 'sent' && next.senderId === msg.senderId &&
         Math.floor(parseTime(next.createdAt) / 60000) === Math.floor(when / 60000)));
       nodes.push(el);
     });
