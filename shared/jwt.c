@@ -120,9 +120,18 @@ static int check_header(const cJSON *hdr)
     const cJSON *alg = cJSON_GetObjectItemCaseSensitive(hdr, "alg");
     if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "HS256") != 0)
         return ERR_AUTH;
+    /* typ is optional; when present it must say JWT, or at+jwt for an
+     * OAuth access token (RFC 9068), with or without "application/". */
     const cJSON *typ = cJSON_GetObjectItemCaseSensitive(hdr, "typ");
-    if (typ && (!cJSON_IsString(typ) || strcasecmp(typ->valuestring, "JWT") != 0))
-        return ERR_AUTH;
+    if (typ) {
+        if (!cJSON_IsString(typ))
+            return ERR_AUTH;
+        const char *t = typ->valuestring;
+        if (strncasecmp(t, "application/", 12) == 0)
+            t += 12;
+        if (strcasecmp(t, "JWT") != 0 && strcasecmp(t, "at+jwt") != 0)
+            return ERR_AUTH;
+    }
     /* We implement no extension, so a critical one can never be honoured. */
     if (cJSON_GetObjectItemCaseSensitive(hdr, "crit"))
         return ERR_AUTH;

@@ -2,7 +2,8 @@
  * jwt.h - HS256 JSON Web Tokens, verified the way RFC 8725 asks.
  *
  * Verification pins the algorithm to HS256 (a token's "alg" must be exactly
- * that; "none" and every other value are refused), requires "exp", honours
+ * that; "none" and every other value are refused), accepts a "typ" of JWT or
+ * at+jwt (or none), requires "exp", honours
  * "nbf", allows cfg->jwt_leeway seconds of clock skew, checks "iss" and
  * "aud" when the config names them, refuses a "crit" header, duplicate
  * member names and trailing bytes, and compares the signature in constant

@@ -275,10 +275,27 @@ START_TEST(test_jwt_header_rules)
 {
     int64_t sub;
     const char *p = "{\"sub\":\"42\",\"exp\":1800000100}";
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", p, EVP_sha256(),
+    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"JOSE+JSON\"}", p,
+                                       EVP_sha256(), SECRET, NULL),
+                            &sub),
+                     ERR_AUTH);
+    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"id+jwt\"}", p, EVP_sha256(),
                                        SECRET, NULL),
                             &sub),
                      ERR_AUTH);
+    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":7}", p, EVP_sha256(), SECRET,
+                                       NULL),
+                            &sub),
+                     ERR_AUTH);
+    /* access tokens of an OAuth server (RFC 9068) are JWTs too */
+    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", p, EVP_sha256(),
+                                       SECRET, NULL),
+                            &sub),
+                     0);
+    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"application/at+JWT\"}", p,
+                                       EVP_sha256(), SECRET, NULL),
+                            &sub),
+                     0);
     ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", p, EVP_sha256(),
                                        SECRET, NULL),
                             &sub),
