@@ -11,7 +11,7 @@
  *
  * Sends become struct outmsg and queue for the writer (relay.c); nothing
  * is ACKed or delivered before session_write_done hears that MongoDB
- * stored it. Delivery builds the MESSAGE frame once per message and hands
+ * stored it (or already had it: an idempotent retry). Delivery builds the MESSAGE frame once per message and hands
  * it to every other subscription of the room through its replay state,
  * which holds frames while a `since` replay is still running.
  */
@@ -330,8 +330,13 @@ void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct outmsg *om = batch[i];
         struct conn *c = relay_conn(r, om->conn_id);
-        if (om->status == OUTMSG_STORED) {
+        if (om->status == OUTMSG_STORED)
             r->metrics.messages_stored++;
+        if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE) {
+            /* A duplicate goes through delivery too: a receiver that saw
+             * it (or anything newer) drops it by seq, but one that never
+             * did gets it, as happens when an insert reported unavailable
+             * was applied after all and the client retried. */
             relay_lastseq_note(r, om->m.room_id, om->m.seq);
             deliver(r, &om->m, c);
         }

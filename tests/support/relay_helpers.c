@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 void rh_user_new(struct rh_user *u, const char *prefix)
 {
@@ -185,4 +189,63 @@ size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int
             break;
     }
     return n;
+}
+
+pid_t rh_spawn(int port, const char *const *env)
+{
+    const char *bin_dir = getenv("CHAT_BIN_DIR");
+    char bin[512], log[512];
+    snprintf(bin, sizeof bin, "%s/chat-relay", bin_dir && *bin_dir ? bin_dir : "build/san/bin");
+    snprintf(log, sizeof log, "%s/log/relay-%d.log", testenv_var_dir(), port);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char portv[32], asan[600];
+        snprintf(portv, sizeof portv, "%d", port);
+        setenv("CHAT_RELAY_PORT", portv, 1);
+        /* Like the stack: sanitizer reports go to var/log for the report check. */
+        snprintf(asan, sizeof asan, "log_path=%s/log/asan:detect_leaks=0", testenv_var_dir());
+        setenv("ASAN_OPTIONS", asan, 0);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv((char *) env[i]);
+        if (!freopen(log, "a", stderr) || !freopen("/dev/null", "r", stdin))
+            _exit(126);
+        execl(bin, "chat-relay", (char *) NULL);
+        _exit(127);
+    }
+    if (testenv_wait_port(port, 20000) != 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        ck_abort_msg("relay on port %d did not start (see %s)", port, log);
+    }
+    return pid;
+}
+
+int rh_stop(pid_t pid, int wait_ms)
+{
+    int status;
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited <= wait_ms; waited += 20) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        usleep(20 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+long long rh_metric(int port, const char *name)
+{
+    static char out[65536];
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (http_raw("127.0.0.1", port, req, strlen(req), RH_TIMEOUT_MS, out, sizeof out) != 200)
+        return -1;
+    size_t n = strlen(name);
+    for (const char *p = out; (p = strstr(p, name)) != NULL; p += n) {
+        if ((p == out || p[-1] == '\n') && p[n] == ' ')
+            return atoll(p + n + 1);
+    }
+    return -1;
 }

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define RH_TIMEOUT_MS 5000  /* how long a test waits for an expected frame */
 
@@ -74,5 +75,20 @@ const char *rh_str(const cJSON *o, const char *name);
  * returns how many. */
 size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int64_t *out,
                        size_t cap);
+
+/* rh_spawn: start a private relay (the stack's binary, $CHAT_BIN_DIR or
+ * build/san/bin) on `port` with extra environment settings ("KEY=value",
+ * NULL-terminated; e.g. "CHAT_MAX_CONNECTIONS=5"), log in
+ * var/log/relay-<port>.log; waits until it accepts connections. Returns
+ * its pid (asserts on failure). */
+pid_t rh_spawn(int port, const char *const *env);
+
+/* rh_stop: SIGTERM pid and wait up to wait_ms for it; returns its exit
+ * status, or -1 when it had to be killed (SIGKILL) or died by a signal. */
+int rh_stop(pid_t pid, int wait_ms);
+
+/* rh_metric: the value of one metric line (name with labels, exactly as
+ * printed) from port's /metrics, or -1 when absent. */
+long long rh_metric(int port, const char *name);
 
 #endif
