@@ -26,8 +26,7 @@ static void get_me(struct api_ctx *ctx, struct api_req *req, struct api_resp *re
     api_resp_json(resp, 200, user_body(&req->user));
 }
 
-int account_api_parse_login(const struct api_req *req, struct api_resp *resp,
-                            const char **username)
+int account_api_parse_login(const struct api_req *req, struct api_resp *resp, const char **username)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->json, "username");
     if (!cJSON_IsString(v) || !users_name_valid(v->valuestring)) {

@@ -43,9 +43,8 @@ cJSON *history_api_body(const struct history_api_page *page, const struct chat_m
      * the newest when paging forward. */
     const char *key = page->after >= 0 ? "nextAfter" : "nextBefore";
     if (ok && more && n)
-        ok = cJSON_AddNumberToObject(body, key,
-                                     (double) (page->after >= 0 ? msgs[n - 1].seq : msgs[0].seq)) !=
-             NULL;
+        ok = cJSON_AddNumberToObject(
+                 body, key, (double) (page->after >= 0 ? msgs[n - 1].seq : msgs[0].seq)) != NULL;
     else if (ok)
         ok = cJSON_AddNullToObject(body, key) != NULL;
     if (!ok) {
@@ -73,8 +72,8 @@ static void get_history(struct api_ctx *ctx, struct api_req *req, struct api_res
         api_resp_error(resp, 404, "not_found", "no such chat room");
         return;
     }
-    rc = msgstore_page(ctx->ms, req->path_id, page.before, page.after, page.limit, &msgs, &n,
-                       &more);
+    rc =
+        msgstore_page(ctx->ms, req->path_id, page.before, page.after, page.limit, &msgs, &n, &more);
     if (rc != 0) {
         log_warn("history_failed", "stage=messages err=%s", err_str(rc));
         api_resp_fail(resp, rc);

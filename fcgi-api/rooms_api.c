@@ -61,8 +61,9 @@ static void create_room(struct api_ctx *ctx, struct api_req *req, struct api_res
         return;
     }
     if (peer.id == req->user.id) {
-        api_resp_error(resp, 400, "bad_request", "a room needs two different users: the peer "
-                                                 "is the caller");
+        api_resp_error(resp, 400, "bad_request",
+                       "a room needs two different users: the peer "
+                       "is the caller");
         return;
     }
     rc = rooms_find_or_create(ctx->db, req->user.id, peer.id, &room, &created);
@@ -128,5 +129,5 @@ static const struct api_route routes[] = {
     {"GET", "/api/v1/rooms", API_AUTH, list_rooms},
 };
 
-const struct api_app rooms_api_app = {"chat-rooms", routes, sizeof routes / sizeof routes[0],
-                                      NULL, NULL};
+const struct api_app rooms_api_app = {"chat-rooms", routes, sizeof routes / sizeof routes[0], NULL,
+                                      NULL};

@@ -37,5 +37,5 @@ static const struct api_route routes[] = {
     {"POST", "/api/v1/socket-token", API_AUTH, issue_token},
 };
 
-const struct api_app token_api_app = {"chat-token", routes, sizeof routes / sizeof routes[0],
-                                      NULL, NULL};
+const struct api_app token_api_app = {"chat-token", routes, sizeof routes / sizeof routes[0], NULL,
+                                      NULL};

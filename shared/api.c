@@ -120,19 +120,32 @@ void api_resp_fail(struct api_resp *resp, int err)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
     }
     return "Unknown";
 }
@@ -143,15 +156,15 @@ char *api_resp_render(const struct api_resp *resp, size_t *len)
     size_t body_len = body ? strlen(body) : 0;
     int status = resp->status ? resp->status : 500;
     char head[API_HEADERS_MAX + 512];
-    int n = snprintf(head, sizeof head,
-                     "Status: %d %s\r\n"
-                     "Content-Type: application/json; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n"
-                     "X-Content-Type-Options: nosniff\r\n"
-                     "%.*s\r\n",
-                     status, reason_phrase(status), body_len, (int) resp->headers_len,
-                     resp->headers);
+    int n =
+        snprintf(head, sizeof head,
+                 "Status: %d %s\r\n"
+                 "Content-Type: application/json; charset=utf-8\r\n"
+                 "Content-Length: %zu\r\n"
+                 "Cache-Control: no-store\r\n"
+                 "X-Content-Type-Options: nosniff\r\n"
+                 "%.*s\r\n",
+                 status, reason_phrase(status), body_len, (int) resp->headers_len, resp->headers);
     char *out = NULL;
     if (n > 0 && (size_t) n < sizeof head && (out = malloc((size_t) n + body_len + 1))) {
         memcpy(out, head, (size_t) n);
@@ -495,8 +508,8 @@ static int parse_request(char **envp, struct api_req *req, struct api_resp *resp
     return 0;
 }
 
-void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp,
-                api_read_fn read_fn, void *read_arg, struct api_resp *resp)
+void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp, api_read_fn read_fn,
+                void *read_arg, struct api_resp *resp)
 {
     struct api_req req;
     memset(&req, 0, sizeof req);
@@ -529,9 +542,8 @@ void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp,
 out:
     if (resp->status >= 500) {
         char path[128];
-        log_warn("request_failed", "method=%s path=%s status=%d",
-                 req.method ? req.method : "-", log_quote(path, sizeof path, req.path),
-                 resp->status);
+        log_warn("request_failed", "method=%s path=%s status=%d", req.method ? req.method : "-",
+                 log_quote(path, sizeof path, req.path), resp->status);
     }
     free(req.body);
     cJSON_Delete(req.json);
@@ -563,8 +575,8 @@ static const char *query_find(const char *q, const char *name, size_t *len, int 
     return found;
 }
 
-int api_query_int(const struct api_req *req, struct api_resp *resp, const char *name,
-                  int64_t min, int64_t max, int64_t *out)
+int api_query_int(const struct api_req *req, struct api_resp *resp, const char *name, int64_t min,
+                  int64_t max, int64_t *out)
 {
     size_t len = 0;
     int dups = 0;
@@ -589,8 +601,7 @@ int api_query_int(const struct api_req *req, struct api_resp *resp, const char *
     return 1;
 }
 
-int api_body_id(const struct api_req *req, struct api_resp *resp, const char *name,
-                int64_t *out)
+int api_body_id(const struct api_req *req, struct api_resp *resp, const char *name, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->json, name);
     if (!v || cJSON_IsNull(v))
@@ -610,8 +621,7 @@ int api_body_string(const struct api_req *req, struct api_resp *resp, const char
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->json, name);
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
-        strlen(v->valuestring) > max_bytes) {
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) > max_bytes) {
         api_resp_error(resp, 400, "bad_request", "%s must be a string of 1 to %zu bytes", name,
                        max_bytes);
         return -1;

@@ -59,16 +59,16 @@ struct api_req {
     long long content_length;  /* CONTENT_LENGTH; -1 when absent */
     char *body;                /* owned, NUL-terminated; API_JSON routes only */
     size_t body_len;
-    cJSON *json;               /* owned; the body object on API_JSON routes */
-    int64_t path_id;           /* the {id} segment of the route, else 0 */
-    struct user user;          /* the caller on API_AUTH routes */
+    cJSON *json;      /* owned; the body object on API_JSON routes */
+    int64_t path_id;  /* the {id} segment of the route, else 0 */
+    struct user user; /* the caller on API_AUTH routes */
 };
 
 struct api_resp {
-    int status;                      /* 0 until a handler answers */
-    char headers[API_HEADERS_MAX];   /* extra "Name: value\r\n" lines */
+    int status;                    /* 0 until a handler answers */
+    char headers[API_HEADERS_MAX]; /* extra "Name: value\r\n" lines */
     size_t headers_len;
-    cJSON *json;                     /* owned body; NULL: empty body */
+    cJSON *json; /* owned body; NULL: empty body */
 };
 
 enum api_route_flags {
@@ -89,7 +89,7 @@ struct api_route {
 
 /* An API program: its routes and optional set-up of extra handles. */
 struct api_app {
-    const char *name;              /* program name for logs */
+    const char *name; /* program name for logs */
     const struct api_route *routes;
     size_t nroutes;
     /* init (may be NULL): open what the handlers need beyond ctx->db, e.g.
@@ -110,8 +110,8 @@ typedef long (*api_read_fn)(void *arg, char *buf, size_t n);
  * always answered when this returns; the caller renders it and then calls
  * api_resp_deinit.
  */
-void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp,
-                api_read_fn read_body, void *read_arg, struct api_resp *resp);
+void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp, api_read_fn read_body,
+                void *read_arg, struct api_resp *resp);
 
 void api_resp_init(struct api_resp *resp);
 void api_resp_deinit(struct api_resp *resp);
@@ -140,8 +140,8 @@ int api_resp_header(struct api_resp *resp, const char *name, const char *value);
  * untouched), -1 after answering 400 naming the parameter when it is
  * present but not a plain decimal number in range or given twice.
  */
-int api_query_int(const struct api_req *req, struct api_resp *resp, const char *name,
-                  int64_t min, int64_t max, int64_t *out);
+int api_query_int(const struct api_req *req, struct api_resp *resp, const char *name, int64_t min,
+                  int64_t max, int64_t *out);
 
 /*
  * Members of the JSON body (API_JSON routes). Same returns as
@@ -151,8 +151,7 @@ int api_query_int(const struct api_req *req, struct api_resp *resp, const char *
  * api_body_string: a string of 1..max_bytes bytes; *out borrowed from
  * req->json until the request ends.
  */
-int api_body_id(const struct api_req *req, struct api_resp *resp, const char *name,
-                int64_t *out);
+int api_body_id(const struct api_req *req, struct api_resp *resp, const char *name, int64_t *out);
 int api_body_string(const struct api_req *req, struct api_resp *resp, const char *name,
                     size_t max_bytes, const char **out);
 

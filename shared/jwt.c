@@ -108,7 +108,8 @@ static int audience_ok(const cJSON *aud, const char *want)
     if (!cJSON_IsArray(aud))
         return 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, aud) {
+    cJSON_ArrayForEach(e, aud)
+    {
         if (cJSON_IsString(e) && strcmp(e->valuestring, want) == 0)
             return 1;
     }

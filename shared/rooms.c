@@ -19,11 +19,11 @@
 #define CREATE_ATTEMPTS 8
 
 /* The room with both members' user rows, in user-id order. */
-#define ROOM_SELECT                                                                    \
-    "SELECT r.id, r.name, r.created_at, "                                              \
-    "ul.id, ul.username, ul.display_name, ul.created_at, "                             \
-    "uh.id, uh.username, uh.display_name, uh.created_at "                              \
-    "FROM chat_rooms r JOIN users ul ON ul.id = r.user_low "                           \
+#define ROOM_SELECT                                                                                \
+    "SELECT r.id, r.name, r.created_at, "                                                          \
+    "ul.id, ul.username, ul.display_name, ul.created_at, "                                         \
+    "uh.id, uh.username, uh.display_name, uh.created_at "                                          \
+    "FROM chat_rooms r JOIN users ul ON ul.id = r.user_low "                                       \
     "JOIN users uh ON uh.id = r.user_high "
 
 #define ROOM_NCOLS 11
@@ -34,8 +34,7 @@ int rooms_is_member(struct sqldb *db, int64_t room_id, int64_t user_id)
     struct sqldb_col col = SQLDB_COL_I64();
     if (room_id <= 0 || user_id <= 0)
         return 0;
-    int rc = sqldb_stmt_row(db,
-                            "SELECT 1 FROM chat_room_members WHERE room_id = ? AND user_id = ?",
+    int rc = sqldb_stmt_row(db, "SELECT 1 FROM chat_room_members WHERE room_id = ? AND user_id = ?",
                             args, 2, &col, 1);
     if (rc == ERR_NOT_FOUND)
         return 0;
@@ -87,16 +86,16 @@ int rooms_get(struct sqldb *db, int64_t room_id, struct room *out)
 static int create_once(struct sqldb *db, int64_t creator, int64_t lo, int64_t hi, int64_t *room_id,
                        int *created)
 {
-    struct sqldb_arg room_args[3] = {SQLDB_ARG_I64(lo), SQLDB_ARG_I64(hi),
-                                     SQLDB_ARG_I64(creator)};
+    struct sqldb_arg room_args[3] = {SQLDB_ARG_I64(lo), SQLDB_ARG_I64(hi), SQLDB_ARG_I64(creator)};
     uint64_t affected = 0, id = 0;
     int rc = sqldb_begin(db);
     if (rc != 0)
         return rc;
-    rc = sqldb_stmt_exec(db,
-                         "INSERT INTO chat_rooms (user_low, user_high, created_by) VALUES (?, ?, ?) "
-                         "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
-                         room_args, 3, &affected, &id);
+    rc =
+        sqldb_stmt_exec(db,
+                        "INSERT INTO chat_rooms (user_low, user_high, created_by) VALUES (?, ?, ?) "
+                        "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
+                        room_args, 3, &affected, &id);
     if (rc != 0)
         goto fail;
     *room_id = (int64_t) id;
@@ -187,10 +186,9 @@ int rooms_list(struct sqldb *db, int64_t user_id, int64_t before, int limit, str
     struct sqldb_arg args[3] = {SQLDB_ARG_I64(user_id), SQLDB_ARG_I64(before),
                                 SQLDB_ARG_I64(limit + 1)};
     int rc = sqldb_stmt_query(db,
-                              ROOM_SELECT
-                              "JOIN chat_room_members m ON m.room_id = r.id "
-                              "WHERE m.user_id = ? AND m.room_id < ? "
-                              "ORDER BY m.room_id DESC LIMIT ?",
+                              ROOM_SELECT "JOIN chat_room_members m ON m.room_id = r.id "
+                                          "WHERE m.user_id = ? AND m.room_id < ? "
+                                          "ORDER BY m.room_id DESC LIMIT ?",
                               args, 3, cols, ROOM_NCOLS, list_row, &lc);
     if (rc < 0)
         return rc;

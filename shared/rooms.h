@@ -17,14 +17,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROOM_NAME_BUF (128 * 4 + 1)
+#define ROOM_NAME_BUF  (128 * 4 + 1)
 #define ROOMS_PAGE_MAX 100
 
 struct room {
     int64_t id;
     struct user members[2]; /* ordered by user id */
     char name[ROOM_NAME_BUF];
-    int has_name;           /* 0: name is SQL NULL (JSON null) */
+    int has_name; /* 0: name is SQL NULL (JSON null) */
     int64_t created_at_ms;
 };
 

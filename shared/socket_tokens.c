@@ -83,8 +83,8 @@ int socket_token_consume(struct sqldb *db, const char *token, int64_t *user_id)
         return ERR_AUTH;
 
     struct sqldb_col col = SQLDB_COL_I64();
-    rc = sqldb_stmt_row(db, "SELECT user_id FROM socket_tokens WHERE token_hash = ?", &arg, 1,
-                        &col, 1);
+    rc = sqldb_stmt_row(db, "SELECT user_id FROM socket_tokens WHERE token_hash = ?", &arg, 1, &col,
+                        1);
     if (rc != 0)
         return rc == ERR_UNAVAILABLE ? rc : ERR_INTERNAL;
     *user_id = col.i64;

@@ -95,9 +95,8 @@ static MYSQL *connect_new(const struct config *cfg, unsigned int *errnum)
     mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_optionsv(m, MYSQL_INIT_COMMAND, "SET time_zone='+00:00'");
     const char *sock = cfg->mysql_socket[0] ? cfg->mysql_socket : NULL;
-    if (!mysql_real_connect(m, sock ? NULL : cfg->mysql_host, cfg->mysql_user,
-                            cfg->mysql_password, cfg->mysql_database,
-                            (unsigned int) cfg->mysql_port, sock, 0)) {
+    if (!mysql_real_connect(m, sock ? NULL : cfg->mysql_host, cfg->mysql_user, cfg->mysql_password,
+                            cfg->mysql_database, (unsigned int) cfg->mysql_port, sock, 0)) {
         *errnum = mysql_errno(m);
         mysql_close(m);
         return NULL;
@@ -242,8 +241,7 @@ static int stmt_run(struct sqldb *db, MYSQL_STMT *st, int owned, const struct sq
             break;
         case SQLDB_TEXT:
         case SQLDB_BLOB:
-            bind[i].buffer_type =
-                args[i].type == SQLDB_TEXT ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+            bind[i].buffer_type = args[i].type == SQLDB_TEXT ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
             bind[i].buffer = (void *) (uintptr_t) args[i].ptr; /* only read */
             bind[i].buffer_length = (unsigned long) args[i].len;
             break;
@@ -262,8 +260,8 @@ static int stmt_run(struct sqldb *db, MYSQL_STMT *st, int owned, const struct sq
     return 0;
 }
 
-int sqldb_stmt_exec(struct sqldb *db, const char *sql, const struct sqldb_arg *args,
-                    size_t nargs, uint64_t *affected, uint64_t *insert_id)
+int sqldb_stmt_exec(struct sqldb *db, const char *sql, const struct sqldb_arg *args, size_t nargs,
+                    uint64_t *affected, uint64_t *insert_id)
 {
     int owned, rc = 0;
     if (nargs > SQLDB_MAX_ARGS)
@@ -295,9 +293,8 @@ static int64_t time_to_ms(const MYSQL_TIME *t)
     return (int64_t) timegm(&tm) * 1000 + (int64_t) (t->second_part / 1000);
 }
 
-int sqldb_stmt_query(struct sqldb *db, const char *sql, const struct sqldb_arg *args,
-                     size_t nargs, struct sqldb_col *cols, size_t ncols, sqldb_row_fn on_row,
-                     void *arg)
+int sqldb_stmt_query(struct sqldb *db, const char *sql, const struct sqldb_arg *args, size_t nargs,
+                     struct sqldb_col *cols, size_t ncols, sqldb_row_fn on_row, void *arg)
 {
     MYSQL_BIND bind[SQLDB_MAX_COLS];
     MYSQL_TIME times[SQLDB_MAX_COLS];

@@ -101,16 +101,15 @@ typedef int (*sqldb_row_fn)(void *arg, const struct sqldb_col *cols, size_t ncol
 /* sqldb_stmt_exec: run a statement that returns no rows. *affected (may be
  * NULL) gets the changed-row count, *insert_id (may be NULL) the
  * AUTO_INCREMENT value it generated. Returns 0 or an error code. */
-int sqldb_stmt_exec(struct sqldb *db, const char *sql, const struct sqldb_arg *args,
-                    size_t nargs, uint64_t *affected, uint64_t *insert_id);
+int sqldb_stmt_exec(struct sqldb *db, const char *sql, const struct sqldb_arg *args, size_t nargs,
+                    uint64_t *affected, uint64_t *insert_id);
 
 /* sqldb_stmt_query: run a SELECT and call on_row for each row, cols
  * refilled each time. Returns the number of rows seen (>= 0), a non-zero
  * value returned by on_row (which stops the fetch; use a positive one), or
  * an error code (< 0). */
-int sqldb_stmt_query(struct sqldb *db, const char *sql, const struct sqldb_arg *args,
-                     size_t nargs, struct sqldb_col *cols, size_t ncols, sqldb_row_fn on_row,
-                     void *arg);
+int sqldb_stmt_query(struct sqldb *db, const char *sql, const struct sqldb_arg *args, size_t nargs,
+                     struct sqldb_col *cols, size_t ncols, sqldb_row_fn on_row, void *arg);
 
 /* sqldb_stmt_row: run a SELECT and fill cols from its first row. Returns 0
  * when there was a row, ERR_NOT_FOUND when there was none, or an error. */

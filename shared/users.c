@@ -55,8 +55,7 @@ int users_find_by_id(struct sqldb *db, int64_t id, struct user *out)
 {
     if (id <= 0)
         return ERR_NOT_FOUND;
-    return find_one(db, "SELECT " USER_COLUMNS " FROM users WHERE id = ?", SQLDB_ARG_I64(id),
-                    out);
+    return find_one(db, "SELECT " USER_COLUMNS " FROM users WHERE id = ?", SQLDB_ARG_I64(id), out);
 }
 
 int users_find_by_name(struct sqldb *db, const char *name, struct user *out)

@@ -99,8 +99,7 @@ START_TEST(test_api_dev_login_username_rules)
         ck_assert_int_eq(http_json("POST", "/api/v1/dev/login", NULL, bad[i], &r), 0);
         expect(&r, 400, "bad_request", bad[i]);
         const char *msg = str(member(r.json, "error"), "message");
-        ck_assert_msg(strstr(msg, "A-Z a-z 0-9 _ . -") != NULL, "message states the rule: %s",
-                      msg);
+        ck_assert_msg(strstr(msg, "A-Z a-z 0-9 _ . -") != NULL, "message states the rule: %s", msg);
         http_resp_free(&r);
     }
     /* the users table is still there and answering */
@@ -116,8 +115,12 @@ START_TEST(test_api_injection_strings_as_peer_username)
     char *ja = api_login("inj_a", &alice);
     char *jb = api_login("inj_b", &bob);
     static const char *names[] = {
-        "x' OR '1'='1", "' OR 1=1 -- ", "bob'; DROP TABLE users; --", "\\'; SELECT SLEEP(5); --",
-        "%", "_",
+        "x' OR '1'='1",
+        "' OR 1=1 -- ",
+        "bob'; DROP TABLE users; --",
+        "\\'; SELECT SLEEP(5); --",
+        "%",
+        "_",
     };
     struct http_resp r;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -186,13 +189,12 @@ START_TEST(test_api_rooms_find_or_create)
     ck_assert_int_eq(http_json("POST", "/api/v1/rooms", ja, body, &r), 0);
     expect(&r, 400, "bad_request", "room with yourself");
     http_resp_free(&r);
-    ck_assert_int_eq(
-        http_json("POST", "/api/v1/rooms", ja, "{\"peerUserId\":900000000000000}", &r), 0);
+    ck_assert_int_eq(http_json("POST", "/api/v1/rooms", ja, "{\"peerUserId\":900000000000000}", &r),
+                     0);
     expect(&r, 404, "user_not_found", "unknown peer id");
     http_resp_free(&r);
-    ck_assert_int_eq(http_json("POST", "/api/v1/rooms", ja, "{\"peerUsername\":\"nobody_zz_q\"}",
-                               &r),
-                     0);
+    ck_assert_int_eq(
+        http_json("POST", "/api/v1/rooms", ja, "{\"peerUsername\":\"nobody_zz_q\"}", &r), 0);
     expect(&r, 404, "user_not_found", "unknown peer name");
     http_resp_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/rooms", ja, "{\"peerUserId\":\"2\"}", &r), 0);
@@ -488,8 +490,9 @@ START_TEST(test_api_socket_token_single_use)
     token_hash(tok, hash);
     struct sqldb_arg h = SQLDB_ARG_BLOB(hash, sizeof hash);
     struct sqldb_col uid = SQLDB_COL_I64();
-    ck_assert_int_eq(sqldb_stmt_row(api_db(), "SELECT user_id FROM socket_tokens WHERE token_hash = ?",
-                                    &h, 1, &uid, 1),
+    ck_assert_int_eq(sqldb_stmt_row(api_db(),
+                                    "SELECT user_id FROM socket_tokens WHERE token_hash = ?", &h, 1,
+                                    &uid, 1),
                      0);
     ck_assert_int_eq(uid.i64, me);
 
@@ -612,8 +615,7 @@ START_TEST(test_api_auth_failures_are_401)
     http_resp_free(&r);
 
     /* alg none with a valid-looking payload */
-    api_get("/api/v1/me",
-            "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwiZXhwIjo0MTAyNDQ0ODAwfQ.", &r);
+    api_get("/api/v1/me", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwiZXhwIjo0MTAyNDQ0ODAwfQ.", &r);
     expect(&r, 401, "unauthorized", "alg none");
     http_resp_free(&r);
 }

@@ -203,8 +203,8 @@ START_TEST(test_api_connections_reused_over_1000_requests)
      * counter; the slack is for other components of the shared stack. */
     ck_assert_msg(conns1 - conns0 < 50, "MariaDB saw %lld new connections over %d requests",
                   conns1 - conns0, REQUESTS);
-    ck_assert_msg(threads1 <= threads0 + 2, "Threads_connected went from %lld to %lld",
-                  threads0, threads1);
+    ck_assert_msg(threads1 <= threads0 + 2, "Threads_connected went from %lld to %lld", threads0,
+                  threads1);
     free(jwt);
     free(jb);
 }
@@ -238,9 +238,9 @@ START_TEST(test_api_programs_work_as_plain_cgi)
                  "printf '{\"peerUserId\":%lld}' | REQUEST_METHOD=POST REQUEST_URI=/api/v1/rooms "
                  "CONTENT_TYPE=application/json CONTENT_LENGTH=%d HTTP_AUTHORIZATION='Bearer %s' "
                  "%s/chat-rooms",
-                 (long long) me, (int) strlen("{\"peerUserId\":}") + snprintf(NULL, 0, "%lld",
-                                                                              (long long) me),
-                 jwt, bin_dir());
+                 (long long) me,
+                 (int) strlen("{\"peerUserId\":}") + snprintf(NULL, 0, "%lld", (long long) me), jwt,
+                 bin_dir());
     ck_assert_msg(rc == 0, "chat-rooms as CGI exited %d: %s", rc, out);
     ck_assert_msg(strncmp(out, "Status: 400 Bad Request\r\n", 25) == 0,
                   "a room with yourself over CGI: %s", out);

@@ -68,8 +68,7 @@ START_TEST(test_sqldb_errors_are_mapped)
     char small[4];
     struct sqldb_col c = SQLDB_COL_TEXT(small, sizeof small);
     /* a value longer than the buffer fails rather than being cut */
-    ck_assert_int_eq(sqldb_stmt_row(db, "SELECT 'longer than four'", NULL, 0, &c, 1),
-                     ERR_INTERNAL);
+    ck_assert_int_eq(sqldb_stmt_row(db, "SELECT 'longer than four'", NULL, 0, &c, 1), ERR_INTERNAL);
     /* a duplicate key is a conflict */
     const char *name = testenv_unique("sqldb_dup");
     struct sqldb_arg a[2] = {SQLDB_ARG_TEXT(name), SQLDB_ARG_TEXT(name)};

@@ -26,8 +26,8 @@ int64_t api_room(const char *jwt, int64_t peer_id, long *status)
     snprintf(body, sizeof body, "{\"peerUserId\":%lld}", (long long) peer_id);
     ck_assert_int_eq(http_json("POST", "/api/v1/rooms", jwt, body, &r), 0);
     ck_assert_msg(r.status == 200 || r.status == 201, "POST /rooms: %ld %s", r.status, r.body);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(r.json, "room"), "id");
+    const cJSON *id =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.json, "room"), "id");
     ck_assert_msg(cJSON_IsNumber(id), "no room id in %s", r.body);
     int64_t room = (int64_t) id->valuedouble;
     if (status)
@@ -66,7 +66,7 @@ void api_store_messages(int64_t room_id, int64_t a, int64_t b, int64_t first, in
     size_t n = (size_t) (last - first + 1);
     struct chat_message *msgs = calloc(n, sizeof *msgs);
     int *status = calloc(n, sizeof *status);
-    char (*text)[32] = calloc(n, sizeof *text), (*cid)[32] = calloc(n, sizeof *cid);
+    char(*text)[32] = calloc(n, sizeof *text), (*cid)[32] = calloc(n, sizeof *cid);
     for (size_t i = 0; i < n; i++) {
         int64_t seq = first + (int64_t) i;
         snprintf(text[i], sizeof text[i], "message %lld", (long long) seq);

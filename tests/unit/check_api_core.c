@@ -172,8 +172,13 @@ START_TEST(test_api_core_id_segment)
     get("/t/items/9223372036854775807/parts");
     ck_assert_int_eq(resp.status, 200);
     ck_assert(seen_id == INT64_MAX);
-    static const char *bad[] = {"/t/items/0", "/t/items/042", "/t/items/-1", "/t/items/abc",
-                                "/t/items/9223372036854775808", "/t/items/1x", "/t/items/+1"};
+    static const char *bad[] = {"/t/items/0",
+                                "/t/items/042",
+                                "/t/items/-1",
+                                "/t/items/abc",
+                                "/t/items/9223372036854775808",
+                                "/t/items/1x",
+                                "/t/items/+1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         get(bad[i]);
         ck_assert_msg(resp.status == 404, "%s: expected 404, got %d", bad[i], resp.status);
@@ -277,12 +282,12 @@ END_TEST
 START_TEST(test_api_core_bad_json_is_400)
 {
     static const char *bad[] = {
-        "",                     /* empty */
-        "{\"name\":",           /* truncated */
-        "{\"name\":\"x\"} {}",  /* trailing value */
-        "[1,2]",                /* not an object */
+        "",                    /* empty */
+        "{\"name\":",          /* truncated */
+        "{\"name\":\"x\"} {}", /* trailing value */
+        "[1,2]",               /* not an object */
         "\"text\"",
-        "{\"name\":\"a\xff\"}", /* invalid UTF-8 */
+        "{\"name\":\"a\xff\"}",     /* invalid UTF-8 */
         "{\"name\":\"a\\u0000b\"}", /* NUL would cut the string */
     };
     struct body b;
@@ -434,17 +439,20 @@ START_TEST(test_api_core_fail_mapping)
         int err, status;
         const char *code;
     } map[] = {
-        {ERR_UNAVAILABLE, 503, "unavailable"}, {ERR_NOT_FOUND, 404, "not_found"},
-        {ERR_INVALID, 400, "bad_request"},     {ERR_AUTH, 401, "unauthorized"},
-        {ERR_NOMEM, 500, "internal"},          {ERR_INTERNAL, 500, "internal"},
+        {ERR_UNAVAILABLE, 503, "unavailable"},
+        {ERR_NOT_FOUND, 404, "not_found"},
+        {ERR_INVALID, 400, "bad_request"},
+        {ERR_AUTH, 401, "unauthorized"},
+        {ERR_NOMEM, 500, "internal"},
+        {ERR_INTERNAL, 500, "internal"},
         {ERR_TOO_LARGE, 413, "payload_too_large"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         api_resp_deinit(&resp);
         api_resp_init(&resp);
         api_resp_fail(&resp, map[i].err);
-        ck_assert_msg(resp.status == map[i].status, "%s: expected %d, got %d",
-                      err_str(map[i].err), map[i].status, resp.status);
+        ck_assert_msg(resp.status == map[i].status, "%s: expected %d, got %d", err_str(map[i].err),
+                      map[i].status, resp.status);
         ck_assert_str_eq(err_code(), map[i].code);
     }
 }

@@ -130,7 +130,7 @@ START_TEST(test_history_api_paging_params)
     ck_assert_int_eq(history_api_parse(&req, &resp, &p), 0);
     ck_assert_int_eq(p.after, 0);
     ck_assert_int_eq(p.limit, 100);
-    static const char *bad[] = {"before=1&after=2", "limit=0",  "limit=101", "before=0",
+    static const char *bad[] = {"before=1&after=2", "limit=0", "limit=101", "before=0",
                                 "after=-1",         "before=", "limit=ten"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         query(bad[i]);
@@ -207,8 +207,12 @@ START_TEST(test_account_api_username_rule)
     ck_assert_int_eq(account_api_parse_login(&req, &resp, &name), 0);
     ck_assert_str_eq(name, "alice.B-2_x");
     static const char *bad[] = {
-        "{}", "{\"username\":\"\"}", "{\"username\":\"a b\"}", "{\"username\":7}",
-        "{\"username\":\"x'; DROP TABLE users; --\"}", "{\"username\":\"\\u00e9l\\u00e8ve\"}",
+        "{}",
+        "{\"username\":\"\"}",
+        "{\"username\":\"a b\"}",
+        "{\"username\":7}",
+        "{\"username\":\"x'; DROP TABLE users; --\"}",
+        "{\"username\":\"\\u00e9l\\u00e8ve\"}",
         "{\"username\":\"abcdefghijabcdefghijabcdefghijabc\"}", /* 33 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

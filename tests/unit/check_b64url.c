@@ -9,7 +9,7 @@
 static const struct {
     const char *plain, *text;
 } vectors[] = {
-    {"", ""},         {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+    {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
     {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"},
 };
 
@@ -59,11 +59,11 @@ END_TEST
 START_TEST(test_b64url_rejects_non_canonical_text)
 {
     static const char *bad[] = {
-        "Zg==",   /* padding */
-        "Zm9v+w", /* standard alphabet */
-        "Zm9v/w", "Zm9vY",  /* impossible length */
-        "Zh",     /* stray bits in the last character */
-        "Zm9 v",  /* whitespace */
+        "Zg==",            /* padding */
+        "Zm9v+w",          /* standard alphabet */
+        "Zm9v/w", "Zm9vY", /* impossible length */
+        "Zh",              /* stray bits in the last character */
+        "Zm9 v",           /* whitespace */
         "Zm9v\n", "Zm9v.",
     };
     unsigned char out[16];

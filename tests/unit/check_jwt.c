@@ -105,14 +105,14 @@ START_TEST(test_jwt_alg_none_rejected)
                      ERR_AUTH);
     ck_assert_int_eq(sub, 0);
     /* "none" with a valid-looking HS256 signature attached is still refused */
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"none\"}", payload, EVP_sha256(), SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"none\"}", payload, EVP_sha256(), SECRET, NULL), &sub),
+        ERR_AUTH);
     ck_assert_int_eq(verify(make_token("{\"alg\":\"None\"}", payload, NULL, NULL, ""), &sub),
                      ERR_AUTH);
-    ck_assert_int_eq(verify(make_token("{\"typ\":\"JWT\"}", payload, EVP_sha256(), SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"typ\":\"JWT\"}", payload, EVP_sha256(), SECRET, NULL), &sub),
+        ERR_AUTH);
 }
 END_TEST
 
@@ -121,16 +121,16 @@ START_TEST(test_jwt_other_alg_rejected)
     int64_t sub;
     const char *payload = "{\"sub\":\"42\",\"exp\":1800000100}";
     /* HS512 with the right secret */
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS512\"}", payload, EVP_sha512(), SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"HS512\"}", payload, EVP_sha512(), SECRET, NULL), &sub),
+        ERR_AUTH);
     /* RS256: the classic confusion attack signs with HMAC over the "public key" */
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"RS256\"}", payload, EVP_sha256(), SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"hs256\"}", payload, EVP_sha256(), SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"RS256\"}", payload, EVP_sha256(), SECRET, NULL), &sub),
+        ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"hs256\"}", payload, EVP_sha256(), SECRET, NULL), &sub),
+        ERR_AUTH);
     ck_assert_int_eq(verify(make_token("{\"alg\":256}", payload, EVP_sha256(), SECRET, NULL), &sub),
                      ERR_AUTH);
 }
@@ -144,8 +144,9 @@ START_TEST(test_jwt_bad_signature)
     size_t n = strlen(t);
     t[n - 2] = t[n - 2] == 'A' ? 'B' : 'A';
     ck_assert_int_eq(verify(t, &sub), ERR_AUTH);
-    ck_assert_int_eq(verify(make_token(HS256_HDR, payload, EVP_sha256(), "another-secret-of-enough"
-                                                                          "-length-000",
+    ck_assert_int_eq(verify(make_token(HS256_HDR, payload, EVP_sha256(),
+                                       "another-secret-of-enough"
+                                       "-length-000",
                                        NULL),
                             &sub),
                      ERR_AUTH);
@@ -275,36 +276,35 @@ START_TEST(test_jwt_header_rules)
 {
     int64_t sub;
     const char *p = "{\"sub\":\"42\",\"exp\":1800000100}";
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"JOSE+JSON\"}", p,
-                                       EVP_sha256(), SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"id+jwt\"}", p, EVP_sha256(),
+    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"JOSE+JSON\"}", p, EVP_sha256(),
                                        SECRET, NULL),
                             &sub),
                      ERR_AUTH);
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":7}", p, EVP_sha256(), SECRET,
-                                       NULL),
-                            &sub),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"HS256\",\"typ\":\"id+jwt\"}", p, EVP_sha256(), SECRET, NULL),
+               &sub),
+        ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"HS256\",\"typ\":7}", p, EVP_sha256(), SECRET, NULL), &sub),
+        ERR_AUTH);
     /* access tokens of an OAuth server (RFC 9068) are JWTs too */
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", p, EVP_sha256(),
-                                       SECRET, NULL),
-                            &sub),
-                     0);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", p, EVP_sha256(), SECRET, NULL),
+               &sub),
+        0);
     ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"application/at+JWT\"}", p,
                                        EVP_sha256(), SECRET, NULL),
                             &sub),
                      0);
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", p, EVP_sha256(),
-                                       SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", p, EVP_sha256(), SECRET, NULL),
+               &sub),
+        ERR_AUTH);
     /* duplicate member names: cJSON would read the first alg */
-    ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"alg\":\"none\"}", p, EVP_sha256(),
-                                       SECRET, NULL),
-                            &sub),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        verify(make_token("{\"alg\":\"HS256\",\"alg\":\"none\"}", p, EVP_sha256(), SECRET, NULL),
+               &sub),
+        ERR_AUTH);
     ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"sub\":\"1\",\"exp\":1800000100}"), &sub),
                      ERR_AUTH);
     ck_assert_int_eq(verify(make_token("{\"alg\":\"HS256\",\"typ\":\"jwt\",\"kid\":\"k1\"}", p,
