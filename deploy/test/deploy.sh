@@ -46,6 +46,29 @@ MODDIR=/usr/lib/apache2/modules
 say() { printf 'deploy: %s\n' "$*"; }
 die() { printf 'deploy: %s\n' "$*" >&2; exit 1; }
 
+# The servers' workers run as www-data and must reach the page, the
+# sockets and (lighttpd) their logs. A checkout inside a private directory
+# such as /root hides all of them; then var/deploy becomes a link to a
+# directory under /tmp that root owns, and the page is copied there.
+WEB=$ROOT/web
+www_can() { runuser -u "$WEB_USER" -- test "$@" 2>/dev/null; }
+reachable_dep() {
+    mkdir -p "$VAR"
+    www_can -x "$VAR" && www_can -r "$ROOT/web/index.html" && return 0
+    local alt
+    alt=/tmp/chat-deploy-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+    mkdir -p "$alt" || die "cannot create $alt"
+    [[ ! -L $alt && $(stat -c %u "$alt") == 0 ]] || die "$alt is not a directory of root's"
+    chmod 0755 "$alt"
+    if [[ ! -L $DEP ]]; then
+        rm -rf "$DEP"
+        ln -s "$alt" "$DEP"
+    fi
+    DEP=$alt
+    rm -rf "$DEP/web" && cp -r "$ROOT/web" "$DEP/web" && chmod -R a+rX "$DEP/web"
+    WEB=$DEP/web
+}
+
 port_of() {
     case $1 in
     apache) echo 8081 ;; nginx) echo 8082 ;; lighttpd | lighttpd-pools) echo 8083 ;;
@@ -101,7 +124,7 @@ stop_pidfile() {
 render() {
     local src=$1 dst=$2 d=$DEP/$3 port
     port=$(port_of "$3")
-    sed -e "s|/usr/local/share/chat/web|$ROOT/web|g" \
+    sed -e "s|/usr/local/share/chat/web|$WEB|g" \
         -e "s|/usr/local/lib/chat/bin|$BIN|g" \
         -e "s|/etc/chat/chat.conf|$4|g" \
         -e "s|/run/chat/|$DEP/pools/|g" \
@@ -374,7 +397,7 @@ stop_instance() {
 check_instance() {
     local check
     [[ $(port_of "$1") != 0 ]] || die "unknown instance '$1' (${INSTANCES[*]})"
-    DEP=$VAR/deploy/configtest
+    DEP=$DEP/configtest
     check=$(prepare "$1") || exit 1
     $check
 }
@@ -433,6 +456,10 @@ render_units() {
     done
     sed -e "s|/var/log/chat/|$out/log/|g" "$ROOT/deploy/logrotate/chat" >"$out/logrotate.conf"
 }
+
+case ${1:-} in
+start | check) reachable_dep ;;
+esac
 
 case ${1:-} in
 start) [[ $# -eq 2 ]] || die "usage: $0 start INSTANCE"; start_instance "$2" ;;
