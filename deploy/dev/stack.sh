@@ -109,6 +109,22 @@ failed_start() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# port_free_or_die NAME PORT: refuse to start NAME when something we did not
+# start already listens on its port (it would win the bind and our process
+# would exit, leaving a working server that no pid file tracks).
+port_free_or_die() {
+    port_open "$2" || return 0
+    local who
+    who=$(ss -ltnpH "sport = :$2" 2>/dev/null | sed -n 's/.*users:((\(.*\))).*/\1/p' | head -n1)
+    die "$1: port $2 is already in use by a process this script did not start${who:+ ($who)}; stop it first"
+}
+
+# started_or_die NAME LOG: after the port answers, the process we started
+# must still be the one alive.
+started_or_die() {
+    pid_of "$1" >/dev/null || failed_start "$1 (exited after start)" "$2"
+}
+
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 # http_answers URL: any HTTP response at all (the page may not exist yet).
 http_answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1") != 000 ]]; }
@@ -144,6 +160,7 @@ start_mariadb() {
         fi
         stop_pid mariadb   # alive but not answering: start it afresh
     fi
+    port_free_or_die mariadb "$MARIADB_PORT"
     if [[ ! -d $data/mysql ]]; then
         say "mariadb: initialising $data"
         mkdir -p "$data"
@@ -200,6 +217,8 @@ start_ferretdb() {
     if pid_of ferretdb >/dev/null && port_open "$FERRETDB_PORT"; then
         return 0
     fi
+    stop_pid ferretdb
+    port_free_or_die ferretdb "$FERRETDB_PORT"
     [[ -x $VAR/bin/ferretdb ]] || die "ferretdb: $VAR/bin/ferretdb is missing; run deploy/dev/deps.sh (make run does)"
     mkdir -p "$VAR/ferretdb"
     nohup "$VAR/bin/ferretdb" --handler=sqlite --sqlite-url="file:$VAR/ferretdb/" \
@@ -207,6 +226,7 @@ start_ferretdb() {
         --debug-addr=127.0.0.1:27019 --telemetry=disable --log-level=warn >>"$log" 2>&1 &
     echo $! >"$RUN/ferretdb.pid"
     wait_until 30 port_open "$FERRETDB_PORT" || failed_start ferretdb "$log"
+    started_or_die ferretdb "$log"
     say "ferretdb: up on 127.0.0.1:$FERRETDB_PORT (SQLite in $VAR/ferretdb)"
 }
 
@@ -220,11 +240,14 @@ start_redis() {
     if pid_of redis >/dev/null && port_open "$REDIS_PORT"; then
         return 0
     fi
+    stop_pid redis
+    port_free_or_die redis "$REDIS_PORT"
     mkdir -p "$VAR/redis"
     nohup redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --save '' \
         --appendonly no --daemonize no --logfile '' >>"$log" 2>&1 &
     echo $! >"$RUN/redis.pid"
     wait_until 20 port_open "$REDIS_PORT" || failed_start redis "$log"
+    started_or_die redis "$log"
     say "redis: up on 127.0.0.1:$REDIS_PORT"
 }
 
@@ -241,10 +264,12 @@ start_relay() {
         return 0
     fi
     stop_pid relay
+    port_free_or_die relay "$port"
     [[ -x $BIN_DIR/chat-relay ]] || die "relay: $BIN_DIR/chat-relay is not built (run make)"
     nohup "$BIN_DIR/chat-relay" >>"$log" 2>&1 &
     echo $! >"$RUN/relay.pid"
     wait_until 20 http_ok "http://127.0.0.1:$port/healthz" || failed_start relay "$log"
+    started_or_die relay "$log"
     say "relay: up on 127.0.0.1:$port"
 }
 
@@ -265,6 +290,7 @@ start_lighttpd() {
         return 0
     fi
     stop_pid lighttpd
+    port_free_or_die lighttpd "$WEB_PORT"
     mkdir -p "$VAR/lighttpd"
     render_lighttpd
     lighttpd -tt -f "$VAR/lighttpd.conf" >"$LOG/lighttpd-check.log" 2>&1 ||
@@ -272,6 +298,7 @@ start_lighttpd() {
     nohup lighttpd -D -f "$VAR/lighttpd.conf" >>"$log" 2>&1 &
     echo $! >"$RUN/lighttpd.pid"
     wait_until 20 http_answers "http://127.0.0.1:$WEB_PORT/" || failed_start lighttpd "$log"
+    started_or_die lighttpd "$log"
     say "lighttpd: up on 127.0.0.1:$WEB_PORT"
 }
 
