@@ -15,36 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A room of two fresh users, both connected and ENTERed. */
-struct pair {
-    struct rh_user a, b;
-    int64_t room;
-    struct ws_client ca, cb;
-};
-
-static void pair_open(struct pair *p)
-{
-    rh_user_new(&p->a, "ra");
-    rh_user_new(&p->b, "rb");
-    p->room = rh_room(&p->a, &p->b);
-    rh_connect(&p->ca, &p->a);
-    rh_connect(&p->cb, &p->b);
-    ck_assert_int_eq(rh_enter(&p->ca, p->room, -1), 0);
-    ck_assert_int_eq(rh_enter(&p->cb, p->room, -1), 0);
-}
-
-static void pair_close(struct pair *p)
-{
-    ws_close(&p->ca);
-    ws_close(&p->cb);
-    rh_user_free(&p->a);
-    rh_user_free(&p->b);
-}
-
 START_TEST(test_relay_text_exchange)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
 
     rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"hi bob\","
                     "\"clientMsgId\":\"c-1\"}", (long long) p.room);
@@ -75,14 +49,14 @@ START_TEST(test_relay_text_exchange)
     ck_assert_int_eq(rh_int(cm, "senderId"), p.b.id);
     cJSON_Delete(msg);
     rh_no_frame(&p.cb, 300);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 START_TEST(test_relay_image_exchange)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     rh_sendf(&p.ca, "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"imageUrl\":"
                     "\"https://img.example/a.png\",\"imageName\":\"a.png\",\"clientMsgId\":\"i-1\"}",
              (long long) p.room);
@@ -108,14 +82,14 @@ START_TEST(test_relay_image_exchange)
         cJSON_Delete(e);
     }
     rh_no_frame(&p.cb, 300);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 START_TEST(test_relay_retry_is_idempotent)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
 #define DUP_FRAME "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"once\",\"clientMsgId\":\"dup-1\"}"
     rh_sendf(&p.ca, DUP_FRAME, (long long) p.room);
     cJSON *first = rh_expect(&p.ca, "ACK");
@@ -141,14 +115,14 @@ START_TEST(test_relay_retry_is_idempotent)
     cJSON_Delete(second);
     cJSON_Delete(third);
     ws_close(&again);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 START_TEST(test_relay_fifty_in_order)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     for (int i = 0; i < 50; i++)
         rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"n%d\","
                         "\"clientMsgId\":\"o-%d\"}", (long long) p.room, i, i);
@@ -177,7 +151,7 @@ START_TEST(test_relay_fifty_in_order)
     ck_assert_int_eq(rh_history_seqs(&p.b, p.room, 0, seqs, 64), 50);
     for (int i = 0; i < 50; i++)
         ck_assert_int_eq(seqs[i], i + 1);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
@@ -185,8 +159,8 @@ END_TEST
  * oldest first, then live messages. */
 START_TEST(test_relay_since_replays_missed)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     int64_t seen = rh_text(&p.ca, p.room, "s-0", "before");
     cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
     ws_close(&p.cb);
@@ -208,7 +182,7 @@ START_TEST(test_relay_since_replays_missed)
     ck_assert_int_eq(rh_int(cJSON_GetObjectItemCaseSensitive(msg, "chatMessage"), "seq"), live);
     cJSON_Delete(msg);
     rh_no_frame(&p.cb, 300);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
@@ -216,8 +190,8 @@ END_TEST
  * once, in order, whether it came through the replay or live. */
 START_TEST(test_relay_since_with_live_traffic)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     ws_close(&p.cb);
     for (int i = 0; i < 30; i++)
         rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m\","
@@ -247,14 +221,14 @@ START_TEST(test_relay_since_with_live_traffic)
         cJSON_Delete(msg);
     }
     rh_no_frame(&p.cb, 300);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 START_TEST(test_relay_leave_stops_delivery)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     rh_sendf(&p.cb, "{\"chatType\":\"LEAVE\",\"chatRoomId\":%lld}", (long long) p.room);
     cJSON *left = rh_expect(&p.cb, "LEFT");
     ck_assert_int_eq(rh_int(left, "chatRoomId"), p.room);
@@ -264,15 +238,15 @@ START_TEST(test_relay_leave_stops_delivery)
     /* Sending needs membership, not ENTER: B can still send after LEAVE. */
     rh_text(&p.cb, p.room, "from-b", "still a member");
     cJSON_Delete(rh_expect(&p.ca, "MESSAGE"));
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 /* The sender's other devices get MESSAGE too. */
 START_TEST(test_relay_other_devices_get_message)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     struct ws_client a2;
     rh_connect(&a2, &p.a);
     rh_enter(&a2, p.room, -1);
@@ -285,16 +259,16 @@ START_TEST(test_relay_other_devices_get_message)
     cJSON_Delete(m2);
     rh_no_frame(&p.ca, 300);
     ws_close(&a2);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 START_TEST(test_relay_non_member_refused)
 {
-    struct pair p;
+    struct rh_pair p;
     struct rh_user eve;
     struct ws_client ce;
-    pair_open(&p);
+    rh_pair_open(&p, "r", rh_port());
     rh_user_new(&eve, "reve");
     rh_connect(&ce, &eve);
     rh_sendf(&ce, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld}", (long long) p.room);
@@ -313,14 +287,14 @@ START_TEST(test_relay_non_member_refused)
     rh_no_frame(&p.cb, 100);
     ws_close(&ce);
     rh_user_free(&eve);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 START_TEST(test_relay_spoofed_user_id_refused)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"userId\":%lld,\"message\":\"x\","
                     "\"clientMsgId\":\"sp-1\"}", (long long) p.room, (long long) p.b.id);
     cJSON *e = rh_expect_error(&p.ca, "forbidden");
@@ -335,7 +309,7 @@ START_TEST(test_relay_spoofed_user_id_refused)
     ck_assert_int_eq(rh_int(cJSON_GetObjectItemCaseSensitive(msg, "chatMessage"), "senderId"), p.a.id);
     cJSON_Delete(ack);
     cJSON_Delete(msg);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
@@ -343,8 +317,8 @@ END_TEST
  * connection stays usable. */
 START_TEST(test_relay_bad_frames_are_errors)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     const char *frames[] = {
         "not json", "[1,2]", "{\"chatType\":\"DANCE\",\"chatRoomId\":1}",
         "{\"chatRoomId\":1}", "{\"chatType\":\"ENTER\",\"chatRoomId\":\"7\"}",
@@ -365,15 +339,15 @@ START_TEST(test_relay_bad_frames_are_errors)
     cJSON_Delete(rh_expect_error(&p.ca, "bad_request"));
     rh_text(&p.ca, p.room, "ok-after", "still works");
     cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
 /* At most max_text_chars characters (code points, not bytes). */
 START_TEST(test_relay_text_length_limit)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     int max = testenv_config()->max_text_chars;
     /* "é" is two bytes: max characters pass although they are 2*max bytes. */
     size_t cap = (size_t) max * 2 + 256;
@@ -400,7 +374,7 @@ START_TEST(test_relay_text_length_limit)
     rh_no_frame(&p.cb, 300);
     free(frame);
     free(text);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
@@ -408,8 +382,8 @@ END_TEST
  * not stored; what was ACKed is exactly what history holds. */
 START_TEST(test_relay_rate_limit)
 {
-    struct pair p;
-    pair_open(&p);
+    struct rh_pair p;
+    rh_pair_open(&p, "r", rh_port());
     int n = testenv_config()->rate_burst + 20;
     for (int i = 0; i < n; i++)
         rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"r\","
@@ -431,7 +405,7 @@ START_TEST(test_relay_rate_limit)
     ck_assert_int_ge(acks, testenv_config()->rate_burst);
     int64_t seqs[512];
     ck_assert_int_eq((int) rh_history_seqs(&p.a, p.room, 0, seqs, 512), acks);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 

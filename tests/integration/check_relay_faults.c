@@ -32,31 +32,6 @@ static void restore_stack(void)
     testenv_stack("start relay");
 }
 
-struct pair {
-    struct rh_user a, b;
-    int64_t room;
-    struct ws_client ca, cb;
-};
-
-static void pair_open(struct pair *p, const char *prefix)
-{
-    rh_user_new(&p->a, prefix);
-    rh_user_new(&p->b, prefix);
-    p->room = rh_room(&p->a, &p->b);
-    rh_connect(&p->ca, &p->a);
-    rh_connect(&p->cb, &p->b);
-    rh_enter(&p->ca, p->room, -1);
-    rh_enter(&p->cb, p->room, -1);
-}
-
-static void pair_close(struct pair *p)
-{
-    ws_close(&p->ca);
-    ws_close(&p->cb);
-    rh_user_free(&p->a);
-    rh_user_free(&p->b);
-}
-
 /* Several senders burst; the relay is SIGKILLed after the first ACKs.
  * Afterwards every ACKed (clientMsgId, id, seq) is in history. */
 START_TEST(test_relay_sigkill_mid_burst_keeps_acked)
@@ -121,8 +96,8 @@ END_TEST
  * relay knows); after SIGCONT the retry succeeds and is delivered once. */
 START_TEST(test_relay_ferretdb_paused)
 {
-    struct pair p;
-    pair_open(&p, "rpause");
+    struct rh_pair p;
+    rh_pair_open(&p, "rpause", rh_port());
     int64_t before = rh_text(&p.ca, p.room, "p-0", "before");
     cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
     struct rh_user c;
@@ -184,7 +159,7 @@ START_TEST(test_relay_ferretdb_paused)
     ws_close(&b2);
     free(tok);
     rh_user_free(&c);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 
@@ -192,8 +167,8 @@ END_TEST
  * whose membership the relay already checked) keep chatting. */
 START_TEST(test_relay_mariadb_down)
 {
-    struct pair p;
-    pair_open(&p, "rmdb");
+    struct rh_pair p;
+    rh_pair_open(&p, "rmdb", rh_port());
     rh_text(&p.ca, p.room, "m-0", "warm");
     cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
     char *tok = rh_token(&p.a); /* issued while MySQL is up */
@@ -222,7 +197,7 @@ START_TEST(test_relay_mariadb_down)
     rh_connect(&again, &p.b);
     ws_close(&again);
     free(tok);
-    pair_close(&p);
+    rh_pair_close(&p);
 }
 END_TEST
 

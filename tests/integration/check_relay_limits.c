@@ -164,21 +164,11 @@ START_TEST(test_relay_slow_consumer_1008)
     const char *env[] = {"CHAT_MAX_OUTBUF_BYTES=65536", "CHAT_RATE_PER_SEC=100000",
                          "CHAT_RATE_BURST=100000", NULL};
     pid_t pid = rh_spawn(PORT, env);
-    struct rh_user a, b;
-    struct ws_client ca, cb;
-    rh_user_new(&a, "rfast");
-    rh_user_new(&b, "rslow");
-    int64_t room = rh_room(&a, &b);
-    char *tok = rh_token(&a);
-    ck_assert_int_eq(rh_try_connect(&ca, PORT, tok, NULL, NULL, 0), 101);
-    free(tok);
-    tok = rh_token(&b);
-    ck_assert_int_eq(rh_try_connect(&cb, PORT, tok, NULL, NULL, 0), 101);
-    free(tok);
+    struct rh_pair p;
+    rh_pair_open(&p, "rslow", PORT);
+    int64_t room = p.room;
     int small = 4096;
-    setsockopt(cb.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    rh_enter(&ca, room, -1);
-    rh_enter(&cb, room, -1);
+    setsockopt(p.cb.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 
     static char text[3801];
     memset(text, 'x', sizeof text - 1);
@@ -187,10 +177,10 @@ START_TEST(test_relay_slow_consumer_1008)
     /* Send in rounds (each ACKed) until the relay reports the slow consumer. */
     for (int round = 0; round < 40 && slow < 1; round++) {
         for (int i = 0; i < 100; i++, sent++)
-            rh_sendf(&ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\","
+            rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\","
                           "\"clientMsgId\":\"slow-%d\"}", (long long) room, text, sent);
         for (int i = 0; i < 100; i++)
-            cJSON_Delete(rh_expect(&ca, "ACK"));
+            cJSON_Delete(rh_expect(&p.ca, "ACK"));
         slow = rh_metric(PORT, "chat_relay_refusals_total{reason=\"slow_consumer\"}");
     }
     ck_assert_msg(slow == 1, "no slow consumer after %d messages of %zu bytes", sent, sizeof text);
@@ -198,7 +188,7 @@ START_TEST(test_relay_slow_consumer_1008)
     uint16_t code = 0;
     for (;;) {
         struct ws_frame f;
-        int rc = ws_recv_frame(&cb, RH_TIMEOUT_MS, &f);
+        int rc = ws_recv_frame(&p.cb, RH_TIMEOUT_MS, &f);
         ck_assert_msg(rc == 0, "slow consumer: connection ended without a close frame");
         int is_close = f.opcode == WS_OP_CLOSE;
         code = f.close_code;
@@ -207,12 +197,9 @@ START_TEST(test_relay_slow_consumer_1008)
             break;
     }
     ck_assert_int_eq(code, 1008);
-    rh_text(&ca, room, "after-slow", "sender still fine");
-    ws_close(&ca);
-    ws_close(&cb);
+    rh_text(&p.ca, room, "after-slow", "sender still fine");
     ck_assert_int_eq(rh_stop(pid, 10000), 0);
-    rh_user_free(&a);
-    rh_user_free(&b);
+    rh_pair_close(&p);
 }
 END_TEST
 
@@ -222,30 +209,22 @@ END_TEST
 START_TEST(test_relay_sigterm_drains_and_exits_0)
 {
     pid_t pid = rh_spawn(PORT, NULL);
-    struct rh_user a, b;
-    struct ws_client ca, cb;
-    rh_user_new(&a, "rterm");
-    rh_user_new(&b, "rterm");
-    int64_t room = rh_room(&a, &b);
-    char *tok = rh_token(&a);
-    ck_assert_int_eq(rh_try_connect(&ca, PORT, tok, NULL, NULL, 0), 101);
-    free(tok);
-    tok = rh_token(&b);
-    ck_assert_int_eq(rh_try_connect(&cb, PORT, tok, NULL, NULL, 0), 101);
-    free(tok);
-    rh_enter(&ca, room, -1);
-    rh_enter(&cb, room, -1);
+    struct rh_pair p;
+    rh_pair_open(&p, "rterm", PORT);
+    int64_t room = p.room;
     int n = testenv_config()->rate_burst;
     for (int i = 0; i < n; i++)
-        rh_sendf(&ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"t\","
+        rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"t\","
                       "\"clientMsgId\":\"term-%d\"}", (long long) room, i);
+    /* Stop once the first is stored, so the rest are queued or in flight. */
+    cJSON_Delete(rh_expect(&p.ca, "ACK"));
     kill(pid, SIGTERM);
 
-    int acks = 0, errors = 0;
+    int acks = 1, errors = 0;
     uint16_t code = 0;
     for (;;) {
         struct ws_frame f;
-        int rc = ws_recv_frame(&ca, 10000, &f);
+        int rc = ws_recv_frame(&p.ca, 10000, &f);
         ck_assert_msg(rc == 0, "connection ended without a close frame (%d)", rc);
         if (f.opcode == WS_OP_CLOSE) {
             code = f.close_code;
@@ -275,11 +254,8 @@ START_TEST(test_relay_sigterm_drains_and_exits_0)
     }
     ck_assert_msg(status == 0, "relay did not exit 0 within 10 s of SIGTERM (%d)", status);
     int64_t seqs[512];
-    ck_assert_int_eq((int) rh_history_seqs(&a, room, 0, seqs, 512), acks);
-    ws_close(&ca);
-    ws_close(&cb);
-    rh_user_free(&a);
-    rh_user_free(&b);
+    ck_assert_int_eq((int) rh_history_seqs(&p.a, room, 0, seqs, 512), acks);
+    rh_pair_close(&p);
 }
 END_TEST
 

@@ -61,13 +61,37 @@ int rh_try_connect(struct ws_client *c, int port, const char *token, const char 
     return status;
 }
 
-void rh_connect(struct ws_client *c, const struct rh_user *u)
+void rh_connect_port(struct ws_client *c, const struct rh_user *u, int port)
 {
     char *tok = rh_token(u);
     char body[256];
-    int status = rh_try_connect(c, rh_port(), tok, NULL, body, sizeof body);
+    int status = rh_try_connect(c, port, tok, NULL, body, sizeof body);
     free(tok);
     ck_assert_msg(status == 101, "relay handshake: expected 101, got %d (%s)", status, body);
+}
+
+void rh_connect(struct ws_client *c, const struct rh_user *u)
+{
+    rh_connect_port(c, u, rh_port());
+}
+
+void rh_pair_open(struct rh_pair *p, const char *prefix, int port)
+{
+    rh_user_new(&p->a, prefix);
+    rh_user_new(&p->b, prefix);
+    p->room = rh_room(&p->a, &p->b);
+    rh_connect_port(&p->ca, &p->a, port);
+    rh_connect_port(&p->cb, &p->b, port);
+    ck_assert_int_eq(rh_enter(&p->ca, p->room, -1), 0);
+    ck_assert_int_eq(rh_enter(&p->cb, p->room, -1), 0);
+}
+
+void rh_pair_close(struct rh_pair *p)
+{
+    ws_close(&p->ca);
+    ws_close(&p->cb);
+    rh_user_free(&p->a);
+    rh_user_free(&p->b);
 }
 
 void rh_sendf(struct ws_client *c, const char *fmt, ...)

@@ -43,6 +43,21 @@ int rh_try_connect(struct ws_client *c, int port, const char *token, const char 
 /* rh_connect: a fresh token for u and a connected client (asserts 101). */
 void rh_connect(struct ws_client *c, const struct rh_user *u);
 
+/* rh_connect_port: like rh_connect, to the relay on `port`. */
+void rh_connect_port(struct ws_client *c, const struct rh_user *u, int port);
+
+/* A room of two fresh users, both connected and ENTERed. */
+struct rh_pair {
+    struct rh_user a, b;
+    int64_t room;
+    struct ws_client ca, cb;
+};
+
+/* rh_pair_open: users named after prefix, their room, both connected to
+ * the relay on port and ENTERed (asserting lastSeq 0 for the new room). */
+void rh_pair_open(struct rh_pair *p, const char *prefix, int port);
+void rh_pair_close(struct rh_pair *p);
+
 /* rh_sendf: printf-format a frame and send it as text. */
 void rh_sendf(struct ws_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
