@@ -115,7 +115,7 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
     item = cJSON_GetObjectItemCaseSensitive(root, "clientMsgId");
     if (cJSON_IsString(item) && strlen(item->valuestring) <= PROTO_CLIENT_MSG_ID_MAX &&
         !has_control(item->valuestring))
-        strcpy(cmd->client_msg_id, item->valuestring);
+        memcpy(cmd->client_msg_id, item->valuestring, strlen(item->valuestring) + 1);
     int64_t room;
     if (get_id(cJSON_GetObjectItemCaseSensitive(root, "chatRoomId"), 0, &room) == 0)
         cmd->room_id = room;

@@ -806,7 +806,7 @@ static void start_batch(struct relay *r)
     size_t n = r->npending < (size_t) r->cfg->write_batch_max ? r->npending
                                                              : (size_t) r->cfg->write_batch_max;
     struct write_job *w = calloc(1, sizeof *w);
-    struct outmsg **batch = calloc(n, sizeof *batch);
+    struct outmsg **batch = calloc(n, sizeof(struct outmsg *));
     if (!w || !batch) {
         free(w);
         free(batch);

@@ -77,7 +77,10 @@ enum replay_verdict replay_live(struct replay *rp, int64_t seq, const char *fram
         return overflow(rp);
     memcpy(copy, frame, len);
     copy[len] = '\0';
-    rp->held[rp->nheld++] = (struct replay_item){seq, copy, len};
+    struct replay_item *it = &rp->held[rp->nheld++];
+    it->seq = seq;
+    it->frame = copy;
+    it->len = len;
     return REPLAY_HELD;
 }
 

@@ -99,7 +99,7 @@ static void remove_sub(struct conn *c, struct sub *s)
 static struct sub *add_sub(struct conn *c, int64_t room_id)
 {
     struct relay *r = c->relay;
-    if (!c->subs && !(c->subs = calloc((size_t) r->cfg->max_rooms_per_conn, sizeof *c->subs)))
+    if (!c->subs && !(c->subs = calloc((size_t) r->cfg->max_rooms_per_conn, sizeof(struct sub *))))
         return NULL;
     struct sub *s = calloc(1, sizeof *s);
     if (!s)
@@ -326,7 +326,7 @@ void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
     /* A seq retried after a collision can be higher than its successors':
      * deliver in seq order so every room's receivers see increasing seq. */
     if (n > 1)
-        qsort(batch, n, sizeof *batch, by_seq);
+        qsort(batch, n, sizeof(struct outmsg *), by_seq);
     for (size_t i = 0; i < n; i++) {
         struct outmsg *om = batch[i];
         struct conn *c = relay_conn(r, om->conn_id);

@@ -369,7 +369,7 @@ int msgstore_insert_many(struct msgstore *ms, struct chat_message *msgs, size_t 
     if (!(client = mongoc_client_pool_pop(ms->pool)))
         return ERR_UNAVAILABLE;
     docs = calloc(n, sizeof *docs);
-    ptrs = calloc(n, sizeof *ptrs);
+    ptrs = calloc(n, sizeof(const bson_t *));
     if (!docs || !ptrs) {
         rc = ERR_NOMEM;
         goto out;

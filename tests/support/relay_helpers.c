@@ -269,7 +269,7 @@ long long rh_metric(int port, const char *name)
     size_t n = strlen(name);
     for (const char *p = out; (p = strstr(p, name)) != NULL; p += n) {
         if ((p == out || p[-1] == '\n') && p[n] == ' ')
-            return atoll(p + n + 1);
+            return strtoll(p + n + 1, NULL, 10);
     }
     return -1;
 }

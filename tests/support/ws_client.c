@@ -190,6 +190,16 @@ static void consume(struct ws_client *c, size_t n)
     c->len -= n;
 }
 
+/* http_status: the status code of an "HTTP/1.1 NNN ..." line, or 0. */
+static int http_status(const char *line)
+{
+    if (strncmp(line, "HTTP/1.1 ", 9) != 0)
+        return 0;
+    char *end;
+    long v = strtol(line + 9, &end, 10);
+    return end == line + 12 && v >= 100 && v <= 599 ? (int) v : 0;
+}
+
 static void accept_for(const char *key, char out[29])
 {
     char in[128];
@@ -237,8 +247,7 @@ int ws_connect(struct ws_client *c, const char *host, int port, const char *targ
     size_t copy = hlen < sizeof head - 1 ? hlen : sizeof head - 1;
     memcpy(head, c->buf, copy);
     head[copy] = '\0';
-    if (sscanf(head, "HTTP/1.1 %d", status) != 1)
-        *status = 0;
+    *status = http_status(head);
     if (!end)
         return -1;
     if (*status != 101) {
@@ -367,8 +376,7 @@ int http_raw(const char *host, int port, const char *request, size_t len, int ti
             if (c.len == c.cap)
                 c.len--;
             c.buf[c.len] = '\0';
-            if (sscanf((const char *) c.buf, "HTTP/1.1 %d", &status) != 1)
-                status = 0;
+            status = http_status((const char *) c.buf);
             if (out && cap) {
                 size_t n = c.len < cap - 1 ? c.len : cap - 1;
                 memcpy(out, c.buf, n);

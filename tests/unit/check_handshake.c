@@ -137,10 +137,7 @@ START_TEST(test_handshake_token_forms)
     ck_assert_int_eq(parse(with(buf, sizeof buf, "GET ", "GET /ws HTTP/1.1\r\n"), &req), HS_DONE);
     ck_assert_str_eq(req.token, "");
     char line[512];
-    memset(line, 0, sizeof line);
-    strcpy(line, "GET /ws?token=");
-    memset(line + strlen(line), 'a', HS_TOKEN_MAX + 1);
-    strcat(line, " HTTP/1.1\r\n");
+    snprintf(line, sizeof line, "GET /ws?token=%0*d HTTP/1.1\r\n", HS_TOKEN_MAX + 1, 0);
     ck_assert_int_eq(parse(with(buf, sizeof buf, "GET ", line), &req), HS_DONE);
     ck_assert_int_eq(req.token_too_long, 1);
 }

@@ -151,7 +151,7 @@ START_TEST(test_proto_each_refusal)
     char *big = malloc(PROTO_IMAGE_URL_MAX + 200);
     int o = snprintf(big, 200, "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"https://x/");
     memset(big + o, 'a', PROTO_IMAGE_URL_MAX);
-    strcpy(big + o + PROTO_IMAGE_URL_MAX, "\"}");
+    memcpy(big + o + PROTO_IMAGE_URL_MAX, "\"}", 3);
     expect_refused(big, ERR_TOO_LARGE, "too_large");
     free(big);
 }

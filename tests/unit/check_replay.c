@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct seen {
@@ -25,8 +26,10 @@ static void record(struct seen *s, int64_t seq)
 
 static void on_send(void *arg, const char *frame, size_t len)
 {
-    long long seq;
-    ck_assert_int_eq(sscanf(frame, "m%lld", &seq), 1);
+    char *end;
+    ck_assert_int_eq(frame[0], 'm');
+    long long seq = strtoll(frame + 1, &end, 10);
+    ck_assert_int_eq(*end, '\0');
     ck_assert_uint_eq(len, strlen(frame));
     record(arg, seq);
 }
