@@ -55,6 +55,7 @@ static int children_of(pid_t parent, pid_t *out, int max)
 struct probe {
     const char *method, *path;
     int needs_body;
+    long expect; /* the status when all is well */
 };
 
 static long call(const struct probe *p, const char *jwt, char *code, size_t cap)
@@ -77,10 +78,10 @@ START_TEST(test_api_mariadb_outage_503_then_recovers)
     char history[64];
     snprintf(history, sizeof history, "/api/v1/chat/%lld", (long long) room);
     const struct probe probes[] = {
-        {"GET", "/api/v1/me", 0},
-        {"GET", "/api/v1/rooms", 0},
-        {"POST", "/api/v1/socket-token", 1},
-        {"GET", history, 0},
+        {"GET", "/api/v1/me", 0, 200},
+        {"GET", "/api/v1/rooms", 0, 200},
+        {"POST", "/api/v1/socket-token", 1, 201},
+        {"GET", history, 0, 200},
     };
     enum { NPROBES = sizeof probes / sizeof probes[0], AFTER = 4 };
     char code[64];
@@ -121,7 +122,7 @@ START_TEST(test_api_mariadb_outage_503_then_recovers)
     ck_assert_msg(login_down == 503, "dev login while down: %ld", login_down);
     for (size_t i = 0; i < NPROBES; i++)
         for (int k = 0; k < AFTER; k++)
-            ck_assert_msg(back[i][k] == 200 || back[i][k] == 201,
+            ck_assert_msg(back[i][k] == probes[i].expect,
                           "%s %s after MariaDB came back (try %d): got %ld", probes[i].method,
                           probes[i].path, k + 1, back[i][k]);
     ck_assert_int_eq(testenv_pid("lighttpd"), lighttpd);
@@ -143,7 +144,7 @@ START_TEST(test_api_ferretdb_outage_503_then_recovers)
     api_store_messages(room, a, b, 1, 2);
     char path[64], code[64], down_code[64] = "";
     snprintf(path, sizeof path, "/api/v1/chat/%lld", (long long) room);
-    const struct probe hist = {"GET", path, 0}, me = {"GET", "/api/v1/me", 0};
+    const struct probe hist = {"GET", path, 0, 200}, me = {"GET", "/api/v1/me", 0, 200};
     ck_assert_int_eq(call(&hist, jwt, code, sizeof code), 200);
 
     int stop_rc = testenv_stack("stop ferretdb");
@@ -170,17 +171,21 @@ END_TEST
 
 START_TEST(test_api_connections_reused_over_1000_requests)
 {
-    int64_t a, b;
+    int64_t a, b, c;
     char *jwt = api_login("reuse_a", &a);
     char *jb = api_login("reuse_b", &b);
-    int64_t room = api_room(jwt, b, NULL);
+    char *jc = api_login("reuse_c", &c);
+    /* History of a room the caller is not in: chat-history answers 404
+     * after its MySQL checks without touching MongoDB, whose cost on
+     * FerretDB grows with the whole collection and is not measured here. */
+    int64_t room = api_room(jb, c, NULL);
     char history[64], code[64];
     snprintf(history, sizeof history, "/api/v1/chat/%lld?limit=5", (long long) room);
     const struct probe probes[] = {
-        {"GET", "/api/v1/me", 0},
-        {"GET", "/api/v1/rooms?limit=5", 0},
-        {"POST", "/api/v1/socket-token", 1},
-        {"GET", history, 0},
+        {"GET", "/api/v1/me", 0, 200},
+        {"GET", "/api/v1/rooms?limit=5", 0, 200},
+        {"POST", "/api/v1/socket-token", 1, 201},
+        {"GET", history, 0, 404},
     };
     enum { NPROBES = sizeof probes / sizeof probes[0], REQUESTS = 1000 };
     /* warm up: every process of every program has connected */
@@ -192,8 +197,8 @@ START_TEST(test_api_connections_reused_over_1000_requests)
     long long conns0 = api_status_var("CONNECTIONS");
     int failures = 0;
     for (int k = 0; k < REQUESTS; k++) {
-        long st = call(&probes[k % NPROBES], jwt, code, sizeof code);
-        failures += st != 200 && st != 201;
+        const struct probe *p = &probes[k % NPROBES];
+        failures += call(p, jwt, code, sizeof code) != p->expect;
     }
     long long threads1 = api_status_var("THREADS_CONNECTED");
     long long conns1 = api_status_var("CONNECTIONS");
@@ -207,6 +212,7 @@ START_TEST(test_api_connections_reused_over_1000_requests)
                   threads1);
     free(jwt);
     free(jb);
+    free(jc);
 }
 END_TEST
 
