@@ -1,9 +1,11 @@
 # The load generator (make bench runs it through bench/run.sh; never part of
 # make test). Its non-main sources are BENCH_LIB_SRC so the unit tests can
-# check the WebSocket client and the scanners against wslay without sockets
-# to the stack.
+# check the WebSocket client and the scanners against wslay without a stack.
 
-BENCH_LIB_SRC := bench/wsclient.c bench/jscan.c bench/latstats.c
+BENCH_LIB_SRC := bench/wsclient.c bench/jscan.c bench/latstats.c bench/chatapi.c \
+                 bench/procstat.c bench/dbcount.c bench/fleet.c bench/scenarios.c bench/report.c
+
+$(eval $(call program,chat-bench,bench/main.c $(BENCH_LIB_SRC),$(CURL_LIBS)))
 
 $(OBJ)/tests/unit/check_wsclient.o $(OBJ)/tests/unit/check_jscan.o \
 $(OBJ)/tests/unit/check_latstats.o: CPPFLAGS += -Ibench

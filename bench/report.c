@@ -1,0 +1,119 @@
+/*
+ * report.c - the printed table and the goal check of a bench run (see
+ * report.h). Reads only the keys scenarios.c writes.
+ */
+#include "report.h"
+
+#include <string.h>
+
+static const cJSON *find_row(const cJSON *scenarios, const char *name)
+{
+    const cJSON *row;
+    cJSON_ArrayForEach(row, scenarios)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(row, "scenario");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0 &&
+            !cJSON_GetObjectItemCaseSensitive(row, "error"))
+            return row;
+    }
+    return NULL;
+}
+
+/* value: row[key], or row["cpu"][key] when cpu is set; -1 when absent. */
+static double value(const cJSON *row, const char *key, int cpu)
+{
+    if (!row)
+        return -1;
+    if (cpu)
+        row = cJSON_GetObjectItemCaseSensitive(row, "cpu");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void add_goal(cJSON *goals, const char *goal, const char *unit, double target,
+                     double measured, int higher_is_better, const char *where)
+{
+    if (measured < 0)
+        return;
+    cJSON *g = cJSON_CreateObject();
+    if (!g)
+        return;
+    int met = higher_is_better ? measured >= target : measured < target;
+    cJSON_AddStringToObject(g, "goal", goal);
+    cJSON_AddStringToObject(g, "unit", unit);
+    cJSON_AddNumberToObject(g, "target", target);
+    cJSON_AddNumberToObject(g, "measured", measured);
+    cJSON_AddStringToObject(g, "from", where);
+    cJSON_AddBoolToObject(g, "met", met);
+    /* how far off, as a factor of the target */
+    cJSON_AddNumberToObject(g, "ratio", target > 0 ? measured / target : 0);
+    cJSON_AddItemToArray(goals, g);
+}
+
+cJSON *report_goals(const cJSON *scenarios)
+{
+    cJSON *goals = cJSON_CreateArray();
+    if (!goals)
+        return NULL;
+    const cJSON *steady = find_row(scenarios, "steady");
+    const cJSON *sat = find_row(scenarios, "saturation");
+    const cJSON *conns = find_row(scenarios, "connections");
+    add_goal(goals, "delivered msg/s end to end, every message stored (p99 < bound)", "msg/s",
+             10000, value(sat, "bestDeliveredPerSec", 0), 1, "saturation best passing step");
+    add_goal(goals, "delivered msg/s, peak of any step", "msg/s", 10000,
+             value(sat, "peakDeliveredPerSec", 0), 1, "saturation peak");
+    add_goal(goals, "p99 end-to-end latency at the steady rate", "ms", 10,
+             value(steady, "e2eP99Ms", 0), 0, "steady");
+    add_goal(goals, "relay memory per idle connection", "bytes", 8192,
+             value(conns, "relayBytesPerConnection", 0), 0, "connections");
+    add_goal(goals, "relay CPU per delivered message (steady)", "us", 20,
+             value(steady, "relayUsPerMsg", 1), 0, "steady");
+    add_goal(goals, "relay CPU per delivered message (saturation)", "us", 20,
+             value(sat, "relayUsPerMsg", 1), 0, "saturation best passing step");
+    return goals;
+}
+
+static const char *str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void print_row(FILE *out, const cJSON *row)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(row, "table");
+    if (t)
+        fprintf(out, "%-30s %-56s %-40s %s\n", str(t, "scenario"), str(t, "result"),
+                str(t, "latency"), str(t, "cpu"));
+    const cJSON *part;
+    cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(row, "parts"))
+        print_row(out, part);
+}
+
+void report_print(FILE *out, const cJSON *doc)
+{
+    const cJSON *git = cJSON_GetObjectItemCaseSensitive(doc, "git");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, "machine");
+    fprintf(out, "\nchat-bench %s  commit %s  %g x %s, %.1f GiB\n", str(doc, "startedAt"),
+            str(git, "commit"), value(m, "nproc", 0), str(m, "model"),
+            value(m, "memTotalKiB", 0) / 1048576.0);
+    fprintf(out, "latency: ms, e2e = send to peer's MESSAGE p50/p99/max, ack = send to ACK p50/p99;"
+                 " cpu: per delivered message (share of one core)\n\n");
+    fprintf(out, "%-30s %-56s %-40s %s\n", "scenario", "result", "latency / memory", "cpu");
+    fprintf(out, "%-30s %-56s %-40s %s\n", "--------", "------", "----------------", "---");
+    const cJSON *row;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(doc, "scenarios"))
+        print_row(out, row);
+
+    const cJSON *g;
+    const cJSON *goals = cJSON_GetObjectItemCaseSensitive(doc, "goals");
+    if (cJSON_GetArraySize(goals) > 0)
+        fprintf(out, "\ngoals\n");
+    cJSON_ArrayForEach(g, goals)
+    {
+        int met = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "met"));
+        fprintf(out, "  %-6s %-66s target %8.6g %-5s measured %10.6g  (x%.2f of target)\n",
+                met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"),
+                value(g, "measured", 0), value(g, "ratio", 0));
+    }
+}

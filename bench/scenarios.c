@@ -1,0 +1,1058 @@
+/*
+ * scenarios.c - the benchmark scenarios (see scenarios.h) on top of the
+ * fleet of protocol clients, plus the CPU/memory bookkeeping around them.
+ *
+ * Assumes the local stack of deploy/dev/stack.sh: pid files under
+ * <var>/run, dev login enabled, the relay's /metrics on its own port.
+ * Cold code: it runs once per scenario; the per-message work is in fleet.c.
+ */
+#include "scenarios.h"
+
+#include "chatapi.h"
+#include "errors.h"
+#include "fleet.h"
+#include "procstat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct bench {
+    struct bench_opts o;
+    struct chatapi *api;
+    struct wsclient_target relay, proxy;
+    char metrics_url[300];
+    char prefix[24];               /* username prefix unique to this run */
+    int epfd;                      /* one epoll set for every fleet */
+    struct fleet_user *users;      /* 2 per room; users[2k], users[2k+1] share a room */
+    size_t nusers;                 /* direct clients: 2 x max(rooms, sat_rooms) */
+    struct fleet_user *pusers;     /* the proxy scenario's own rooms */
+    size_t npusers;
+    int want_direct, want_proxy;   /* fleets the planned scenarios need */
+    int prepared;                  /* prepare() ran */
+    char prepare_error[256];       /* why it failed, "" when it did not */
+    struct fleet *direct;          /* users[] connected to the relay, ENTERed */
+    struct fleet *proxied;         /* pusers[] connected through the web server */
+    cJSON *prepare_info;           /* what prepare() did, for the results */
+    struct fleet_user rec[2];      /* recovery and http: a room of their own */
+    int rec_ready;
+    int64_t rec_room_msgs;         /* messages stored in the recovery room */
+};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static double ms(int64_t ns)
+{
+    return (double) ns / 1e6;
+}
+
+/* ------------------------------------------------------------ processes */
+
+enum proc_id { P_RELAY, P_FERRETDB, P_MARIADB, P_LIGHTTPD, P__COUNT };
+static const char *const proc_names[P__COUNT] = {"relay", "ferretdb", "mariadb", "lighttpd"};
+
+struct cpu_snap {
+    int64_t wall;               /* CLOCK_MONOTONIC ns */
+    int64_t cpu[P__COUNT];      /* ns, -1 when the process was not found */
+    int64_t self;
+};
+
+int bench_pid_slot(const char *name)
+{
+    for (int p = 0; p < P__COUNT; p++)
+        if (strcmp(name, proc_names[p]) == 0)
+            return p;
+    return -1;
+}
+
+static pid_t pid_of(const struct bench *b, enum proc_id p)
+{
+    if (b->o.pids[p] > 0)
+        return (pid_t) b->o.pids[p];
+    char path[640];
+    snprintf(path, sizeof path, "%s/run/%s.pid", b->o.var_dir, proc_names[p]);
+    return procstat_pidfile(path);
+}
+
+static void cpu_snap(const struct bench *b, struct cpu_snap *s)
+{
+    for (int p = 0; p < P__COUNT; p++) {
+        pid_t pid = pid_of(b, (enum proc_id) p);
+        if (pid < 0 || procstat_cpu_ns(pid, &s->cpu[p]) != 0)
+            s->cpu[p] = -1;
+    }
+    s->self = procstat_self_cpu_ns();
+    s->wall = procstat_mono_ns();
+}
+
+/* add_cpu: {"wallS", "<proc>CpuPct", "<proc>UsPerMsg", ...} for the span
+ * a..z; per-message figures only when msgs > 0. */
+static void add_cpu(cJSON *row, const struct cpu_snap *a, const struct cpu_snap *z, double msgs)
+{
+    double wall = (double) (z->wall - a->wall) / 1e9;
+    cJSON *cpu = cJSON_AddObjectToObject(row, "cpu");
+    if (!cpu || wall <= 0)
+        return;
+    cJSON_AddNumberToObject(cpu, "wallS", wall);
+    char key[64];
+    for (int p = 0; p < P__COUNT; p++) {
+        if (a->cpu[p] < 0 || z->cpu[p] < 0)
+            continue;
+        double used = (double) (z->cpu[p] - a->cpu[p]) / 1e9;
+        snprintf(key, sizeof key, "%sCpuS", proc_names[p]);
+        cJSON_AddNumberToObject(cpu, key, used);
+        snprintf(key, sizeof key, "%sCpuPct", proc_names[p]);
+        cJSON_AddNumberToObject(cpu, key, 100.0 * used / wall);
+        if (msgs > 0) {
+            snprintf(key, sizeof key, "%sUsPerMsg", proc_names[p]);
+            cJSON_AddNumberToObject(cpu, key, used * 1e6 / msgs);
+        }
+    }
+    double self = (double) (z->self - a->self) / 1e9;
+    cJSON_AddNumberToObject(cpu, "generatorCpuS", self);
+    cJSON_AddNumberToObject(cpu, "generatorCpuPct", 100.0 * self / wall);
+}
+
+static double cpu_get(const cJSON *row, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(row, "cpu"),
+                                                      key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* metric: the value of an unlabelled sample in Prometheus text, -1 if absent. */
+static double metric(const char *text, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, name, nl) == 0 && p[nl] == ' ')
+            return strtod(p + nl + 1, NULL);
+    }
+    return -1;
+}
+
+struct relay_snap {
+    double batch_sum, batch_count, stored;
+};
+
+static void relay_snap(struct bench *b, struct relay_snap *s)
+{
+    char *text = NULL;
+    s->batch_sum = s->batch_count = s->stored = -1;
+    if (chatapi_get_text(b->api, b->metrics_url, &text) != 0)
+        return;
+    s->batch_sum = metric(text, "chat_relay_write_batch_size_sum");
+    s->batch_count = metric(text, "chat_relay_write_batch_size_count");
+    s->stored = metric(text, "chat_relay_messages_stored_total");
+    free(text);
+}
+
+static void add_batches(cJSON *row, const struct relay_snap *a, const struct relay_snap *z)
+{
+    if (a->batch_count < 0 || z->batch_count < 0)
+        return;
+    double n = z->batch_count - a->batch_count;
+    cJSON_AddNumberToObject(row, "writeBatches", n);
+    cJSON_AddNumberToObject(row, "meanBatchSize", n > 0 ? (z->batch_sum - a->batch_sum) / n : 0);
+    if (a->stored >= 0 && z->stored >= 0)
+        cJSON_AddNumberToObject(row, "storedByRelay", z->stored - a->stored);
+}
+
+/* ------------------------------------------------------------ rows */
+
+static void set_table(cJSON *row, const char *scenario, const char *result, const char *latency,
+                      const char *cpu)
+{
+    cJSON *t = cJSON_AddObjectToObject(row, "table");
+    if (!t)
+        return;
+    cJSON_AddStringToObject(t, "scenario", scenario);
+    cJSON_AddStringToObject(t, "result", result);
+    cJSON_AddStringToObject(t, "latency", latency);
+    cJSON_AddStringToObject(t, "cpu", cpu);
+}
+
+static cJSON *new_row(const char *name)
+{
+    cJSON *row = cJSON_CreateObject();
+    if (row)
+        cJSON_AddStringToObject(row, "scenario", name);
+    return row;
+}
+
+static cJSON *fail_row(cJSON *row, const char *label, const char *why)
+{
+    say("%s: %s", label, why);
+    cJSON_AddStringToObject(row, "error", why);
+    set_table(row, label, "FAILED", why, "");
+    return row;
+}
+
+/* add_meas: counters and latency of a measurement. */
+static void add_meas(cJSON *row, struct fleet_meas *m)
+{
+    cJSON_AddNumberToObject(row, "sent", (double) m->sent);
+    cJSON_AddNumberToObject(row, "acked", (double) m->acked);
+    cJSON_AddNumberToObject(row, "delivered", (double) m->delivered);
+    cJSON_AddNumberToObject(row, "errors", (double) m->errors);
+    cJSON_AddNumberToObject(row, "outOfOrder", (double) m->out_of_order);
+    cJSON_AddNumberToObject(row, "closedDuringRun", (double) m->closed);
+    double span = (double) (m->t_last_recv - m->t_start) / 1e9;
+    cJSON_AddNumberToObject(row, "deliveredPerSec", span > 0 ? (double) m->delivered / span : 0);
+    cJSON_AddNumberToObject(row, "e2eP50Ms", ms(latstats_pct(&m->e2e, 50)));
+    cJSON_AddNumberToObject(row, "e2eP99Ms", ms(latstats_pct(&m->e2e, 99)));
+    cJSON_AddNumberToObject(row, "e2eMaxMs", ms(latstats_pct(&m->e2e, 100)));
+    cJSON_AddNumberToObject(row, "ackP50Ms", ms(latstats_pct(&m->ack, 50)));
+    cJSON_AddNumberToObject(row, "ackP99Ms", ms(latstats_pct(&m->ack, 99)));
+    cJSON_AddNumberToObject(row, "maxSendLagMs", ms(m->max_lag));
+    /* the worst e2e latency of the messages sent in each second: shows
+     * whether the tail is one stall or spread out */
+    int secs = (int) ((m->t_last_send - m->t_start) / 1000000000) + 1;
+    if (secs > FLEET_SECONDS_MAX)
+        secs = FLEET_SECONDS_MAX;
+    cJSON *by_sec = cJSON_AddArrayToObject(row, "e2eMaxMsBySecond");
+    for (int i = 0; by_sec && m->sent && i < secs; i++)
+        cJSON_AddItemToArray(by_sec, cJSON_CreateNumber((double) (m->e2e_max_by_sec[i] / 10000) / 100));
+    if (m->errors) {
+        cJSON *codes = cJSON_AddObjectToObject(row, "errorCodes");
+        for (int i = 0; i < FLEET_ERR_CODES && m->err_code[i][0]; i++)
+            cJSON_AddNumberToObject(codes, m->err_code[i], (double) m->err_count[i]);
+    }
+    if (m->first_error[0])
+        cJSON_AddStringToObject(row, "firstError", m->first_error);
+}
+
+static double num(const cJSON *row, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int login_user(struct bench *b, struct fleet_user *u, const char *suffix, char *err,
+                      size_t errlen)
+{
+    snprintf(u->name, sizeof u->name, "%s_%s", b->prefix, suffix);
+    int rc = chatapi_login(b->api, u->name, &u->jwt, &u->id);
+    if (rc != 0)
+        snprintf(err, errlen, "dev login of %s: %s", u->name, chatapi_error(b->api));
+    return rc;
+}
+
+static int pair_up(struct bench *b, struct fleet_user *x, struct fleet_user *y, char *err,
+                   size_t errlen)
+{
+    int rc = chatapi_open_room(b->api, x->jwt, y->id, &x->room);
+    if (rc != 0) {
+        snprintf(err, errlen, "room of %s and %s: %s", x->name, y->name, chatapi_error(b->api));
+        return rc;
+    }
+    y->room = x->room;
+    return 0;
+}
+
+/* login_pairs: users[0..n) named <prefix><i>; users 2k and 2k+1 share a room. */
+static int login_pairs(struct bench *b, struct fleet_user *users, size_t n, const char *prefix,
+                       char *err, size_t errlen)
+{
+    char suffix[24];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(suffix, sizeof suffix, "%s%zu", prefix, i);
+        if (login_user(b, &users[i], suffix, err, errlen) != 0)
+            return ERR_UNAVAILABLE;
+        if (i % 2 == 1 && pair_up(b, &users[i - 1], &users[i], err, errlen) != 0)
+            return ERR_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static int planned(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+struct bench *bench_new(const struct bench_opts *opts, const char *const *names, size_t n,
+                        char *errbuf, size_t errlen)
+{
+    struct bench *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    b->o = *opts;
+    b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (b->epfd < 0) {
+        snprintf(errbuf, errlen, "epoll_create1: %s", strerror(errno));
+        goto fail;
+    }
+    b->want_direct = planned(names, n, "steady") || planned(names, n, "saturation");
+    b->want_proxy = planned(names, n, "proxy");
+    if (wsclient_target_parse(b->o.relay_url, &b->relay) != 0 ||
+        wsclient_target_parse(b->o.proxy_url, &b->proxy) != 0) {
+        snprintf(errbuf, errlen, "relay and proxy URLs must be ws://IPV4:PORT/PATH");
+        goto fail;
+    }
+    snprintf(b->metrics_url, sizeof b->metrics_url, "http://%s/metrics", b->relay.host);
+    if (!(b->api = chatapi_new(b->o.web))) {
+        snprintf(errbuf, errlen, "libcurl did not start");
+        goto fail;
+    }
+    char *text = NULL;
+    if (chatapi_get_text(b->api, b->metrics_url, &text) != 0) {
+        snprintf(errbuf, errlen, "relay not answering: %s", chatapi_error(b->api));
+        goto fail;
+    }
+    free(text);
+
+    /* usernames unique to this run: fresh rooms, no history from earlier runs */
+    snprintf(b->prefix, sizeof b->prefix, "b%lx%02x", (unsigned long) time(NULL),
+             (unsigned) getpid() & 0xff);
+    int rooms = b->o.rooms > b->o.sat_rooms ? b->o.rooms : b->o.sat_rooms;
+    b->nusers = 2 * (size_t) rooms;
+    b->users = calloc(b->nusers, sizeof *b->users);
+    if (!b->users) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    b->npusers = b->want_proxy ? 2 * (size_t) b->o.rooms : 0;
+    if (b->npusers && !(b->pusers = calloc(b->npusers, sizeof *b->pusers))) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    say("signing in %zu users and opening their rooms through %s", b->nusers + b->npusers + 2,
+        b->o.web);
+    if (login_pairs(b, b->users, b->nusers, "", errbuf, errlen) != 0 ||
+        login_pairs(b, b->pusers, b->npusers, "p", errbuf, errlen) != 0)
+        goto fail;
+    if (login_user(b, &b->rec[0], "ra", errbuf, errlen) != 0 ||
+        login_user(b, &b->rec[1], "rb", errbuf, errlen) != 0 ||
+        pair_up(b, &b->rec[0], &b->rec[1], errbuf, errlen) != 0)
+        goto fail;
+    return b;
+fail:
+    bench_free(b);
+    return NULL;
+}
+
+void bench_free(struct bench *b)
+{
+    if (!b)
+        return;
+    fleet_free(b->direct);
+    fleet_free(b->proxied);
+    if (b->epfd >= 0)
+        close(b->epfd);
+    cJSON_Delete(b->prepare_info);
+    for (size_t i = 0; i < b->nusers; i++)
+        free(b->users[i].jwt);
+    free(b->users);
+    for (size_t i = 0; i < b->npusers; i++)
+        free(b->pusers[i].jwt);
+    free(b->pusers);
+    free(b->rec[0].jwt);
+    free(b->rec[1].jwt);
+    chatapi_free(b->api);
+    free(b);
+}
+
+cJSON *bench_settings(const struct bench *b)
+{
+    cJSON *s = cJSON_CreateObject();
+    if (!s)
+        return NULL;
+    cJSON_AddStringToObject(s, "web", b->o.web);
+    cJSON_AddStringToObject(s, "relay", b->o.relay_url);
+    cJSON_AddStringToObject(s, "proxy", b->o.proxy_url);
+    cJSON_AddNumberToObject(s, "steadyRooms", b->o.rooms);
+    cJSON_AddNumberToObject(s, "steadyRate", b->o.rate);
+    cJSON_AddNumberToObject(s, "steadySeconds", b->o.seconds);
+    cJSON_AddNumberToObject(s, "saturationRooms", b->o.sat_rooms);
+    cJSON_AddItemToObject(s, "saturationRates",
+                          cJSON_CreateDoubleArray(b->o.sat_rates, b->o.n_sat_rates));
+    cJSON_AddNumberToObject(s, "saturationStepSeconds", b->o.sat_seconds);
+    cJSON_AddNumberToObject(s, "saturationP99BoundMs", b->o.sat_p99_ms);
+    cJSON_AddNumberToObject(s, "recoveryMessages", b->o.recovery_msgs);
+    cJSON_AddNumberToObject(s, "httpSeconds", b->o.http_seconds);
+    cJSON_AddNumberToObject(s, "httpConnections", b->o.http_conns);
+    cJSON_AddNumberToObject(s, "messageChars", b->o.msg_chars);
+    /* the relay's limits as the environment of this run set them */
+    static const char *const env[] = {"CHAT_RATE_PER_SEC", "CHAT_RATE_BURST",
+                                      "CHAT_MAX_CONNECTIONS", "CHAT_WRITE_BATCH_MAX",
+                                      "CHAT_RELAY_WORKERS"};
+    cJSON *e = cJSON_AddObjectToObject(s, "relayEnvironment");
+    for (size_t i = 0; e && i < sizeof env / sizeof env[0]; i++)
+        if (getenv(env[i]))
+            cJSON_AddStringToObject(e, env[i], getenv(env[i]));
+    return s;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int never(void *arg)
+{
+    (void) arg;
+    return 0;
+}
+
+/* connect_users: a client per user (borrowed), ENTERed in the user's room. */
+static int connect_users(struct bench *b, struct fleet *f, const struct wsclient_target *t,
+                         struct fleet_user *users, size_t n, char *why, size_t cap)
+{
+    struct fleet_user **list = malloc(n * sizeof *list);
+    if (!list) {
+        snprintf(why, cap, "out of memory");
+        return ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        list[i] = &users[i];
+    struct fleet_connect_result res;
+    int rc = fleet_connect(f, t, list, n, 1, 100, &res);
+    free(list);
+    (void) b;
+    if (rc != 0 || res.opened != n) {
+        snprintf(why, cap, "%zu of %zu clients connected (503: %zu, other: %zu): %.100s", res.opened,
+                 n, res.refused_503, res.refused_other + res.failed, res.first_failure);
+        return rc ? rc : ERR_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/* warm_up: one message per client, answered, so per-room state (the
+ * relay's seq counters) exists before anything is measured. */
+static int warm_up(struct fleet *f)
+{
+    size_t n;
+    struct fleet_client **cl = fleet_clients(f, &n);
+    struct fleet_meas m;
+    fleet_meas_init(&m);
+    fleet_meas_begin(f, &m);
+    for (size_t i = 0; i < n; i++)
+        fleet_send_text(f, cl[i]);
+    int ok = fleet_run(f, fleet_all_answered, f, 15000) && m.errors == 0;
+    fleet_meas_end(f);
+    fleet_meas_deinit(&m);
+    return ok ? 0 : ERR_UNAVAILABLE;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static cJSON *run_connections(struct bench *b)
+{
+    cJSON *row = new_row("connections");
+    char *text = NULL;
+    double max = -1;
+    if (chatapi_get_text(b->api, b->metrics_url, &text) == 0) {
+        max = metric(text, "chat_relay_connections_max");
+        free(text);
+    }
+    if (max <= 0)
+        return fail_row(row, "connections", "relay /metrics has no chat_relay_connections_max");
+    pid_t relay = pid_of(b, P_RELAY);
+    long rss0 = 0, rss1 = 0, rss2 = 0;
+    if (relay < 0 || procstat_rss_kib(relay, &rss0) != 0)
+        return fail_row(row, "connections", "no relay pid in var/run/relay.pid");
+
+    size_t tries = (size_t) max + (size_t) b->o.conns_extra;
+    struct fleet_user **list = malloc(tries * sizeof *list);
+    struct fleet *f = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    if (!list || !f) {
+        free(list);
+        fleet_free(f);
+        return fail_row(row, "connections", "out of memory");
+    }
+    for (size_t i = 0; i < tries; i++)
+        list[i] = &b->users[i % b->nusers];
+    say("connections: opening %zu idle connections (relay limit %.0f)", tries, max);
+    struct cpu_snap a, z;
+    cpu_snap(b, &a);
+    struct fleet_connect_result res;
+    int64_t t0 = procstat_mono_ns();
+    /* no ENTER: each one costs the relay a store lookup, and an idle
+     * connection's memory is what is measured here */
+    fleet_connect(f, &b->relay, list, tries, 0, 100, &res);
+    int64_t t1 = procstat_mono_ns();
+    free(list);
+    fleet_run(f, never, NULL, 2000); /* idle: nothing sent, everything must stay open */
+    size_t still_open = fleet_open_count(f);
+    procstat_rss_kib(relay, &rss1);
+    cpu_snap(b, &z);
+    fleet_close_all(f, 10000);
+    fleet_run(f, never, NULL, 500);
+    procstat_rss_kib(relay, &rss2);
+    fleet_free(f);
+
+    double per_conn = res.opened ? (double) (rss1 - rss0) * 1024.0 / (double) res.opened : 0;
+    cJSON_AddNumberToObject(row, "relayLimit", max);
+    cJSON_AddNumberToObject(row, "attempted", (double) tries);
+    cJSON_AddNumberToObject(row, "held", (double) res.opened);
+    cJSON_AddNumberToObject(row, "stillOpenAfterIdle", (double) still_open);
+    cJSON_AddNumberToObject(row, "refused503", (double) res.refused_503);
+    cJSON_AddNumberToObject(row, "refusedOther", (double) res.refused_other);
+    cJSON_AddNumberToObject(row, "failed", (double) res.failed);
+    if (res.first_failure[0])
+        cJSON_AddStringToObject(row, "firstFailure", res.first_failure);
+    cJSON_AddNumberToObject(row, "connectSeconds", (double) (t1 - t0) / 1e9);
+    cJSON_AddNumberToObject(row, "relayRssBeforeKiB", (double) rss0);
+    cJSON_AddNumberToObject(row, "relayRssHeldKiB", (double) rss1);
+    cJSON_AddNumberToObject(row, "relayRssAfterCloseKiB", (double) rss2);
+    cJSON_AddNumberToObject(row, "relayBytesPerConnection", per_conn);
+    add_cpu(row, &a, &z, 0);
+
+    char result[160], lat[160], cpu[96];
+    snprintf(result, sizeof result, "%zu held of %zu tried (%zu refused 503, %zu other)",
+             res.opened, tries, res.refused_503, res.refused_other + res.failed);
+    snprintf(lat, sizeof lat, "relay RSS %ld -> %ld KiB: %.0f B/conn", rss0, rss1, per_conn);
+    snprintf(cpu, sizeof cpu, "%.1f ms/connect",
+             res.opened ? ms(t1 - t0) / (double) res.opened : 0);
+    set_table(row, "3 connections (idle)", result, lat, cpu);
+    return row;
+}
+
+/* ------------------------------------------------------------ steady rate */
+
+static void latency_text(char *out, size_t cap, const cJSON *row)
+{
+    snprintf(out, cap, "e2e %.2f/%.2f/%.1f  ack %.2f/%.2f", num(row, "e2eP50Ms"),
+             num(row, "e2eP99Ms"), num(row, "e2eMaxMs"), num(row, "ackP50Ms"),
+             num(row, "ackP99Ms"));
+}
+
+static void cpu_text(char *out, size_t cap, const cJSON *row)
+{
+    snprintf(out, cap, "relay %.1f us (%.0f%%), ferretdb %.1f us (%.0f%%)",
+             cpu_get(row, "relayUsPerMsg"), cpu_get(row, "relayCpuPct"),
+             cpu_get(row, "ferretdbUsPerMsg"), cpu_get(row, "ferretdbCpuPct"));
+}
+
+/* measure_rate: one measured span of offered load on clients cl[0..n) of f. */
+static cJSON *measure_rate(struct bench *b, struct fleet *f, struct fleet_client **cl, size_t n,
+                           const char *name, double rate, double seconds)
+{
+    cJSON *row = new_row(name);
+    struct fleet_meas m;
+    struct cpu_snap a, z;
+    struct relay_snap ra, rz;
+    fleet_meas_init(&m);
+    relay_snap(b, &ra);
+    cpu_snap(b, &a);
+    fleet_meas_begin(f, &m);
+    int complete = fleet_offer(f, cl, n, rate, seconds, 10000);
+    fleet_meas_end(f);
+    cpu_snap(b, &z);
+    relay_snap(b, &rz);
+    cJSON_AddNumberToObject(row, "offeredPerSec", rate);
+    cJSON_AddNumberToObject(row, "seconds", seconds);
+    cJSON_AddNumberToObject(row, "clients", (double) n);
+    cJSON_AddBoolToObject(row, "allAnswered", complete);
+    add_meas(row, &m);
+    add_batches(row, &ra, &rz);
+    add_cpu(row, &a, &z, (double) m.delivered);
+    fleet_meas_deinit(&m);
+    return row;
+}
+
+/* prepare: connect and ENTER the long-lived fleets, one warm-up message
+ * per client, while the store is still small. Runs once; a failure is
+ * kept and reported by every scenario that needed the fleet. */
+static void prepare(struct bench *b)
+{
+    if (b->prepared)
+        return;
+    b->prepared = 1;
+    b->prepare_info = cJSON_CreateObject();
+    int64_t t0 = procstat_mono_ns();
+    char why[200] = "";
+    if (b->want_direct) {
+        say("prepare: %zu clients to the relay ENTER %zu rooms", b->nusers, b->nusers / 2);
+        b->direct = fleet_new(b->api, b->epfd, b->o.msg_chars);
+        if (!b->direct)
+            snprintf(why, sizeof why, "out of memory");
+        else if (connect_users(b, b->direct, &b->relay, b->users, b->nusers, why, sizeof why) == 0 &&
+                 warm_up(b->direct) != 0)
+            snprintf(why, sizeof why, "direct clients: warm-up messages were not all answered");
+    }
+    if (!why[0] && b->want_proxy) {
+        say("prepare: %zu clients through %s ENTER %zu rooms", b->npusers, b->proxy.host,
+            b->npusers / 2);
+        b->proxied = fleet_new(b->api, b->epfd, b->o.msg_chars);
+        if (!b->proxied)
+            snprintf(why, sizeof why, "out of memory");
+        else if (connect_users(b, b->proxied, &b->proxy, b->pusers, b->npusers, why,
+                               sizeof why) == 0 &&
+                 warm_up(b->proxied) != 0)
+            snprintf(why, sizeof why, "proxied clients: warm-up messages were not all answered");
+    }
+    if (why[0])
+        snprintf(b->prepare_error, sizeof b->prepare_error, "prepare: %s", why);
+    cJSON_AddNumberToObject(b->prepare_info, "directClients", (double) b->nusers * b->want_direct);
+    cJSON_AddNumberToObject(b->prepare_info, "proxiedClients", (double) b->npusers);
+    cJSON_AddNumberToObject(b->prepare_info, "seconds",
+                            (double) (procstat_mono_ns() - t0) / 1e9);
+    if (why[0])
+        cJSON_AddStringToObject(b->prepare_info, "error", b->prepare_error);
+}
+
+static cJSON *run_steady(struct bench *b, const char *name, struct fleet *f, const char *via,
+                         const char *label)
+{
+    if (!f || b->prepare_error[0])
+        return fail_row(new_row(name), label,
+                        b->prepare_error[0] ? b->prepare_error : "clients not prepared");
+    size_t n;
+    struct fleet_client **cl = fleet_clients(f, &n);
+    size_t want = 2 * (size_t) b->o.rooms;
+    if (n > want)
+        n = want; /* the first `rooms` rooms: the rest stay idle */
+    say("%s: %zu rooms x 2 clients via %s, %.0f msg/s for %.0f s", name, n / 2, via, b->o.rate,
+        b->o.seconds);
+    cJSON *row = measure_rate(b, f, cl, n, name, b->o.rate, b->o.seconds);
+    char result[160], lat[160], cpu[160];
+    snprintf(result, sizeof result, "%.0f msg/s delivered (%.0f/%.0f, %.0f errors)",
+             num(row, "deliveredPerSec"), num(row, "delivered"), num(row, "sent"),
+             num(row, "errors"));
+    latency_text(lat, sizeof lat, row);
+    cpu_text(cpu, sizeof cpu, row);
+    set_table(row, label, result, lat, cpu);
+    return row;
+}
+
+/* perf_start: `perf record -g -p <relay>` into path while the steps run. */
+static pid_t perf_start(const struct bench *b, const char *path)
+{
+    pid_t relay = pid_of(b, P_RELAY);
+    if (relay < 0)
+        return -1;
+    char pidarg[32];
+    snprintf(pidarg, sizeof pidarg, "%d", (int) relay);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDOUT_FILENO);
+            dup2(devnull, STDERR_FILENO);
+        }
+        execlp("perf", "perf", "record", "-F", "999", "-g", "-p", pidarg, "-o", path,
+               (char *) NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void perf_stop(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGINT); /* perf writes its file on SIGINT */
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+static cJSON *run_saturation(struct bench *b)
+{
+    const char *label = "2 saturation (p99 < bound)";
+    struct fleet *f = b->direct;
+    if (!f || b->prepare_error[0])
+        return fail_row(new_row("saturation"), label,
+                        b->prepare_error[0] ? b->prepare_error : "clients not prepared");
+    size_t n;
+    struct fleet_client **cl = fleet_clients(f, &n);
+    say("saturation: %zu rooms x 2 clients, %.0f s per step, pass while p99 < %.0f ms and "
+        "nothing is lost",
+        n / 2, b->o.sat_seconds, b->o.sat_p99_ms);
+    pid_t perf = b->o.perf_out[0] ? perf_start(b, b->o.perf_out) : -1;
+    if (perf > 0)
+        fleet_run(f, never, NULL, 300); /* let perf attach */
+
+    cJSON *row = new_row("saturation");
+    cJSON *steps = cJSON_AddArrayToObject(row, "steps");
+    const cJSON *best = NULL, *peak = NULL;
+    for (int i = 0; i < b->o.n_sat_rates; i++) {
+        double rate = b->o.sat_rates[i];
+        cJSON *step = measure_rate(b, f, cl, n, "saturation-step", rate, b->o.sat_seconds);
+        double p99 = num(step, "e2eP99Ms");
+        int lossless = num(step, "delivered") == num(step, "sent") && num(step, "errors") == 0 &&
+                       num(step, "sent") > 0;
+        int pass = lossless && p99 < b->o.sat_p99_ms;
+        cJSON_AddBoolToObject(step, "pass", pass);
+        cJSON_AddItemToArray(steps, step);
+        say("saturation: offered %6.0f/s delivered %7.0f/s p99 %7.2f ms  relay %5.1f us/msg "
+            "(%3.0f%%) ferretdb %5.1f us/msg (%3.0f%%) gen %3.0f%% batch %.1f %s",
+            rate, num(step, "deliveredPerSec"), p99, cpu_get(step, "relayUsPerMsg"),
+            cpu_get(step, "relayCpuPct"), cpu_get(step, "ferretdbUsPerMsg"),
+            cpu_get(step, "ferretdbCpuPct"), cpu_get(step, "generatorCpuPct"),
+            num(step, "meanBatchSize"), pass ? "pass" : "FAIL");
+        if (!peak || num(step, "deliveredPerSec") > num(peak, "deliveredPerSec"))
+            peak = step;
+        if (!pass)
+            break;
+        best = step;
+    }
+    perf_stop(perf);
+
+    char result[200], lat[160], cpu[160];
+    if (best) {
+        cJSON_AddNumberToObject(row, "bestOfferedPerSec", num(best, "offeredPerSec"));
+        cJSON_AddNumberToObject(row, "bestDeliveredPerSec", num(best, "deliveredPerSec"));
+        cJSON_AddNumberToObject(row, "bestE2eP99Ms", num(best, "e2eP99Ms"));
+        snprintf(result, sizeof result, "%.0f msg/s delivered at p99 < %.0f ms (peak %.0f)",
+                 num(best, "deliveredPerSec"), b->o.sat_p99_ms, num(peak, "deliveredPerSec"));
+        latency_text(lat, sizeof lat, best);
+        cpu_text(cpu, sizeof cpu, best);
+        cJSON_AddItemToObject(row, "cpu", cJSON_Duplicate(cJSON_GetObjectItem(best, "cpu"), 1));
+    } else {
+        snprintf(result, sizeof result, "no step passed (first: %.0f msg/s)",
+                 b->o.n_sat_rates ? b->o.sat_rates[0] : 0);
+        snprintf(lat, sizeof lat, "-");
+        snprintf(cpu, sizeof cpu, "-");
+    }
+    if (peak)
+        cJSON_AddNumberToObject(row, "peakDeliveredPerSec", num(peak, "deliveredPerSec"));
+    if (b->o.perf_out[0])
+        cJSON_AddStringToObject(row, "perfData", perf > 0 ? b->o.perf_out : "perf did not start");
+    set_table(row, label, result, lat, cpu);
+    return row;
+}
+
+/* ------------------------------------------------------------ recovery */
+
+struct window {
+    struct fleet_meas *m;
+    uint64_t total, window;
+};
+
+static int window_open(void *arg)
+{
+    struct window *w = arg;
+    uint64_t answered = w->m->acked + w->m->errors;
+    if (answered >= w->m->sent && w->m->sent >= w->total)
+        return 1;
+    return w->m->sent < w->total && w->m->sent - answered < w->window;
+}
+
+struct replay_wait {
+    struct fleet_meas *m;
+    uint64_t want;
+};
+
+static int replay_done(void *arg)
+{
+    struct replay_wait *w = arg;
+    return w->m->messages_any >= w->want;
+}
+
+/* fill_room: rec[0] stores `count` messages in its room, pipelined with a
+ * window of unacknowledged sends. */
+static int fill_room(struct bench *b, struct fleet *f, uint64_t count, cJSON *row)
+{
+    size_t n;
+    struct fleet_client **cl = fleet_clients(f, &n);
+    struct fleet_meas m;
+    struct cpu_snap a, z;
+    fleet_meas_init(&m);
+    cpu_snap(b, &a);
+    fleet_meas_begin(f, &m);
+    struct window w = {&m, count, 256};
+    while (m.acked + m.errors < count) {
+        while (m.sent < count && m.sent - m.acked - m.errors < w.window)
+            if (fleet_send_text(f, cl[0]) != 0)
+                break;
+        if (!fleet_run(f, window_open, &w, 30000) || cl[0]->closed)
+            break;
+    }
+    fleet_meas_end(f);
+    cpu_snap(b, &z);
+    double secs = (double) (m.t_last_recv - m.t_start) / 1e9;
+    cJSON *fill = cJSON_AddObjectToObject(row, "fill");
+    cJSON_AddNumberToObject(fill, "sent", (double) m.sent);
+    cJSON_AddNumberToObject(fill, "acked", (double) m.acked);
+    cJSON_AddNumberToObject(fill, "errors", (double) m.errors);
+    cJSON_AddNumberToObject(fill, "window", (double) w.window);
+    cJSON_AddNumberToObject(fill, "ackedPerSec", secs > 0 ? (double) m.acked / secs : 0);
+    cJSON_AddNumberToObject(fill, "ackP50Ms", ms(latstats_pct(&m.ack, 50)));
+    cJSON_AddNumberToObject(fill, "ackP99Ms", ms(latstats_pct(&m.ack, 99)));
+    add_cpu(fill, &a, &z, (double) m.acked);
+    b->rec_room_msgs += (int64_t) m.acked;
+    int ok = m.acked == count && m.errors == 0;
+    if (!ok && m.first_error[0])
+        cJSON_AddStringToObject(fill, "firstError", m.first_error);
+    fleet_meas_deinit(&m);
+    return ok ? 0 : ERR_UNAVAILABLE;
+}
+
+static cJSON *run_recovery(struct bench *b)
+{
+    const char *label = "4 recovery (ENTER since)";
+    cJSON *row = new_row("recovery");
+    uint64_t count = (uint64_t) b->o.recovery_msgs;
+    struct fleet *fa = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    struct fleet *fb = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    struct fleet_user *ua = &b->rec[0], *ub = &b->rec[1];
+    struct fleet_connect_result res;
+    size_t n;
+    char why[256] = "";
+    if (!fa || !fb) {
+        snprintf(why, sizeof why, "out of memory");
+        goto out;
+    }
+    /* B is in the room, notes where it is, and goes away */
+    if (fleet_connect(fb, &b->relay, &ub, 1, 1, 1, &res) != 0 || res.opened != 1) {
+        snprintf(why, sizeof why, "B did not connect: %s", res.first_failure);
+        goto out;
+    }
+    int64_t since = fleet_clients(fb, &n)[0]->entered_last_seq;
+    fleet_close_all(fb, 5000);
+
+    say("recovery: A stores %llu messages while B is away", (unsigned long long) count);
+    if (fleet_connect(fa, &b->relay, &ua, 1, 1, 1, &res) != 0 || res.opened != 1) {
+        snprintf(why, sizeof why, "A did not connect: %s", res.first_failure);
+        goto out;
+    }
+    if (fill_room(b, fa, count, row) != 0) {
+        snprintf(why, sizeof why, "A's messages were not all stored");
+        goto out;
+    }
+
+    /* B comes back and asks for everything after `since` */
+    if (fleet_connect(fb, &b->relay, &ub, 1, 0, 1, &res) != 0 || res.opened != 1) {
+        snprintf(why, sizeof why, "B did not reconnect: %s", res.first_failure);
+        goto out;
+    }
+    struct fleet_client *cb = fleet_clients(fb, &n)[0];
+    cb->last_seq = since;
+    struct fleet_meas m;
+    struct cpu_snap a, z;
+    fleet_meas_init(&m);
+    cpu_snap(b, &a);
+    fleet_meas_begin(fb, &m);
+    int64_t t0 = procstat_mono_ns();
+    fleet_send_enter(fb, cb, since);
+    struct replay_wait w = {&m, count};
+    int complete = fleet_run(fb, replay_done, &w, 120000);
+    fleet_meas_end(fb);
+    cpu_snap(b, &z);
+
+    double secs = (double) (m.t_last_any - t0) / 1e9;
+    cJSON_AddNumberToObject(row, "since", (double) since);
+    cJSON_AddNumberToObject(row, "missed", (double) count);
+    cJSON_AddNumberToObject(row, "replayed", (double) m.messages_any);
+    cJSON_AddNumberToObject(row, "outOfOrder", (double) m.out_of_order);
+    cJSON_AddNumberToObject(row, "lastSeq", (double) cb->last_seq);
+    cJSON_AddBoolToObject(row, "complete", complete);
+    cJSON_AddNumberToObject(row, "enteredMs", cb->entered ? ms(cb->t_entered - t0) : -1);
+    cJSON_AddNumberToObject(row, "replayMs", secs * 1000);
+    cJSON_AddNumberToObject(row, "replayedPerSec", secs > 0 ? (double) m.messages_any / secs : 0);
+    cJSON_AddNumberToObject(row, "errors", (double) m.errors);
+    if (m.first_error[0])
+        cJSON_AddStringToObject(row, "firstError", m.first_error);
+    add_cpu(row, &a, &z, (double) m.messages_any);
+
+    char result[200], lat[160], cpu[160];
+    snprintf(result, sizeof result, "%llu of %llu replayed in %.0f ms (%.0f msg/s)%s",
+             (unsigned long long) m.messages_any, (unsigned long long) count, secs * 1000,
+             num(row, "replayedPerSec"), m.out_of_order ? " OUT OF ORDER" : "");
+    snprintf(lat, sizeof lat, "ENTERED after %.1f ms; fill %.0f acks/s", num(row, "enteredMs"),
+             num(cJSON_GetObjectItem(row, "fill"), "ackedPerSec"));
+    snprintf(cpu, sizeof cpu, "relay %.1f us/msg, ferretdb %.1f us/msg",
+             cpu_get(row, "relayUsPerMsg"), cpu_get(row, "ferretdbUsPerMsg"));
+    set_table(row, label, result, lat, cpu);
+    fleet_meas_deinit(&m);
+    b->rec_ready = 1;
+out:
+    fleet_free(fa);
+    fleet_free(fb);
+    if (why[0])
+        return fail_row(row, label, why);
+    return row;
+}
+
+/* ------------------------------------------------------------ http (wrk) */
+
+/* wrk_value: a duration as wrk prints it ("812.00us", "1.23ms", "2.00s") in ms. */
+static double wrk_ms(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (strncmp(end, "us", 2) == 0)
+        return v / 1000;
+    if (strncmp(end, "ms", 2) == 0)
+        return v;
+    if (*end == 's')
+        return v * 1000;
+    if (*end == 'm')
+        return v * 60000;
+    return -1;
+}
+
+/* run_wrk: wrk with a Lua script for method, body and headers; the parsed
+ * numbers go into row. Returns 0, or ERR_IO when wrk did not run. */
+static int run_wrk(struct bench *b, const char *method, const char *path, const char *jwt,
+                   cJSON *row)
+{
+    char script[] = "/tmp/chat-bench-wrk-XXXXXX.lua";
+    int fd = mkstemps(script, 4);
+    if (fd < 0)
+        return ERR_IO;
+    FILE *sf = fdopen(fd, "w");
+    if (!sf) {
+        close(fd);
+        unlink(script);
+        return ERR_IO;
+    }
+    fprintf(sf, "wrk.method = \"%s\"\n", method);
+    fprintf(sf, "wrk.headers[\"Authorization\"] = \"Bearer %s\"\n", jwt);
+    if (strcmp(method, "POST") == 0) {
+        fprintf(sf, "wrk.body = \"{}\"\n");
+        fprintf(sf, "wrk.headers[\"Content-Type\"] = \"application/json\"\n");
+    }
+    fclose(sf);
+
+    char url[600], dur[32], conns[32];
+    snprintf(url, sizeof url, "%s%s", b->o.web, path);
+    snprintf(dur, sizeof dur, "%ds", b->o.http_seconds);
+    snprintf(conns, sizeof conns, "%d", b->o.http_conns);
+    int pipefd[2];
+    if (pipe(pipefd) != 0) {
+        unlink(script);
+        return ERR_IO;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], STDOUT_FILENO);
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execlp("wrk", "wrk", "-t2", "-c", conns, "-d", dur, "--latency", "-s", script, url,
+               (char *) NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char out[16384];
+    size_t len = 0;
+    ssize_t r;
+    while (pid > 0 && (r = read(pipefd[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t) r;
+    out[len] = '\0';
+    close(pipefd[0]);
+    int st = 0;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    unlink(script);
+    if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        cJSON_AddStringToObject(row, "wrkOutput", out);
+        return ERR_IO;
+    }
+    const char *p;
+    double rps = -1, non2xx = 0, reqs = 0;
+    if ((p = strstr(out, "Requests/sec:")))
+        rps = strtod(p + 13, NULL);
+    if ((p = strstr(out, "Non-2xx or 3xx responses:")))
+        non2xx = strtod(p + 25, NULL);
+    if ((p = strstr(out, " requests in "))) {
+        while (p > out && p[-1] >= '0' && p[-1] <= '9')
+            p--;
+        reqs = strtod(p, NULL);
+    }
+    cJSON_AddNumberToObject(row, "requests", reqs);
+    cJSON_AddNumberToObject(row, "perSec", rps);
+    cJSON_AddNumberToObject(row, "non2xx", non2xx);
+    static const char *const pcts[] = {"50%", "99%"};
+    static const char *const keys[] = {"p50Ms", "p99Ms"};
+    for (int i = 0; i < 2; i++) {
+        char pat[16];
+        snprintf(pat, sizeof pat, "\n     %s", pcts[i]);
+        if ((p = strstr(out, pat))) {
+            p += strlen(pat);
+            while (*p == ' ')
+                p++;
+            cJSON_AddNumberToObject(row, keys[i], wrk_ms(p));
+        }
+    }
+    return 0;
+}
+
+static cJSON *run_http_one(struct bench *b, const char *name, const char *label,
+                           const char *method, const char *path, const char *unit)
+{
+    cJSON *row = new_row(name);
+    struct cpu_snap a, z;
+    say("%s: wrk %s %s, %d connections, %d s", name, method, path, b->o.http_conns,
+        b->o.http_seconds);
+    cpu_snap(b, &a);
+    if (run_wrk(b, method, path, b->rec[0].jwt, row) != 0)
+        return fail_row(row, label, "wrk did not run or failed (see wrkOutput)");
+    cpu_snap(b, &z);
+    add_cpu(row, &a, &z, num(row, "requests"));
+    char result[160], lat[160], cpu[160];
+    snprintf(result, sizeof result, "%.0f %s/s (%.0f non-2xx)", num(row, "perSec"), unit,
+             num(row, "non2xx"));
+    snprintf(lat, sizeof lat, "p50 %.2f  p99 %.2f", num(row, "p50Ms"), num(row, "p99Ms"));
+    snprintf(cpu, sizeof cpu, "lighttpd %.0f%%, mariadb %.0f%%, ferretdb %.0f%%",
+             cpu_get(row, "lighttpdCpuPct"), cpu_get(row, "mariadbCpuPct"),
+             cpu_get(row, "ferretdbCpuPct"));
+    set_table(row, label, result, lat, cpu);
+    return row;
+}
+
+static cJSON *run_http(struct bench *b)
+{
+    cJSON *row = new_row("http");
+    cJSON *parts = cJSON_AddArrayToObject(row, "parts");
+    if (!b->rec_ready)
+        say("http: the recovery scenario did not fill the room; history pages may be short");
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/chat/%lld?limit=50", (long long) b->rec[0].room);
+    cJSON_AddNumberToObject(row, "historyRoomMessages", (double) b->rec_room_msgs);
+    cJSON_AddItemToArray(parts, run_http_one(b, "http-history", "5 history pages (50 msgs)",
+                                             "GET", path, "pages"));
+    cJSON_AddItemToArray(parts, run_http_one(b, "http-socket-token", "5 socket tokens", "POST",
+                                             "/api/v1/socket-token", "tokens"));
+    return row;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+cJSON *bench_run(struct bench *b, const char *name)
+{
+    if (strcmp(name, "connections") == 0)
+        return run_connections(b);
+    prepare(b); /* before anything is stored */
+    if (strcmp(name, "steady") == 0)
+        return run_steady(b, "steady", b->direct, b->relay.host, "1 steady (relay direct)");
+    if (strcmp(name, "proxy") == 0)
+        return run_steady(b, "proxy", b->proxied, b->proxy.host, "1 steady (via lighttpd /ws)");
+    if (strcmp(name, "saturation") == 0)
+        return run_saturation(b);
+    if (strcmp(name, "recovery") == 0)
+        return run_recovery(b);
+    if (strcmp(name, "http") == 0)
+        return run_http(b);
+    return NULL;
+}
+
+cJSON *bench_prepare_info(const struct bench *b)
+{
+    return b->prepare_info ? cJSON_Duplicate(b->prepare_info, 1) : NULL;
+}
