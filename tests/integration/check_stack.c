@@ -9,6 +9,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static char out[8192];
 
@@ -73,6 +74,32 @@ START_TEST(test_stack_down_leaves_no_listener_and_up_restores)
 }
 END_TEST
 
+/* With the relay away, lighttpd writes the request URI of /ws into its
+ * error log; the shipped configs pipe that log through a redactor. */
+START_TEST(test_stack_error_log_never_holds_a_token)
+{
+    const char *secret = testenv_unique("tokensecret");
+    ck_assert_int_eq(testenv_stack("stop relay"), 0);
+    char url[256];
+    snprintf(url, sizeof url, "/ws?token=%s", secret);
+    struct http_resp r;
+    http_request("GET", url, NULL, NULL, NULL, 0, &r);
+    long status = r.status;
+    http_resp_free(&r);
+    ck_assert_int_eq(testenv_stack("start relay"), 0);
+    ck_assert_msg(status >= 500, "GET /ws with the relay down: expected 5xx, got %ld", status);
+
+    char log[512];
+    snprintf(log, sizeof log, "%s/log/lighttpd-error.log", testenv_var_dir());
+    /* The redactor is a pipe: give it a moment to write. */
+    for (int i = 0; i < 20 && run_cmd(out, sizeof out, "grep -c REDACTED %s", log) != 0; i++)
+        usleep(100 * 1000);
+    ck_assert_msg(run_cmd(out, sizeof out, "grep -F -- '%s' %s %s/log/lighttpd-access.log", secret,
+                          log, testenv_var_dir()) == 1,
+                  "the token appears in a lighttpd log: %s", out);
+}
+END_TEST
+
 Suite *stack_suite(void)
 {
     Suite *s = suite_create("stack");
@@ -80,6 +107,7 @@ Suite *stack_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_stack_serves_page_api_and_relay);
     tcase_add_test(tc, test_stack_status_names_every_component);
+    tcase_add_test(tc, test_stack_error_log_never_holds_a_token);
     tcase_add_test(tc, test_stack_down_leaves_no_listener_and_up_restores);
     suite_add_tcase(s, tc);
     return s;
