@@ -680,7 +680,8 @@ static void write_run(struct job *j, void *ctx)
         size_t k = 0;
         for (size_t t = 0; t < ntodo; t++) {
             struct outmsg *om = w->batch[idx[t]];
-            int rc = seqgen_next(wc->seq, om->m.room_id, &om->m.seq);
+            int rc = seqgen_next(wc->seq, om->m.room_id, round == 0 ? om->seq_hint : -1,
+                                 &om->m.seq);
             if (rc) {
                 om->status = rc == ERR_NOMEM ? ERR_INTERNAL : ERR_UNAVAILABLE;
                 continue;
@@ -817,6 +818,8 @@ static void start_batch(struct relay *r)
         r->pending = om->next;
         om->next = NULL;
         r->pending_bytes -= om->bytes;
+        if (relay_lastseq_get(r, om->m.room_id, &om->seq_hint) != 0)
+            om->seq_hint = -1;
         batch[i] = om;
     }
     if (!r->pending)
@@ -1110,9 +1113,11 @@ void relay_free(struct relay *r)
         conn_free(c);
     }
     r->flush_list = NULL;
-    int stuck = workq_free(r->sqlq, 2000) != 0;
-    stuck |= workq_free(r->mongoq, 2000) != 0;
-    stuck |= workq_free(r->writerq, 2000) != 0;
+    /* Workers are idle after a drain; one blocked in a database call is
+     * not waited for long, so SIGTERM still ends within 10 s. */
+    int stuck = workq_free(r->sqlq, 500) != 0;
+    stuck |= workq_free(r->mongoq, 500) != 0;
+    stuck |= workq_free(r->writerq, 500) != 0;
     while (r->pending) {
         struct outmsg *om = r->pending;
         r->pending = om->next;

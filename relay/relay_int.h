@@ -102,6 +102,7 @@ struct conn {
 struct outmsg {
     uint64_t conn_id;           /* the sending connection */
     struct chat_message m;      /* writer fills id, seq, created_at */
+    int64_t seq_hint;           /* the room's newest seq as the loop knows it, or -1 */
     int status;                 /* writer result: OUTMSG_STORED, OUTMSG_DUPLICATE or ERR_* */
     size_t bytes;               /* for the pending-bytes bound */
     struct outmsg *next;

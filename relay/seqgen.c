@@ -46,14 +46,16 @@ void seqgen_free(struct seqgen *sg)
     free(sg);
 }
 
-int seqgen_next(struct seqgen *sg, int64_t room_id, int64_t *seq)
+int seqgen_next(struct seqgen *sg, int64_t room_id, int64_t known_last, int64_t *seq)
 {
     struct counter *c = i64map_get(&sg->rooms, room_id);
     if (!c) {
-        int64_t last;
-        int rc = sg->load(sg->arg, room_id, &last);
-        if (rc)
-            return rc;
+        int64_t last = known_last;
+        if (last < 0) {
+            int rc = sg->load(sg->arg, room_id, &last);
+            if (rc)
+                return rc;
+        }
         if (i64map_len(&sg->rooms) >= sg->max_rooms)
             drop_all(sg);
         if (!(c = malloc(sizeof *c)))

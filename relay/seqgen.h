@@ -33,8 +33,12 @@ struct seqgen *seqgen_new(seqgen_load_fn *load, void *arg, size_t max_rooms);
 void seqgen_free(struct seqgen *sg);
 
 /* seqgen_next: the next seq of room_id into *seq (strictly above every seq
- * handed out or stored before). Returns 0, the loader's error, ERR_NOMEM. */
-int seqgen_next(struct seqgen *sg, int64_t room_id, int64_t *seq);
+ * handed out or stored before). known_last >= 0 is the room's newest seq
+ * as the caller last saw it (an ENTER lookup, a delivery): it seeds an
+ * unknown room instead of a load, which on a store without index
+ * push-down (FerretDB) is a scan. A stale hint costs one collision and a
+ * reload, never a wrong seq. Returns 0, the loader's error, ERR_NOMEM. */
+int seqgen_next(struct seqgen *sg, int64_t room_id, int64_t known_last, int64_t *seq);
 
 /* seqgen_forget: drop room_id's counter (after a collision on the unique
  * index): the next seqgen_next reloads it from the store. */

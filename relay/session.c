@@ -144,11 +144,17 @@ static void lookup_run(struct job *j, void *ctx)
     struct msgstore *store = l->relay->store;
     (void) ctx;
     l->rc = 0;
-    if (l->want_last)
-        l->rc = msgstore_last_seq(store, l->room_id, &l->last_seq);
-    if (l->rc == 0 && l->after >= 0)
+    if (l->after >= 0)
         l->rc = msgstore_page(store, l->room_id, 0, l->after, RELAY_REPLAY_PAGE, &l->msgs, &l->n,
                               &l->more);
+    if (l->rc || !l->want_last)
+        return;
+    /* A complete, non-empty page ends with the room's newest message: no
+     * second query (on FerretDB each is a scan of the collection). */
+    if (l->n > 0 && !l->more)
+        l->last_seq = l->msgs[l->n - 1].seq;
+    else
+        l->rc = msgstore_last_seq(store, l->room_id, &l->last_seq);
 }
 
 static void lookup_done(struct job *j);

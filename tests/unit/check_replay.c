@@ -202,11 +202,11 @@ START_TEST(test_seqgen_lazy_load_and_increment)
     struct fake_store fs = {.last = {0, 41, 0, 7}};
     struct seqgen *sg = seqgen_new(fake_load, &fs, 100);
     int64_t seq;
-    ck_assert_int_eq(seqgen_next(sg, 1, &seq), 0);
+    ck_assert_int_eq(seqgen_next(sg, 1, -1, &seq), 0);
     ck_assert_int_eq(seq, 42);
-    ck_assert_int_eq(seqgen_next(sg, 1, &seq), 0);
+    ck_assert_int_eq(seqgen_next(sg, 1, -1, &seq), 0);
     ck_assert_int_eq(seq, 43);
-    ck_assert_int_eq(seqgen_next(sg, 2, &seq), 0);
+    ck_assert_int_eq(seqgen_next(sg, 2, -1, &seq), 0);
     ck_assert_int_eq(seq, 1);
     ck_assert_int_eq(fs.loads, 2); /* once per room */
     seqgen_free(sg);
@@ -220,16 +220,16 @@ START_TEST(test_seqgen_reload_after_collision)
     struct fake_store fs = {.last = {0, 41, 0, 0}};
     struct seqgen *sg = seqgen_new(fake_load, &fs, 100);
     int64_t seq;
-    seqgen_next(sg, 1, &seq);
+    seqgen_next(sg, 1, -1, &seq);
     fs.last[1] = 50;
     seqgen_forget(sg, 1);
-    ck_assert_int_eq(seqgen_next(sg, 1, &seq), 0);
+    ck_assert_int_eq(seqgen_next(sg, 1, -1, &seq), 0);
     ck_assert_int_eq(seq, 51);
     fs.fail = 1;
     seqgen_forget(sg, 1);
-    ck_assert_int_eq(seqgen_next(sg, 1, &seq), ERR_UNAVAILABLE);
+    ck_assert_int_eq(seqgen_next(sg, 1, -1, &seq), ERR_UNAVAILABLE);
     fs.fail = 0;
-    ck_assert_int_eq(seqgen_next(sg, 1, &seq), 0);
+    ck_assert_int_eq(seqgen_next(sg, 1, -1, &seq), 0);
     ck_assert_int_eq(seq, 51);
     seqgen_free(sg);
 }
@@ -242,14 +242,37 @@ START_TEST(test_seqgen_bounded_rooms)
     struct fake_store fs = {.last = {0, 10, 20, 30}};
     struct seqgen *sg = seqgen_new(fake_load, &fs, 2);
     int64_t seq;
-    seqgen_next(sg, 1, &seq);
+    seqgen_next(sg, 1, -1, &seq);
     fs.last[1] = seq; /* the store has it now */
-    seqgen_next(sg, 2, &seq);
-    seqgen_next(sg, 3, &seq); /* drops rooms 1 and 2 */
+    seqgen_next(sg, 2, -1, &seq);
+    seqgen_next(sg, 3, -1, &seq); /* drops rooms 1 and 2 */
     ck_assert_int_eq(seq, 31);
-    ck_assert_int_eq(seqgen_next(sg, 1, &seq), 0);
+    ck_assert_int_eq(seqgen_next(sg, 1, -1, &seq), 0);
     ck_assert_int_eq(seq, 12);
     ck_assert_int_eq(fs.loads, 4);
+    seqgen_free(sg);
+}
+END_TEST
+
+/* A known last seq seeds a new room without a load; a stale one only
+ * matters until the caller reports the collision. */
+START_TEST(test_seqgen_hint_skips_load)
+{
+    struct fake_store fs = {.last = {0, 41, 0, 0}};
+    struct seqgen *sg = seqgen_new(fake_load, &fs, 100);
+    int64_t seq;
+    ck_assert_int_eq(seqgen_next(sg, 1, 41, &seq), 0);
+    ck_assert_int_eq(seq, 42);
+    ck_assert_int_eq(fs.loads, 0);
+    ck_assert_int_eq(seqgen_next(sg, 1, 5, &seq), 0); /* known rooms ignore hints */
+    ck_assert_int_eq(seq, 43);
+    ck_assert_int_eq(seqgen_next(sg, 2, 3, &seq), 0); /* stale: the store has 0 .. say 9 */
+    ck_assert_int_eq(seq, 4);
+    fs.last[2] = 9;
+    seqgen_forget(sg, 2);
+    ck_assert_int_eq(seqgen_next(sg, 2, -1, &seq), 0);
+    ck_assert_int_eq(seq, 10);
+    ck_assert_int_eq(fs.loads, 1);
     seqgen_free(sg);
 }
 END_TEST
@@ -267,6 +290,7 @@ Suite *replay_suite(void)
     tcase_add_test(tc, test_seqgen_lazy_load_and_increment);
     tcase_add_test(tc, test_seqgen_reload_after_collision);
     tcase_add_test(tc, test_seqgen_bounded_rooms);
+    tcase_add_test(tc, test_seqgen_hint_skips_load);
     suite_add_tcase(s, tc);
     return s;
 }
