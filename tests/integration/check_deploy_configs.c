@@ -33,8 +33,8 @@ END_TEST
 
 START_TEST(test_deploy_configs_rendered_pass_config_tests)
 {
-    static const char *instances[] = {"apache", "nginx", "lighttpd", "lighttpd-pools", "cgi",
-                                      "fcgid"};
+    static const char *instances[] = {"apache",         "nginx", "lighttpd",
+                                      "lighttpd-pools", "cgi",   "fcgid"};
     for (size_t i = 0; i < sizeof instances / sizeof instances[0]; i++) {
         int rc = run_cmd(out, sizeof out, "deploy/test/deploy.sh check %s", instances[i]);
         ck_assert_msg(rc == 0, "config test of the rendered %s config failed:\n%s", instances[i],
@@ -105,10 +105,11 @@ START_TEST(test_deploy_configs_example_documents_every_key)
 
     snprintf(path, sizeof path, "%s/all.conf", d);
     snprintf(plain, sizeof plain, "%s/secret-only.conf", d);
-    rc = run_cmd(out, sizeof out,
-                 "mkdir -p %s && sed -e 's/^# \\([a-z_]* =\\)/\\1/' -e 's/^jwt_secret =.*/jwt_secret = %s/' "
-                 "deploy/chat.conf.example > %s && echo 'jwt_secret = %s' > %s",
-                 d, secret, path, secret, plain);
+    rc = run_cmd(
+        out, sizeof out,
+        "mkdir -p %s && sed -e 's/^# \\([a-z_]* =\\)/\\1/' -e 's/^jwt_secret =.*/jwt_secret = %s/' "
+        "deploy/chat.conf.example > %s && echo 'jwt_secret = %s' > %s",
+        d, secret, path, secret, plain);
     ck_assert_msg(rc == 0, "%s", out);
 
     struct config *all = calloc(1, sizeof *all), *defaults = calloc(1, sizeof *defaults);

@@ -63,11 +63,11 @@ static char *login(const char *prefix, int64_t *id)
     const char *name = testenv_unique(prefix);
     snprintf(body, sizeof body, "{\"username\":\"%s\"}", name);
     ck_assert_int_eq(http_json("POST", url("/api/v1/dev/login"), NULL, body, &r), 0);
-    ck_assert_msg(r.status == 200, "dev login of %s via %s: %ld %s", name, cur->instance,
-                  r.status, r.body);
+    ck_assert_msg(r.status == 200, "dev login of %s via %s: %ld %s", name, cur->instance, r.status,
+                  r.body);
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(r.json, "token");
-    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(r.json, "user"), "id");
+    const cJSON *uid =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.json, "user"), "id");
     ck_assert_msg(cJSON_IsString(tok) && cJSON_IsNumber(uid), "login answer: %s", r.body);
     char *jwt = strdup(tok->valuestring);
     *id = (int64_t) uid->valuedouble;
@@ -85,8 +85,8 @@ static int64_t room_of(const char *jwt, int64_t peer, long want_status)
     ck_assert_int_eq(http_json("POST", url("/api/v1/rooms"), jwt, body, &r), 0);
     ck_assert_msg(r.status == want_status, "POST /api/v1/rooms: expected %ld, got %ld %s",
                   want_status, r.status, r.body);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(r.json, "room"), "id");
+    const cJSON *id =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.json, "room"), "id");
     ck_assert_msg(cJSON_IsNumber(id), "no room id in %s", r.body);
     int64_t room = (int64_t) id->valuedouble;
     http_resp_free(&r);
@@ -369,8 +369,8 @@ START_TEST(test_deploy_websocket_origin_passed_through)
                   body);
 
     static const char plain[] = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    st = http_raw("127.0.0.1", cur->port, plain, sizeof plain - 1, RH_TIMEOUT_MS, resp,
-                  sizeof resp);
+    st =
+        http_raw("127.0.0.1", cur->port, plain, sizeof plain - 1, RH_TIMEOUT_MS, resp, sizeof resp);
     ck_assert_msg(st == 426, "plain GET /ws via %s: expected 426 from the relay, got %d %s",
                   cur->instance, st, resp);
     free(ja);
@@ -441,8 +441,8 @@ START_TEST(test_deploy_no_sanitizer_report)
     /* Programs that ran as www-data report here; the pools (root) report
      * to var/log/ with the rest of the stack. */
     int rc = run_cmd(out, sizeof out, "ls -A %s", inst_path("sanitizer"));
-    ck_assert_msg(rc == 0 && out[0] == '\0', "sanitizer reports in %s: %s",
-                  inst_path("sanitizer"), out);
+    ck_assert_msg(rc == 0 && out[0] == '\0', "sanitizer reports in %s: %s", inst_path("sanitizer"),
+                  out);
     rc = run_cmd(out, sizeof out, "grep -rlE 'AddressSanitizer|runtime error:' %s",
                  inst_path("log"));
     ck_assert_msg(rc == 1, "sanitizer output in the server logs: %s", out);
@@ -460,8 +460,8 @@ void deploy_start(const struct deploy_target *t)
     if (t->needs_pools)
         rc = run_cmd(start_error, sizeof start_error, "deploy/test/deploy.sh start pools");
     if (rc == 0)
-        rc = run_cmd(start_error, sizeof start_error, "deploy/test/deploy.sh start %s",
-                     t->instance);
+        rc =
+            run_cmd(start_error, sizeof start_error, "deploy/test/deploy.sh start %s", t->instance);
     if (rc == 0) {
         started = 1;
         FILE *f = fopen(inst_path("tokens-used"), "w");

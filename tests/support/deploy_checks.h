@@ -46,12 +46,18 @@ void deploy_stop(const struct deploy_target *t);
  * `Suite *deploy_<name>_suite(void)`.
  */
 #define DEPLOY_SUITE(name, instance, port, needs_pools, websocket)                                 \
-    static const struct deploy_target target = {instance, port, needs_pools, websocket};         \
-    static void setup(void) { deploy_start(&target); }                                           \
-    static void teardown(void) { deploy_stop(&target); }                                         \
-    Suite *deploy_##name##_suite(void)                                                           \
-    {                                                                                            \
-        return deploy_suite("deploy_" #name, &target, setup, teardown);                          \
+    static const struct deploy_target target = {instance, port, needs_pools, websocket};           \
+    static void setup(void)                                                                        \
+    {                                                                                              \
+        deploy_start(&target);                                                                     \
+    }                                                                                              \
+    static void teardown(void)                                                                     \
+    {                                                                                              \
+        deploy_stop(&target);                                                                      \
+    }                                                                                              \
+    Suite *deploy_##name##_suite(void)                                                             \
+    {                                                                                              \
+        return deploy_suite("deploy_" #name, &target, setup, teardown);                            \
     }
 
 #endif
