@@ -150,20 +150,55 @@ static double metric(const char *text, const char *name)
     return -1;
 }
 
+#define WRITE_BUCKETS 32
+
+/* What the relay's /metrics says about its writes to the store. */
 struct relay_snap {
     double batch_sum, batch_count, stored;
+    int nb;                          /* write latency buckets found */
+    double le[WRITE_BUCKETS];        /* bucket bounds, seconds */
+    double cum[WRITE_BUCKETS];       /* cumulative counts */
 };
 
 static void relay_snap(struct bench *b, struct relay_snap *s)
 {
     char *text = NULL;
     s->batch_sum = s->batch_count = s->stored = -1;
+    s->nb = 0;
     if (chatapi_get_text(b->api, b->metrics_url, &text) != 0)
         return;
     s->batch_sum = metric(text, "chat_relay_write_batch_size_sum");
     s->batch_count = metric(text, "chat_relay_write_batch_size_count");
     s->stored = metric(text, "chat_relay_messages_stored_total");
+    static const char prefix[] = "chat_relay_write_latency_seconds_bucket{le=\"";
+    for (const char *p = strstr(text, prefix); p && s->nb < WRITE_BUCKETS;
+         p = strstr(p + 1, prefix)) {
+        const char *v = p + sizeof prefix - 1;
+        char *end;
+        double le = strncmp(v, "+Inf", 4) == 0 ? 1e300 : strtod(v, &end);
+        const char *sp = strchr(v, ' ');
+        if (!sp)
+            break;
+        s->le[s->nb] = le;
+        s->cum[s->nb] = strtod(sp + 1, NULL);
+        s->nb++;
+    }
     free(text);
+}
+
+/* bucket_bound: the upper bound (ms) of the bucket holding quantile q of
+ * the writes between a and z, -1 when there were none. */
+static double bucket_bound(const struct relay_snap *a, const struct relay_snap *z, double q)
+{
+    if (a->nb != z->nb || z->nb == 0)
+        return -1;
+    double total = z->cum[z->nb - 1] - a->cum[a->nb - 1];
+    if (total <= 0)
+        return -1;
+    for (int i = 0; i < z->nb; i++)
+        if (z->cum[i] - a->cum[i] >= q * total)
+            return z->le[i] >= 1e300 ? 1e9 : z->le[i] * 1000;
+    return -1;
 }
 
 static void add_batches(cJSON *row, const struct relay_snap *a, const struct relay_snap *z)
@@ -175,6 +210,9 @@ static void add_batches(cJSON *row, const struct relay_snap *a, const struct rel
     cJSON_AddNumberToObject(row, "meanBatchSize", n > 0 ? (z->batch_sum - a->batch_sum) / n : 0);
     if (a->stored >= 0 && z->stored >= 0)
         cJSON_AddNumberToObject(row, "storedByRelay", z->stored - a->stored);
+    /* from the relay's histogram: an upper bound, at bucket resolution */
+    cJSON_AddNumberToObject(row, "storeWriteP50MsAtMost", bucket_bound(a, z, 0.50));
+    cJSON_AddNumberToObject(row, "storeWriteP99MsAtMost", bucket_bound(a, z, 0.99));
 }
 
 /* ------------------------------------------------------------ rows */
@@ -488,6 +526,8 @@ static cJSON *run_connections(struct bench *b)
     say("connections: opening %zu idle connections (relay limit %.0f)", tries, max);
     struct cpu_snap a, z;
     cpu_snap(b, &a);
+    long self0 = 0, self1 = 0; /* the generator's own cost per connection, for comparison */
+    procstat_rss_kib(getpid(), &self0);
     struct fleet_connect_result res;
     int64_t t0 = procstat_mono_ns();
     /* no ENTER: each one costs the relay a store lookup, and an idle
@@ -498,6 +538,7 @@ static cJSON *run_connections(struct bench *b)
     fleet_run(f, never, NULL, 2000); /* idle: nothing sent, everything must stay open */
     size_t still_open = fleet_open_count(f);
     procstat_rss_kib(relay, &rss1);
+    procstat_rss_kib(getpid(), &self1);
     cpu_snap(b, &z);
     fleet_close_all(f, 10000);
     fleet_run(f, never, NULL, 500);
@@ -519,6 +560,11 @@ static cJSON *run_connections(struct bench *b)
     cJSON_AddNumberToObject(row, "relayRssHeldKiB", (double) rss1);
     cJSON_AddNumberToObject(row, "relayRssAfterCloseKiB", (double) rss2);
     cJSON_AddNumberToObject(row, "relayBytesPerConnection", per_conn);
+    /* the generator holds the same connections with one wslay context and
+     * a small struct each: a floor for what a wslay-based peer needs */
+    cJSON_AddNumberToObject(row, "generatorBytesPerConnection",
+                            res.opened ? (double) (self1 - self0) * 1024.0 / (double) res.opened
+                                       : 0);
     add_cpu(row, &a, &z, 0);
 
     char result[160], lat[160], cpu[96];
@@ -699,11 +745,11 @@ static cJSON *run_saturation(struct bench *b)
         cJSON_AddBoolToObject(step, "pass", pass);
         cJSON_AddItemToArray(steps, step);
         say("saturation: offered %6.0f/s delivered %7.0f/s p99 %7.2f ms  relay %5.1f us/msg "
-            "(%3.0f%%) ferretdb %5.1f us/msg (%3.0f%%) gen %3.0f%% batch %.1f %s",
+            "(%3.0f%%) ferretdb %5.1f us/msg (%3.0f%%) gen %3.0f%% batch %.1f write p99 <= %g ms %s",
             rate, num(step, "deliveredPerSec"), p99, cpu_get(step, "relayUsPerMsg"),
             cpu_get(step, "relayCpuPct"), cpu_get(step, "ferretdbUsPerMsg"),
             cpu_get(step, "ferretdbCpuPct"), cpu_get(step, "generatorCpuPct"),
-            num(step, "meanBatchSize"), pass ? "pass" : "FAIL");
+            num(step, "meanBatchSize"), num(step, "storeWriteP99MsAtMost"), pass ? "pass" : "FAIL");
         if (!peak || num(step, "deliveredPerSec") > num(peak, "deliveredPerSec"))
             peak = step;
         if (!pass)
