@@ -23,7 +23,9 @@
 # apache and nginx need `pools` running; start does not start it for them.
 #
 # Everything lives under var/deploy/<instance>/ (rendered config, logs,
-# runtime files); pid files are var/run/deploy-<instance>.pid. The shipped
+# runtime files; CHAT_DEPLOY_DIR replaces var/deploy); pid files are
+# var/run/deploy-<instance>.pid. CHAT_DEPLOY_RELAY_PORT points /ws at
+# another port than the relay's (to test a relay that is down). The shipped
 # files use example install paths that are replaced here, see render(). The
 # web servers run their workers as www-data, as on Debian; programs that
 # run as www-data (CGI, fcgid, lighttpd-spawned) read a copy of the config
@@ -36,7 +38,7 @@ VAR=${CHAT_VAR_DIR:-$ROOT/var}
 RUN=$VAR/run
 CONF=${CHAT_CONFIG:-$VAR/chat.conf}
 BIN=${CHAT_BIN_DIR:-$(cat "$RUN/bindir" 2>/dev/null || echo "$ROOT/build/rel/bin")}
-DEP=$VAR/deploy
+DEP=${CHAT_DEPLOY_DIR:-$VAR/deploy}
 WEB_USER=www-data
 POOL_NAMES=(rooms history token account)
 POOL_CHILDREN=2
@@ -76,9 +78,10 @@ port_of() {
     esac
 }
 
-# relay_port: from the environment or the config file, as the programs see it.
+# relay_port: where /ws is proxied: CHAT_DEPLOY_RELAY_PORT (tests of a relay
+# that is down), else the relay's port as the programs see it.
 relay_port() {
-    local p=${CHAT_RELAY_PORT:-}
+    local p=${CHAT_DEPLOY_RELAY_PORT:-${CHAT_RELAY_PORT:-}}
     [[ -n $p ]] || p=$(awk -F= '/^[[:space:]]*relay_port[[:space:]]*=/ { gsub(/[[:space:]]/, "", $2); v = $2 } END { print v }' "$CONF" 2>/dev/null)
     echo "${p:-8090}"
 }

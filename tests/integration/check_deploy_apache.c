@@ -6,4 +6,4 @@
  */
 #include "deploy_checks.h"
 
-DEPLOY_SUITE(apache, "apache", 8081, 1, 1)
+DEPLOY_SUITE(apache, "apache", 8081, 1, DEPLOY_WS_ERRLOG)

@@ -6,4 +6,4 @@
  */
 #include "deploy_checks.h"
 
-DEPLOY_SUITE(cgi, "cgi", 8084, 0, 0)
+DEPLOY_SUITE(cgi, "cgi", 8084, 0, DEPLOY_WS_NONE)

@@ -6,4 +6,4 @@
  */
 #include "deploy_checks.h"
 
-DEPLOY_SUITE(fcgid, "fcgid", 8084, 0, 0)
+DEPLOY_SUITE(fcgid, "fcgid", 8084, 0, DEPLOY_WS_NONE)

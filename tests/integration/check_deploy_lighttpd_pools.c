@@ -6,4 +6,4 @@
  */
 #include "deploy_checks.h"
 
-DEPLOY_SUITE(lighttpd_pools, "lighttpd-pools", 8083, 1, 0)
+DEPLOY_SUITE(lighttpd_pools, "lighttpd-pools", 8083, 1, DEPLOY_WS_NONE)

@@ -6,4 +6,4 @@
  */
 #include "deploy_checks.h"
 
-DEPLOY_SUITE(nginx, "nginx", 8082, 1, 1)
+DEPLOY_SUITE(nginx, "nginx", 8082, 1, DEPLOY_WS_ERRLOG)

@@ -380,6 +380,41 @@ END_TEST
 
 /* ------------------------------------------------------------------ after tests */
 
+/* With the relay unreachable, /ws?token=... fails at the web server, whose
+ * error message must not quote the query string. Runs a second instance
+ * of the target in var/deploy/relay-down/ with /ws pointed at port 1, where
+ * nothing listens. */
+START_TEST(test_deploy_relay_down_leaves_no_token)
+{
+    char env[700], probe[64], req[512], resp[4096];
+    ck_assert_msg(cur != NULL, "run the whole suite: the live case starts the server");
+    snprintf(env, sizeof env, "CHAT_DEPLOY_DIR=%s/deploy/relay-down CHAT_DEPLOY_RELAY_PORT=1",
+             testenv_var_dir());
+    snprintf(probe, sizeof probe, "RelayDownProbe%ld", (long) getpid());
+    int rc = run_cmd(out, sizeof out, "export %s; %s deploy/test/deploy.sh start %s", env,
+                     cur->needs_pools ? "deploy/test/deploy.sh start pools &&" : "", cur->instance);
+    int st = 0;
+    if (rc == 0) {
+        int n = snprintf(req, sizeof req,
+                         "GET /ws?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                         "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                         probe);
+        st = http_raw("127.0.0.1", cur->port, req, (size_t) n, RH_TIMEOUT_MS, resp, sizeof resp);
+    }
+    char started_out[sizeof out];
+    memcpy(started_out, out, sizeof out);
+    run_cmd(out, sizeof out,
+            "export %s; deploy/test/deploy.sh stop %s; deploy/test/deploy.sh stop pools", env,
+            cur->instance);
+    ck_assert_msg(rc == 0, "%s with the relay down did not start: %s", cur->instance, started_out);
+    ck_assert_msg(st == 502 || st == 503,
+                  "/ws with the relay down via %s: expected 502 or 503, got %d", cur->instance, st);
+    rc = run_cmd(out, sizeof out, "grep -rlF %s %s/deploy/relay-down", probe, testenv_var_dir());
+    ck_assert_msg(rc == 1, "the token of a failed /ws request is in these logs: %s", out);
+}
+END_TEST
+
 START_TEST(test_deploy_stopped_cleanly)
 {
     ck_assert_msg(cur != NULL, "run the whole suite: the live case starts the server");
@@ -410,7 +445,7 @@ START_TEST(test_deploy_logs_hold_no_token)
     /* The checks below must have something to look at. */
     int rc = run_cmd(out, sizeof out, "grep -h '/api/v1/socket-token' %s/chat-access.log", logdir);
     ck_assert_msg(rc == 0, "no socket-token request in %s/chat-access.log: %s", logdir, out);
-    if (cur->websocket) {
+    if (cur->websocket != DEPLOY_WS_NONE) {
         rc = run_cmd(out, sizeof out, "grep -h 'GET /ws ' %s/chat-access.log", logdir);
         ck_assert_msg(rc == 0, "no /ws request in %s/chat-access.log: %s", logdir, out);
     }
@@ -492,14 +527,16 @@ Suite *deploy_suite(const char *name, const struct deploy_target *t, void (*setu
     tcase_add_test(live, test_deploy_rooms_create_and_list);
     tcase_add_test(live, test_deploy_socket_token_issued);
     tcase_add_test(live, test_deploy_history_pages);
-    if (t->websocket) {
+    if (t->websocket != DEPLOY_WS_NONE) {
         tcase_add_test(live, test_deploy_websocket_round_trip);
         tcase_add_test(live, test_deploy_websocket_origin_passed_through);
     }
     suite_add_tcase(s, live);
 
     TCase *after = tcase_create("after");
-    tcase_set_timeout(after, 30);
+    tcase_set_timeout(after, 60);
+    if (t->websocket == DEPLOY_WS_ERRLOG)
+        tcase_add_test(after, test_deploy_relay_down_leaves_no_token);
     tcase_add_test(after, test_deploy_stopped_cleanly);
     tcase_add_test(after, test_deploy_logs_hold_no_token);
     tcase_add_test(after, test_deploy_no_sanitizer_report);

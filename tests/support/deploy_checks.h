@@ -16,11 +16,19 @@
 
 #include <check.h>
 
+/* Which WebSocket checks a target gets. */
+enum deploy_ws {
+    DEPLOY_WS_NONE,   /* none: its /ws config is another suite's */
+    DEPLOY_WS,        /* round trip and Origin through its /ws */
+    DEPLOY_WS_ERRLOG, /* those, and with the relay down a /ws request
+                       * leaves its token in no log, error logs included */
+};
+
 struct deploy_target {
     const char *instance; /* deploy.sh instance: "apache", "nginx", ... */
     int port;             /* where it listens on 127.0.0.1 */
     int needs_pools;      /* start the spawn-fcgi pools first */
-    int websocket;        /* also run the WebSocket checks through /ws */
+    enum deploy_ws websocket;
 };
 
 /*
