@@ -19,7 +19,7 @@ PACKAGES=(
     libfcgi-dev libwslay-dev libmariadb-dev libmongoc-dev libbson-dev libcjson-dev
     libssl-dev libhiredis-dev check libcurl4-openssl-dev
     # servers of the local stack and of the deploy tests
-    mariadb-server mariadb-client lighttpd apache2 libapache2-mod-fcgid spawn-fcgi multiwatch logrotate
+    mariadb-server mariadb-client lighttpd apache2 libapache2-mod-fcgid spawn-fcgi multiwatch logrotate systemd
     nginx redis-server
     # tools the scripts and tests use
     curl openssl procps iproute2 apache2-utils wrk
