@@ -18,9 +18,9 @@
 struct chatapi {
     CURL *curl;
     char base[256];
-    char *body;   /* last response body, owned */
+    char *body; /* last response body, owned */
     size_t len;
-    long status;  /* last HTTP status, 0 when none */
+    long status; /* last HTTP status, 0 when none */
     char err[256];
 };
 

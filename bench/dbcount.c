@@ -10,8 +10,7 @@
 #include <mongoc/mongoc.h>
 
 /* Driver warnings (FerretDB lacks some session commands) are noise here. */
-static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message,
-                      void *data)
+static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message, void *data)
 {
     (void) level;
     (void) domain;

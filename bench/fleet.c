@@ -14,6 +14,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_EVENTS 512
-#define FRAME_MAX  8192
+#define MAX_EVENTS   512
+#define FRAME_MAX    8192
 #define MIN_SLEEP_NS 200000
 
 struct fleet {
-    int epfd;                  /* borrowed */
-    struct chatapi *api;       /* borrowed */
-    struct fleet_client **cl;  /* owned, with their wsclients */
+    int epfd;                 /* borrowed */
+    struct chatapi *api;      /* borrowed */
+    struct fleet_client **cl; /* owned, with their wsclients */
     size_t n, cap;
-    struct fleet_meas *m;      /* current measurement, borrowed; NULL: none */
+    struct fleet_meas *m; /* current measurement, borrowed; NULL: none */
     unsigned next_phase;
-    char filler[4001];         /* the text of every message */
+    char filler[4001]; /* the text of every message */
     size_t filler_len;
-    int trace;                 /* BENCH_TRACE set: print every frame received */
+    int trace; /* BENCH_TRACE set: print every frame received */
 };
 
 /* ------------------------------------------------------------ measurement */
@@ -83,7 +84,8 @@ static void note_error(struct fleet_meas *m, const char *code, size_t clen, cons
     }
 }
 
-/* parse_tag: phase and send time of a clientMsgId we made. */
+/* parse_tag: phase and send time of a clientMsgId we made,
+ * "<phase>.<client>.<n>.<send ns>". */
 static int parse_tag(const char *id, size_t len, unsigned *phase, int64_t *sent_ns)
 {
     char buf[80];
@@ -91,12 +93,19 @@ static int parse_tag(const char *id, size_t len, unsigned *phase, int64_t *sent_
         return ERR_INVALID;
     memcpy(buf, id, len);
     buf[len] = '\0';
-    unsigned long long p, idx, n;
-    long long ns;
-    if (sscanf(buf, "%llu.%llu.%llu.%lld", &p, &idx, &n, &ns) != 4)
+    unsigned long long v[4];
+    char *p = buf, *end;
+    for (int i = 0; i < 4; i++) {
+        errno = 0;
+        v[i] = strtoull(p, &end, 10);
+        if (errno || end == p || *end != (i < 3 ? '.' : '\0'))
+            return ERR_INVALID;
+        p = end + 1;
+    }
+    if (v[0] > UINT_MAX || v[3] > INT64_MAX)
         return ERR_INVALID;
-    *phase = (unsigned) p;
-    *sent_ns = ns;
+    *phase = (unsigned) v[0];
+    *sent_ns = (int64_t) v[3];
     return 0;
 }
 
@@ -328,7 +337,7 @@ static int push_client(struct fleet *f, struct fleet_client *c)
 {
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 256;
-        struct fleet_client **p = realloc(f->cl, cap * sizeof *p);
+        struct fleet_client **p = realloc(f->cl, cap * sizeof(struct fleet_client *));
         if (!p)
             return ERR_NOMEM;
         f->cl = p;

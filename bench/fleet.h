@@ -27,41 +27,41 @@
  * ENTER (shared by the two members). */
 struct fleet_user {
     char name[64];
-    char *jwt;       /* owned (malloc) */
+    char *jwt; /* owned (malloc) */
     int64_t id;
-    int64_t room;    /* 0: none */
+    int64_t room; /* 0: none */
 };
 
-#define FLEET_ERR_CODES 8
+#define FLEET_ERR_CODES   8
 #define FLEET_SECONDS_MAX 120
 
 /* One measurement: what was sent, what came back, and when. */
 struct fleet_meas {
-    unsigned phase;          /* tag of this measurement's messages */
-    uint64_t sent;           /* TEXT frames queued */
-    uint64_t acked;          /* ACKs of this measurement */
-    uint64_t delivered;      /* MESSAGE frames of this measurement received */
-    uint64_t messages_any;   /* every MESSAGE received (replays included) */
-    uint64_t errors;         /* ERROR frames */
-    uint64_t out_of_order;   /* MESSAGE with seq <= the last one on that client */
-    uint64_t stale;          /* ACK/MESSAGE of another measurement */
-    uint64_t closed;         /* connections that closed while measuring */
-    struct latstats e2e;     /* send -> the peer's receipt of MESSAGE, ns */
-    struct latstats ack;     /* send -> the sender's receipt of ACK, ns */
-    int64_t t_start;         /* CLOCK_MONOTONIC ns */
+    unsigned phase;        /* tag of this measurement's messages */
+    uint64_t sent;         /* TEXT frames queued */
+    uint64_t acked;        /* ACKs of this measurement */
+    uint64_t delivered;    /* MESSAGE frames of this measurement received */
+    uint64_t messages_any; /* every MESSAGE received (replays included) */
+    uint64_t errors;       /* ERROR frames */
+    uint64_t out_of_order; /* MESSAGE with seq <= the last one on that client */
+    uint64_t stale;        /* ACK/MESSAGE of another measurement */
+    uint64_t closed;       /* connections that closed while measuring */
+    struct latstats e2e;   /* send -> the peer's receipt of MESSAGE, ns */
+    struct latstats ack;   /* send -> the sender's receipt of ACK, ns */
+    int64_t t_start;       /* CLOCK_MONOTONIC ns */
     int64_t t_last_send;
-    int64_t t_last_recv;     /* last ACK or MESSAGE of this measurement */
-    int64_t t_last_any;      /* last MESSAGE of any measurement */
-    int64_t max_lag;         /* worst delay between a send's due time and its send */
+    int64_t t_last_recv; /* last ACK or MESSAGE of this measurement */
+    int64_t t_last_any;  /* last MESSAGE of any measurement */
+    int64_t max_lag;     /* worst delay between a send's due time and its send */
     int64_t e2e_max_by_sec[FLEET_SECONDS_MAX]; /* worst e2e per second since t_start */
     char err_code[FLEET_ERR_CODES][32];
     uint64_t err_count[FLEET_ERR_CODES];
-    char first_error[160];   /* first ERROR frame or unexpected close, for the report */
+    char first_error[160]; /* first ERROR frame or unexpected close, for the report */
 };
 
 struct fleet_client {
     struct fleet *f;
-    struct wsclient *ws;     /* owned; NULL once freed */
+    struct wsclient *ws; /* owned; NULL once freed */
     size_t idx;
     struct fleet_user *user; /* borrowed from the caller */
     int64_t room;            /* room to ENTER and write to; 0: none */
@@ -69,8 +69,8 @@ struct fleet_client {
     int enter_failed;        /* ERROR answered the ENTER */
     char enter_error[96];    /* that ERROR frame, cut */
     int64_t entered_last_seq;
-    int64_t t_entered;       /* CLOCK_MONOTONIC ns of the ENTERED */
-    int64_t last_seq;        /* highest seq of a MESSAGE received */
+    int64_t t_entered; /* CLOCK_MONOTONIC ns of the ENTERED */
+    int64_t last_seq;  /* highest seq of a MESSAGE received */
     uint64_t n_sent;
     int closed;
 };
@@ -89,10 +89,10 @@ void fleet_free(struct fleet *f);
 
 /* Outcome of fleet_connect. */
 struct fleet_connect_result {
-    size_t opened;       /* WebSocket open (and ENTERED when asked) */
-    size_t refused_503;  /* handshake answered 503 (capacity) */
+    size_t opened;      /* WebSocket open (and ENTERED when asked) */
+    size_t refused_503; /* handshake answered 503 (capacity) */
     size_t refused_other;
-    size_t failed;       /* no token, connect error, time-out, ENTER refused */
+    size_t failed; /* no token, connect error, time-out, ENTER refused */
     char first_failure[160];
 };
 

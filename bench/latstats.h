@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 struct latstats {
-    int64_t *ns;   /* samples, owned; sorted when `sorted` is set */
-    size_t n;      /* samples held */
-    size_t cap;    /* allocated slots */
-    size_t lost;   /* samples dropped because memory ran out */
+    int64_t *ns; /* samples, owned; sorted when `sorted` is set */
+    size_t n;    /* samples held */
+    size_t cap;  /* allocated slots */
+    size_t lost; /* samples dropped because memory ran out */
     int sorted;
 };
 

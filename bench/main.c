@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: chat-bench [options] [scenario ...]\n"
-            "scenarios: connections recovery http steady proxy saturation (default: all, in this order)\n"
+            "scenarios: connections recovery http steady proxy saturation (default: all, in this "
+            "order)\n"
             "  --web URL            API base (http://127.0.0.1:8080)\n"
             "  --relay URL          relay WebSocket (ws://127.0.0.1:8090/ws)\n"
             "  --proxy URL          WebSocket through the web server (ws://127.0.0.1:8080/ws)\n"
@@ -53,6 +55,34 @@ static void usage(FILE *out)
             "  --perf FILE          perf record -g the relay into FILE during saturation\n"
             "  --pid NAME=PID       measure this process as relay, ferretdb, mariadb or\n"
             "                       lighttpd (default: VAR/run/NAME.pid)\n");
+}
+
+static int bad_number; /* an option's value was not a number */
+
+/* int_arg / num_arg: a whole option value as a number; on anything else
+ * bad_number is set and -1 returned (every option refuses negatives). */
+static int int_arg(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < INT_MIN || v > INT_MAX) {
+        bad_number = 1;
+        return -1;
+    }
+    return (int) v;
+}
+
+static double num_arg(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) {
+        bad_number = 1;
+        return -1;
+    }
+    return v;
 }
 
 static int parse_rates(const char *s, struct bench_opts *o)
@@ -81,8 +111,8 @@ static int known(const char *name)
 
 int main(int argc, char **argv)
 {
-    static const double default_rates[] = {1000, 2000, 3000, 4000, 5000, 6000, 8000,
-                                           10000, 12000, 15000, 20000};
+    static const double default_rates[] = {1000, 2000,  3000,  4000,  5000, 6000,
+                                           8000, 10000, 12000, 15000, 20000};
     struct bench_opts o = {
         .web = "http://127.0.0.1:8080",
         .relay_url = "ws://127.0.0.1:8090/ws",
@@ -104,46 +134,91 @@ int main(int argc, char **argv)
     memcpy(o.sat_rates, default_rates, sizeof default_rates);
     const char *out_path = NULL, *commit = "unknown";
 
-    static const struct option longopts[] = {
-        {"web", required_argument, NULL, 'w'},       {"relay", required_argument, NULL, 'r'},
-        {"proxy", required_argument, NULL, 'p'},     {"var", required_argument, NULL, 'v'},
-        {"out", required_argument, NULL, 'o'},       {"commit", required_argument, NULL, 'c'},
-        {"rooms", required_argument, NULL, 'n'},     {"rate", required_argument, NULL, 'R'},
-        {"seconds", required_argument, NULL, 's'},   {"sat-rooms", required_argument, NULL, 'N'},
-        {"sat-rates", required_argument, NULL, 'S'}, {"sat-seconds", required_argument, NULL, 'T'},
-        {"sat-p99", required_argument, NULL, 'P'},   {"conns-extra", required_argument, NULL, 'x'},
-        {"recovery", required_argument, NULL, 'm'},  {"http-seconds", required_argument, NULL, 'h'},
-        {"http-conns", required_argument, NULL, 'H'}, {"msg-chars", required_argument, NULL, 'M'},
-        {"perf", required_argument, NULL, 'f'},      {"pid", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, '?'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"web", required_argument, NULL, 'w'},
+                                             {"relay", required_argument, NULL, 'r'},
+                                             {"proxy", required_argument, NULL, 'p'},
+                                             {"var", required_argument, NULL, 'v'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"commit", required_argument, NULL, 'c'},
+                                             {"rooms", required_argument, NULL, 'n'},
+                                             {"rate", required_argument, NULL, 'R'},
+                                             {"seconds", required_argument, NULL, 's'},
+                                             {"sat-rooms", required_argument, NULL, 'N'},
+                                             {"sat-rates", required_argument, NULL, 'S'},
+                                             {"sat-seconds", required_argument, NULL, 'T'},
+                                             {"sat-p99", required_argument, NULL, 'P'},
+                                             {"conns-extra", required_argument, NULL, 'x'},
+                                             {"recovery", required_argument, NULL, 'm'},
+                                             {"http-seconds", required_argument, NULL, 'h'},
+                                             {"http-conns", required_argument, NULL, 'H'},
+                                             {"msg-chars", required_argument, NULL, 'M'},
+                                             {"perf", required_argument, NULL, 'f'},
+                                             {"pid", required_argument, NULL, 'i'},
+                                             {"help", no_argument, NULL, '?'},
+                                             {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'w': snprintf(o.web, sizeof o.web, "%s", optarg); break;
-        case 'r': snprintf(o.relay_url, sizeof o.relay_url, "%s", optarg); break;
-        case 'p': snprintf(o.proxy_url, sizeof o.proxy_url, "%s", optarg); break;
-        case 'v': snprintf(o.var_dir, sizeof o.var_dir, "%s", optarg); break;
-        case 'o': out_path = optarg; break;
-        case 'c': commit = optarg; break;
-        case 'n': o.rooms = atoi(optarg); break;
-        case 'R': o.rate = atof(optarg); break;
-        case 's': o.seconds = atof(optarg); break;
-        case 'N': o.sat_rooms = atoi(optarg); break;
+        case 'w':
+            snprintf(o.web, sizeof o.web, "%s", optarg);
+            break;
+        case 'r':
+            snprintf(o.relay_url, sizeof o.relay_url, "%s", optarg);
+            break;
+        case 'p':
+            snprintf(o.proxy_url, sizeof o.proxy_url, "%s", optarg);
+            break;
+        case 'v':
+            snprintf(o.var_dir, sizeof o.var_dir, "%s", optarg);
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'c':
+            commit = optarg;
+            break;
+        case 'n':
+            o.rooms = int_arg(optarg);
+            break;
+        case 'R':
+            o.rate = num_arg(optarg);
+            break;
+        case 's':
+            o.seconds = num_arg(optarg);
+            break;
+        case 'N':
+            o.sat_rooms = int_arg(optarg);
+            break;
         case 'S':
             if (parse_rates(optarg, &o) != 0) {
                 fprintf(stderr, "chat-bench: --sat-rates wants positive numbers A,B,...\n");
                 return 2;
             }
             break;
-        case 'T': o.sat_seconds = atof(optarg); break;
-        case 'P': o.sat_p99_ms = atof(optarg); break;
-        case 'x': o.conns_extra = atoi(optarg); break;
-        case 'm': o.recovery_msgs = atoi(optarg); break;
-        case 'h': o.http_seconds = atoi(optarg); break;
-        case 'H': o.http_conns = atoi(optarg); break;
-        case 'M': o.msg_chars = atoi(optarg); break;
-        case 'f': snprintf(o.perf_out, sizeof o.perf_out, "%s", optarg); break;
+        case 'T':
+            o.sat_seconds = num_arg(optarg);
+            break;
+        case 'P':
+            o.sat_p99_ms = num_arg(optarg);
+            break;
+        case 'x':
+            o.conns_extra = int_arg(optarg);
+            break;
+        case 'm':
+            o.recovery_msgs = int_arg(optarg);
+            break;
+        case 'h':
+            o.http_seconds = int_arg(optarg);
+            break;
+        case 'H':
+            o.http_conns = int_arg(optarg);
+            break;
+        case 'M':
+            o.msg_chars = int_arg(optarg);
+            break;
+        case 'f':
+            snprintf(o.perf_out, sizeof o.perf_out, "%s", optarg);
+            break;
         case 'i': {
             const char *eq = strchr(optarg, '=');
             char name[32];
@@ -153,20 +228,22 @@ int main(int argc, char **argv)
                 name[eq - optarg] = '\0';
                 slot = bench_pid_slot(name);
             }
-            if (slot < 0 || atoi(eq + 1) <= 0) {
+            if (slot < 0 || int_arg(eq + 1) <= 0) {
                 fprintf(stderr, "chat-bench: --pid wants NAME=PID, NAME one of relay ferretdb "
                                 "mariadb lighttpd\n");
                 return 2;
             }
-            o.pids[slot] = atoi(eq + 1);
+            o.pids[slot] = int_arg(eq + 1);
             break;
         }
-        default: usage(opt == '?' ? stdout : stderr); return opt == '?' ? 0 : 2;
+        default:
+            usage(opt == '?' ? stdout : stderr);
+            return opt == '?' ? 0 : 2;
         }
     }
-    if (o.rooms < 1 || o.sat_rooms < 1 || o.rate <= 0 || o.seconds <= 0 || o.sat_seconds <= 0 ||
-        o.recovery_msgs < 1 || o.http_seconds < 1 || o.http_conns < 1 || o.msg_chars < 1 ||
-        o.msg_chars > 4000 || o.conns_extra < 0) {
+    if (bad_number || o.rooms < 1 || o.sat_rooms < 1 || o.rate <= 0 || o.seconds <= 0 ||
+        o.sat_seconds <= 0 || o.recovery_msgs < 1 || o.http_seconds < 1 || o.http_conns < 1 ||
+        o.msg_chars < 1 || o.msg_chars > 4000 || o.conns_extra < 0) {
         fprintf(stderr, "chat-bench: an option is out of range (see --help)\n");
         return 2;
     }
@@ -187,8 +264,8 @@ int main(int argc, char **argv)
     }
 
     const char *const *names = optind < argc ? (const char *const *) argv + optind : all_scenarios;
-    size_t count = optind < argc ? (size_t) (argc - optind)
-                                 : sizeof all_scenarios / sizeof all_scenarios[0];
+    size_t count =
+        optind < argc ? (size_t) (argc - optind) : sizeof all_scenarios / sizeof all_scenarios[0];
     char err[512] = "";
     struct bench *b = bench_new(&o, names, count, err, sizeof err);
     if (!b) {

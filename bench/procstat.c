@@ -27,9 +27,14 @@ pid_t procstat_pidfile(const char *path)
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
+    char line[32];
     long pid = -1;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = -1;
+    if (fgets(line, sizeof line, f)) {
+        char *end;
+        pid = strtol(line, &end, 10);
+        if (end == line)
+            pid = -1;
+    }
     fclose(f);
     if (pid <= 1 || kill((pid_t) pid, 0) != 0)
         return -1;
@@ -51,8 +56,21 @@ int procstat_cpu_ns(pid_t pid, int64_t *ns)
     char *p = strrchr(buf, ')');
     if (!p)
         return ERR_INTERNAL;
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    /* after ") ": state, then fields 4..13, then utime (14) and stime (15) */
+    p += 2;
+    for (int field = 3; field < 14; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return ERR_INTERNAL;
+        p++;
+    }
+    char *end;
+    unsigned long long ut = strtoull(p, &end, 10);
+    if (end == p || *end != ' ')
+        return ERR_INTERNAL;
+    p = end + 1;
+    unsigned long long st = strtoull(p, &end, 10);
+    if (end == p)
         return ERR_INTERNAL;
     long hz = sysconf(_SC_CLK_TCK);
     if (hz <= 0)
@@ -70,8 +88,10 @@ int procstat_rss_kib(pid_t pid, long *kib)
         return ERR_NOT_FOUND;
     int rc = ERR_INTERNAL;
     while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "VmRSS: %ld kB", kib) == 1) {
-            rc = 0;
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            char *end;
+            *kib = strtol(line + 6, &end, 10);
+            rc = end == line + 6 ? ERR_INTERNAL : 0;
             break;
         }
     }
@@ -108,16 +128,23 @@ cJSON *procstat_machine(void)
     }
     f = fopen("/proc/meminfo", "r");
     if (f) {
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "MemTotal: %ld kB", &mem) == 1)
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "MemTotal:", 9) == 0) {
+                mem = strtol(line + 9, NULL, 10);
                 break;
+            }
+        }
         fclose(f);
     }
     double load1 = -1;
     f = fopen("/proc/loadavg", "r");
     if (f) {
-        if (fscanf(f, "%lf", &load1) != 1)
-            load1 = -1;
+        char *end;
+        if (fgets(line, sizeof line, f)) {
+            load1 = strtod(line, &end);
+            if (end == line)
+                load1 = -1;
+        }
         fclose(f);
     }
     struct utsname u;

@@ -6,11 +6,16 @@
 
 #include <string.h>
 
+/* first_child: the first element of an array or object, NULL for others. */
+static const cJSON *first_child(const cJSON *a)
+{
+    return a ? a->child : NULL;
+}
+
 static const cJSON *find_row(const cJSON *scenarios, const char *name)
 {
     const cJSON *row;
-    cJSON_ArrayForEach(row, scenarios)
-    {
+    for (row = first_child(scenarios); row; row = row->next) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(row, "scenario");
         if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0 &&
             !cJSON_GetObjectItemCaseSensitive(row, "error"))
@@ -86,7 +91,8 @@ static void print_row(FILE *out, const cJSON *row)
         fprintf(out, "%-30s %-56s %-40s %s\n", str(t, "scenario"), str(t, "result"),
                 str(t, "latency"), str(t, "cpu"));
     const cJSON *part;
-    cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(row, "parts"))
+    for (part = first_child(cJSON_GetObjectItemCaseSensitive(row, "parts")); part;
+         part = part->next)
         print_row(out, part);
 }
 
@@ -102,15 +108,15 @@ void report_print(FILE *out, const cJSON *doc)
     fprintf(out, "%-30s %-56s %-40s %s\n", "scenario", "result", "latency / memory", "cpu");
     fprintf(out, "%-30s %-56s %-40s %s\n", "--------", "------", "----------------", "---");
     const cJSON *row;
-    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(doc, "scenarios"))
+    for (row = first_child(cJSON_GetObjectItemCaseSensitive(doc, "scenarios")); row;
+         row = row->next)
         print_row(out, row);
 
     const cJSON *g;
     const cJSON *goals = cJSON_GetObjectItemCaseSensitive(doc, "goals");
     if (cJSON_GetArraySize(goals) > 0)
         fprintf(out, "\ngoals\n");
-    cJSON_ArrayForEach(g, goals)
-    {
+    for (g = first_child(goals); g; g = g->next) {
         int met = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "met"));
         fprintf(out, "  %-6s %-66s target %8.6g %-5s measured %10.6g  (x%.2f of target)\n",
                 met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"),

@@ -31,21 +31,21 @@ struct bench {
     struct chatapi *api;
     struct wsclient_target relay, proxy;
     char metrics_url[300];
-    char prefix[24];               /* username prefix unique to this run */
-    int epfd;                      /* one epoll set for every fleet */
-    struct fleet_user *users;      /* 2 per room; users[2k], users[2k+1] share a room */
-    size_t nusers;                 /* direct clients: 2 x max(rooms, sat_rooms) */
-    struct fleet_user *pusers;     /* the proxy scenario's own rooms */
+    char prefix[24];           /* username prefix unique to this run */
+    int epfd;                  /* one epoll set for every fleet */
+    struct fleet_user *users;  /* 2 per room; users[2k], users[2k+1] share a room */
+    size_t nusers;             /* direct clients: 2 x max(rooms, sat_rooms) */
+    struct fleet_user *pusers; /* the proxy scenario's own rooms */
     size_t npusers;
-    int want_direct, want_proxy;   /* fleets the planned scenarios need */
-    int prepared;                  /* prepare() ran */
-    char prepare_error[256];       /* why it failed, "" when it did not */
-    struct fleet *direct;          /* users[] connected to the relay, ENTERed */
-    struct fleet *proxied;         /* pusers[] connected through the web server */
-    cJSON *prepare_info;           /* what prepare() did, for the results */
-    struct fleet_user rec[2];      /* recovery and http: a room of their own */
+    int want_direct, want_proxy; /* fleets the planned scenarios need */
+    int prepared;                /* prepare() ran */
+    char prepare_error[256];     /* why it failed, "" when it did not */
+    struct fleet *direct;        /* users[] connected to the relay, ENTERed */
+    struct fleet *proxied;       /* pusers[] connected through the web server */
+    cJSON *prepare_info;         /* what prepare() did, for the results */
+    struct fleet_user rec[2];    /* recovery and http: a room of their own */
     int rec_ready;
-    int64_t rec_room_msgs;         /* messages stored in the recovery room */
+    int64_t rec_room_msgs; /* messages stored in the recovery room */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -71,8 +71,8 @@ enum proc_id { P_RELAY, P_FERRETDB, P_MARIADB, P_LIGHTTPD, P__COUNT };
 static const char *const proc_names[P__COUNT] = {"relay", "ferretdb", "mariadb", "lighttpd"};
 
 struct cpu_snap {
-    int64_t wall;               /* CLOCK_MONOTONIC ns */
-    int64_t cpu[P__COUNT];      /* ns, -1 when the process was not found */
+    int64_t wall;          /* CLOCK_MONOTONIC ns */
+    int64_t cpu[P__COUNT]; /* ns, -1 when the process was not found */
     int64_t self;
 };
 
@@ -134,8 +134,8 @@ static void add_cpu(cJSON *row, const struct cpu_snap *a, const struct cpu_snap 
 
 static double cpu_get(const cJSON *row, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(row, "cpu"),
-                                                      key);
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(row, "cpu"), key);
     return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
@@ -155,9 +155,9 @@ static double metric(const char *text, const char *name)
 /* What the relay's /metrics says about its writes to the store. */
 struct relay_snap {
     double batch_sum, batch_count, stored;
-    int nb;                          /* write latency buckets found */
-    double le[WRITE_BUCKETS];        /* bucket bounds, seconds */
-    double cum[WRITE_BUCKETS];       /* cumulative counts */
+    int nb;                    /* write latency buckets found */
+    double le[WRITE_BUCKETS];  /* bucket bounds, seconds */
+    double cum[WRITE_BUCKETS]; /* cumulative counts */
 };
 
 static void relay_snap(struct bench *b, struct relay_snap *s)
@@ -269,7 +269,7 @@ static void add_meas(cJSON *row, struct fleet_meas *m)
         secs = FLEET_SECONDS_MAX;
     cJSON *by_sec = cJSON_AddArrayToObject(row, "e2eMaxMsBySecond");
     for (int i = 0; by_sec && m->sent && i < secs; i++)
-        cJSON_AddItemToArray(by_sec, cJSON_CreateNumber((double) (m->e2e_max_by_sec[i] / 10000) / 100));
+        cJSON_AddItemToArray(by_sec, cJSON_CreateNumber(ms(m->e2e_max_by_sec[i])));
     if (m->errors) {
         cJSON *codes = cJSON_AddObjectToObject(row, "errorCodes");
         for (int i = 0; i < FLEET_ERR_CODES && m->err_code[i][0]; i++)
@@ -404,10 +404,10 @@ void bench_free(struct bench *b)
     if (b->epfd >= 0)
         close(b->epfd);
     cJSON_Delete(b->prepare_info);
-    for (size_t i = 0; i < b->nusers; i++)
+    for (size_t i = 0; b->users && i < b->nusers; i++)
         free(b->users[i].jwt);
     free(b->users);
-    for (size_t i = 0; i < b->npusers; i++)
+    for (size_t i = 0; b->pusers && i < b->npusers; i++)
         free(b->pusers[i].jwt);
     free(b->pusers);
     free(b->rec[0].jwt);
@@ -459,7 +459,7 @@ static int never(void *arg)
 static int connect_users(struct bench *b, struct fleet *f, const struct wsclient_target *t,
                          struct fleet_user *users, size_t n, char *why, size_t cap)
 {
-    struct fleet_user **list = malloc(n * sizeof *list);
+    struct fleet_user **list = malloc(n * sizeof(struct fleet_user *));
     if (!list) {
         snprintf(why, cap, "out of memory");
         return ERR_NOMEM;
@@ -471,8 +471,8 @@ static int connect_users(struct bench *b, struct fleet *f, const struct wsclient
     free(list);
     (void) b;
     if (rc != 0 || res.opened != n) {
-        snprintf(why, cap, "%zu of %zu clients connected (503: %zu, other: %zu): %.100s", res.opened,
-                 n, res.refused_503, res.refused_other + res.failed, res.first_failure);
+        snprintf(why, cap, "%zu of %zu clients connected (503: %zu, other: %zu): %.100s",
+                 res.opened, n, res.refused_503, res.refused_other + res.failed, res.first_failure);
         return rc ? rc : ERR_UNAVAILABLE;
     }
     return 0;
@@ -514,7 +514,7 @@ static cJSON *run_connections(struct bench *b)
         return fail_row(row, "connections", "no relay pid in var/run/relay.pid");
 
     size_t tries = (size_t) max + (size_t) b->o.conns_extra;
-    struct fleet_user **list = malloc(tries * sizeof *list);
+    struct fleet_user **list = malloc(tries * sizeof(struct fleet_user *));
     struct fleet *f = fleet_new(b->api, b->epfd, b->o.msg_chars);
     if (!list || !f) {
         free(list);
@@ -636,7 +636,8 @@ static void prepare(struct bench *b)
         b->direct = fleet_new(b->api, b->epfd, b->o.msg_chars);
         if (!b->direct)
             snprintf(why, sizeof why, "out of memory");
-        else if (connect_users(b, b->direct, &b->relay, b->users, b->nusers, why, sizeof why) == 0 &&
+        else if (connect_users(b, b->direct, &b->relay, b->users, b->nusers, why, sizeof why) ==
+                     0 &&
                  warm_up(b->direct) != 0)
             snprintf(why, sizeof why, "direct clients: warm-up messages were not all answered");
     }
@@ -646,8 +647,8 @@ static void prepare(struct bench *b)
         b->proxied = fleet_new(b->api, b->epfd, b->o.msg_chars);
         if (!b->proxied)
             snprintf(why, sizeof why, "out of memory");
-        else if (connect_users(b, b->proxied, &b->proxy, b->pusers, b->npusers, why,
-                               sizeof why) == 0 &&
+        else if (connect_users(b, b->proxied, &b->proxy, b->pusers, b->npusers, why, sizeof why) ==
+                     0 &&
                  warm_up(b->proxied) != 0)
             snprintf(why, sizeof why, "proxied clients: warm-up messages were not all answered");
     }
@@ -655,8 +656,7 @@ static void prepare(struct bench *b)
         snprintf(b->prepare_error, sizeof b->prepare_error, "prepare: %s", why);
     cJSON_AddNumberToObject(b->prepare_info, "directClients", (double) b->nusers * b->want_direct);
     cJSON_AddNumberToObject(b->prepare_info, "proxiedClients", (double) b->npusers);
-    cJSON_AddNumberToObject(b->prepare_info, "seconds",
-                            (double) (procstat_mono_ns() - t0) / 1e9);
+    cJSON_AddNumberToObject(b->prepare_info, "seconds", (double) (procstat_mono_ns() - t0) / 1e9);
     if (why[0])
         cJSON_AddStringToObject(b->prepare_info, "error", b->prepare_error);
 }
@@ -745,7 +745,8 @@ static cJSON *run_saturation(struct bench *b)
         cJSON_AddBoolToObject(step, "pass", pass);
         cJSON_AddItemToArray(steps, step);
         say("saturation: offered %6.0f/s delivered %7.0f/s p99 %7.2f ms  relay %5.1f us/msg "
-            "(%3.0f%%) ferretdb %5.1f us/msg (%3.0f%%) gen %3.0f%% batch %.1f write p99 <= %g ms %s",
+            "(%3.0f%%) ferretdb %5.1f us/msg (%3.0f%%) gen %3.0f%% batch %.1f write p99 <= %g ms "
+            "%s",
             rate, num(step, "deliveredPerSec"), p99, cpu_get(step, "relayUsPerMsg"),
             cpu_get(step, "relayCpuPct"), cpu_get(step, "ferretdbUsPerMsg"),
             cpu_get(step, "ferretdbCpuPct"), cpu_get(step, "generatorCpuPct"),
@@ -1039,8 +1040,8 @@ static int run_wrk(struct bench *b, const char *method, const char *path, const 
     return 0;
 }
 
-static cJSON *run_http_one(struct bench *b, const char *name, const char *label,
-                           const char *method, const char *path, const char *unit)
+static cJSON *run_http_one(struct bench *b, const char *name, const char *label, const char *method,
+                           const char *path, const char *unit)
 {
     cJSON *row = new_row(name);
     struct cpu_snap a, z;
@@ -1071,8 +1072,8 @@ static cJSON *run_http(struct bench *b)
     char path[96];
     snprintf(path, sizeof path, "/api/v1/chat/%lld?limit=50", (long long) b->rec[0].room);
     cJSON_AddNumberToObject(row, "historyRoomMessages", (double) b->rec_room_msgs);
-    cJSON_AddItemToArray(parts, run_http_one(b, "http-history", "5 history pages (50 msgs)",
-                                             "GET", path, "pages"));
+    cJSON_AddItemToArray(
+        parts, run_http_one(b, "http-history", "5 history pages (50 msgs)", "GET", path, "pages"));
     cJSON_AddItemToArray(parts, run_http_one(b, "http-socket-token", "5 socket tokens", "POST",
                                              "/api/v1/socket-token", "tokens"));
     return row;

@@ -21,26 +21,26 @@
 #define BENCH_MAX_STEPS 32
 
 struct bench_opts {
-    char web[256];           /* http://127.0.0.1:8080 */
-    char relay_url[256];     /* ws://127.0.0.1:8090/ws */
-    char proxy_url[256];     /* ws://127.0.0.1:8080/ws */
-    char var_dir[512];       /* the stack's var/ (pid files) */
-    int rooms;               /* steady: rooms of two members */
-    double rate;             /* steady: messages/s offered in total */
-    double seconds;          /* steady: seconds of offered load */
-    int sat_rooms;           /* saturation: rooms of two members */
+    char web[256];       /* http://127.0.0.1:8080 */
+    char relay_url[256]; /* ws://127.0.0.1:8090/ws */
+    char proxy_url[256]; /* ws://127.0.0.1:8080/ws */
+    char var_dir[512];   /* the stack's var/ (pid files) */
+    int rooms;           /* steady: rooms of two members */
+    double rate;         /* steady: messages/s offered in total */
+    double seconds;      /* steady: seconds of offered load */
+    int sat_rooms;       /* saturation: rooms of two members */
     double sat_rates[BENCH_MAX_STEPS];
     int n_sat_rates;
-    double sat_seconds;      /* saturation: seconds per step */
-    double sat_p99_ms;       /* saturation: the latency bound of a passing step */
-    int conns_extra;         /* connections: tries beyond the relay's limit */
-    int recovery_msgs;       /* recovery: messages to replay */
-    int http_seconds;        /* http: seconds per wrk run */
-    int http_conns;          /* http: wrk connections */
-    int msg_chars;           /* characters of text per message */
-    char perf_out[512];      /* "" or where perf record writes during saturation */
-    int pids[4];             /* > 0: measure this pid instead of <var>/run/<name>.pid, in
-                              * the order relay, ferretdb, mariadb, lighttpd */
+    double sat_seconds; /* saturation: seconds per step */
+    double sat_p99_ms;  /* saturation: the latency bound of a passing step */
+    int conns_extra;    /* connections: tries beyond the relay's limit */
+    int recovery_msgs;  /* recovery: messages to replay */
+    int http_seconds;   /* http: seconds per wrk run */
+    int http_conns;     /* http: wrk connections */
+    int msg_chars;      /* characters of text per message */
+    char perf_out[512]; /* "" or where perf record writes during saturation */
+    int pids[4];        /* > 0: measure this pid instead of <var>/run/<name>.pid, in
+                         * the order relay, ferretdb, mariadb, lighttpd */
 };
 
 struct bench;

@@ -28,32 +28,32 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
-#define HS_MAX        4096      /* longest handshake answer we accept */
-#define RECV_MSG_MAX  (1 << 20) /* largest message we accept from the relay */
-#define WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define HS_MAX       4096      /* longest handshake answer we accept */
+#define RECV_MSG_MAX (1 << 20) /* largest message we accept from the relay */
+#define WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct wsclient {
-    int fd;                        /* -1 once closed */
-    int epfd;                      /* borrowed */
-    uint32_t interest;             /* events registered in epfd; 0: not yet added */
+    int fd;            /* -1 once closed */
+    int epfd;          /* borrowed */
+    uint32_t interest; /* events registered in epfd; 0: not yet added */
     enum wsclient_state state;
     const struct wsclient_target *t; /* borrowed */
     struct wsclient_handlers h;
     void *ud;
     wslay_event_context_ptr ws;
-    uint64_t rng;                  /* xorshift state for masks */
+    uint64_t rng; /* xorshift state for masks */
 
-    char key[32];                  /* our Sec-WebSocket-Key */
-    char *req;                     /* handshake request, freed once sent */
+    char key[32]; /* our Sec-WebSocket-Key */
+    char *req;    /* handshake request, freed once sent */
     size_t req_len, req_off;
-    char *hs;                      /* handshake answer, then leftover frame bytes */
-    size_t hs_len;                 /* bytes in hs */
-    size_t hs_off;                 /* leftover bytes already given to wslay */
+    char *hs;      /* handshake answer, then leftover frame bytes */
+    size_t hs_len; /* bytes in hs */
+    size_t hs_off; /* leftover bytes already given to wslay */
 
     int http_status;
-    int in_wslay;                  /* inside wslay_event_recv/send: defer aborts */
-    const char *abort_why;         /* deferred abort, set while in_wslay */
-    int eof;                       /* the peer closed the TCP connection */
+    int in_wslay;          /* inside wslay_event_recv/send: defer aborts */
+    const char *abort_why; /* deferred abort, set while in_wslay */
+    int eof;               /* the peer closed the TCP connection */
     const char *why;
     char why_buf[96];
 };
@@ -180,13 +180,18 @@ static void update_interest(struct wsclient *c)
         return;
     uint32_t want = 0;
     switch (c->state) {
-    case WSCLIENT_CONNECTING: want = EPOLLOUT; break;
-    case WSCLIENT_HANDSHAKE: want = c->req ? EPOLLOUT : EPOLLIN; break;
+    case WSCLIENT_CONNECTING:
+        want = EPOLLOUT;
+        break;
+    case WSCLIENT_HANDSHAKE:
+        want = c->req ? EPOLLOUT : EPOLLIN;
+        break;
     case WSCLIENT_OPEN:
         want = (wslay_event_want_read(c->ws) ? EPOLLIN : 0) |
                (wslay_event_want_write(c->ws) ? EPOLLOUT : 0);
         break;
-    case WSCLIENT_CLOSED: break;
+    case WSCLIENT_CLOSED:
+        break;
     }
     if (want == c->interest)
         return;
@@ -485,8 +490,9 @@ static void handshake_read(struct wsclient *c)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static struct wsclient *conn_new(int epfd, int fd, const struct wsclient_target *t, const char *token,
-                               const struct wsclient_handlers *h, void *ud, int *err)
+static struct wsclient *conn_new(int epfd, int fd, const struct wsclient_target *t,
+                                 const char *token, const struct wsclient_handlers *h, void *ud,
+                                 int *err)
 {
     struct wsclient *c = calloc(1, sizeof *c);
     if (!c) {
@@ -529,7 +535,7 @@ static int register_first(struct wsclient *c)
 }
 
 struct wsclient *wsclient_connect(int epfd, const struct wsclient_target *t, const char *token,
-                              const struct wsclient_handlers *h, void *ud, int *err)
+                                  const struct wsclient_handlers *h, void *ud, int *err)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -562,8 +568,9 @@ struct wsclient *wsclient_connect(int epfd, const struct wsclient_target *t, con
     return c;
 }
 
-struct wsclient *wsclient_adopt(int epfd, int fd, const struct wsclient_target *t, const char *token,
-                            const struct wsclient_handlers *h, void *ud, int *err)
+struct wsclient *wsclient_adopt(int epfd, int fd, const struct wsclient_target *t,
+                                const char *token, const struct wsclient_handlers *h, void *ud,
+                                int *err)
 {
     struct wsclient *c = conn_new(epfd, fd, t, token, h, ud, err);
     if (!c) {

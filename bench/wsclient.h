@@ -51,13 +51,14 @@ int wsclient_target_parse(const char *url, struct wsclient_target *t);
  * Returns the connection in state CONNECTING, or NULL with *err set to
  * ERR_NOMEM, ERR_IO (errno tells why: EMFILE, EADDRNOTAVAIL, ...). */
 struct wsclient *wsclient_connect(int epfd, const struct wsclient_target *t, const char *token,
-                              const struct wsclient_handlers *h, void *ud, int *err);
+                                  const struct wsclient_handlers *h, void *ud, int *err);
 
 /* wsclient_adopt: like wsclient_connect over an already connected socket `fd`
  * (handed over: closed by the connection), starting at the handshake. For
  * tests over a socketpair. */
-struct wsclient *wsclient_adopt(int epfd, int fd, const struct wsclient_target *t, const char *token,
-                            const struct wsclient_handlers *h, void *ud, int *err);
+struct wsclient *wsclient_adopt(int epfd, int fd, const struct wsclient_target *t,
+                                const char *token, const struct wsclient_handlers *h, void *ud,
+                                int *err);
 
 /* wsclient_on_event: handle the epoll events that fired for c. */
 void wsclient_on_event(struct wsclient *c, uint32_t events);

@@ -59,7 +59,7 @@ START_TEST(test_jscan_stays_inside_the_buffer)
     /* cut at every length: never reads past len, never finds half a value */
     const char *j = "{\"type\":\"ACK\",\"seq\":1234,\"k\":\"a\\\"b\"}";
     for (size_t len = 0; len < strlen(j) - 1; len++) { /* the last byte is the brace */
-        char *copy = strndup(j, len); /* no NUL beyond len for ASan to forgive */
+        char *copy = strndup(j, len);                  /* no NUL beyond len for ASan to forgive */
         const char *v;
         size_t n;
         int64_t x;

@@ -24,7 +24,7 @@ struct srv {
     wslay_event_context_ptr ws;
     char req[4096];
     size_t req_len;
-    char *got;          /* last text message received, owned */
+    char *got; /* last text message received, owned */
     size_t got_len;
     int got_count;
     uint16_t close_code; /* received from the client */
@@ -52,8 +52,7 @@ static ssize_t srv_send(wslay_event_context_ptr ctx, const uint8_t *d, size_t le
     ssize_t n = send(s->fd, d, len, MSG_NOSIGNAL);
     if (n >= 0)
         return n;
-    wslay_event_set_error(ctx, errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK
-                                               : WSLAY_ERR_CALLBACK_FAILURE);
+    wslay_event_set_error(ctx, errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
 
@@ -357,8 +356,9 @@ END_TEST
 START_TEST(test_wsclient_wrong_accept_is_refused)
 {
     pump(request_done);
-    const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    "Connection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n";
+    const char *r =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n";
     srv_write_all(&srv, r, strlen(r));
     pump(client_closed);
     ck_assert_int_eq(cli.opened, 0);
