@@ -492,6 +492,8 @@ void deploy_start(const struct deploy_target *t)
     cur = t;
     started = 0;
     start_error[0] = '\0';
+    /* A run that was killed may have left its instance behind: start afresh. */
+    deploy_stop(t);
     if (t->needs_pools)
         rc = run_cmd(start_error, sizeof start_error, "deploy/test/deploy.sh start pools");
     if (rc == 0)
