@@ -5,8 +5,9 @@
 # (mod_proxy_fcgi to the spawn-fcgi pools, 127.0.0.1:8081) and
 # deploy/apache/chat-cgi.conf (mod_cgid, 127.0.0.1:8084), and sends each
 # REQUESTS (default 300) sequential requests with ab for four endpoints
-# (a tenth of that for history: on FerretDB a history read itself takes
-# long enough to hide nothing but also to prove nothing more).
+# (a tenth of that for history, which on FerretDB is slow in itself: it
+# scans the collection, and a read that passes mongo_timeout_ms fails with
+# 503, reported as "no result").
 # Needs the local stack up (make run) and ports 8081 and 8084 free; uses the
 # release build unless CHAT_BIN_DIR says otherwise; stops what it started.
 # Not part of make test: it measures, it does not check.
@@ -60,18 +61,18 @@ measure() {
         non2xx=
     fi
     if [[ -z $MEAN || -n $non2xx ]]; then
-        echo "cgi-cost: $3 $4 on port $2: ${non2xx:-?} non-2xx answers (ab: failed ${failed:-?})" >&2
-        tail -n 5 "$TMP/ab" >&2
-        exit 1
+        echo "cgi-cost: $3 $4 on port $2: ${non2xx:-?} of $1 answers were not 2xx (ab: failed ${failed:-?})" >&2
+        return 1
     fi
 }
 
 printf '%-28s %6s %11s %11s %11s %11s\n' "endpoint" "n" "FastCGI ms" "CGI ms" "CGI extra" "CGI/FastCGI"
 for ep in "$N GET /api/v1/no-such-path" "$N GET /api/v1/me" "$N POST /api/v1/socket-token" "$((N / 10)) GET /api/v1/chat/$ROOM?limit=50"; do
     read -r n method path <<<"$ep"
-    measure "$n" 8081 "$method" "$path"
-    fm=$MEAN
-    measure "$n" 8084 "$method" "$path"
+    if ! measure "$n" 8081 "$method" "$path" || { fm=$MEAN; ! measure "$n" 8084 "$method" "$path"; }; then
+        printf '%-28s %6s %s\n' "$method ${path%%\?*}" "$n" "no result: some requests failed (see above)"
+        continue
+    fi
     cm=$MEAN
     printf '%-28s %6s %11s %11s %11s %10.1fx\n' "$method ${path%%\?*}" "$n" "$fm" "$cm" \
         "$(awk -v a="$cm" -v b="$fm" 'BEGIN { printf "%.1f", a - b }')" \

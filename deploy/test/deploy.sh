@@ -50,25 +50,25 @@ die() { printf 'deploy: %s\n' "$*" >&2; exit 1; }
 
 # The servers' workers run as www-data and must reach the page, the
 # sockets and (lighttpd) their logs. A checkout inside a private directory
-# such as /root hides all of them; then var/deploy becomes a link to a
-# directory under /tmp that root owns, and the page is copied there.
+# such as /root hides them; then var/deploy becomes a link to a directory
+# under /tmp that root owns, and the page is copied there.
 WEB=$ROOT/web
 www_can() { runuser -u "$WEB_USER" -- test "$@" 2>/dev/null; }
 reachable_dep() {
-    mkdir -p "$VAR"
-    www_can -x "$VAR" && www_can -r "$ROOT/web/index.html" && return 0
-    local alt
-    alt=/tmp/chat-deploy-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
-    mkdir -p "$alt" || die "cannot create $alt"
-    [[ ! -L $alt && $(stat -c %u "$alt") == 0 ]] || die "$alt is not a directory of root's"
-    chmod 0755 "$alt"
-    if [[ ! -L $DEP ]]; then
-        rm -rf "$DEP"
-        ln -s "$alt" "$DEP"
+    local orig=$DEP alt
+    mkdir -p "$DEP" && DEP=$(cd "$DEP" && pwd -P) || die "cannot create $orig"
+    if ! www_can -x "$DEP"; then
+        alt=/tmp/chat-deploy-$(printf '%s' "$DEP" | sha256sum | cut -c1-12)
+        mkdir -p "$alt" || die "cannot create $alt"
+        [[ ! -L $alt && $(stat -c %u "$alt") == 0 ]] || die "$alt is not a directory of root's"
+        chmod 0755 "$alt"
+        rm -rf "$DEP" && ln -s "$alt" "$orig" || die "cannot link $orig to $alt"
+        DEP=$alt
     fi
-    DEP=$alt
-    rm -rf "$DEP/web" && cp -r "$ROOT/web" "$DEP/web" && chmod -R a+rX "$DEP/web"
-    WEB=$DEP/web
+    if ! www_can -r "$ROOT/web/index.html"; then
+        rm -rf "$DEP/web" && cp -r "$ROOT/web" "$DEP/web" && chmod -R a+rX "$DEP/web"
+        WEB=$DEP/web
+    fi
 }
 
 port_of() {
@@ -238,13 +238,14 @@ CONF
 
 lighttpd_main() {
     # In the spirit of Debian's lighttpd.conf: a default document root for
-    # other hosts, the site included after it.
+    # other hosts, the site included after it; the error log goes through
+    # deploy/log-redact.sh as README "Deploying" asks of lighttpd.conf.
     local inst=$1 d=$DEP/$1
     mkdir -p "$d/default-root"
     cat >"$d/lighttpd.conf" <<CONF
 server.modules = ( "mod_indexfile", "mod_access", "mod_alias", "mod_redirect" )
 server.document-root = "$d/default-root"
-server.errorlog      = "$d/log/error.log"
+server.errorlog      = "|$ROOT/deploy/log-redact.sh $d/log/error.log"
 server.upload-dirs   = ( "$d/tmp" )
 server.username      = "$WEB_USER"
 server.groupname     = "$WEB_USER"

@@ -4,10 +4,11 @@
  * instance on 127.0.0.1:8083 by deploy/test/deploy.sh; the checks are in
  * tests/support/deploy_checks.c.
  *
- * Not DEPLOY_WS_ERRLOG: when the relay cannot be reached, lighttpd's
- * gw_backend writes "all handlers for /ws?token=... are down" to its error
- * log, and no setting turns that message off (README "Logs and tokens").
+ * lighttpd itself quotes the URL, token included, in its error log when
+ * the relay cannot be reached ("all handlers for /ws?token=... are down");
+ * the instance pipes that log through deploy/log-redact.sh, as README
+ * "Deploying" tells lighttpd users to, and DEPLOY_WS_ERRLOG checks it.
  */
 #include "deploy_checks.h"
 
-DEPLOY_SUITE(lighttpd, "lighttpd", 8083, 0, DEPLOY_WS)
+DEPLOY_SUITE(lighttpd, "lighttpd", 8083, 0, DEPLOY_WS_ERRLOG)
