@@ -50,7 +50,8 @@ static void usage(FILE *out)
             "  --conns-extra N      connections: tries beyond the relay's limit (20)\n"
             "  --recovery N         recovery: messages to replay (10000)\n"
             "  --http-seconds S     http: seconds per wrk run (5)\n"
-            "  --http-conns N       http: wrk connections (8)\n"
+            "  --http-conns N       http: wrk connections for socket tokens (8)\n"
+            "  --history-conns N    http: wrk connections for history pages (2)\n"
             "  --msg-chars N        characters of text per message (100)\n"
             "  --perf FILE          perf record -g the relay into FILE during saturation\n"
             "  --pid NAME=PID       measure this process as relay, ferretdb, mariadb or\n"
@@ -128,6 +129,7 @@ int main(int argc, char **argv)
         .recovery_msgs = 10000,
         .http_seconds = 5,
         .http_conns = 8,
+        .history_conns = 2,
         .msg_chars = 100,
     };
     o.n_sat_rates = (int) (sizeof default_rates / sizeof default_rates[0]);
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
                                              {"recovery", required_argument, NULL, 'm'},
                                              {"http-seconds", required_argument, NULL, 'h'},
                                              {"http-conns", required_argument, NULL, 'H'},
+                                             {"history-conns", required_argument, NULL, 'y'},
                                              {"msg-chars", required_argument, NULL, 'M'},
                                              {"perf", required_argument, NULL, 'f'},
                                              {"pid", required_argument, NULL, 'i'},
@@ -213,6 +216,9 @@ int main(int argc, char **argv)
         case 'H':
             o.http_conns = int_arg(optarg);
             break;
+        case 'y':
+            o.history_conns = int_arg(optarg);
+            break;
         case 'M':
             o.msg_chars = int_arg(optarg);
             break;
@@ -243,7 +249,7 @@ int main(int argc, char **argv)
     }
     if (bad_number || o.rooms < 1 || o.sat_rooms < 1 || o.rate <= 0 || o.seconds <= 0 ||
         o.sat_seconds <= 0 || o.recovery_msgs < 1 || o.http_seconds < 1 || o.http_conns < 1 ||
-        o.msg_chars < 1 || o.msg_chars > 4000 || o.conns_extra < 0) {
+        o.history_conns < 1 || o.msg_chars < 1 || o.msg_chars > 4000 || o.conns_extra < 0) {
         fprintf(stderr, "chat-bench: an option is out of range (see --help)\n");
         return 2;
     }

@@ -435,6 +435,7 @@ cJSON *bench_settings(const struct bench *b)
     cJSON_AddNumberToObject(s, "recoveryMessages", b->o.recovery_msgs);
     cJSON_AddNumberToObject(s, "httpSeconds", b->o.http_seconds);
     cJSON_AddNumberToObject(s, "httpConnections", b->o.http_conns);
+    cJSON_AddNumberToObject(s, "historyConnections", b->o.history_conns);
     cJSON_AddNumberToObject(s, "messageChars", b->o.msg_chars);
     /* the relay's limits as the environment of this run set them */
     static const char *const env[] = {"CHAT_RATE_PER_SEC", "CHAT_RATE_BURST",
@@ -453,6 +454,42 @@ static int never(void *arg)
 {
     (void) arg;
     return 0;
+}
+
+/* idle: let time pass while the long-lived clients keep being served. */
+static void idle(struct bench *b, int ms_)
+{
+    struct fleet *f = b->direct ? b->direct : b->proxied;
+    if (f)
+        fleet_run(f, never, NULL, ms_);
+    else
+        usleep((useconds_t) ms_ * 1000);
+}
+
+/* settle: wait (at most 60 s) until the relay and FerretDB have gone quiet:
+ * both under 15% of a core over half a second. A scenario that ends with
+ * queries still running in the store (timed-out history pages, replays)
+ * would otherwise bill their cost to the next one. Returns the seconds
+ * waited, recorded with each result. */
+static double settle(struct bench *b)
+{
+    int64_t t0 = procstat_mono_ns();
+    for (int i = 0; i < 120; i++) {
+        struct cpu_snap a, z;
+        cpu_snap(b, &a);
+        idle(b, 500);
+        cpu_snap(b, &z);
+        double wall = (double) (z.wall - a.wall);
+        int quiet = 1;
+        for (int p = 0; p < P__COUNT; p++) {
+            if ((p == P_RELAY || p == P_FERRETDB) && a.cpu[p] >= 0 && z.cpu[p] >= 0 &&
+                (double) (z.cpu[p] - a.cpu[p]) / wall > 0.15)
+                quiet = 0;
+        }
+        if (quiet)
+            break;
+    }
+    return (double) (procstat_mono_ns() - t0) / 1e9;
 }
 
 /* connect_users: a client per user (borrowed), ENTERed in the user's room. */
@@ -523,6 +560,7 @@ static cJSON *run_connections(struct bench *b)
     }
     for (size_t i = 0; i < tries; i++)
         list[i] = &b->users[i % b->nusers];
+    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
     say("connections: opening %zu idle connections (relay limit %.0f)", tries, max);
     struct cpu_snap a, z;
     cpu_snap(b, &a);
@@ -601,6 +639,7 @@ static cJSON *measure_rate(struct bench *b, struct fleet *f, struct fleet_client
     struct fleet_meas m;
     struct cpu_snap a, z;
     struct relay_snap ra, rz;
+    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
     fleet_meas_init(&m);
     relay_snap(b, &ra);
     cpu_snap(b, &a);
@@ -700,8 +739,9 @@ static pid_t perf_start(const struct bench *b, const char *path)
             dup2(devnull, STDOUT_FILENO);
             dup2(devnull, STDERR_FILENO);
         }
-        execlp("perf", "perf", "record", "-F", "999", "-g", "-p", pidarg, "-o", path,
-               (char *) NULL);
+        /* DWARF unwinding: the release build keeps no frame pointers */
+        execlp("perf", "perf", "record", "-F", "99", "--call-graph", "dwarf,8192", "-p", pidarg,
+               "-o", path, (char *) NULL);
         _exit(127);
     }
     return pid;
@@ -872,6 +912,7 @@ static cJSON *run_recovery(struct bench *b)
     int64_t since = fleet_clients(fb, &n)[0]->entered_last_seq;
     fleet_close_all(fb, 5000);
 
+    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
     say("recovery: A stores %llu messages while B is away", (unsigned long long) count);
     if (fleet_connect(fa, &b->relay, &ua, 1, 1, 1, &res) != 0 || res.opened != 1) {
         snprintf(why, sizeof why, "A did not connect: %s", res.first_failure);
@@ -889,6 +930,7 @@ static cJSON *run_recovery(struct bench *b)
     }
     struct fleet_client *cb = fleet_clients(fb, &n)[0];
     cb->last_seq = since;
+    cJSON_AddNumberToObject(row, "settleBeforeReplaySeconds", settle(b));
     struct fleet_meas m;
     struct cpu_snap a, z;
     fleet_meas_init(&m);
@@ -956,7 +998,7 @@ static double wrk_ms(const char *s)
 /* run_wrk: wrk with a Lua script for method, body and headers; the parsed
  * numbers go into row. Returns 0, or ERR_IO when wrk did not run. */
 static int run_wrk(struct bench *b, const char *method, const char *path, const char *jwt,
-                   cJSON *row)
+                   int nconns, cJSON *row)
 {
     char script[] = "/tmp/chat-bench-wrk-XXXXXX.lua";
     int fd = mkstemps(script, 4);
@@ -979,7 +1021,7 @@ static int run_wrk(struct bench *b, const char *method, const char *path, const 
     char url[600], dur[32], conns[32];
     snprintf(url, sizeof url, "%s%s", b->o.web, path);
     snprintf(dur, sizeof dur, "%ds", b->o.http_seconds);
-    snprintf(conns, sizeof conns, "%d", b->o.http_conns);
+    snprintf(conns, sizeof conns, "%d", nconns);
     int pipefd[2];
     if (pipe(pipefd) != 0) {
         unlink(script);
@@ -991,8 +1033,9 @@ static int run_wrk(struct bench *b, const char *method, const char *path, const 
         dup2(pipefd[1], STDERR_FILENO);
         close(pipefd[0]);
         close(pipefd[1]);
-        execlp("wrk", "wrk", "-t2", "-c", conns, "-d", dur, "--latency", "-s", script, url,
-               (char *) NULL);
+        /* a long timeout: a slow page is a slow page, not a lost one */
+        execlp("wrk", "wrk", "-t2", "-c", conns, "-d", dur, "--timeout", "30s", "--latency", "-s",
+               script, url, (char *) NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -1022,6 +1065,12 @@ static int run_wrk(struct bench *b, const char *method, const char *path, const 
             p--;
         reqs = strtod(p, NULL);
     }
+    if ((p = strstr(out, "Socket errors:"))) {
+        char line[160];
+        snprintf(line, sizeof line, "%.*s", (int) strcspn(p, "\n"), p);
+        cJSON_AddStringToObject(row, "socketErrors", line);
+    }
+    cJSON_AddStringToObject(row, "wrkOutput", out);
     cJSON_AddNumberToObject(row, "requests", reqs);
     cJSON_AddNumberToObject(row, "perSec", rps);
     cJSON_AddNumberToObject(row, "non2xx", non2xx);
@@ -1041,14 +1090,15 @@ static int run_wrk(struct bench *b, const char *method, const char *path, const 
 }
 
 static cJSON *run_http_one(struct bench *b, const char *name, const char *label, const char *method,
-                           const char *path, const char *unit)
+                           const char *path, int nconns, const char *unit)
 {
     cJSON *row = new_row(name);
     struct cpu_snap a, z;
-    say("%s: wrk %s %s, %d connections, %d s", name, method, path, b->o.http_conns,
-        b->o.http_seconds);
+    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
+    say("%s: wrk %s %s, %d connections, %d s", name, method, path, nconns, b->o.http_seconds);
+    cJSON_AddNumberToObject(row, "connections", nconns);
     cpu_snap(b, &a);
-    if (run_wrk(b, method, path, b->rec[0].jwt, row) != 0)
+    if (run_wrk(b, method, path, b->rec[0].jwt, nconns, row) != 0)
         return fail_row(row, label, "wrk did not run or failed (see wrkOutput)");
     cpu_snap(b, &z);
     add_cpu(row, &a, &z, num(row, "requests"));
@@ -1072,10 +1122,10 @@ static cJSON *run_http(struct bench *b)
     char path[96];
     snprintf(path, sizeof path, "/api/v1/chat/%lld?limit=50", (long long) b->rec[0].room);
     cJSON_AddNumberToObject(row, "historyRoomMessages", (double) b->rec_room_msgs);
-    cJSON_AddItemToArray(
-        parts, run_http_one(b, "http-history", "5 history pages (50 msgs)", "GET", path, "pages"));
+    cJSON_AddItemToArray(parts, run_http_one(b, "http-history", "5 history pages (50 msgs)", "GET",
+                                             path, b->o.history_conns, "pages"));
     cJSON_AddItemToArray(parts, run_http_one(b, "http-socket-token", "5 socket tokens", "POST",
-                                             "/api/v1/socket-token", "tokens"));
+                                             "/api/v1/socket-token", b->o.http_conns, "tokens"));
     return row;
 }
 

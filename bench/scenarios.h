@@ -36,7 +36,8 @@ struct bench_opts {
     int conns_extra;    /* connections: tries beyond the relay's limit */
     int recovery_msgs;  /* recovery: messages to replay */
     int http_seconds;   /* http: seconds per wrk run */
-    int http_conns;     /* http: wrk connections */
+    int http_conns;     /* http: wrk connections for socket tokens */
+    int history_conns;  /* http: wrk connections for history pages */
     int msg_chars;      /* characters of text per message */
     char perf_out[512]; /* "" or where perf record writes during saturation */
     int pids[4];        /* > 0: measure this pid instead of <var>/run/<name>.pid, in
