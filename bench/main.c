@@ -42,7 +42,7 @@ static void usage(FILE *out)
             "  --commit TEXT        git commit to record\n"
             "  --rooms N            steady: rooms of two clients (50)\n"
             "  --rate R             steady: total msg/s offered (1000)\n"
-            "  --seconds S          steady: seconds of load (5)\n"
+            "  --seconds S          steady: seconds of load (10)\n"
             "  --sat-rooms N        saturation: rooms of two clients (100)\n"
             "  --sat-rates A,B,...  saturation: offered msg/s per step\n"
             "  --sat-seconds S      saturation: seconds per step (3)\n"
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
         .var_dir = "var",
         .rooms = 50,
         .rate = 1000,
-        .seconds = 5,
+        .seconds = 10,
         .sat_rooms = 100,
         .sat_seconds = 3,
         .sat_p99_ms = 50,
