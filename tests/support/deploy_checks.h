@@ -9,7 +9,9 @@
  * afterwards); its tests run forked and talk to it over HTTP and WebSocket,
  * and write every token they use to var/deploy/<instance>/tokens-used.
  * "after" runs once the server is down: nothing of it still runs, no log
- * line holds a token from that file, and no sanitizer report was written.
+ * line holds a token from that file, and no sanitizer report was written;
+ * for DEPLOY_WS_ERRLOG targets it first runs a second instance (in
+ * var/deploy/relay-down/) whose /ws points where no relay listens.
  */
 #ifndef CHAT_DEPLOY_CHECKS_H
 #define CHAT_DEPLOY_CHECKS_H
