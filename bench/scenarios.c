@@ -438,9 +438,9 @@ cJSON *bench_settings(const struct bench *b)
     cJSON_AddNumberToObject(s, "historyConnections", b->o.history_conns);
     cJSON_AddNumberToObject(s, "messageChars", b->o.msg_chars);
     /* the relay's limits as the environment of this run set them */
-    static const char *const env[] = {"CHAT_RATE_PER_SEC", "CHAT_RATE_BURST",
-                                      "CHAT_MAX_CONNECTIONS", "CHAT_WRITE_BATCH_MAX",
-                                      "CHAT_RELAY_WORKERS"};
+    static const char *const env[] = {"CHAT_MONGO_DATABASE",  "CHAT_RATE_PER_SEC",
+                                      "CHAT_RATE_BURST",      "CHAT_MAX_CONNECTIONS",
+                                      "CHAT_WRITE_BATCH_MAX", "CHAT_RELAY_WORKERS"};
     cJSON *e = cJSON_AddObjectToObject(s, "relayEnvironment");
     for (size_t i = 0; e && i < sizeof env / sizeof env[0]; i++)
         if (getenv(env[i]))
