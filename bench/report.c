@@ -84,16 +84,20 @@ static const char *str(const cJSON *obj, const char *key)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-static void print_row(FILE *out, const cJSON *row)
+/* print_row: one table line per row and per part; returns how many were
+ * measured while the stack was busy with other work (marked '*'). */
+static int print_row(FILE *out, const cJSON *row)
 {
+    int busy = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "busy"));
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(row, "table");
     if (t)
-        fprintf(out, "%-30s %-56s %-40s %s\n", str(t, "scenario"), str(t, "result"),
-                str(t, "latency"), str(t, "cpu"));
+        fprintf(out, "%c%-29s %-56s %-40s %s\n", busy ? '*' : ' ', str(t, "scenario"),
+                str(t, "result"), str(t, "latency"), str(t, "cpu"));
     const cJSON *part;
     for (part = first_child(cJSON_GetObjectItemCaseSensitive(row, "parts")); part;
          part = part->next)
-        print_row(out, part);
+        busy += print_row(out, part);
+    return busy;
 }
 
 void report_print(FILE *out, const cJSON *doc)
@@ -105,12 +109,16 @@ void report_print(FILE *out, const cJSON *doc)
             value(m, "memTotalKiB", 0) / 1048576.0);
     fprintf(out, "latency: ms, e2e = send to peer's MESSAGE p50/p99/max, ack = send to ACK p50/p99;"
                  " cpu: per delivered message (share of one core)\n\n");
-    fprintf(out, "%-30s %-56s %-40s %s\n", "scenario", "result", "latency / memory", "cpu");
-    fprintf(out, "%-30s %-56s %-40s %s\n", "--------", "------", "----------------", "---");
+    fprintf(out, " %-29s %-56s %-40s %s\n", "scenario", "result", "latency / memory", "cpu");
+    fprintf(out, " %-29s %-56s %-40s %s\n", "--------", "------", "----------------", "---");
     const cJSON *row;
+    int busy = 0;
     for (row = first_child(cJSON_GetObjectItemCaseSensitive(doc, "scenarios")); row;
          row = row->next)
-        print_row(out, row);
+        busy += print_row(out, row);
+    if (busy)
+        fprintf(out, "* measured while the relay or FerretDB were busy with work from outside "
+                     "the bench: not representative\n");
 
     const cJSON *g;
     const cJSON *goals = cJSON_GetObjectItemCaseSensitive(doc, "goals");

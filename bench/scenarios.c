@@ -466,30 +466,35 @@ static void idle(struct bench *b, int ms_)
         usleep((useconds_t) ms_ * 1000);
 }
 
-/* settle: wait (at most 60 s) until the relay and FerretDB have gone quiet:
+/* settle: wait (at most 20 s) until the relay and FerretDB have gone quiet:
  * both under 15% of a core over half a second. A scenario that ends with
  * queries still running in the store (timed-out history pages, replays)
- * would otherwise bill their cost to the next one. Returns the seconds
- * waited, recorded with each result. */
-static double settle(struct bench *b)
+ * would otherwise bill their cost to the next one. Records the seconds
+ * waited in row, and "busy": true when they never went quiet (other work on
+ * the stack: the numbers of that row are suspect). */
+static void settle(struct bench *b, cJSON *row, const char *key)
 {
     int64_t t0 = procstat_mono_ns();
-    for (int i = 0; i < 120; i++) {
+    int quiet = 0;
+    for (int i = 0; i < 40 && !quiet; i++) {
         struct cpu_snap a, z;
         cpu_snap(b, &a);
         idle(b, 500);
         cpu_snap(b, &z);
         double wall = (double) (z.wall - a.wall);
-        int quiet = 1;
+        quiet = 1;
         for (int p = 0; p < P__COUNT; p++) {
             if ((p == P_RELAY || p == P_FERRETDB) && a.cpu[p] >= 0 && z.cpu[p] >= 0 &&
                 (double) (z.cpu[p] - a.cpu[p]) / wall > 0.15)
                 quiet = 0;
         }
-        if (quiet)
-            break;
     }
-    return (double) (procstat_mono_ns() - t0) / 1e9;
+    cJSON_AddNumberToObject(row, key, (double) (procstat_mono_ns() - t0) / 1e9);
+    if (!quiet) {
+        say("the relay or FerretDB stayed busy with other work: results marked busy");
+        cJSON_DeleteItemFromObject(row, "busy");
+        cJSON_AddBoolToObject(row, "busy", 1);
+    }
 }
 
 /* connect_users: a client per user (borrowed), ENTERed in the user's room. */
@@ -560,7 +565,7 @@ static cJSON *run_connections(struct bench *b)
     }
     for (size_t i = 0; i < tries; i++)
         list[i] = &b->users[i % b->nusers];
-    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
+    settle(b, row, "settleSeconds");
     say("connections: opening %zu idle connections (relay limit %.0f)", tries, max);
     struct cpu_snap a, z;
     cpu_snap(b, &a);
@@ -639,7 +644,7 @@ static cJSON *measure_rate(struct bench *b, struct fleet *f, struct fleet_client
     struct fleet_meas m;
     struct cpu_snap a, z;
     struct relay_snap ra, rz;
-    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
+    settle(b, row, "settleSeconds");
     fleet_meas_init(&m);
     relay_snap(b, &ra);
     cpu_snap(b, &a);
@@ -791,6 +796,9 @@ static cJSON *run_saturation(struct bench *b)
             cpu_get(step, "relayCpuPct"), cpu_get(step, "ferretdbUsPerMsg"),
             cpu_get(step, "ferretdbCpuPct"), cpu_get(step, "generatorCpuPct"),
             num(step, "meanBatchSize"), num(step, "storeWriteP99MsAtMost"), pass ? "pass" : "FAIL");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(step, "busy")) &&
+            !cJSON_GetObjectItemCaseSensitive(row, "busy"))
+            cJSON_AddBoolToObject(row, "busy", 1);
         if (!peak || num(step, "deliveredPerSec") > num(peak, "deliveredPerSec"))
             peak = step;
         if (!pass)
@@ -912,7 +920,7 @@ static cJSON *run_recovery(struct bench *b)
     int64_t since = fleet_clients(fb, &n)[0]->entered_last_seq;
     fleet_close_all(fb, 5000);
 
-    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
+    settle(b, row, "settleSeconds");
     say("recovery: A stores %llu messages while B is away", (unsigned long long) count);
     if (fleet_connect(fa, &b->relay, &ua, 1, 1, 1, &res) != 0 || res.opened != 1) {
         snprintf(why, sizeof why, "A did not connect: %s", res.first_failure);
@@ -930,7 +938,7 @@ static cJSON *run_recovery(struct bench *b)
     }
     struct fleet_client *cb = fleet_clients(fb, &n)[0];
     cb->last_seq = since;
-    cJSON_AddNumberToObject(row, "settleBeforeReplaySeconds", settle(b));
+    settle(b, row, "settleBeforeReplaySeconds");
     struct fleet_meas m;
     struct cpu_snap a, z;
     fleet_meas_init(&m);
@@ -1094,7 +1102,7 @@ static cJSON *run_http_one(struct bench *b, const char *name, const char *label,
 {
     cJSON *row = new_row(name);
     struct cpu_snap a, z;
-    cJSON_AddNumberToObject(row, "settleSeconds", settle(b));
+    settle(b, row, "settleSeconds");
     say("%s: wrk %s %s, %d connections, %d s", name, method, path, nconns, b->o.http_seconds);
     cJSON_AddNumberToObject(row, "connections", nconns);
     cpu_snap(b, &a);
