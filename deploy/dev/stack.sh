@@ -4,7 +4,9 @@
 #   stack.sh up                  start what is not running and healthy
 #   stack.sh down                stop everything this script started
 #   stack.sh status              what runs, with pids and ports
-#   stack.sh start|stop|restart COMPONENT   one of: mariadb ferretdb relay lighttpd redis
+#   stack.sh start|stop|restart COMPONENT   one of: mariadb ferretdb relay lighttpd redis,
+#                                or relayN (N >= 2) for one relay of several
+#   RELAYS=N stack.sh up         N relay processes sharing the relay port (see below)
 #
 # Every process is tracked by a pid file in var/run/ and stopped by that pid
 # only, never by name. CHAT_BIN_DIR names the directory of our binaries
@@ -254,26 +256,97 @@ start_redis() {
 stop_redis() { stop_pid redis; }
 
 # ---------------------------------------------------------------- relay
+#
+# RELAYS=N (`make run RELAYS=2`) starts N relay processes on the one relay
+# port (SO_REUSEPORT; the kernel spreads connections over them): relay,
+# relay2, ... relayN, each with its own pid file and log. `up` without
+# RELAYS runs one; the number is remembered in var/run/relays so status,
+# start, stop and down see the same set. Several
+# relays need Redis to reach each other's members: when redis_url is not
+# configured, N > 1 uses the private redis-server on $REDIS_PORT.
 
 relay_port() { conf_get relay_port; }
 
-start_relay() {
-    local log=$LOG/relay.log port
-    port=$(relay_port)
-    if pid_of relay >/dev/null && http_ok "http://127.0.0.1:$port/healthz"; then
-        return 0
-    fi
-    stop_pid relay
-    port_free_or_die relay "$port"
-    [[ -x $BIN_DIR/chat-relay ]] || die "relay: $BIN_DIR/chat-relay is not built (run make)"
-    nohup "$BIN_DIR/chat-relay" >>"$log" 2>&1 &
-    echo $! >"$RUN/relay.pid"
-    wait_until 20 http_ok "http://127.0.0.1:$port/healthz" || failed_start relay "$log"
-    started_or_die relay "$log"
-    say "relay: up on 127.0.0.1:$port"
+relay_count() {
+    local n=${RELAYS:-$(cat "$RUN/relays" 2>/dev/null || echo 1)}
+    [[ $n =~ ^[1-9][0-9]?$ ]] || die "RELAYS must be a number from 1 to 99 (got '$n')"
+    echo "$n"
 }
 
-stop_relay() { stop_pid relay; }
+relay_name() { if (($1 == 1)); then echo relay; else echo "relay$1"; fi; }
+
+# relay_names: every relay with a pid file, plus the configured number.
+relay_names() {
+    local n i f names=()
+    n=$(relay_count)
+    for ((i = 1; i <= n; i++)); do names+=("$(relay_name "$i")"); done
+    for f in "$RUN"/relay[0-9]*.pid; do
+        [[ -e $f ]] || continue
+        f=$(basename "$f" .pid)
+        [[ " ${names[*]} " == *" $f "* ]] || names+=("$f")
+    done
+    echo "${names[@]}"
+}
+
+need_redis_for_relays() {
+    (($(relay_count) > 1)) || return 0
+    [[ -n $(conf_get redis_url) ]] && return 0
+    export CHAT_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+    say "RELAYS=$(relay_count) without redis_url: using $CHAT_REDIS_URL"
+}
+
+# listens PID PORT: that process holds a listening socket on PORT.
+listens() { ss -ltnpH "sport = :$2" 2>/dev/null | grep -q "pid=$1,"; }
+
+# port_ours PORT: every listener on PORT is one of our relays.
+port_ours() {
+    local pids p name
+    pids=$(ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+    [[ -n $pids ]] || return 1
+    for p in $pids; do
+        local ok=1
+        for name in $(relay_names); do
+            [[ $(pid_of "$name" 2>/dev/null) == "$p" ]] && ok=0
+        done
+        ((ok == 0)) || return 1
+    done
+}
+
+start_relay_one() {
+    local name=$1 log=$LOG/$1.log port pid
+    port=$(relay_port)
+    if pid=$(pid_of "$name") && listens "$pid" "$port"; then
+        return 0
+    fi
+    stop_pid "$name"
+    port_ours "$port" || port_free_or_die "$name" "$port"
+    [[ -x $BIN_DIR/chat-relay ]] || die "relay: $BIN_DIR/chat-relay is not built (run make)"
+    nohup "$BIN_DIR/chat-relay" >>"$log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$RUN/$name.pid"
+    wait_until 20 listens "$pid" "$port" || failed_start "$name" "$log"
+    wait_until 20 http_ok "http://127.0.0.1:$port/healthz" || failed_start "$name" "$log"
+    started_or_die "$name" "$log"
+    say "$name: up on 127.0.0.1:$port (pid $pid)"
+}
+
+start_relay() {
+    local n i name
+    n=$(relay_count)
+    need_redis_for_relays
+    echo "$n" >"$RUN/relays"
+    # Relays beyond the number asked for are stopped.
+    for name in $(relay_names); do
+        [[ $name == relay ]] && continue
+        ((${name#relay} > n)) && stop_pid "$name"
+    done
+    for ((i = 1; i <= n; i++)); do start_relay_one "$(relay_name "$i")"; done
+}
+
+stop_relay() {
+    local name
+    for name in $(relay_names); do stop_pid "$name"; done
+}
 
 # ---------------------------------------------------------------- lighttpd
 
@@ -311,6 +384,9 @@ migrate() {
 }
 
 up() {
+    # `up` (make run) runs RELAYS relays, 1 unless asked; other commands
+    # act on the number the last `up` recorded.
+    RELAYS=${RELAYS:-1}
     write_config
     local previous
     previous=$(cat "$RUN/bindir" 2>/dev/null || true)
@@ -320,6 +396,7 @@ up() {
         stop_relay
     fi
     echo "$BIN_DIR" >"$RUN/bindir"
+    need_redis_for_relays
     start_mariadb
     start_ferretdb
     start_redis
@@ -350,7 +427,7 @@ down() {
 
 status() {
     local c pid rc=0
-    for c in mariadb ferretdb redis relay lighttpd; do
+    for c in mariadb ferretdb redis $(relay_names) lighttpd; do
         if pid=$(pid_of "$c"); then
             printf '  %-9s running  pid %s\n' "$c" "$pid"
         else
@@ -365,7 +442,17 @@ status() {
 component() {
     case $2 in
     mariadb | ferretdb | relay | lighttpd | redis) ;;
-    *) die "unknown component '$2' (mariadb ferretdb relay lighttpd redis)" ;;
+    relay[0-9]*)
+        # One relay of several: start|stop|restart relayN alone.
+        [[ ${2#relay} =~ ^[1-9][0-9]?$ ]] || die "unknown component '$2'"
+        case $1 in
+        start) write_config && need_redis_for_relays && start_relay_one "$2" ;;
+        stop) stop_pid "$2" ;;
+        restart) write_config && need_redis_for_relays && stop_pid "$2" && start_relay_one "$2" ;;
+        esac
+        return
+        ;;
+    *) die "unknown component '$2' (mariadb ferretdb relay relayN lighttpd redis)" ;;
     esac
     case $1 in
     start) write_config && "start_$2" ;;
