@@ -222,6 +222,21 @@ int chatapi_socket_token(struct chatapi *a, const char *jwt, char *tok, size_t c
     return rc;
 }
 
+int chatapi_history_page(struct chatapi *a, const char *jwt, const char *path, int *n)
+{
+    cJSON *j = NULL;
+    int rc = call_json(a, "GET", path, jwt, NULL, 200, 200, &j);
+    if (rc != 0)
+        return rc;
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
+    if (!cJSON_IsArray(msgs))
+        rc = fail(a, ERR_INTERNAL, "history: no messages array in the answer");
+    else
+        *n = cJSON_GetArraySize(msgs);
+    cJSON_Delete(j);
+    return rc;
+}
+
 int chatapi_get_text(struct chatapi *a, const char *url, char **body)
 {
     int rc = call(a, "GET", url, NULL, NULL);

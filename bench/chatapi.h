@@ -35,6 +35,11 @@ int chatapi_open_room(struct chatapi *a, const char *jwt, int64_t peer_id, int64
  * fit. */
 int chatapi_socket_token(struct chatapi *a, const char *jwt, char *tok, size_t cap);
 
+/* chatapi_history_page: GET path (a history page, e.g.
+ * "/api/v1/chat/7?limit=50") as the JWT's user; *n becomes the number of
+ * messages in it. Same returns as chatapi_login. */
+int chatapi_history_page(struct chatapi *a, const char *jwt, const char *path, int *n);
+
 /* chatapi_get_text: GET an absolute URL; *body becomes the malloc'd,
  * NUL-terminated body (caller frees). Returns 0 on 200, else as above. */
 int chatapi_get_text(struct chatapi *a, const char *url, char **body);

@@ -369,7 +369,8 @@ struct bench *bench_new(const struct bench_opts *opts, const char *const *names,
     snprintf(b->prefix, sizeof b->prefix, "b%lx%02x", (unsigned long) time(NULL),
              (unsigned) getpid() & 0xff);
     int rooms = b->o.rooms > b->o.sat_rooms ? b->o.rooms : b->o.sat_rooms;
-    b->nusers = 2 * (size_t) rooms;
+    /* without steady or saturation only connections uses them, for tokens */
+    b->nusers = b->want_direct ? 2 * (size_t) rooms : 2;
     b->users = calloc(b->nusers, sizeof *b->users);
     if (!b->users) {
         snprintf(errbuf, errlen, "out of memory");
@@ -1114,6 +1115,8 @@ static cJSON *run_http_one(struct bench *b, const char *name, const char *label,
     snprintf(result, sizeof result, "%.0f %s/s (%.0f non-2xx)", num(row, "perSec"), unit,
              num(row, "non2xx"));
     snprintf(lat, sizeof lat, "p50 %.2f  p99 %.2f", num(row, "p50Ms"), num(row, "p99Ms"));
+    if (num(row, "non2xx") > 0 || cJSON_GetObjectItemCaseSensitive(row, "socketErrors"))
+        snprintf(result + strlen(result), sizeof result - strlen(result), " ERRORS");
     snprintf(cpu, sizeof cpu, "lighttpd %.0f%%, mariadb %.0f%%, ferretdb %.0f%%",
              cpu_get(row, "lighttpdCpuPct"), cpu_get(row, "mariadbCpuPct"),
              cpu_get(row, "ferretdbCpuPct"));
@@ -1130,6 +1133,11 @@ static cJSON *run_http(struct bench *b)
     char path[96];
     snprintf(path, sizeof path, "/api/v1/chat/%lld?limit=50", (long long) b->rec[0].room);
     cJSON_AddNumberToObject(row, "historyRoomMessages", (double) b->rec_room_msgs);
+    /* one page by hand first: wrk counts answers, this checks they hold messages */
+    int got = -1;
+    if (chatapi_history_page(b->api, b->rec[0].jwt, path, &got) != 0)
+        say("http: history page: %s", chatapi_error(b->api));
+    cJSON_AddNumberToObject(row, "historyPageMessages", got);
     cJSON_AddItemToArray(parts, run_http_one(b, "http-history", "5 history pages (50 msgs)", "GET",
                                              path, b->o.history_conns, "pages"));
     cJSON_AddItemToArray(parts, run_http_one(b, "http-socket-token", "5 socket tokens", "POST",
