@@ -781,6 +781,7 @@ static cJSON *run_saturation(struct bench *b)
     cJSON *row = new_row("saturation");
     cJSON *steps = cJSON_AddArrayToObject(row, "steps");
     const cJSON *best = NULL, *peak = NULL;
+    int failed = 0; /* steps run since the first that failed */
     for (int i = 0; i < b->o.n_sat_rates; i++) {
         double rate = b->o.sat_rates[i];
         cJSON *step = measure_rate(b, f, cl, n, "saturation-step", rate, b->o.sat_seconds);
@@ -802,9 +803,17 @@ static cJSON *run_saturation(struct bench *b)
             cJSON_AddBoolToObject(row, "busy", 1);
         if (!peak || num(step, "deliveredPerSec") > num(peak, "deliveredPerSec"))
             peak = step;
-        if (!pass)
+        if (pass && !failed) {
+            best = step;
+            continue;
+        }
+        /* past the latency bound: a few more steps find the peak rate, until
+         * the store falls clearly behind (under 90% of the offered rate) */
+        if (!failed)
+            cJSON_AddNumberToObject(row, "firstFailingOfferedPerSec", rate);
+        failed++;
+        if (failed > 3 || num(step, "deliveredPerSec") < 0.9 * rate || !lossless)
             break;
-        best = step;
     }
     perf_stop(perf);
 
