@@ -17,7 +17,8 @@
 #include "ev.h"
 #include "log.h"
 #include "msgstore.h"
-#include "seqgen.h"
+#include "redis_bus.h"
+#include "redis_seq.h"
 #include "socket_tokens.h"
 #include "sqldb.h"
 #include "timefmt.h"
@@ -29,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +68,7 @@ struct write_job {
 
 /* Worker thread contexts. */
 struct writer_ctx {
-    struct seqgen *seq;
+    struct redis_seq *seq;      /* the relay's (r->rseq): used by this thread only */
     struct msgstore *store;
 };
 
@@ -93,19 +95,13 @@ static void *writer_thread_init(void *arg)
     if (!w)
         return NULL;
     w->store = r->store;
-    if (!(w->seq = seqgen_new(load_last_seq, r->store, 100000))) {
-        free(w);
-        return NULL;
-    }
+    w->seq = r->rseq;
     return w;
 }
 
 static void writer_thread_fini(void *ctx)
 {
-    struct writer_ctx *w = ctx;
-    if (w)
-        seqgen_free(w->seq);
-    free(w);
+    free(ctx);
 }
 
 /* ---------------------------------------------------------- connections */
@@ -287,6 +283,11 @@ static ssize_t sock_recv(void *arg, uint8_t *buf, size_t len)
             n = len;
         memcpy(buf, c->in + c->early_off, n);
         c->early_off += n;
+        if (c->early_off == c->in_len) {
+            free(c->in); /* the handshake buffer is not needed any more */
+            c->in = NULL;
+            c->in_len = c->early_off = 0;
+        }
         return (ssize_t) n;
     }
     ssize_t r;
@@ -503,6 +504,44 @@ static void serve_health(struct conn *c)
     conn_flush_later(c);
 }
 
+/* append_redis_metrics: the scale-out lines after the others; frees body
+ * and returns NULL when out of memory. */
+static char *append_redis_metrics(struct relay *r, char *body, size_t *len)
+{
+    char extra[1024];
+    int n = snprintf(
+        extra, sizeof extra,
+        "# HELP chat_relay_redis_up 1 when the Redis subscriber is connected.\n"
+        "# TYPE chat_relay_redis_up gauge\nchat_relay_redis_up %d\n"
+        "# HELP chat_relay_redis_writer_up 1 when the writer's last Redis command succeeded.\n"
+        "# TYPE chat_relay_redis_writer_up gauge\nchat_relay_redis_writer_up %d\n"
+        "# HELP chat_relay_redis_errors_total Redis connects and commands that failed.\n"
+        "# TYPE chat_relay_redis_errors_total counter\nchat_relay_redis_errors_total %llu\n"
+        "# HELP chat_relay_redis_subscriptions Room channels subscribed.\n"
+        "# TYPE chat_relay_redis_subscriptions gauge\nchat_relay_redis_subscriptions %zu\n"
+        "# HELP chat_relay_redis_messages_in_total Messages received from other relays.\n"
+        "# TYPE chat_relay_redis_messages_in_total counter\n"
+        "chat_relay_redis_messages_in_total %llu\n"
+        "# HELP chat_relay_gap_fetches_total Seq gaps (or Redis outages) closed from MongoDB.\n"
+        "# TYPE chat_relay_gap_fetches_total counter\nchat_relay_gap_fetches_total %llu\n",
+        redis_bus_up(r->bus), redis_seq_up(r->rseq),
+        (unsigned long long) (r->redis_bus_errors + redis_seq_errors(r->rseq)),
+        redis_bus_subscribed(r->bus), (unsigned long long) r->redis_in,
+        (unsigned long long) r->gap_fetches);
+    if (n <= 0 || (size_t) n >= sizeof extra) {
+        free(body);
+        return NULL;
+    }
+    char *more = realloc(body, *len + (size_t) n + 1);
+    if (!more) {
+        free(body);
+        return NULL;
+    }
+    memcpy(more + *len, extra, (size_t) n + 1);
+    *len += (size_t) n;
+    return more;
+}
+
 static void serve_metrics(struct conn *c)
 {
     struct relay *r = c->relay;
@@ -516,6 +555,8 @@ static void serve_metrics(struct conn *c)
     };
     size_t len;
     char *body = metrics_render(&r->metrics, &g, &len);
+    if (body && r->bus)
+        body = append_redis_metrics(r, body, &len);
     if (!body) {
         http_text(c, 503, NULL, "out of memory");
         return;
@@ -624,8 +665,14 @@ static void upgrade(struct conn *c, int64_t user_id)
              (long long) user_id, c->hs.has_origin ? "yes" : "none");
     session_open(c);
     conn_flush_later(c);
-    if (c->early_off < c->in_len && wsconn_read(c->ws) != 0)
-        conn_kill(c);
+    if (c->early_off < c->in_len) {
+        if (wsconn_read(c->ws) != 0)
+            conn_kill(c);
+    } else {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->early_off = 0;
+    }
 }
 
 static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
@@ -678,14 +725,11 @@ static void write_run(struct job *j, void *ctx)
     for (int round = 0; round < 3 && ntodo > 0; round++) {
         int64_t now = timefmt_now_ms();
         size_t k = 0;
+        redis_seq_assign(wc->seq, w->batch, idx, ntodo, round);
         for (size_t t = 0; t < ntodo; t++) {
             struct outmsg *om = w->batch[idx[t]];
-            int rc = seqgen_next(wc->seq, om->m.room_id, round == 0 ? om->seq_hint : -1,
-                                 &om->m.seq);
-            if (rc) {
-                om->status = rc == ERR_NOMEM ? ERR_INTERNAL : ERR_UNAVAILABLE;
-                continue;
-            }
+            if (om->m.seq <= 0)
+                continue; /* no seq: status says why */
             om->m.created_at_ms = now;
             msgs[k] = om->m; /* shallow: strings stay owned by om */
             idx[k++] = idx[t];
@@ -720,7 +764,7 @@ static void write_run(struct job *j, void *ctx)
                 om->m = orig;
                 om->status = OUTMSG_DUPLICATE;
             } else if (frc == ERR_NOT_FOUND) {
-                seqgen_forget(wc->seq, om->m.room_id);
+                redis_seq_collided(wc->seq, om->m.room_id);
                 idx[retry++] = idx[t];
                 om->status = ERR_CONFLICT;
             } else {
@@ -729,6 +773,8 @@ static void write_run(struct job *j, void *ctx)
         }
         ntodo = retry;
     }
+    /* Stored: now other relays may see it (stored before seen). */
+    redis_seq_publish(wc->seq, w->batch, w->n);
 out:
     free(msgs);
     free(status);
@@ -984,6 +1030,54 @@ static int64_t cron(struct ev_loop *loop, int64_t id, void *data)
     return RELAY_CRON_MS;
 }
 
+/* ------------------------------------------------------------ Redis bus */
+
+static void bus_message(void *arg, int64_t room_id, const char *payload, size_t len)
+{
+    struct relay *r = arg;
+    uint64_t origin;
+    int64_t seq;
+    const char *frame;
+    size_t flen;
+    if (redis_payload_parse(payload, len, &origin, &seq, &frame, &flen) != 0) {
+        log_warn("redis_bad_payload", "room=%lld bytes=%zu", (long long) room_id, len);
+        return;
+    }
+    if (origin == r->origin)
+        return; /* ours: delivered locally when the write came back */
+    r->redis_in++;
+    session_remote_message(r, room_id, seq, frame, flen);
+}
+
+static void bus_up(void *arg)
+{
+    struct relay *r = arg;
+    log_info("redis_up", "side=subscriber rooms=%zu", roommap_count(&r->rooms));
+    r->redis_down_logged = 0;
+    redis_seq_kick(r->rseq);
+    /* Whatever was published while we were away is in MongoDB. */
+    session_resync(r);
+}
+
+static void bus_down(void *arg, const char *why)
+{
+    struct relay *r = arg;
+    char q[256];
+    r->redis_bus_errors++;
+    if (r->redis_down_logged)
+        return; /* retries with backoff; said once */
+    r->redis_down_logged = 1;
+    log_warn("redis_down", "side=subscriber err=%s local_delivery=continues retry=backoff",
+             log_quote(q, sizeof q, why));
+}
+
+static void bus_subscribed(void *arg, int64_t room_id)
+{
+    session_room_subscribed(arg, room_id);
+}
+
+static const struct redis_bus_events bus_events = {bus_message, bus_up, bus_subscribed, bus_down};
+
 /* ------------------------------------------------------------ lifecycle */
 
 size_t relay_max_connections(const struct relay *r)
@@ -1010,7 +1104,16 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
      * pipe, one MySQL connection per SQL worker, MongoDB pool connections
      * (readers, the writer, monitoring), and some headroom so a handshake
      * over the limit can still be answered 503. */
-    size_t reserved = 3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + RELAY_HEADROOM_FDS;
+    size_t reserved = 3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + 2 + RELAY_HEADROOM_FDS;
+    char redis_host[REDIS_HOST_MAX];
+    int redis_port = 0;
+    if (cfg->redis_url[0] && redis_url_parse(cfg->redis_url, redis_host, &redis_port) != 0) {
+        snprintf(errbuf, errlen, "redis_url: expected redis://host[:port], got \"%s\"",
+                 cfg->redis_url);
+        goto fail;
+    }
+    if (RAND_bytes((unsigned char *) &r->origin, sizeof r->origin) != 1)
+        r->origin = ((uint64_t) getpid() << 32) ^ (uint64_t) timefmt_now_ms();
     r->max_conns = (size_t) cfg->max_connections;
     if (r->max_conns > FD_SETSIZE - reserved)
         r->max_conns = FD_SETSIZE - reserved;
@@ -1027,6 +1130,12 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->wake_wr = pfd[1];
     if (!(r->store = msgstore_new(cfg, errbuf, errlen)))
         goto fail;
+    r->rseq = redis_seq_new(redis_port ? redis_host : NULL, redis_port, r->origin, load_last_seq,
+                            r->store);
+    if (!r->rseq) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     r->sqlq = workq_new(cfg->relay_workers, sql_thread_init, sql_thread_fini, r, r->wake_wr);
     r->mongoq = workq_new(cfg->relay_workers, NULL, NULL, r, r->wake_wr);
     r->writerq = workq_new(1, writer_thread_init, writer_thread_fini, r, r->wake_wr);
@@ -1040,6 +1149,10 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
         goto fail;
     }
     ev_set_before_sleep(r->loop, before_sleep, r);
+    if (redis_port && !(r->bus = redis_bus_new(r->loop, redis_host, redis_port, &bus_events, r))) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     return r;
 fail:
     relay_free(r);
@@ -1116,6 +1229,8 @@ void relay_free(struct relay *r)
         conn_free(c);
     }
     r->flush_list = NULL;
+    redis_bus_free(r->bus); /* after the sessions, which unsubscribe */
+    r->bus = NULL;
     /* Workers are idle after a drain; one blocked in a database call is
      * not waited for long, so SIGTERM still ends within 10 s. */
     int stuck = workq_free(r->sqlq, 500) != 0;
@@ -1132,8 +1247,10 @@ void relay_free(struct relay *r)
     i64map_deinit(&r->lastseq);
     i64map_deinit(&r->conns);
     roommap_deinit(&r->rooms);
-    if (!stuck)
+    if (!stuck) {
         msgstore_free(r->store); /* else a blocked worker still uses it */
+        redis_seq_free(r->rseq);
+    }
     if (r->listen_fd >= 0)
         close(r->listen_fd);
     if (r->wake_rd >= 0 && !stuck)

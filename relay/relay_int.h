@@ -54,6 +54,8 @@ struct sub {
     uint64_t epoch;        /* bumped by each (re)ENTER; stale job results are ignored */
     int since_given;       /* ENTER carried `since` */
     struct replay replay;
+    int64_t gap_timer;     /* ev timer id while a seq gap is waited on (scale-out), else 0 */
+    int refetch;           /* fetch once more when the running lookup ends (scale-out) */
 };
 
 struct cmd_node {
@@ -134,6 +136,13 @@ struct relay {
     size_t writing;             /* messages in the batch in flight (0: writer idle) */
 
     struct metrics metrics;
+    uint64_t origin;            /* random id of this process; tags what it publishes */
+    struct redis_bus *bus;      /* pub/sub subscriber; NULL without redis_url */
+    struct redis_seq *rseq;     /* seq source and publisher: the writer thread's */
+    uint64_t redis_in;          /* messages received from other relays */
+    uint64_t redis_bus_errors;  /* subscriber connects failed or lost */
+    int redis_down_logged;      /* one log line per outage, not per retry */
+    uint64_t gap_fetches;       /* seq gaps closed from MongoDB */
     volatile sig_atomic_t stop_requested;
     int stop_phase;             /* 0 running, 1 draining writes, 2 closing clients */
     int64_t drain_deadline_ms, stop_deadline_ms;
@@ -157,5 +166,15 @@ void session_close(struct conn *c);  /* leave every room, drop queued commands *
 void session_write_done(struct relay *r, struct outmsg **batch, size_t n);
 void session_send_error(struct conn *c, const char *code, const char *message,
                         const char *client_msg_id, int64_t room_id);
+/* session_remote_message: a message another relay stored (via Redis);
+ * frame is borrowed for the call. */
+void session_remote_message(struct relay *r, int64_t room_id, int64_t seq, const char *frame,
+                            size_t len);
+/* session_resync: Redis is back: fetch what every local subscription may
+ * have missed while it was away. */
+void session_resync(struct relay *r);
+/* session_room_subscribed: the room's channel is live now: fetch what was
+ * stored between each subscription's lookup and this moment. */
+void session_room_subscribed(struct relay *r, int64_t room_id);
 
 #endif

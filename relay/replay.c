@@ -33,6 +33,7 @@ void replay_begin(struct replay *rp, int64_t since)
     drop_held(rp);
     rp->active = 1;
     rp->overflowed = 0;
+    rp->confirm = 0;
     rp->last = since;
 }
 
@@ -50,16 +51,28 @@ static enum replay_verdict overflow(struct replay *rp)
     return REPLAY_DROP;
 }
 
+static enum replay_verdict hold(struct replay *rp, int64_t seq, const char *frame, size_t len);
+
 enum replay_verdict replay_live(struct replay *rp, int64_t seq, const char *frame, size_t len)
 {
     if (!rp->active) {
         if (seq <= rp->last)
             return REPLAY_DROP;
+        if (rp->contiguous && rp->last >= 0 && seq != rp->last + 1)
+            return hold(rp, seq, frame, len);
         rp->last = seq;
         return REPLAY_SEND;
     }
     if (rp->last >= 0 && seq <= rp->last)
         return REPLAY_DROP;
+    return hold(rp, seq, frame, len);
+}
+
+static enum replay_verdict hold(struct replay *rp, int64_t seq, const char *frame, size_t len)
+{
+    for (size_t i = 0; i < rp->nheld; i++)
+        if (rp->held[i].seq == seq)
+            return REPLAY_DROP; /* the same message twice (local and via Redis) */
     if (rp->nheld == rp->max_held)
         return overflow(rp);
     if (rp->nheld == rp->cap) {
@@ -72,11 +85,13 @@ enum replay_verdict replay_live(struct replay *rp, int64_t seq, const char *fram
         rp->held = h;
         rp->cap = cap;
     }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return overflow(rp);
-    memcpy(copy, frame, len);
-    copy[len] = '\0';
+    char *copy = NULL;
+    if (frame) {
+        if (!(copy = malloc(len + 1)))
+            return overflow(rp);
+        memcpy(copy, frame, len);
+        copy[len] = '\0';
+    }
     struct replay_item *it = &rp->held[rp->nheld++];
     it->seq = seq;
     it->frame = copy;
@@ -89,6 +104,9 @@ int replay_take(struct replay *rp, int64_t seq)
     if (seq <= rp->last)
         return 0;
     rp->last = seq;
+    for (size_t i = 0; i < rp->nheld; i++)
+        if (rp->held[i].seq == seq && !rp->held[i].frame)
+            return 0; /* this connection's own message (replay_own) */
     return 1;
 }
 
@@ -107,9 +125,70 @@ static int by_seq(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* send_run: sort what is held, send it above last (only the contiguous
+ * run when `contiguous`), keep the rest. */
+static void send_run(struct replay *rp, int contiguous,
+                     void (*send)(void *arg, const char *frame, size_t len), void *arg)
+{
+    if (rp->nheld > 1)
+        qsort(rp->held, rp->nheld, sizeof *rp->held, by_seq);
+    size_t keep = 0;
+    for (size_t i = 0; i < rp->nheld; i++) {
+        struct replay_item *it = &rp->held[i];
+        if (it->seq <= rp->last) {
+            free(it->frame);
+        } else if (!contiguous || it->seq == rp->last + 1) {
+            rp->last = it->seq;
+            if (it->frame)
+                send(arg, it->frame, it->len);
+            free(it->frame);
+        } else {
+            rp->held[keep++] = *it; /* past a gap: stays held */
+        }
+    }
+    rp->nheld = keep;
+}
+
+void replay_own(struct replay *rp, int64_t seq)
+{
+    if (rp->contiguous && replay_live(rp, seq, NULL, 0) == REPLAY_SEND)
+        return; /* in order: last advanced, nothing to send */
+}
+
+void replay_set_contiguous(struct replay *rp, int on)
+{
+    rp->contiguous = on;
+}
+
+void replay_drain(struct replay *rp, void (*send)(void *arg, const char *frame, size_t len),
+                  void *arg)
+{
+    if (rp->contiguous && !rp->active && rp->nheld > 0)
+        send_run(rp, 1, send, arg);
+}
+
+int replay_gap_pending(const struct replay *rp)
+{
+    return rp->contiguous && !rp->active && (rp->nheld > 0 || rp->overflowed);
+}
+
+void replay_gap_fetch(struct replay *rp)
+{
+    rp->active = 1;
+    rp->confirm = 1;
+    rp->overflowed = 0;
+}
+
 void replay_finish(struct replay *rp, void (*send)(void *arg, const char *frame, size_t len),
                    void *arg)
 {
+    if (rp->contiguous && !rp->confirm) {
+        send_run(rp, 1, send, arg);
+        rp->active = 0;
+        rp->overflowed = 0;
+        return;
+    }
+    rp->confirm = 0;
     /* Held in arrival order, which is seq order for one writer; sort anyway
      * so several writers (scale-out) cannot reorder a room. */
     if (rp->nheld > 1)
@@ -117,7 +196,8 @@ void replay_finish(struct replay *rp, void (*send)(void *arg, const char *frame,
     for (size_t i = 0; i < rp->nheld; i++) {
         if (rp->held[i].seq > rp->last) {
             rp->last = rp->held[i].seq;
-            send(arg, rp->held[i].frame, rp->held[i].len);
+            if (rp->held[i].frame)
+                send(arg, rp->held[i].frame, rp->held[i].len);
         }
     }
     drop_held(rp);

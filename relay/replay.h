@@ -23,7 +23,7 @@
 
 struct replay_item {
     int64_t seq;
-    char *frame;     /* owned copy of the MESSAGE frame */
+    char *frame;     /* owned copy of the MESSAGE frame; NULL: seen, not to send (replay_own) */
     size_t len;
 };
 
@@ -34,6 +34,8 @@ struct replay {
     struct replay_item *held; /* in arrival order */
     size_t nheld, cap;
     size_t max_held;
+    int contiguous;           /* several writers: deliver only last+1, hold past a gap */
+    int confirm;              /* the running fetch was started for a gap (replay_gap_fetch) */
 };
 
 enum replay_verdict { REPLAY_SEND, REPLAY_HELD, REPLAY_DROP };
@@ -69,8 +71,46 @@ int replay_take(struct replay *rp, int64_t seq);
 enum replay_next replay_page_end(struct replay *rp, int more);
 
 /* replay_finish: hand every held frame above last to send(arg, frame, len)
- * in seq order, free them, and go live. */
+ * in seq order, free them, and go live. In contiguous mode, unless the
+ * fetch was a gap fetch, only the run last+1, last+2, ... is sent and the
+ * rest stays held (replay_gap_pending then says so). */
 void replay_finish(struct replay *rp, void (*send)(void *arg, const char *frame, size_t len),
                    void *arg);
+
+/*
+ * Contiguous mode (Redis scale-out). With several relays writing a room,
+ * seq n+1 may reach a relay before seq n (stored by another relay a moment
+ * earlier, published a moment later). A live message above last+1 is then
+ * held instead of sent; when the missing seq arrives, replay_drain sends
+ * the run that became contiguous. A gap that stays open past the caller's
+ * short timer is closed from the store: replay_gap_fetch marks the fetch,
+ * the replay pages run as usual, and replay_finish then sends everything
+ * held above last, skipping seqs the store confirmed do not exist (a
+ * failed write may skip a seq).
+ */
+
+/* replay_own: the connection itself sent `seq` (it gets an ACK, not a
+ * MESSAGE): in contiguous mode count it as seen, in order, without
+ * sending it (held as a marker past a gap; a gap fetch then skips it).
+ * A no-op otherwise. */
+void replay_own(struct replay *rp, int64_t seq);
+
+/* replay_set_contiguous: turn contiguous mode on (1) or off (0). */
+void replay_set_contiguous(struct replay *rp, int on);
+
+/* replay_drain: after a REPLAY_SEND, send held frames that now follow last
+ * without a gap (contiguous mode, not active; otherwise a no-op). */
+void replay_drain(struct replay *rp, void (*send)(void *arg, const char *frame, size_t len),
+                  void *arg);
+
+/* replay_gap_pending: 1 when live delivery waits on a gap (held frames or
+ * an overflow while not active): the caller should fetch after a short
+ * wait unless the gap fills first. */
+int replay_gap_pending(const struct replay *rp);
+
+/* replay_gap_fetch: begin a gap fetch (active, held frames kept, cursor
+ * kept): query after rp->last, feed pages with replay_take/page_end and
+ * end with replay_finish. */
+void replay_gap_fetch(struct replay *rp);
 
 #endif

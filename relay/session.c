@@ -18,8 +18,10 @@
 #include "relay_int.h"
 
 #include "errors.h"
+#include "ev.h"
 #include "log.h"
 #include "msgstore.h"
+#include "redis_bus.h"
 #include "rooms.h"
 #include "timefmt.h"
 
@@ -85,7 +87,12 @@ static struct sub *find_sub(const struct conn *c, int64_t room_id)
 
 static void remove_sub(struct conn *c, struct sub *s)
 {
-    roommap_remove(&c->relay->rooms, s->room_id, s);
+    struct relay *r = c->relay;
+    roommap_remove(&r->rooms, s->room_id, s);
+    if (r->bus && !roommap_get(&r->rooms, s->room_id))
+        redis_bus_unwant(r->bus, s->room_id); /* the room's last local member left */
+    if (s->gap_timer > 0)
+        ev_timer_del(r->loop, s->gap_timer);
     for (size_t i = 0; i < c->nsubs; i++) {
         if (c->subs[i] == s) {
             c->subs[i] = c->subs[--c->nsubs];
@@ -107,7 +114,15 @@ static struct sub *add_sub(struct conn *c, int64_t room_id)
     s->conn = c;
     s->room_id = room_id;
     replay_init(&s->replay, RELAY_REPLAY_MAX_HELD);
+    /* Several writers per room: order must be restored per subscription. */
+    replay_set_contiguous(&s->replay, r->bus != NULL);
     if (roommap_add(&r->rooms, room_id, s) != 0) {
+        free(s);
+        return NULL;
+    }
+    if (r->bus && roommap_get(&r->rooms, room_id)->n == 1 &&
+        redis_bus_want(r->bus, room_id) != 0) {
+        roommap_remove(&r->rooms, room_id, s);
         free(s);
         return NULL;
     }
@@ -158,6 +173,7 @@ static void lookup_run(struct job *j, void *ctx)
 }
 
 static void lookup_done(struct job *j);
+static void gap_watch(struct sub *s);
 
 static void submit_lookup(struct conn *c, struct sub *s, int want_last, int64_t after)
 {
@@ -228,10 +244,18 @@ static void lookup_done(struct job *j)
         r->metrics.messages_out++;
         conn_send_owned(c, proto_message(&l->msgs[i]));
     }
-    if (replay_page_end(&s->replay, l->more) == REPLAY_FETCH_MORE)
+    if (replay_page_end(&s->replay, l->more) == REPLAY_FETCH_MORE) {
         submit_lookup(c, s, 0, s->replay.last);
-    else
+    } else if (s->refetch) {
+        /* The room's channel went live while this lookup ran: look again
+         * for what was stored in between (held frames stay held). */
+        s->refetch = 0;
+        replay_gap_fetch(&s->replay);
+        submit_lookup(c, s, 0, s->replay.last);
+    } else {
         replay_finish(&s->replay, send_held, c);
+        gap_watch(s);
+    }
     conn_flush_later(c);
 out:
     chat_message_array_free(l->msgs, l->n);
@@ -298,26 +322,126 @@ static void send_enqueue(struct conn *c, struct cmd_node *n)
     relay_enqueue_write(r, om);
 }
 
+/* ------------------------------------------------- seq gaps (scale-out) */
+
+#define GAP_WAIT_MS 200   /* how long a gap may stay open before MongoDB is asked */
+
+static int64_t gap_timer_fired(struct ev_loop *loop, int64_t id, void *data)
+{
+    struct sub *s = data;
+    struct conn *c = s->conn;
+    (void) loop;
+    (void) id;
+    s->gap_timer = 0;
+    if (c->dead || c->closing || !replay_gap_pending(&s->replay) || s->replay.last < 0)
+        return EV_TIMER_DONE;
+    c->relay->gap_fetches++;
+    replay_gap_fetch(&s->replay);
+    submit_lookup(c, s, 0, s->replay.last); /* may free s */
+    return EV_TIMER_DONE;
+}
+
+/* gap_watch: a gap is open: close it from MongoDB unless it fills soon. */
+static void gap_watch(struct sub *s)
+{
+    if (s->gap_timer > 0 || !replay_gap_pending(&s->replay))
+        return;
+    int64_t id = ev_timer_add(s->conn->relay->loop, GAP_WAIT_MS, gap_timer_fired, s);
+    s->gap_timer = id > 0 ? id : 0;
+}
+
+/* deliver_frame: MESSAGE (frame, seq) to every subscription of the room
+ * but the sender's connection (NULL: a message from another relay). */
+static void deliver_frame(struct relay *r, int64_t room_id, int64_t seq, const char *frame,
+                          size_t len, const struct conn *sender)
+{
+    const struct roommap_entry *room = roommap_get(&r->rooms, room_id);
+    if (!room)
+        return;
+    for (size_t i = 0; i < room->n; i++) {
+        struct sub *s = room->members[i];
+        if (s->conn->dead || s->conn->closing)
+            continue;
+        if (s->conn == sender) {
+            replay_own(&s->replay, seq); /* it got the ACK */
+            replay_drain(&s->replay, send_held, s->conn);
+            gap_watch(s);
+            continue;
+        }
+        enum replay_verdict v = replay_live(&s->replay, seq, frame, len);
+        if (v == REPLAY_SEND) {
+            r->metrics.messages_out++;
+            conn_send_frame(s->conn, frame, len);
+            replay_drain(&s->replay, send_held, s->conn);
+        }
+        gap_watch(s);
+    }
+}
+
 /* deliver: MESSAGE to every subscription of the room but the sender's. */
 static void deliver(struct relay *r, const struct chat_message *m, const struct conn *sender)
 {
-    const struct roommap_entry *room = roommap_get(&r->rooms, m->room_id);
-    if (!room)
-        return;
-    char *frame = proto_message(m);
+    char *frame = roommap_get(&r->rooms, m->room_id) ? proto_message(m) : NULL;
     if (!frame)
-        return; /* out of memory: receivers recover it with `since` */
-    size_t len = strlen(frame);
-    for (size_t i = 0; i < room->n; i++) {
-        struct sub *s = room->members[i];
-        if (s->conn == sender || s->conn->dead || s->conn->closing)
-            continue;
-        if (replay_live(&s->replay, m->seq, frame, len) == REPLAY_SEND) {
-            r->metrics.messages_out++;
-            conn_send_frame(s->conn, frame, len);
-        }
-    }
+        return; /* nobody here, or out of memory: receivers recover it with `since` */
+    deliver_frame(r, m->room_id, m->seq, frame, strlen(frame), sender);
     free(frame);
+}
+
+void session_remote_message(struct relay *r, int64_t room_id, int64_t seq, const char *frame,
+                            size_t len)
+{
+    relay_lastseq_note(r, room_id, seq);
+    deliver_frame(r, room_id, seq, frame, len, NULL);
+}
+
+/* refetch: fetch after the subscription's cursor now, or when its running
+ * lookup ends. */
+static void refetch(struct relay *r, struct conn *c, struct sub *s)
+{
+    if (s->replay.active) {
+        s->refetch = 1;
+        return;
+    }
+    if (s->replay.last < 0)
+        return;
+    if (s->gap_timer > 0) {
+        ev_timer_del(r->loop, s->gap_timer);
+        s->gap_timer = 0;
+    }
+    r->gap_fetches++;
+    replay_gap_fetch(&s->replay);
+    submit_lookup(c, s, 0, s->replay.last); /* may free s */
+}
+
+void session_room_subscribed(struct relay *r, int64_t room_id)
+{
+    const struct roommap_entry *room = roommap_get(&r->rooms, room_id);
+    for (size_t i = room ? room->n : 0; i-- > 0;) {
+        /* refetch may remove this member (out of memory): walk backwards
+         * and re-read the room each time. */
+        room = roommap_get(&r->rooms, room_id);
+        if (!room || i >= room->n)
+            continue;
+        struct sub *s = room->members[i];
+        if (!s->conn->dead && !s->conn->closing)
+            refetch(r, s->conn, s);
+    }
+}
+
+void session_resync(struct relay *r)
+{
+    size_t pos = 0;
+    int64_t key;
+    void *val;
+    while (i64map_next(&r->conns, &pos, &key, &val)) {
+        struct conn *c = val;
+        if (c->dead || c->closing || c->state != CONN_OPEN)
+            continue;
+        for (size_t i = c->nsubs; i-- > 0;)
+            if (i < c->nsubs)
+                refetch(r, c, c->subs[i]);
+    }
 }
 
 static int by_seq(const void *a, const void *b)
