@@ -471,6 +471,33 @@ START_TEST(test_relay_protocol_violations_close)
 }
 END_TEST
 
+/* A client that sends its first frame right behind the upgrade request,
+ * before the 101, is understood. */
+START_TEST(test_relay_frame_sent_with_handshake)
+{
+    struct rh_user a, b;
+    rh_user_new(&a, "rearly");
+    rh_user_new(&b, "rearly");
+    int64_t room = rh_room(&a, &b);
+    char *tok = rh_token(&a), target[128], enter[96];
+    uint8_t frame[128];
+    snprintf(target, sizeof target, "/ws?token=%s", tok);
+    int n = snprintf(enter, sizeof enter, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld}", (long long) room);
+    size_t flen = ws_frame_encode(frame, sizeof frame, WS_OP_TEXT, 0, enter, (size_t) n);
+    struct ws_client c;
+    int status;
+    ck_assert_int_eq(ws_connect_early(&c, "127.0.0.1", rh_port(), target, NULL, frame, flen,
+                                      RH_TIMEOUT_MS, &status, NULL, 0), 0);
+    cJSON *j = rh_expect(&c, "ENTERED");
+    ck_assert_int_eq(rh_int(j, "chatRoomId"), room);
+    cJSON_Delete(j);
+    ws_close(&c);
+    free(tok);
+    rh_user_free(&a);
+    rh_user_free(&b);
+}
+END_TEST
+
 START_TEST(test_relay_token_single_use)
 {
     struct rh_user u;
@@ -579,6 +606,7 @@ Suite *relay_suite(void)
     tcase_add_test(tc, test_relay_text_length_limit);
     tcase_add_test(tc, test_relay_rate_limit);
     tcase_add_test(tc, test_relay_protocol_violations_close);
+    tcase_add_test(tc, test_relay_frame_sent_with_handshake);
     tcase_add_test(tc, test_relay_token_single_use);
     tcase_add_test(tc, test_relay_token_expired);
     tcase_add_test(tc, test_relay_origin_allow_list);

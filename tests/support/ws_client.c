@@ -212,6 +212,13 @@ static void accept_for(const char *key, char out[29])
 int ws_connect(struct ws_client *c, const char *host, int port, const char *target,
                const char *origin, int timeout_ms, int *status, char *body, size_t cap)
 {
+    return ws_connect_early(c, host, port, target, origin, NULL, 0, timeout_ms, status, body, cap);
+}
+
+int ws_connect_early(struct ws_client *c, const char *host, int port, const char *target,
+                     const char *origin, const void *early, size_t early_len, int timeout_ms,
+                     int *status, char *body, size_t cap)
+{
     unsigned char raw[16];
     char key[32], req[4096], want[32];
     memset(c, 0, sizeof *c);
@@ -231,7 +238,11 @@ int ws_connect(struct ws_client *c, const char *host, int port, const char *targ
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n%s\r\n",
                      target, host, port, key, ohdr);
-    if (n < 0 || (size_t) n >= sizeof req || send_all(c->fd, req, (size_t) n) != 0)
+    if (n < 0 || (size_t) n >= sizeof req - early_len)
+        return -1;
+    if (early_len) /* bytes that follow the request in the same segment */
+        memcpy(req + n, early, early_len);
+    if (send_all(c->fd, req, (size_t) n + early_len) != 0)
         return -1;
 
     int64_t deadline = now_ms() + timeout_ms;

@@ -63,6 +63,13 @@ void ws_frame_free(struct ws_frame *f);
 int ws_connect(struct ws_client *c, const char *host, int port, const char *target,
                const char *origin, int timeout_ms, int *status, char *body, size_t cap);
 
+/* ws_connect_early: ws_connect that sends early_len bytes (e.g. a frame)
+ * together with the request, before the answer, as an impatient client
+ * may. early_len must be small (the request and it share a 4 KiB buffer). */
+int ws_connect_early(struct ws_client *c, const char *host, int port, const char *target,
+                     const char *origin, const void *early, size_t early_len, int timeout_ms,
+                     int *status, char *body, size_t cap);
+
 /* ws_send_frame: encode and send one frame. Returns 0 or -1. */
 int ws_send_frame(struct ws_client *c, uint8_t opcode, int flags, const void *payload, size_t len);
 
