@@ -1,0 +1,246 @@
+/*
+ * check_scaleout.c - the pure parts of the Redis scale-out: restoring one
+ * order per subscription when two relays write a room (replay.c in
+ * contiguous mode: hold past a gap, drain when it fills, a gap fetch that
+ * skips seqs the store does not have, the connection's own messages), the
+ * redis_url parser and the published payload format.
+ */
+#include "errors.h"
+#include "redis_bus.h"
+#include "replay.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sent {
+    int64_t seqs[64];
+    size_t n;
+};
+
+static void on_send(void *arg, const char *frame, size_t len)
+{
+    struct sent *s = arg;
+    ck_assert_uint_eq(len, strlen(frame));
+    ck_assert_uint_lt(s->n, 64);
+    s->seqs[s->n++] = strtoll(frame + 1, NULL, 10);
+}
+
+/* live: a live message seq; sent (and then drained) like session.c does. */
+static void live(struct replay *rp, struct sent *s, int64_t seq)
+{
+    char frame[32];
+    snprintf(frame, sizeof frame, "m%lld", (long long) seq);
+    if (replay_live(rp, seq, frame, strlen(frame)) == REPLAY_SEND) {
+        on_send(s, frame, strlen(frame));
+        replay_drain(rp, on_send, s);
+    }
+}
+
+static void assert_sent(const struct sent *s, const int64_t *want, size_t n)
+{
+    ck_assert_msg(s->n == n, "expected %zu frames sent, got %zu", n, s->n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(s->seqs[i] == want[i], "frame %zu: expected seq %lld, got %lld", i,
+                      (long long) want[i], (long long) s->seqs[i]);
+}
+
+/* A live subscription whose cursor is `last`. */
+static void live_at(struct replay *rp, int64_t last)
+{
+    replay_init(rp, 8);
+    replay_set_contiguous(rp, 1);
+    replay_begin(rp, -1);
+    replay_set_cursor(rp, last);
+    replay_finish(rp, on_send, NULL);
+}
+
+START_TEST(test_scaleout_out_of_order_is_held_until_the_gap_fills)
+{
+    struct replay rp;
+    struct sent s = {0};
+    live_at(&rp, 10);
+    live(&rp, &s, 12); /* relay B's 12 overtook relay A's 11 */
+    ck_assert_uint_eq(s.n, 0);
+    ck_assert_int_eq(replay_gap_pending(&rp), 1);
+    live(&rp, &s, 13);
+    live(&rp, &s, 11);
+    int64_t want[] = {11, 12, 13};
+    assert_sent(&s, want, 3);
+    ck_assert_int_eq(replay_gap_pending(&rp), 0);
+    live(&rp, &s, 12); /* a late duplicate */
+    ck_assert_uint_eq(s.n, 3);
+    replay_deinit(&rp);
+}
+END_TEST
+
+START_TEST(test_scaleout_gap_fetch_fills_and_skips_missing_seqs)
+{
+    struct replay rp;
+    struct sent s = {0};
+    live_at(&rp, 10);
+    live(&rp, &s, 13);
+    live(&rp, &s, 15);
+    ck_assert_int_eq(replay_gap_pending(&rp), 1);
+    /* The gap stayed open: fetch after 10. The store has 12 and 13 (11
+     * and 14 were failed writes), and 15 is not visible to the query yet. */
+    replay_gap_fetch(&rp);
+    live(&rp, &s, 16); /* arrives during the fetch: held */
+    ck_assert_uint_eq(s.n, 0);
+    int64_t page[] = {12, 13};
+    for (size_t i = 0; i < 2; i++)
+        if (replay_take(&rp, page[i]))
+            s.seqs[s.n++] = page[i];
+    ck_assert_int_eq(replay_page_end(&rp, 0), REPLAY_CAUGHT_UP);
+    replay_finish(&rp, on_send, &s);
+    int64_t want[] = {12, 13, 15, 16};
+    assert_sent(&s, want, 4);
+    ck_assert_int_eq(replay_gap_pending(&rp), 0);
+    live(&rp, &s, 17);
+    ck_assert_uint_eq(s.n, 5);
+    replay_deinit(&rp);
+}
+END_TEST
+
+START_TEST(test_scaleout_own_message_advances_without_sending)
+{
+    struct replay rp;
+    struct sent s = {0};
+    live_at(&rp, 10);
+    live(&rp, &s, 12);       /* someone else's, before our own 11 came back */
+    replay_own(&rp, 11);     /* our ACK: no MESSAGE for it */
+    replay_drain(&rp, on_send, &s);
+    int64_t want[] = {12};
+    assert_sent(&s, want, 1);
+    /* Own message past a gap, then a gap fetch that finds it: not sent. */
+    replay_own(&rp, 14);
+    live(&rp, &s, 15);
+    ck_assert_int_eq(replay_gap_pending(&rp), 1);
+    replay_gap_fetch(&rp);
+    int64_t page[] = {13, 14, 15};
+    for (size_t i = 0; i < 3; i++)
+        if (replay_take(&rp, page[i]))
+            s.seqs[s.n++] = page[i];
+    replay_finish(&rp, on_send, &s);
+    int64_t want2[] = {12, 13, 15};
+    assert_sent(&s, want2, 3);
+    replay_deinit(&rp);
+}
+END_TEST
+
+START_TEST(test_scaleout_finish_without_confirm_keeps_the_gap)
+{
+    /* ENTER's lookup said 10; 12 arrived meanwhile but 11 is still being
+     * written elsewhere: only a gap fetch may skip 11. */
+    struct replay rp;
+    struct sent s = {0};
+    replay_init(&rp, 8);
+    replay_set_contiguous(&rp, 1);
+    replay_begin(&rp, -1);
+    live(&rp, &s, 12);
+    replay_set_cursor(&rp, 10);
+    replay_finish(&rp, on_send, &s);
+    ck_assert_uint_eq(s.n, 0);
+    ck_assert_int_eq(replay_gap_pending(&rp), 1);
+    live(&rp, &s, 11);
+    int64_t want[] = {11, 12};
+    assert_sent(&s, want, 2);
+    replay_deinit(&rp);
+}
+END_TEST
+
+START_TEST(test_scaleout_overflow_while_gapped_asks_for_a_fetch)
+{
+    struct replay rp;
+    struct sent s = {0};
+    live_at(&rp, 10);
+    for (int64_t seq = 12; seq < 12 + 9; seq++) /* 8 may be held */
+        live(&rp, &s, seq);
+    ck_assert_uint_eq(s.n, 0);
+    ck_assert_int_eq(replay_gap_pending(&rp), 1);
+    replay_gap_fetch(&rp);
+    ck_assert_int_eq(replay_page_end(&rp, 0), REPLAY_CAUGHT_UP);
+    replay_deinit(&rp);
+}
+END_TEST
+
+START_TEST(test_scaleout_not_contiguous_keeps_old_behaviour)
+{
+    struct replay rp;
+    struct sent s = {0};
+    replay_init(&rp, 8);
+    replay_begin(&rp, -1);
+    replay_set_cursor(&rp, 10);
+    replay_finish(&rp, on_send, &s);
+    live(&rp, &s, 12);
+    live(&rp, &s, 11);
+    int64_t want[] = {12};
+    assert_sent(&s, want, 1);
+    ck_assert_int_eq(replay_gap_pending(&rp), 0);
+    replay_deinit(&rp);
+}
+END_TEST
+
+START_TEST(test_scaleout_redis_url_parse)
+{
+    char host[REDIS_HOST_MAX];
+    int port = 0;
+    ck_assert_int_eq(redis_url_parse("redis://127.0.0.1:6380", host, &port), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_int_eq(port, 6380);
+    ck_assert_int_eq(redis_url_parse("redis://cache.internal/0", host, &port), 0);
+    ck_assert_str_eq(host, "cache.internal");
+    ck_assert_int_eq(port, 6379);
+    const char *bad[] = {"", "http://x:1", "redis://", "redis://:6379", "redis://h:0",
+                         "redis://h:70000", "redis://h:12x", "redis://u:p@h:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(redis_url_parse(bad[i], host, &port) == ERR_INVALID,
+                      "expected ERR_INVALID for \"%s\"", bad[i]);
+}
+END_TEST
+
+START_TEST(test_scaleout_payload_round_trip)
+{
+    const char *frame = "{\"type\":\"MESSAGE\"}";
+    size_t len = 0;
+    char *p = redis_payload_format(0x0123456789abcdefULL, 42, frame, strlen(frame), &len);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(p, "0123456789abcdef:42:{\"type\":\"MESSAGE\"}");
+    uint64_t origin;
+    int64_t seq;
+    const char *f;
+    size_t flen;
+    ck_assert_int_eq(redis_payload_parse(p, len, &origin, &seq, &f, &flen), 0);
+    ck_assert_uint_eq(origin, 0x0123456789abcdefULL);
+    ck_assert_int_eq(seq, 42);
+    ck_assert_uint_eq(flen, strlen(frame));
+    ck_assert_int_eq(memcmp(f, frame, flen), 0);
+    free(p);
+    const char *bad[] = {"", "0123456789abcdef:42:", "0123456789abcdeg:42:{}",
+                         "0123456789abcdef:0:{}", "0123456789abcdef::{}", "0123456789abcdef:4x:{}",
+                         "0123456789abcdef:42:[]", "0123456789abcdef;42:{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(redis_payload_parse(bad[i], strlen(bad[i]), &origin, &seq, &f, &flen) ==
+                          ERR_INVALID,
+                      "expected ERR_INVALID for \"%s\"", bad[i]);
+}
+END_TEST
+
+Suite *scaleout_suite(void)
+{
+    Suite *s = suite_create("scaleout");
+    TCase *tc = tcase_create("order");
+    tcase_add_test(tc, test_scaleout_out_of_order_is_held_until_the_gap_fills);
+    tcase_add_test(tc, test_scaleout_gap_fetch_fills_and_skips_missing_seqs);
+    tcase_add_test(tc, test_scaleout_own_message_advances_without_sending);
+    tcase_add_test(tc, test_scaleout_finish_without_confirm_keeps_the_gap);
+    tcase_add_test(tc, test_scaleout_overflow_while_gapped_asks_for_a_fetch);
+    tcase_add_test(tc, test_scaleout_not_contiguous_keeps_old_behaviour);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("redis");
+    tcase_add_test(tc, test_scaleout_redis_url_parse);
+    tcase_add_test(tc, test_scaleout_payload_round_trip);
+    suite_add_tcase(s, tc);
+    return s;
+}
