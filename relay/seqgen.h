@@ -7,9 +7,8 @@
  * The unique index {chatRoomId, seq} stays the backstop: on a collision
  * the caller calls seqgen_forget and the next seqgen_next reloads.
  *
- * The scale-out seam (issue 8): several relays need a shared counter
- * (Redis INCRBY per batch). Only this module changes for that; callers ask
- * for "the next seq of room r" and report collisions.
+ * Several relays need a shared counter: redis_seq.h reserves seqs in Redis
+ * and falls back to these counters while Redis is unreachable.
  *
  * Owned by the one writer thread; not thread-safe.
  */
