@@ -93,12 +93,57 @@ static pid_t pid_of(const struct bench *b, enum proc_id p)
     return procstat_pidfile(path);
 }
 
+#define MAX_RELAYS 16
+
+/* relay_pids: the relay processes: the one named by --pid, else relay.pid
+ * and, when the stack runs several (RELAYS=N), relay2.pid ... relayN.pid.
+ * Returns how many were found. */
+static int relay_pids(const struct bench *b, pid_t out[MAX_RELAYS])
+{
+    int n = 0;
+    pid_t first = pid_of(b, P_RELAY);
+    if (first > 0)
+        out[n++] = first;
+    if (b->o.pids[P_RELAY] > 0)
+        return n;
+    for (int i = 2; i <= MAX_RELAYS && n < MAX_RELAYS; i++) {
+        char path[640];
+        snprintf(path, sizeof path, "%s/run/relay%d.pid", b->o.var_dir, i);
+        pid_t pid = procstat_pidfile(path);
+        if (pid > 0)
+            out[n++] = pid;
+    }
+    return n;
+}
+
+/* relay_rss_kib: resident memory of every relay process, summed. */
+static int relay_rss_kib(const struct bench *b, long *kib)
+{
+    pid_t pids[MAX_RELAYS];
+    int n = relay_pids(b, pids);
+    *kib = 0;
+    for (int i = 0; i < n; i++) {
+        long k;
+        if (procstat_rss_kib(pids[i], &k) != 0)
+            return ERR_NOT_FOUND;
+        *kib += k;
+    }
+    return n > 0 ? 0 : ERR_NOT_FOUND;
+}
+
 static void cpu_snap(const struct bench *b, struct cpu_snap *s)
 {
     for (int p = 0; p < P__COUNT; p++) {
         pid_t pid = pid_of(b, (enum proc_id) p);
         if (pid < 0 || procstat_cpu_ns(pid, &s->cpu[p]) != 0)
             s->cpu[p] = -1;
+    }
+    /* several relays (RELAYS=N): the relay figure is their sum */
+    pid_t pids[MAX_RELAYS];
+    int n = relay_pids(b, pids);
+    for (int i = 1; i < n && s->cpu[P_RELAY] >= 0; i++) {
+        int64_t ns;
+        s->cpu[P_RELAY] = procstat_cpu_ns(pids[i], &ns) == 0 ? s->cpu[P_RELAY] + ns : -1;
     }
     s->self = procstat_self_cpu_ns();
     s->wall = procstat_mono_ns();
@@ -438,6 +483,8 @@ cJSON *bench_settings(const struct bench *b)
     cJSON_AddNumberToObject(s, "httpConnections", b->o.http_conns);
     cJSON_AddNumberToObject(s, "historyConnections", b->o.history_conns);
     cJSON_AddNumberToObject(s, "messageChars", b->o.msg_chars);
+    pid_t pids[MAX_RELAYS];
+    cJSON_AddNumberToObject(s, "relayProcesses", relay_pids(b, pids));
     /* the relay's limits as the environment of this run set them */
     static const char *const env[] = {"CHAT_MONGO_DATABASE",  "CHAT_RATE_PER_SEC",
                                       "CHAT_RATE_BURST",      "CHAT_MAX_CONNECTIONS",
@@ -551,11 +598,15 @@ static cJSON *run_connections(struct bench *b)
     }
     if (max <= 0)
         return fail_row(row, "connections", "relay /metrics has no chat_relay_connections_max");
-    pid_t relay = pid_of(b, P_RELAY);
+    pid_t pids[MAX_RELAYS];
+    int nrelays = relay_pids(b, pids);
     long rss0 = 0, rss1 = 0, rss2 = 0;
-    if (relay < 0 || procstat_rss_kib(relay, &rss0) != 0)
+    if (nrelays == 0 || relay_rss_kib(b, &rss0) != 0)
         return fail_row(row, "connections", "no relay pid in var/run/relay.pid");
 
+    /* with several relays on the port each has its own limit */
+    max *= nrelays;
+    cJSON_AddNumberToObject(row, "relays", nrelays);
     size_t tries = (size_t) max + (size_t) b->o.conns_extra;
     struct fleet_user **list = malloc(tries * sizeof(struct fleet_user *));
     struct fleet *f = fleet_new(b->api, b->epfd, b->o.msg_chars);
@@ -581,12 +632,12 @@ static cJSON *run_connections(struct bench *b)
     free(list);
     fleet_run(f, never, NULL, 2000); /* idle: nothing sent, everything must stay open */
     size_t still_open = fleet_open_count(f);
-    procstat_rss_kib(relay, &rss1);
+    relay_rss_kib(b, &rss1);
     procstat_rss_kib(getpid(), &self1);
     cpu_snap(b, &z);
     fleet_close_all(f, 10000);
     fleet_run(f, never, NULL, 500);
-    procstat_rss_kib(relay, &rss2);
+    relay_rss_kib(b, &rss2);
     fleet_free(f);
 
     double per_conn = res.opened ? (double) (rss1 - rss0) * 1024.0 / (double) res.opened : 0;
@@ -733,11 +784,14 @@ static cJSON *run_steady(struct bench *b, const char *name, struct fleet *f, con
 /* perf_start: `perf record -g -p <relay>` into path while the steps run. */
 static pid_t perf_start(const struct bench *b, const char *path)
 {
-    pid_t relay = pid_of(b, P_RELAY);
-    if (relay < 0)
+    pid_t pids[MAX_RELAYS];
+    int n = relay_pids(b, pids);
+    if (n == 0)
         return -1;
-    char pidarg[32];
-    snprintf(pidarg, sizeof pidarg, "%d", (int) relay);
+    char pidarg[MAX_RELAYS * 12] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(pidarg + strlen(pidarg), sizeof pidarg - strlen(pidarg), "%s%d", i ? "," : "",
+                 (int) pids[i]);
     pid_t pid = fork();
     if (pid == 0) {
         int devnull = open("/dev/null", O_WRONLY);
