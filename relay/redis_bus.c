@@ -27,11 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUS_TICK_MS         250
-#define BUS_GRACE_MS        2000   /* a room stays subscribed this long after its last member left */
-#define BUS_CONNECT_MAX_MS  2000   /* a connect attempt that takes longer is abandoned */
-#define BUS_BACKOFF_MIN_MS  100
-#define BUS_BACKOFF_MAX_MS  5000
+#define BUS_TICK_MS        250
+#define BUS_GRACE_MS       2000 /* a room stays subscribed this long after its last member left */
+#define BUS_CONNECT_MAX_MS 2000 /* a connect attempt that takes longer is abandoned */
+#define BUS_BACKOFF_MIN_MS 100
+#define BUS_BACKOFF_MAX_MS 5000
 
 #define CHANNEL_PREFIX "chat:room:"
 #define SEQKEY_PREFIX  "chat:seq:"
@@ -41,7 +41,7 @@ enum room_state { BR_IDLE, BR_SUB, BR_UNSUB };
 struct bus_room {
     int want;
     enum room_state state;
-    int64_t unwant_at_ms;   /* monotonic; when want == 0 */
+    int64_t unwant_at_ms; /* monotonic; when want == 0 */
 };
 
 struct redis_bus {
@@ -50,17 +50,17 @@ struct redis_bus {
     int port;
     struct redis_bus_events ev;
     void *arg;
-    redisAsyncContext *ac;  /* NULL while disconnected */
-    int fd;                 /* ac's socket, for the ev hooks */
+    redisAsyncContext *ac; /* NULL while disconnected */
+    int fd;                /* ac's socket, for the ev hooks */
     int connected;
-    int broken;             /* a hook could not watch the socket */
-    int64_t attempt_ms;     /* when the current connect began */
-    int64_t retry_ms;       /* next connect attempt (when ac == NULL) */
+    int broken;         /* a hook could not watch the socket */
+    int64_t attempt_ms; /* when the current connect began */
+    int64_t retry_ms;   /* next connect attempt (when ac == NULL) */
     int backoff_ms;
     int64_t timer;
     int freeing;
-    size_t nsub;            /* rooms in state BR_SUB */
-    struct i64map rooms;    /* room id -> struct bus_room */
+    size_t nsub;         /* rooms in state BR_SUB */
+    struct i64map rooms; /* room id -> struct bus_room */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -177,11 +177,26 @@ static void hook_watch(struct redis_bus *b, int mask, int on)
     }
 }
 
-static void hook_add_read(void *p) { hook_watch(p, EV_READ, 1); }
-static void hook_del_read(void *p) { hook_watch(p, EV_READ, 0); }
-static void hook_add_write(void *p) { hook_watch(p, EV_WRITE, 1); }
-static void hook_del_write(void *p) { hook_watch(p, EV_WRITE, 0); }
-static void hook_cleanup(void *p) { hook_watch(p, EV_READ | EV_WRITE, 0); }
+static void hook_add_read(void *p)
+{
+    hook_watch(p, EV_READ, 1);
+}
+static void hook_del_read(void *p)
+{
+    hook_watch(p, EV_READ, 0);
+}
+static void hook_add_write(void *p)
+{
+    hook_watch(p, EV_WRITE, 1);
+}
+static void hook_del_write(void *p)
+{
+    hook_watch(p, EV_WRITE, 0);
+}
+static void hook_cleanup(void *p)
+{
+    hook_watch(p, EV_READ | EV_WRITE, 0);
+}
 
 /* ------------------------------------------------------ subscriptions */
 

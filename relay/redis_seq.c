@@ -25,16 +25,15 @@
 #include <string.h>
 #include <sys/time.h>
 
-#define RS_TIMEOUT_MS      500
-#define RS_BACKOFF_MIN_MS  100
-#define RS_BACKOFF_MAX_MS  5000
-#define RS_MAX_ROOMS       100000  /* in-memory fallback counters */
+#define RS_TIMEOUT_MS     500
+#define RS_BACKOFF_MIN_MS 100
+#define RS_BACKOFF_MAX_MS 5000
+#define RS_MAX_ROOMS      100000 /* in-memory fallback counters */
 
 /* Reserve count seqs if the key exists, else answer -1 (the caller then
  * initialises it from the store). */
-static const char script_incr[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then "
-    "return redis.call('INCRBY', KEYS[1], ARGV[1]) end return -1";
+static const char script_incr[] = "if redis.call('EXISTS', KEYS[1]) == 1 then "
+                                  "return redis.call('INCRBY', KEYS[1], ARGV[1]) end return -1";
 
 /* Raise the key to at least ARGV[1] (never lower it), then reserve. */
 static const char script_floor_incr[] =
@@ -44,19 +43,19 @@ static const char script_floor_incr[] =
 
 struct redis_seq {
     char host[REDIS_HOST_MAX];
-    int port;                /* 0: no Redis */
+    int port; /* 0: no Redis */
     uint64_t origin;
     seqgen_load_fn *load;
     void *arg;
-    redisContext *ctx;       /* NULL while disconnected */
+    redisContext *ctx; /* NULL while disconnected */
     int64_t retry_ms;
     int backoff_ms;
-    int mode_redis;          /* the last assignment used Redis */
-    struct seqgen *mem;      /* fallback counters */
-    struct i64map repair;    /* room id -> (void *) 1: raise to stored max first */
-    int up;                  /* read by the loop thread (atomically) */
-    int kick;                /* set by the loop thread (atomically): retry now */
-    uint64_t errors;         /* likewise */
+    int mode_redis;       /* the last assignment used Redis */
+    struct seqgen *mem;   /* fallback counters */
+    struct i64map repair; /* room id -> (void *) 1: raise to stored max first */
+    int up;               /* read by the loop thread (atomically) */
+    int kick;             /* set by the loop thread (atomically): retry now */
+    uint64_t errors;      /* likewise */
 };
 
 struct redis_seq *redis_seq_new(const char *host, int port, uint64_t origin, seqgen_load_fn *load,
@@ -125,7 +124,8 @@ static void fail(struct redis_seq *rs, const char *what)
         rs->ctx = NULL;
     }
     rs->retry_ms = timefmt_mono_ms() + rs->backoff_ms;
-    rs->backoff_ms = rs->backoff_ms * 2 > RS_BACKOFF_MAX_MS ? RS_BACKOFF_MAX_MS : rs->backoff_ms * 2;
+    rs->backoff_ms =
+        rs->backoff_ms * 2 > RS_BACKOFF_MAX_MS ? RS_BACKOFF_MAX_MS : rs->backoff_ms * 2;
 }
 
 /* connected: a usable connection, connecting when the backoff allows. */
@@ -161,10 +161,9 @@ static int reserve(struct redis_seq *rs, int64_t room_id, int64_t count, int64_t
     redis_seq_key(key, sizeof key, room_id);
     snprintf(cnt, sizeof cnt, "%" PRId64, count);
     snprintf(fl, sizeof fl, "%" PRId64, floor);
-    redisReply *r = floor < 0
-                        ? redisCommand(rs->ctx, "EVAL %s 1 %s %s", script_incr, key, cnt)
-                        : redisCommand(rs->ctx, "EVAL %s 1 %s %s %s", script_floor_incr, key, fl,
-                                       cnt);
+    redisReply *r =
+        floor < 0 ? redisCommand(rs->ctx, "EVAL %s 1 %s %s", script_incr, key, cnt)
+                  : redisCommand(rs->ctx, "EVAL %s 1 %s %s %s", script_floor_incr, key, fl, cnt);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         if (r)
             log_error("redis_seq_failed", "room=%" PRId64 " reply_type=%d msg=\"%s\"", room_id,
@@ -284,9 +283,8 @@ void redis_seq_publish(struct redis_seq *rs, struct outmsg **batch, size_t n)
             continue;
         char *frame = proto_message(&om->m);
         size_t len = 0;
-        char *payload = frame ? redis_payload_format(rs->origin, om->m.seq, frame, strlen(frame),
-                                                     &len)
-                              : NULL;
+        char *payload =
+            frame ? redis_payload_format(rs->origin, om->m.seq, frame, strlen(frame), &len) : NULL;
         free(frame);
         if (!payload)
             continue; /* out of memory: receivers elsewhere catch up by seq */

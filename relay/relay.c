@@ -509,6 +509,7 @@ static void serve_health(struct conn *c)
 static char *append_redis_metrics(struct relay *r, char *body, size_t *len)
 {
     char extra[1024];
+    uint64_t errors = r->redis_bus_errors + redis_seq_errors(r->rseq);
     int n = snprintf(
         extra, sizeof extra,
         "# HELP chat_relay_redis_up 1 when the Redis subscriber is connected.\n"
@@ -525,7 +526,7 @@ static char *append_redis_metrics(struct relay *r, char *body, size_t *len)
         "# HELP chat_relay_gap_fetches_total Seq gaps (or Redis outages) closed from MongoDB.\n"
         "# TYPE chat_relay_gap_fetches_total counter\nchat_relay_gap_fetches_total %llu\n",
         redis_bus_up(r->bus), redis_seq_up(r->rseq),
-        (unsigned long long) (r->redis_bus_errors + redis_seq_errors(r->rseq)),
+        (unsigned long long) errors,
         redis_bus_subscribed(r->bus), (unsigned long long) r->redis_in,
         (unsigned long long) r->gap_fetches);
     if (n <= 0 || (size_t) n >= sizeof extra) {

@@ -73,6 +73,7 @@ static enum replay_verdict hold(struct replay *rp, int64_t seq, const char *fram
     for (size_t i = 0; i < rp->nheld; i++)
         if (rp->held[i].seq == seq)
             return REPLAY_DROP; /* the same message twice (local and via Redis) */
+    assert(rp->max_held > 0);
     if (rp->nheld == rp->max_held)
         return overflow(rp);
     if (rp->nheld == rp->cap) {

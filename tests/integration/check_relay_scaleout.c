@@ -30,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define REDIS_URL "CHAT_REDIS_URL=redis://127.0.0.1:6380"
+#define REDIS_URL   "CHAT_REDIS_URL=redis://127.0.0.1:6380"
 #define PORT_A      8191
 #define PORT_B      8192
 #define PORT_SHARED 8193
@@ -83,28 +83,38 @@ static void seen_add(struct seen *s, const cJSON *msg)
     s->seq[s->n++] = seq;
 }
 
-/* await: frames until one of `type` (MESSAGEs on the way go to s). */
-static cJSON *await(struct ws_client *c, const char *type, struct seen *s)
+/* await_for: frames until one of `type` (MESSAGEs on the way go to s);
+ * `what` names the wait in a failure. */
+static cJSON *await_for(struct ws_client *c, const char *type, struct seen *s, const char *what)
 {
     for (;;) {
         cJSON *j = rh_next(c, RH_TIMEOUT_MS);
-        ck_assert_msg(j != NULL, "expected a %s frame, got none within %d ms", type, RH_TIMEOUT_MS);
+        ck_assert_msg(j != NULL, "expected a %s frame (%s), got none within %d ms", type, what,
+                      RH_TIMEOUT_MS);
         const char *t = rh_str(j, "type");
         if (strcmp(t, type) == 0)
             return j;
-        ck_assert_msg(strcmp(t, "MESSAGE") == 0, "expected %s or MESSAGE, got %s", type, t);
+        ck_assert_msg(strcmp(t, "MESSAGE") == 0, "expected %s or MESSAGE (%s), got %s", type,
+                      what, t);
         seen_add(s, j);
         cJSON_Delete(j);
     }
+}
+
+static cJSON *await(struct ws_client *c, const char *type, struct seen *s)
+{
+    return await_for(c, type, s, "");
 }
 
 /* send_text: TEXT, then its ACK (MESSAGEs meanwhile go to s); returns the
  * ACK (caller cJSON_Delete). */
 static cJSON *send_text(struct ws_client *c, int64_t room, const char *cmid, struct seen *s)
 {
-    rh_sendf(c, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m %s\",\"clientMsgId\":\"%s\"}",
-             (long long) room, cmid, cmid);
-    cJSON *ack = await(c, "ACK", s);
+    rh_sendf(
+        c,
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m %s\",\"clientMsgId\":\"%s\"}",
+        (long long) room, cmid, cmid);
+    cJSON *ack = await_for(c, "ACK", s, cmid);
     ck_assert_str_eq(rh_str(ack, "clientMsgId"), cmid);
     return ack;
 }
@@ -124,7 +134,10 @@ static void await_seq(struct ws_client *c, struct seen *s, int64_t want)
         cJSON *j = rh_next(c, RH_TIMEOUT_MS);
         ck_assert_msg(j != NULL, "expected MESSAGE seq %lld, last seen %lld", (long long) want,
                       (long long) (s->n ? s->seq[s->n - 1] : -1));
-        ck_assert_str_eq(rh_str(j, "type"), "MESSAGE");
+        if (strcmp(rh_str(j, "type"), "MESSAGE") != 0) {
+            char *text = cJSON_PrintUnformatted(j);
+            ck_abort_msg("expected MESSAGE seq %lld, got %s", (long long) want, text);
+        }
         seen_add(s, j);
         cJSON_Delete(j);
     }
@@ -157,28 +170,47 @@ static void wait_metric(int port, const char *name, long long want, int ms)
 
 /* ------------------------------------------------ which relay owns what */
 
-/* tcp_inode: inode of the socket local_port <-> remote_port in /proc/net/tcp
- * (remote_port 0 and state LISTEN for listeners), appended to out. */
+/* field: the i-th whitespace-separated field of line (0-based), or NULL. */
+static const char *field(const char *line, int i)
+{
+    const char *p = line;
+    for (;;) {
+        p += strspn(p, " ");
+        if (*p == '\0' || *p == '\n')
+            return NULL;
+        if (i-- == 0)
+            return p;
+        p += strcspn(p, " \n");
+    }
+}
+
+/* port_of: the port of an "ADDR:PORT" field of /proc/net/tcp (hex). */
+static unsigned long port_of(const char *f)
+{
+    const char *colon = f ? strchr(f, ':') : NULL;
+    return colon ? strtoul(colon + 1, NULL, 16) : 0;
+}
+
+/* tcp_inodes: inodes of the sockets local_port <-> remote_port in
+ * /proc/net/tcp (remote_port 0: listeners on local_port), into out. */
 static size_t tcp_inodes(int local_port, int remote_port, unsigned long *out, size_t cap)
 {
     FILE *f = fopen("/proc/net/tcp", "r");
     char line[512];
     size_t n = 0;
     ck_assert_msg(f != NULL, "cannot read /proc/net/tcp");
-    if (!fgets(line, sizeof line, f)) {
+    if (!fgets(line, sizeof line, f)) { /* the header */
         fclose(f);
         return 0;
     }
     while (fgets(line, sizeof line, f) && n < cap) {
-        unsigned lip, lport, rip, rport, st;
-        unsigned long inode;
-        if (sscanf(line, " %*d: %x:%x %x:%x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &lip, &lport, &rip,
-                   &rport, &st, &inode) != 6)
+        /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+        const char *st = field(line, 3), *inode = field(line, 9);
+        if (!st || !inode || port_of(field(line, 1)) != (unsigned long) local_port)
             continue;
-        if ((int) lport != local_port)
-            continue;
-        if (remote_port == 0 ? st == 0x0A : (int) rport == remote_port)
-            out[n++] = inode;
+        int listening = strtoul(st, NULL, 16) == 0x0A;
+        if (remote_port == 0 ? listening : port_of(field(line, 2)) == (unsigned long) remote_port)
+            out[n++] = strtoul(inode, NULL, 10);
     }
     fclose(f);
     return n;
@@ -200,9 +232,9 @@ static int pid_has_inode(pid_t pid, const unsigned long *inodes, size_t n)
         if (len <= 0)
             continue;
         target[len] = '\0';
-        unsigned long ino;
-        if (sscanf(target, "socket:[%lu]", &ino) != 1)
+        if (strncmp(target, "socket:[", 8) != 0)
             continue;
+        unsigned long ino = strtoul(target + 8, NULL, 10);
         for (size_t i = 0; i < n; i++)
             if (inodes[i] == ino)
                 found = 1;
@@ -214,10 +246,10 @@ static int pid_has_inode(pid_t pid, const unsigned long *inodes, size_t n)
 /* owner_is: the relay pid holds the server side of client c's connection. */
 static int owner_is(const struct ws_client *c, int port, pid_t pid)
 {
-    struct sockaddr_in sa;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t len = sizeof sa;
     ck_assert_int_eq(getsockname(c->fd, (struct sockaddr *) &sa, &len), 0);
-    unsigned long ino[4];
+    unsigned long ino[4] = {0};
     size_t n = tcp_inodes(port, ntohs(sa.sin_port), ino, 4);
     return pid_has_inode(pid, ino, n);
 }
@@ -226,7 +258,7 @@ static int owner_is(const struct ws_client *c, int port, pid_t pid)
 static void wait_listening(pid_t pid, int port)
 {
     for (int waited = 0; waited < 20000; waited += 50) {
-        unsigned long ino[16];
+        unsigned long ino[16] = {0};
         size_t n = tcp_inodes(port, 0, ino, 16);
         if (pid_has_inode(pid, ino, n))
             return;
@@ -260,9 +292,13 @@ static void exchange(struct ws_client *ca, struct ws_client *cb, int64_t room, c
     int64_t acks_a[N], acks_b[N];
     char cmid[64];
     for (int i = 0; i < N; i++) {
-        rh_sendf(ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"a\",\"clientMsgId\":\"%s-a%d\"}",
+        rh_sendf(ca,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"a\",\"clientMsgId\":\"%"
+                 "s-a%d\"}",
                  (long long) room, tag, i);
-        rh_sendf(cb, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"b\",\"clientMsgId\":\"%s-b%d\"}",
+        rh_sendf(cb,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"b\",\"clientMsgId\":\"%"
+                 "s-b%d\"}",
                  (long long) room, tag, i);
     }
     for (int i = 0; i < N; i++) {

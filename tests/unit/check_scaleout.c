@@ -108,8 +108,8 @@ START_TEST(test_scaleout_own_message_advances_without_sending)
     struct replay rp;
     struct sent s = {0};
     live_at(&rp, 10);
-    live(&rp, &s, 12);       /* someone else's, before our own 11 came back */
-    replay_own(&rp, 11);     /* our ACK: no MESSAGE for it */
+    live(&rp, &s, 12);   /* someone else's, before our own 11 came back */
+    replay_own(&rp, 11); /* our ACK: no MESSAGE for it */
     replay_drain(&rp, on_send, &s);
     int64_t want[] = {12};
     assert_sent(&s, want, 1);
@@ -192,8 +192,14 @@ START_TEST(test_scaleout_redis_url_parse)
     ck_assert_int_eq(redis_url_parse("redis://cache.internal/0", host, &port), 0);
     ck_assert_str_eq(host, "cache.internal");
     ck_assert_int_eq(port, 6379);
-    const char *bad[] = {"", "http://x:1", "redis://", "redis://:6379", "redis://h:0",
-                         "redis://h:70000", "redis://h:12x", "redis://u:p@h:1"};
+    const char *bad[] = {"",
+                         "http://x:1",
+                         "redis://",
+                         "redis://:6379",
+                         "redis://h:0",
+                         "redis://h:70000",
+                         "redis://h:12x",
+                         "redis://u:p@h:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(redis_url_parse(bad[i], host, &port) == ERR_INVALID,
                       "expected ERR_INVALID for \"%s\"", bad[i]);
@@ -217,9 +223,14 @@ START_TEST(test_scaleout_payload_round_trip)
     ck_assert_uint_eq(flen, strlen(frame));
     ck_assert_int_eq(memcmp(f, frame, flen), 0);
     free(p);
-    const char *bad[] = {"", "0123456789abcdef:42:", "0123456789abcdeg:42:{}",
-                         "0123456789abcdef:0:{}", "0123456789abcdef::{}", "0123456789abcdef:4x:{}",
-                         "0123456789abcdef:42:[]", "0123456789abcdef;42:{}"};
+    const char *bad[] = {"",
+                         "0123456789abcdef:42:",
+                         "0123456789abcdeg:42:{}",
+                         "0123456789abcdef:0:{}",
+                         "0123456789abcdef::{}",
+                         "0123456789abcdef:4x:{}",
+                         "0123456789abcdef:42:[]",
+                         "0123456789abcdef;42:{}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(redis_payload_parse(bad[i], strlen(bad[i]), &origin, &seq, &f, &flen) ==
                           ERR_INVALID,
