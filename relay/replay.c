@@ -180,6 +180,13 @@ void replay_gap_fetch(struct replay *rp)
     rp->overflowed = 0;
 }
 
+void replay_gap_abort(struct replay *rp)
+{
+    rp->active = 0;
+    rp->confirm = 0;
+    rp->overflowed = 1; /* pending even when nothing is held (a resync) */
+}
+
 void replay_finish(struct replay *rp, void (*send)(void *arg, const char *frame, size_t len),
                    void *arg)
 {

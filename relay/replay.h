@@ -89,6 +89,10 @@ void replay_finish(struct replay *rp, void (*send)(void *arg, const char *frame,
  * failed write may skip a seq).
  */
 
+/* replay_gap_abort: the gap fetch failed: back to live delivery with the
+ * held frames kept and replay_gap_pending true, so the caller can retry. */
+void replay_gap_abort(struct replay *rp);
+
 /* replay_own: the connection itself sent `seq` (it gets an ACK, not a
  * MESSAGE): in contiguous mode count it as seen, in order, without
  * sending it (held as a marker past a gap; a gap fetch then skips it).

@@ -173,7 +173,11 @@ static void lookup_run(struct job *j, void *ctx)
 }
 
 static void lookup_done(struct job *j);
+#define GAP_WAIT_MS  200   /* how long a gap may stay open before MongoDB is asked */
+#define GAP_RETRY_MS 1000  /* after a failed gap fetch */
+
 static void gap_watch(struct sub *s);
+static void gap_watch_after(struct sub *s, int64_t ms);
 
 static void submit_lookup(struct conn *c, struct sub *s, int want_last, int64_t after)
 {
@@ -230,6 +234,15 @@ static void lookup_done(struct job *j)
         conn_send_owned(c, proto_entered(l->room_id, l->last_seq));
         if (!s->since_given)
             replay_set_cursor(&s->replay, l->last_seq);
+    } else if (l->rc && s->replay.confirm) {
+        /* A gap fetch (scale-out) failed: the client asked for nothing, so
+         * keep the subscription, keep what is held and try again later. */
+        log_warn("gap_fetch_failed", "conn=%llu room=%lld after=%lld err=\"%s\"",
+                 (unsigned long long) c->id, (long long) l->room_id, (long long) s->replay.last,
+                 err_str(l->rc));
+        replay_gap_abort(&s->replay);
+        gap_watch_after(s, GAP_RETRY_MS);
+        goto out;
     } else if (l->rc) {
         refuse(c, REFUSE_STORE_UNAVAILABLE, "unavailable",
                "replay interrupted: message store unavailable, ENTER again with since", NULL,
@@ -324,8 +337,6 @@ static void send_enqueue(struct conn *c, struct cmd_node *n)
 
 /* ------------------------------------------------- seq gaps (scale-out) */
 
-#define GAP_WAIT_MS 200   /* how long a gap may stay open before MongoDB is asked */
-
 static int64_t gap_timer_fired(struct ev_loop *loop, int64_t id, void *data)
 {
     struct sub *s = data;
@@ -342,12 +353,17 @@ static int64_t gap_timer_fired(struct ev_loop *loop, int64_t id, void *data)
 }
 
 /* gap_watch: a gap is open: close it from MongoDB unless it fills soon. */
-static void gap_watch(struct sub *s)
+static void gap_watch_after(struct sub *s, int64_t ms)
 {
     if (s->gap_timer > 0 || !replay_gap_pending(&s->replay))
         return;
-    int64_t id = ev_timer_add(s->conn->relay->loop, GAP_WAIT_MS, gap_timer_fired, s);
+    int64_t id = ev_timer_add(s->conn->relay->loop, ms, gap_timer_fired, s);
     s->gap_timer = id > 0 ? id : 0;
+}
+
+static void gap_watch(struct sub *s)
+{
+    gap_watch_after(s, GAP_WAIT_MS);
 }
 
 /* deliver_frame: MESSAGE (frame, seq) to every subscription of the room

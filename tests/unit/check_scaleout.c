@@ -165,6 +165,24 @@ START_TEST(test_scaleout_overflow_while_gapped_asks_for_a_fetch)
 }
 END_TEST
 
+START_TEST(test_scaleout_failed_gap_fetch_keeps_what_is_held)
+{
+    struct replay rp;
+    struct sent s = {0};
+    live_at(&rp, 10);
+    live(&rp, &s, 12);
+    replay_gap_fetch(&rp);
+    live(&rp, &s, 13); /* held during the fetch */
+    replay_gap_abort(&rp); /* MongoDB did not answer */
+    ck_assert_int_eq(replay_gap_pending(&rp), 1);
+    ck_assert_uint_eq(s.n, 0);
+    live(&rp, &s, 11); /* the gap fills after all */
+    int64_t want[] = {11, 12, 13};
+    assert_sent(&s, want, 3);
+    replay_deinit(&rp);
+}
+END_TEST
+
 START_TEST(test_scaleout_not_contiguous_keeps_old_behaviour)
 {
     struct replay rp;
@@ -247,6 +265,7 @@ Suite *scaleout_suite(void)
     tcase_add_test(tc, test_scaleout_own_message_advances_without_sending);
     tcase_add_test(tc, test_scaleout_finish_without_confirm_keeps_the_gap);
     tcase_add_test(tc, test_scaleout_overflow_while_gapped_asks_for_a_fetch);
+    tcase_add_test(tc, test_scaleout_failed_gap_fetch_keeps_what_is_held);
     tcase_add_test(tc, test_scaleout_not_contiguous_keeps_old_behaviour);
     suite_add_tcase(s, tc);
     tc = tcase_create("redis");
