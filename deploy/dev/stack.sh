@@ -331,9 +331,15 @@ start_relay_one() {
 }
 
 start_relay() {
-    local n i name
+    local n i name previous
     n=$(relay_count)
     need_redis_for_relays
+    previous=$(cat "$RUN/relays" 2>/dev/null || echo 1)
+    if [[ $previous != "$n" ]]; then
+        # One relay runs without Redis, several with it: restart them all.
+        say "relays: $previous -> $n, restarting the relays"
+        stop_relay
+    fi
     echo "$n" >"$RUN/relays"
     # Relays beyond the number asked for are stopped.
     for name in $(relay_names); do
