@@ -103,8 +103,6 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
 
     memset(cmd, 0, sizeof *cmd);
     cmd->since = -1;
-    if (has_nul_escape(text, len))
-        return fail(err, ERR_INVALID, "bad_request", "NUL characters are not allowed");
     root = cJSON_ParseWithLength(text, len);
     if (!cJSON_IsObject(root)) {
         rc = fail(err, ERR_INVALID, "bad_request", "a frame must be one JSON object");
@@ -119,6 +117,12 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
     int64_t room;
     if (get_id(cJSON_GetObjectItemCaseSensitive(root, "chatRoomId"), 0, &room) == 0)
         cmd->room_id = room;
+    /* Checked after the echoed fields are read, so the sender can tell which
+     * of its messages was refused. */
+    if (has_nul_escape(text, len)) {
+        rc = fail(err, ERR_INVALID, "bad_request", "NUL characters are not allowed");
+        goto out;
+    }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "chatType");
     if (!cJSON_IsString(item)) {

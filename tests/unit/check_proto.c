@@ -172,6 +172,12 @@ START_TEST(test_proto_error_keeps_ids)
     ck_assert_str_eq(cmd.client_msg_id, "x");
     ck_assert_int_eq(cmd.room_id, 3);
     proto_cmd_clear(&cmd);
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":5,\"clientMsgId\":\"c-nul\","
+                           "\"message\":\"bad\\u0000nul\"}", &cmd, &err), ERR_INVALID);
+    ck_assert_str_eq(err.code, "bad_request");
+    ck_assert_str_eq(cmd.client_msg_id, "c-nul");
+    ck_assert_int_eq(cmd.room_id, 5);
+    proto_cmd_clear(&cmd);
 }
 END_TEST
 
