@@ -3,25 +3,28 @@
 # once it has built the release flavour and brought the stack up.
 #
 # For the length of the run it
-#   - gives the relay and the web server's API programs a scratch MongoDB
-#     database, chat_bench_<time>, made by migrate.sh with the project's
-#     indexes: every run starts from an empty collection (on FerretDB a
-#     query reads the whole collection, so results would otherwise depend on
-#     what earlier runs and tests left behind), and the hundred thousand
-#     messages a run stores never land in the dev database `chat`;
+#   - starts a FerretDB of its own (the stack's binary, var/bin/ferretdb, on
+#     127.0.0.1:27028 with an empty SQLite directory under var/bench/) and
+#     gives it the project's indexes with migrate.sh. Why not the stack's:
+#     on FerretDB a query reads the whole collection, so the stack's
+#     instance is as slow as everything stored in it so far, and is often
+#     busy with other people's tests; a run also stores ~50,000 messages
+#     that would then slow every later ENTER in the dev database;
 #   - lifts the relay's per-connection rate limit: saturation offers
 #     thousands of msg/s over a few hundred connections;
-#   - restarts the relay and lighttpd with those overrides, runs chat-bench,
-#     then restarts both without them and drops the scratch database.
-# The stack is busy and restarted meanwhile: do not run `make test` at the
-# same time.
+#   - restarts the relay and lighttpd (whose FastCGI programs inherit its
+#     environment) with those overrides, runs chat-bench, then restarts
+#     both without them, stops its FerretDB and deletes its data.
+# MariaDB, lighttpd and the relay are the stack's. The stack is busy and
+# restarted meanwhile: do not run `make test` at the same time.
 #
 # Environment:
 #   BENCH_ARGS             extra chat-bench options, e.g. "--rate 2000 steady"
-#   BENCH_PROFILE=1        perf record -g the relay during saturation into
+#   BENCH_PROFILE=1        perf record the relay during saturation into
 #                          var/bench/<time>.perf.data (see README.md)
 #   BENCH_MAX_CONNECTIONS  the relay's max_connections for the run
-#   BENCH_KEEP_DB=1        keep the scratch database afterwards
+#   BENCH_FERRETDB_PORT    port of the bench's FerretDB (27028)
+#   BENCH_KEEP_DB=1        keep the bench's FerretDB data directory
 set -uo pipefail
 
 BIN=${1:?usage: bench/run.sh BIN_DIR [chat-bench options] [scenario ...]}
@@ -31,14 +34,19 @@ cd "$ROOT"
 export CHAT_CONFIG=${CHAT_CONFIG:-$ROOT/var/chat.conf}
 export CHAT_BIN_DIR=$BIN
 STACK=$ROOT/deploy/dev/stack.sh
+FERRETDB=$ROOT/var/bin/ferretdb
+PORT=${BENCH_FERRETDB_PORT:-27028}
 
 say() { printf 'bench: %s\n' "$*" >&2; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 [[ -x $BIN/chat-bench ]] || { say "$BIN/chat-bench is not built (run make)"; exit 1; }
+[[ -x $FERRETDB ]] || { say "$FERRETDB is missing: run make run (deploy/dev/deps.sh builds it)"; exit 1; }
 command -v wrk >/dev/null || say "wrk is not installed: the http scenario will fail"
+port_open "$PORT" && { say "port $PORT is taken: set BENCH_FERRETDB_PORT"; exit 1; }
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-db=chat_bench_${stamp//[^0-9]/}
+data=$ROOT/var/bench/ferretdb-$stamp
 out=$ROOT/bench/results/$stamp.json
 # The commit, marked when the code the numbers depend on has local changes.
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -46,42 +54,47 @@ if ! git diff --quiet HEAD -- bench relay shared fcgi-api 2>/dev/null; then
     commit="$commit+local-changes"
 fi
 
-drop_db() {
-    local cmd
-    cmd=$(mktemp)
-    echo '{"dropDatabase": 1}' >"$cmd"
-    CHAT_MONGO_DATABASE=$db "$BIN/chat-mongo-cmd" run "$cmd" || say "could not drop $db"
-    rm -f "$cmd"
-}
-
+fpid=
 restore() {
     trap - EXIT INT TERM
     say "restoring the relay and lighttpd to the configured settings"
-    unset CHAT_MONGO_DATABASE CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS
+    unset CHAT_MONGO_URI CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS
     "$STACK" restart relay >/dev/null || say "relay did not restart: run make run"
     "$STACK" restart lighttpd >/dev/null || say "lighttpd did not restart: run make run"
-    # dropped only now that nothing has it open
+    if [[ -n $fpid ]]; then
+        kill -TERM "$fpid" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$fpid" 2>/dev/null && kill -KILL "$fpid" 2>/dev/null
+    fi
     if [[ -z ${BENCH_KEEP_DB:-} ]]; then
-        drop_db
+        rm -rf "$data"
     else
-        say "kept database $db"
+        say "kept $data"
     fi
 }
+trap restore EXIT
+trap 'exit 130' INT TERM
 
-say "scratch database $db"
-export CHAT_MONGO_DATABASE=$db
-"$ROOT/migrations/migrate.sh" >/dev/null || { say "migrate.sh failed for $db"; exit 1; }
+mkdir -p "$data" "$ROOT/var/log"
+"$FERRETDB" --handler=sqlite --sqlite-url="file:$data/" --state-dir="$data" \
+    --listen-addr="127.0.0.1:$PORT" --debug-addr="127.0.0.1:$((PORT + 1))" \
+    --telemetry=disable --log-level=warn >>"$ROOT/var/log/bench-ferretdb.log" 2>&1 &
+fpid=$!
+for _ in $(seq 1 100); do port_open "$PORT" && break; sleep 0.1; done
+port_open "$PORT" || { say "the bench's FerretDB did not start (var/log/bench-ferretdb.log)"; exit 1; }
+say "FerretDB for the run on 127.0.0.1:$PORT (pid $fpid, data $data)"
+
+export CHAT_MONGO_URI=mongodb://127.0.0.1:$PORT/
+"$ROOT/migrations/migrate.sh" >/dev/null || { say "migrate.sh failed on the bench's FerretDB"; exit 1; }
 
 export CHAT_RATE_PER_SEC=${BENCH_RATE_PER_SEC:-1000000}
 export CHAT_RATE_BURST=${BENCH_RATE_BURST:-1000000}
 [[ -n ${BENCH_MAX_CONNECTIONS:-} ]] && export CHAT_MAX_CONNECTIONS=$BENCH_MAX_CONNECTIONS
-trap restore EXIT
-trap 'exit 130' INT TERM
 say "restarting the relay and lighttpd for the run"
 "$STACK" restart relay >/dev/null || { say "relay did not start with the bench settings"; exit 1; }
 "$STACK" restart lighttpd >/dev/null || { say "lighttpd did not start"; exit 1; }
 
-args=(--var "$ROOT/var" --commit "$commit" --out "$out")
+args=(--var "$ROOT/var" --commit "$commit" --out "$out" --pid "ferretdb=$fpid")
 if [[ -n ${BENCH_PROFILE:-} ]]; then
     command -v perf >/dev/null || { say "BENCH_PROFILE needs perf (Debian package linux-perf)"; exit 1; }
     mkdir -p "$ROOT/var/bench"

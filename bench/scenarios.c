@@ -486,7 +486,7 @@ cJSON *bench_settings(const struct bench *b)
     pid_t pids[MAX_RELAYS];
     cJSON_AddNumberToObject(s, "relayProcesses", relay_pids(b, pids));
     /* the relay's limits as the environment of this run set them */
-    static const char *const env[] = {"CHAT_MONGO_DATABASE",  "CHAT_RATE_PER_SEC",
+    static const char *const env[] = {"CHAT_MONGO_URI",       "CHAT_RATE_PER_SEC",
                                       "CHAT_RATE_BURST",      "CHAT_MAX_CONNECTIONS",
                                       "CHAT_WRITE_BATCH_MAX", "CHAT_RELAY_WORKERS"};
     cJSON *e = cJSON_AddObjectToObject(s, "relayEnvironment");
