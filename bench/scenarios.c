@@ -149,9 +149,10 @@ static void cpu_snap(const struct bench *b, struct cpu_snap *s)
     s->wall = procstat_mono_ns();
 }
 
-/* add_cpu: {"wallS", "<proc>CpuPct", "<proc>UsPerMsg", ...} for the span
- * a..z; per-message figures only when msgs > 0. */
-static void add_cpu(cJSON *row, const struct cpu_snap *a, const struct cpu_snap *z, double msgs)
+/* add_cpu: {"wallS", "<proc>CpuPct", "<proc>UsPer<unit>", ...} for the
+ * span a..z; per-unit figures only when units > 0. */
+static void add_cpu_per(cJSON *row, const struct cpu_snap *a, const struct cpu_snap *z,
+                        double units, const char *unit)
 {
     double wall = (double) (z->wall - a->wall) / 1e9;
     cJSON *cpu = cJSON_AddObjectToObject(row, "cpu");
@@ -167,14 +168,19 @@ static void add_cpu(cJSON *row, const struct cpu_snap *a, const struct cpu_snap 
         cJSON_AddNumberToObject(cpu, key, used);
         snprintf(key, sizeof key, "%sCpuPct", proc_names[p]);
         cJSON_AddNumberToObject(cpu, key, 100.0 * used / wall);
-        if (msgs > 0) {
-            snprintf(key, sizeof key, "%sUsPerMsg", proc_names[p]);
-            cJSON_AddNumberToObject(cpu, key, used * 1e6 / msgs);
+        if (units > 0) {
+            snprintf(key, sizeof key, "%sUsPer%s", proc_names[p], unit);
+            cJSON_AddNumberToObject(cpu, key, used * 1e6 / units);
         }
     }
     double self = (double) (z->self - a->self) / 1e9;
     cJSON_AddNumberToObject(cpu, "generatorCpuS", self);
     cJSON_AddNumberToObject(cpu, "generatorCpuPct", 100.0 * self / wall);
+}
+
+static void add_cpu(cJSON *row, const struct cpu_snap *a, const struct cpu_snap *z, double msgs)
+{
+    add_cpu_per(row, a, z, msgs, "Msg");
 }
 
 static double cpu_get(const cJSON *row, const char *key)
@@ -1173,7 +1179,7 @@ static cJSON *run_http_one(struct bench *b, const char *name, const char *label,
     if (run_wrk(b, method, path, b->rec[0].jwt, nconns, row) != 0)
         return fail_row(row, label, "wrk did not run or failed (see wrkOutput)");
     cpu_snap(b, &z);
-    add_cpu(row, &a, &z, num(row, "requests"));
+    add_cpu_per(row, &a, &z, num(row, "requests"), "Request");
     char result[160], lat[160], cpu[160];
     snprintf(result, sizeof result, "%.0f %s/s (%.0f non-2xx)", num(row, "perSec"), unit,
              num(row, "non2xx"));
