@@ -100,7 +100,7 @@ bench: deps
 
 C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-LINT_FLAGS = -D_GNU_SOURCE -Ishared -Irelay -Ifcgi-api -Itests/support -I$(BUILD)/gen \
+LINT_FLAGS = -D_GNU_SOURCE -Ishared -Irelay -Ifcgi-api -Itests/support -Ibench -I$(BUILD)/gen \
              -DSUITES_H='"unit_suites.h"' -DRUNNER_NAME='"unit"'
 
 lint: $(BUILD)/gen/unit_suites.h
