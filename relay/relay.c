@@ -297,12 +297,12 @@ static ssize_t sock_recv(void *arg, uint8_t *buf, size_t len)
     return r;
 }
 
-static ssize_t sock_send(void *arg, const uint8_t *buf, size_t len)
+static ssize_t sock_send(void *arg, const uint8_t *buf, size_t len, int more)
 {
     struct conn *c = arg;
     ssize_t r;
     do
-        r = send(c->fd, buf, len, MSG_NOSIGNAL);
+        r = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     while (r < 0 && errno == EINTR);
     return r;
 }

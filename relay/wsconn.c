@@ -42,8 +42,7 @@ static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
                        void *user_data)
 {
     struct wsconn *wc = user_data;
-    (void) flags;
-    ssize_t r = wc->io->send(wc->io_arg, data, len);
+    ssize_t r = wc->io->send(wc->io_arg, data, len, (flags & WSLAY_MSG_MORE) != 0);
     if (r >= 0)
         return r;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

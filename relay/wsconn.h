@@ -24,8 +24,11 @@ struct wsconn_io {
     /* recv: up to len bytes into buf; > 0 bytes read, 0 at end of stream,
      * -1 with errno set (EAGAIN/EWOULDBLOCK: nothing to read right now). */
     ssize_t (*recv)(void *arg, uint8_t *buf, size_t len);
-    /* send: like send(2): bytes written, or -1 with errno (EAGAIN: later). */
-    ssize_t (*send)(void *arg, const uint8_t *buf, size_t len);
+    /* send: like send(2): bytes written, or -1 with errno (EAGAIN: later).
+     * `more` is nonzero when the next bytes of the same frame follow at once
+     * (a header before its payload): a socket can hold them back (MSG_MORE)
+     * so the frame leaves in one segment instead of two. */
+    ssize_t (*send)(void *arg, const uint8_t *buf, size_t len, int more);
 };
 
 struct wsconn_events {

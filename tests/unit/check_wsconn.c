@@ -46,8 +46,9 @@ static ssize_t fake_recv(void *arg, uint8_t *buf, size_t len)
     return (ssize_t) n;
 }
 
-static ssize_t fake_send(void *arg, const uint8_t *buf, size_t len)
+static ssize_t fake_send(void *arg, const uint8_t *buf, size_t len, int more)
 {
+    (void) more;
     struct script *s = arg;
     if (s->send_budget == 0) {
         errno = EAGAIN;
