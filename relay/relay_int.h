@@ -56,6 +56,7 @@ struct sub {
     struct replay replay;
     int64_t gap_timer;     /* ev timer id while a seq gap is waited on (scale-out), else 0 */
     int refetch;           /* fetch once more when the running lookup ends (scale-out) */
+    int64_t gap_since_ms;  /* monotonic: since when a seq gap is open, 0 when none */
 };
 
 struct cmd_node {

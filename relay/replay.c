@@ -33,7 +33,8 @@ void replay_begin(struct replay *rp, int64_t since)
     drop_held(rp);
     rp->active = 1;
     rp->overflowed = 0;
-    rp->confirm = 0;
+    rp->gap_fetch = REPLAY_GAP_NONE;
+    rp->gap_hit = 0;
     rp->last = since;
 }
 
@@ -104,6 +105,10 @@ int replay_take(struct replay *rp, int64_t seq)
 {
     if (seq <= rp->last)
         return 0;
+    if (rp->gap_fetch == REPLAY_GAP_WAIT && (rp->gap_hit || seq != rp->last + 1)) {
+        rp->gap_hit = 1; /* the rest comes with a later fetch */
+        return 0;
+    }
     rp->last = seq;
     for (size_t i = 0; i < rp->nheld; i++)
         if (rp->held[i].seq == seq && !rp->held[i].frame)
@@ -113,6 +118,13 @@ int replay_take(struct replay *rp, int64_t seq)
 
 enum replay_next replay_page_end(struct replay *rp, int more)
 {
+    if (rp->gap_hit) {
+        /* Stopped at a missing seq: fetching on would return the same
+         * page. Stay pending so the caller's timer tries again. */
+        rp->gap_hit = 0;
+        rp->overflowed = 1;
+        return REPLAY_CAUGHT_UP;
+    }
     if (more || rp->overflowed) {
         rp->overflowed = 0;
         return REPLAY_FETCH_MORE;
@@ -173,30 +185,34 @@ int replay_gap_pending(const struct replay *rp)
     return rp->contiguous && !rp->active && (rp->nheld > 0 || rp->overflowed);
 }
 
-void replay_gap_fetch(struct replay *rp)
+void replay_gap_fetch(struct replay *rp, enum replay_gap_mode mode)
 {
     rp->active = 1;
-    rp->confirm = 1;
+    rp->gap_fetch = mode;
+    rp->gap_hit = 0;
     rp->overflowed = 0;
 }
 
 void replay_gap_abort(struct replay *rp)
 {
     rp->active = 0;
-    rp->confirm = 0;
+    rp->gap_fetch = REPLAY_GAP_NONE;
+    rp->gap_hit = 0;
     rp->overflowed = 1; /* pending even when nothing is held (a resync) */
 }
 
 void replay_finish(struct replay *rp, void (*send)(void *arg, const char *frame, size_t len),
                    void *arg)
 {
-    if (rp->contiguous && !rp->confirm) {
+    if (rp->contiguous && rp->gap_fetch != REPLAY_GAP_SKIP) {
+        int stopped = rp->overflowed; /* a WAIT fetch stopped at a gap */
+        rp->gap_fetch = REPLAY_GAP_NONE;
         send_run(rp, 1, send, arg);
         rp->active = 0;
-        rp->overflowed = 0;
+        rp->overflowed = stopped;
         return;
     }
-    rp->confirm = 0;
+    rp->gap_fetch = REPLAY_GAP_NONE;
     /* Held in arrival order, which is seq order for one writer; sort anyway
      * so several writers (scale-out) cannot reorder a room. */
     if (rp->nheld > 1)

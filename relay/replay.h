@@ -35,10 +35,15 @@ struct replay {
     size_t nheld, cap;
     size_t max_held;
     int contiguous;           /* several writers: deliver only last+1, hold past a gap */
-    int confirm;              /* the running fetch was started for a gap (replay_gap_fetch) */
+    int gap_fetch;            /* the running fetch closes a gap: REPLAY_GAP_WAIT or _SKIP */
+    int gap_hit;              /* a REPLAY_GAP_WAIT page stopped at a missing seq */
 };
 
 enum replay_verdict { REPLAY_SEND, REPLAY_HELD, REPLAY_DROP };
+/* Gap fetches: WAIT takes only what follows last without a gap (a missing
+ * seq may still be in flight on another relay); SKIP also jumps over
+ * seqs the store does not have (the gap outlived any write). */
+enum replay_gap_mode { REPLAY_GAP_NONE, REPLAY_GAP_WAIT, REPLAY_GAP_SKIP };
 enum replay_next { REPLAY_FETCH_MORE, REPLAY_CAUGHT_UP };
 
 /* replay_init: inactive, nothing seen (last = -1); max_held > 0. */
@@ -83,10 +88,12 @@ void replay_finish(struct replay *rp, void (*send)(void *arg, const char *frame,
  * earlier, published a moment later). A live message above last+1 is then
  * held instead of sent; when the missing seq arrives, replay_drain sends
  * the run that became contiguous. A gap that stays open past the caller's
- * short timer is closed from the store: replay_gap_fetch marks the fetch,
- * the replay pages run as usual, and replay_finish then sends everything
- * held above last, skipping seqs the store confirmed do not exist (a
- * failed write may skip a seq).
+ * short timer is looked up in the store: replay_gap_fetch marks the
+ * fetch and the replay pages run as usual. A REPLAY_GAP_WAIT fetch delivers
+ * only what became contiguous (the missing seq may be reserved by a write
+ * still in flight elsewhere); once the gap is older than any write can
+ * take, a REPLAY_GAP_SKIP fetch sends everything above last, skipping
+ * seqs the store does not have (a failed write may skip a seq).
  */
 
 /* replay_gap_abort: the gap fetch failed: back to live delivery with the
@@ -112,9 +119,9 @@ void replay_drain(struct replay *rp, void (*send)(void *arg, const char *frame, 
  * wait unless the gap fills first. */
 int replay_gap_pending(const struct replay *rp);
 
-/* replay_gap_fetch: begin a gap fetch (active, held frames kept, cursor
- * kept): query after rp->last, feed pages with replay_take/page_end and
- * end with replay_finish. */
-void replay_gap_fetch(struct replay *rp);
+/* replay_gap_fetch: begin a gap fetch in `mode` (REPLAY_GAP_WAIT or
+ * REPLAY_GAP_SKIP; active, held frames kept, cursor kept): query after
+ * rp->last, feed pages with replay_take/page_end, end with replay_finish. */
+void replay_gap_fetch(struct replay *rp, enum replay_gap_mode mode);
 
 #endif

@@ -174,7 +174,11 @@ static void lookup_run(struct job *j, void *ctx)
 
 static void lookup_done(struct job *j);
 #define GAP_WAIT_MS  200   /* how long a gap may stay open before MongoDB is asked */
+#define GAP_AGAIN_MS 500   /* between further looks while it stays open */
 #define GAP_RETRY_MS 1000  /* after a failed gap fetch */
+/* A gap older than this is no write in flight (a batch that cannot reach
+ * MongoDB gives up sooner): the missing seq failed and is skipped. */
+#define GAP_SKIP_MS  3000
 
 static void gap_watch(struct sub *s);
 static void gap_watch_after(struct sub *s, int64_t ms);
@@ -234,7 +238,7 @@ static void lookup_done(struct job *j)
         conn_send_owned(c, proto_entered(l->room_id, l->last_seq));
         if (!s->since_given)
             replay_set_cursor(&s->replay, l->last_seq);
-    } else if (l->rc && s->replay.confirm) {
+    } else if (l->rc && s->replay.gap_fetch != REPLAY_GAP_NONE) {
         /* A gap fetch (scale-out) failed: the client asked for nothing, so
          * keep the subscription, keep what is held and try again later. */
         log_warn("gap_fetch_failed", "conn=%llu room=%lld after=%lld err=\"%s\"",
@@ -263,7 +267,7 @@ static void lookup_done(struct job *j)
         /* The room's channel went live while this lookup ran: look again
          * for what was stored in between (held frames stay held). */
         s->refetch = 0;
-        replay_gap_fetch(&s->replay);
+        replay_gap_fetch(&s->replay, REPLAY_GAP_WAIT);
         submit_lookup(c, s, 0, s->replay.last);
     } else {
         replay_finish(&s->replay, send_held, c);
@@ -346,16 +350,27 @@ static int64_t gap_timer_fired(struct ev_loop *loop, int64_t id, void *data)
     s->gap_timer = 0;
     if (c->dead || c->closing || !replay_gap_pending(&s->replay) || s->replay.last < 0)
         return EV_TIMER_DONE;
+    int skip = s->gap_since_ms > 0 && timefmt_mono_ms() - s->gap_since_ms >= GAP_SKIP_MS;
     c->relay->gap_fetches++;
-    replay_gap_fetch(&s->replay);
+    replay_gap_fetch(&s->replay, skip ? REPLAY_GAP_SKIP : REPLAY_GAP_WAIT);
     submit_lookup(c, s, 0, s->replay.last); /* may free s */
     return EV_TIMER_DONE;
 }
 
-/* gap_watch: a gap is open: close it from MongoDB unless it fills soon. */
+/* gap_watch_after: while a gap is open, look in MongoDB after ms (unless
+ * a look is already planned); remember since when it is open. */
 static void gap_watch_after(struct sub *s, int64_t ms)
 {
-    if (s->gap_timer > 0 || !replay_gap_pending(&s->replay))
+    if (!replay_gap_pending(&s->replay)) {
+        s->gap_since_ms = 0;
+        return;
+    }
+    int64_t now = timefmt_mono_ms();
+    if (s->gap_since_ms == 0)
+        s->gap_since_ms = now;
+    else if (ms < GAP_AGAIN_MS)
+        ms = GAP_AGAIN_MS;
+    if (s->gap_timer > 0)
         return;
     int64_t id = ev_timer_add(s->conn->relay->loop, ms, gap_timer_fired, s);
     s->gap_timer = id > 0 ? id : 0;
@@ -426,7 +441,7 @@ static void refetch(struct relay *r, struct conn *c, struct sub *s)
         s->gap_timer = 0;
     }
     r->gap_fetches++;
-    replay_gap_fetch(&s->replay);
+    replay_gap_fetch(&s->replay, REPLAY_GAP_WAIT);
     submit_lookup(c, s, 0, s->replay.last); /* may free s */
 }
 

@@ -85,7 +85,7 @@ START_TEST(test_scaleout_gap_fetch_fills_and_skips_missing_seqs)
     ck_assert_int_eq(replay_gap_pending(&rp), 1);
     /* The gap stayed open: fetch after 10. The store has 12 and 13 (11
      * and 14 were failed writes), and 15 is not visible to the query yet. */
-    replay_gap_fetch(&rp);
+    replay_gap_fetch(&rp, REPLAY_GAP_SKIP);
     live(&rp, &s, 16); /* arrives during the fetch: held */
     ck_assert_uint_eq(s.n, 0);
     int64_t page[] = {12, 13};
@@ -99,6 +99,31 @@ START_TEST(test_scaleout_gap_fetch_fills_and_skips_missing_seqs)
     ck_assert_int_eq(replay_gap_pending(&rp), 0);
     live(&rp, &s, 17);
     ck_assert_uint_eq(s.n, 5);
+    replay_deinit(&rp);
+}
+END_TEST
+
+START_TEST(test_scaleout_gap_fetch_waits_for_a_seq_still_in_flight)
+{
+    struct replay rp;
+    struct sent s = {0};
+    live_at(&rp, 10);
+    live(&rp, &s, 15);
+    /* Young gap: the store has 11, 12 and 14; 13 may still be written. */
+    replay_gap_fetch(&rp, REPLAY_GAP_WAIT);
+    int64_t page[] = {11, 12, 14};
+    for (size_t i = 0; i < 3; i++)
+        if (replay_take(&rp, page[i]))
+            s.seqs[s.n++] = page[i];
+    ck_assert_int_eq(replay_page_end(&rp, 1), REPLAY_CAUGHT_UP); /* no paging past the gap */
+    replay_finish(&rp, on_send, &s);
+    int64_t want[] = {11, 12};
+    assert_sent(&s, want, 2);
+    ck_assert_int_eq(replay_gap_pending(&rp), 1);
+    live(&rp, &s, 13); /* the slow write lands */
+    live(&rp, &s, 14); /* and its successor, live */
+    int64_t want2[] = {11, 12, 13, 14, 15};
+    assert_sent(&s, want2, 5);
     replay_deinit(&rp);
 }
 END_TEST
@@ -117,7 +142,7 @@ START_TEST(test_scaleout_own_message_advances_without_sending)
     replay_own(&rp, 14);
     live(&rp, &s, 15);
     ck_assert_int_eq(replay_gap_pending(&rp), 1);
-    replay_gap_fetch(&rp);
+    replay_gap_fetch(&rp, REPLAY_GAP_SKIP);
     int64_t page[] = {13, 14, 15};
     for (size_t i = 0; i < 3; i++)
         if (replay_take(&rp, page[i]))
@@ -159,7 +184,7 @@ START_TEST(test_scaleout_overflow_while_gapped_asks_for_a_fetch)
         live(&rp, &s, seq);
     ck_assert_uint_eq(s.n, 0);
     ck_assert_int_eq(replay_gap_pending(&rp), 1);
-    replay_gap_fetch(&rp);
+    replay_gap_fetch(&rp, REPLAY_GAP_SKIP);
     ck_assert_int_eq(replay_page_end(&rp, 0), REPLAY_CAUGHT_UP);
     replay_deinit(&rp);
 }
@@ -171,7 +196,7 @@ START_TEST(test_scaleout_failed_gap_fetch_keeps_what_is_held)
     struct sent s = {0};
     live_at(&rp, 10);
     live(&rp, &s, 12);
-    replay_gap_fetch(&rp);
+    replay_gap_fetch(&rp, REPLAY_GAP_SKIP);
     live(&rp, &s, 13); /* held during the fetch */
     replay_gap_abort(&rp); /* MongoDB did not answer */
     ck_assert_int_eq(replay_gap_pending(&rp), 1);
@@ -262,6 +287,7 @@ Suite *scaleout_suite(void)
     TCase *tc = tcase_create("order");
     tcase_add_test(tc, test_scaleout_out_of_order_is_held_until_the_gap_fills);
     tcase_add_test(tc, test_scaleout_gap_fetch_fills_and_skips_missing_seqs);
+    tcase_add_test(tc, test_scaleout_gap_fetch_waits_for_a_seq_still_in_flight);
     tcase_add_test(tc, test_scaleout_own_message_advances_without_sending);
     tcase_add_test(tc, test_scaleout_finish_without_confirm_keeps_the_gap);
     tcase_add_test(tc, test_scaleout_overflow_while_gapped_asks_for_a_fetch);
