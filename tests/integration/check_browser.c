@@ -14,7 +14,11 @@ START_TEST(test_browser_two_people_chat)
 {
     static char out[65536];
     const char *dir = getenv("CHAT_TEST_OUT") ? getenv("CHAT_TEST_OUT") : "var/test-out";
-    int rc = run_cmd(out, sizeof out, "tests/browser/run.sh > %s/browser.log 2>&1; rc=$?; tail -n 40 %s/browser.log; exit $rc",
+    /* setsid: the test restarts the relay, and Check kills this test's
+     * process group when it ends; the new relay must outlive the test. */
+    int rc = run_cmd(out, sizeof out,
+                     "setsid -w tests/browser/run.sh > %s/browser.log 2>&1; rc=$?; "
+                     "tail -n 40 %s/browser.log; exit $rc",
                      dir, dir);
     ck_assert_msg(rc == 0, "browser test failed (exit %d); last lines:\n%s", rc, out);
 }
