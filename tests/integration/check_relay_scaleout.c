@@ -94,8 +94,8 @@ static cJSON *await_for(struct ws_client *c, const char *type, struct seen *s, c
         const char *t = rh_str(j, "type");
         if (strcmp(t, type) == 0)
             return j;
-        ck_assert_msg(strcmp(t, "MESSAGE") == 0, "expected %s or MESSAGE (%s), got %s", type,
-                      what, t);
+        ck_assert_msg(strcmp(t, "MESSAGE") == 0, "expected %s or MESSAGE (%s), got %s", type, what,
+                      t);
         seen_add(s, j);
         cJSON_Delete(j);
     }

@@ -197,7 +197,7 @@ START_TEST(test_scaleout_failed_gap_fetch_keeps_what_is_held)
     live_at(&rp, 10);
     live(&rp, &s, 12);
     replay_gap_fetch(&rp, REPLAY_GAP_SKIP);
-    live(&rp, &s, 13); /* held during the fetch */
+    live(&rp, &s, 13);     /* held during the fetch */
     replay_gap_abort(&rp); /* MongoDB did not answer */
     ck_assert_int_eq(replay_gap_pending(&rp), 1);
     ck_assert_uint_eq(s.n, 0);
