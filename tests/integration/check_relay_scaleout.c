@@ -55,6 +55,8 @@ static void suite_teardown(void)
         setenv("CHAT_REDIS_URL", "redis://127.0.0.1:6380", 1);
         testenv_stack("stop redis");
     }
+    /* This runs in the runner itself: later suites must not inherit it. */
+    unsetenv("CHAT_REDIS_URL");
 }
 
 static pid_t spawn_relay(int port)
