@@ -28,15 +28,20 @@
 static const char *const all_scenarios[] = {"connections", "recovery", "http",
                                             "steady",      "proxy",    "saturation"};
 
+/* Run only when named: it needs a second relay that shares Redis with the
+ * first (bench/run.sh starts one). */
+static const char *const extra_scenarios[] = {"tworelay"};
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: chat-bench [options] [scenario ...]\n"
             "scenarios: connections recovery http steady proxy saturation (default: all, in this "
-            "order)\n"
+            "order), tworelay (only when named; needs --relay2)\n"
             "  --web URL            API base (http://127.0.0.1:8080)\n"
             "  --relay URL          relay WebSocket (ws://127.0.0.1:8090/ws)\n"
             "  --proxy URL          WebSocket through the web server (ws://127.0.0.1:8080/ws)\n"
+            "  --relay2 URL         tworelay: a second relay sharing Redis with --relay\n"
             "  --var DIR            the stack's var/ for pid files (./var)\n"
             "  --out FILE           results JSON (none: stdout only)\n"
             "  --commit TEXT        git commit to record\n"
@@ -107,6 +112,9 @@ static int known(const char *name)
     for (size_t i = 0; i < sizeof all_scenarios / sizeof all_scenarios[0]; i++)
         if (strcmp(name, all_scenarios[i]) == 0)
             return 1;
+    for (size_t i = 0; i < sizeof extra_scenarios / sizeof extra_scenarios[0]; i++)
+        if (strcmp(name, extra_scenarios[i]) == 0)
+            return 1;
     return 0;
 }
 
@@ -139,6 +147,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {{"web", required_argument, NULL, 'w'},
                                              {"relay", required_argument, NULL, 'r'},
                                              {"proxy", required_argument, NULL, 'p'},
+                                             {"relay2", required_argument, NULL, '2'},
                                              {"var", required_argument, NULL, 'v'},
                                              {"out", required_argument, NULL, 'o'},
                                              {"commit", required_argument, NULL, 'c'},
@@ -167,6 +176,9 @@ int main(int argc, char **argv)
             break;
         case 'r':
             snprintf(o.relay_url, sizeof o.relay_url, "%s", optarg);
+            break;
+        case '2':
+            snprintf(o.relay2_url, sizeof o.relay2_url, "%s", optarg);
             break;
         case 'p':
             snprintf(o.proxy_url, sizeof o.proxy_url, "%s", optarg);

@@ -25,6 +25,15 @@
 #   BENCH_MAX_CONNECTIONS  the relay's max_connections for the run
 #   BENCH_FERRETDB_PORT    port of the bench's FerretDB (27028)
 #   BENCH_KEEP_DB=1        keep the bench's FerretDB data directory
+#   BENCH_TWO_RELAYS=0     skip the two-relay run (see below)
+#   BENCH_RELAY2_PORT      port of the second relay (8091)
+#
+# After the main run (all scenarios, no BENCH_ARGS), a second chat-bench
+# run measures scale-out: the relay restarted with Redis (the stack's
+# private redis-server on 6380) plus a second relay on BENCH_RELAY2_PORT,
+# each room's two members on different relays, so every message crosses
+# Redis pub/sub and both take their seq from Redis. Its table follows the
+# first one; its JSON is <time>-tworelay.json.
 set -uo pipefail
 
 BIN=${1:?usage: bench/run.sh BIN_DIR [chat-bench options] [scenario ...]}
@@ -55,10 +64,19 @@ if ! git diff --quiet HEAD -- bench relay shared fcgi-api 2>/dev/null; then
 fi
 
 fpid=
+r2pid=
+redis_started=
 restore() {
     trap - EXIT INT TERM
     say "restoring the relay and lighttpd to the configured settings"
-    unset CHAT_MONGO_URI CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS
+    if [[ -n $r2pid ]]; then
+        kill -TERM "$r2pid" 2>/dev/null
+        for _ in $(seq 1 100); do kill -0 "$r2pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$r2pid" 2>/dev/null && kill -KILL "$r2pid" 2>/dev/null
+    fi
+    [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
+    unset CHAT_MONGO_URI CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS CHAT_REDIS_URL \
+        CHAT_MONGO_DATABASE
     "$STACK" restart relay >/dev/null || say "relay did not restart: run make run"
     "$STACK" restart lighttpd >/dev/null || say "lighttpd did not restart: run make run"
     if [[ -n $fpid ]]; then
@@ -103,4 +121,39 @@ fi
 # BENCH_ARGS is split on spaces on purpose: it is a list of options.
 # shellcheck disable=SC2206
 extra=(${BENCH_ARGS:-})
-"$BIN/chat-bench" "${args[@]}" "${extra[@]}" "$@"
+rc=0
+# `bench/run.sh BIN tworelay` runs the two-relay part alone.
+if [[ "$*" != tworelay ]]; then
+    "$BIN/chat-bench" "${args[@]}" "${extra[@]}" "$@"
+    rc=$?
+fi
+
+# two_relays: the scale-out run described at the top.
+two_relays() {
+    local port2=${BENCH_RELAY2_PORT:-8091}
+    port_open "$port2" && { say "port $port2 is taken: set BENCH_RELAY2_PORT"; return 1; }
+    export CHAT_REDIS_URL=redis://127.0.0.1:6380
+    # A database of its own on the bench's FerretDB: ENTER reads the whole
+    # collection there, and the main run stored tens of thousands of messages.
+    export CHAT_MONGO_DATABASE=chat_tworelay
+    "$ROOT/migrations/migrate.sh" >/dev/null || { say "migrate.sh failed for chat_tworelay"; return 1; }
+    [[ -f $ROOT/var/run/redis.pid ]] && kill -0 "$(<"$ROOT/var/run/redis.pid")" 2>/dev/null ||
+        redis_started=1
+    "$STACK" start redis >/dev/null || { say "redis did not start"; return 1; }
+    say "two relays: restarting the relay with Redis, starting a second one on $port2"
+    "$STACK" restart relay >/dev/null || { say "relay did not start with Redis"; return 1; }
+    CHAT_RELAY_PORT=$port2 nohup "$BIN/chat-relay" >>"$ROOT/var/log/bench-relay2.log" 2>&1 &
+    r2pid=$!
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz" 2>/dev/null && break
+        sleep 0.1
+    done
+    curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz" ||
+        { say "the second relay did not start (var/log/bench-relay2.log)"; return 1; }
+    "$BIN/chat-bench" --var "$ROOT/var" --commit "$commit" --out "${out%.json}-tworelay.json" \
+        --pid "ferretdb=$fpid" --relay2 "ws://127.0.0.1:$port2/ws" tworelay
+}
+if [[ "$*" == tworelay || (${BENCH_TWO_RELAYS:-1} == 1 && $# -eq 0 && ${#extra[@]} -eq 0) ]]; then
+    two_relays || rc=1
+fi
+exit $rc

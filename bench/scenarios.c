@@ -30,6 +30,7 @@ struct bench {
     struct bench_opts o;
     struct chatapi *api;
     struct wsclient_target relay, proxy;
+    struct wsclient_target relay2; /* tworelay: the second relay */
     char metrics_url[300];
     char prefix[24];           /* username prefix unique to this run */
     int epfd;                  /* one epoll set for every fleet */
@@ -42,6 +43,10 @@ struct bench {
     char prepare_error[256];     /* why it failed, "" when it did not */
     struct fleet *direct;        /* users[] connected to the relay, ENTERed */
     struct fleet *proxied;       /* pusers[] connected through the web server */
+    struct fleet_user *xusers;   /* tworelay: room members split over two relays */
+    size_t nxusers;
+    int want_cross;
+    struct fleet *cross;         /* xusers[2k] on relay, xusers[2k+1] on relay2 */
     cJSON *prepare_info;         /* what prepare() did, for the results */
     struct fleet_user rec[2];    /* recovery and http: a room of their own */
     int rec_ready;
@@ -399,6 +404,11 @@ struct bench *bench_new(const struct bench_opts *opts, const char *const *names,
     }
     b->want_direct = planned(names, n, "steady") || planned(names, n, "saturation");
     b->want_proxy = planned(names, n, "proxy");
+    b->want_cross = planned(names, n, "tworelay");
+    if (b->want_cross && wsclient_target_parse(b->o.relay2_url, &b->relay2) != 0) {
+        snprintf(errbuf, errlen, "tworelay needs --relay2 ws://IPV4:PORT/PATH");
+        goto fail;
+    }
     if (wsclient_target_parse(b->o.relay_url, &b->relay) != 0 ||
         wsclient_target_parse(b->o.proxy_url, &b->proxy) != 0) {
         snprintf(errbuf, errlen, "relay and proxy URLs must be ws://IPV4:PORT/PATH");
@@ -434,8 +444,14 @@ struct bench *bench_new(const struct bench_opts *opts, const char *const *names,
     }
     say("signing in %zu users and opening their rooms through %s", b->nusers + b->npusers + 2,
         b->o.web);
+    b->nxusers = b->want_cross ? 2 * (size_t) b->o.rooms : 0;
+    if (b->nxusers && !(b->xusers = calloc(b->nxusers, sizeof *b->xusers))) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     if (login_pairs(b, b->users, b->nusers, "", errbuf, errlen) != 0 ||
-        login_pairs(b, b->pusers, b->npusers, "p", errbuf, errlen) != 0)
+        login_pairs(b, b->pusers, b->npusers, "p", errbuf, errlen) != 0 ||
+        login_pairs(b, b->xusers, b->nxusers, "x", errbuf, errlen) != 0)
         goto fail;
     if (login_user(b, &b->rec[0], "ra", errbuf, errlen) != 0 ||
         login_user(b, &b->rec[1], "rb", errbuf, errlen) != 0 ||
@@ -453,6 +469,7 @@ void bench_free(struct bench *b)
         return;
     fleet_free(b->direct);
     fleet_free(b->proxied);
+    fleet_free(b->cross);
     if (b->epfd >= 0)
         close(b->epfd);
     cJSON_Delete(b->prepare_info);
@@ -462,6 +479,9 @@ void bench_free(struct bench *b)
     for (size_t i = 0; b->pusers && i < b->npusers; i++)
         free(b->pusers[i].jwt);
     free(b->pusers);
+    for (size_t i = 0; b->xusers && i < b->nxusers; i++)
+        free(b->xusers[i].jwt);
+    free(b->xusers);
     free(b->rec[0].jwt);
     free(b->rec[1].jwt);
     chatapi_free(b->api);
@@ -725,6 +745,33 @@ static cJSON *measure_rate(struct bench *b, struct fleet *f, struct fleet_client
 /* prepare: connect and ENTER the long-lived fleets, one warm-up message
  * per client, while the store is still small. Runs once; a failure is
  * kept and reported by every scenario that needed the fleet. */
+/* connect_split: users 2k to one relay and 2k+1 to the other, so every
+ * message of every room crosses Redis. The fleet keeps the user pointers,
+ * which point into b->xusers. */
+static int connect_split(struct bench *b, struct fleet *f, char *why, size_t cap)
+{
+    size_t half = b->nxusers / 2;
+    struct fleet_user **list = malloc(half * sizeof *list);
+    if (!list) {
+        snprintf(why, cap, "out of memory");
+        return ERR_NOMEM;
+    }
+    int rc = 0;
+    for (int side = 0; side < 2 && rc == 0; side++) {
+        for (size_t k = 0; k < half; k++)
+            list[k] = &b->xusers[2 * k + (size_t) side];
+        struct fleet_connect_result res;
+        rc = fleet_connect(f, side ? &b->relay2 : &b->relay, list, half, 1, 100, &res);
+        if (rc != 0 || res.opened != half) {
+            snprintf(why, cap, "%zu of %zu clients connected to %.40s: %.60s", res.opened, half,
+                     side ? b->relay2.host : b->relay.host, res.first_failure);
+            rc = rc ? rc : ERR_UNAVAILABLE;
+        }
+    }
+    free(list);
+    return rc;
+}
+
 static void prepare(struct bench *b)
 {
     if (b->prepared)
@@ -753,6 +800,15 @@ static void prepare(struct bench *b)
                      0 &&
                  warm_up(b->proxied) != 0)
             snprintf(why, sizeof why, "proxied clients: warm-up messages were not all answered");
+    }
+    if (!why[0] && b->want_cross) {
+        say("prepare: %zu clients split over %s and %s ENTER %zu rooms", b->nxusers,
+            b->relay.host, b->relay2.host, b->nxusers / 2);
+        b->cross = fleet_new(b->api, b->epfd, b->o.msg_chars);
+        if (!b->cross)
+            snprintf(why, sizeof why, "out of memory");
+        else if (connect_split(b, b->cross, why, sizeof why) == 0 && warm_up(b->cross) != 0)
+            snprintf(why, sizeof why, "two-relay clients: warm-up messages were not all answered");
     }
     if (why[0])
         snprintf(b->prepare_error, sizeof b->prepare_error, "prepare: %s", why);
@@ -1225,6 +1281,9 @@ cJSON *bench_run(struct bench *b, const char *name)
         return run_steady(b, "steady", b->direct, b->relay.host, "1 steady (relay direct)");
     if (strcmp(name, "proxy") == 0)
         return run_steady(b, "proxy", b->proxied, b->proxy.host, "1 steady (via lighttpd /ws)");
+    if (strcmp(name, "tworelay") == 0)
+        return run_steady(b, "tworelay", b->cross, "two relays + Redis",
+                          "6 steady across two relays (Redis)");
     if (strcmp(name, "saturation") == 0)
         return run_saturation(b);
     if (strcmp(name, "recovery") == 0)

@@ -24,6 +24,7 @@ struct bench_opts {
     char web[256];       /* http://127.0.0.1:8080 */
     char relay_url[256]; /* ws://127.0.0.1:8090/ws */
     char proxy_url[256]; /* ws://127.0.0.1:8080/ws */
+    char relay2_url[256]; /* "" or a second relay sharing Redis with the first (tworelay) */
     char var_dir[512];   /* the stack's var/ (pid files) */
     int rooms;           /* steady: rooms of two members */
     double rate;         /* steady: messages/s offered in total */
