@@ -751,7 +751,7 @@ static cJSON *measure_rate(struct bench *b, struct fleet *f, struct fleet_client
 static int connect_split(struct bench *b, struct fleet *f, char *why, size_t cap)
 {
     size_t half = b->nxusers / 2;
-    struct fleet_user **list = malloc(half * sizeof *list);
+    struct fleet_user **list = malloc(half * sizeof(struct fleet_user *));
     if (!list) {
         snprintf(why, cap, "out of memory");
         return ERR_NOMEM;
