@@ -46,9 +46,9 @@ struct bench {
     struct fleet_user *xusers;   /* tworelay: room members split over two relays */
     size_t nxusers;
     int want_cross;
-    struct fleet *cross;         /* xusers[2k] on relay, xusers[2k+1] on relay2 */
-    cJSON *prepare_info;         /* what prepare() did, for the results */
-    struct fleet_user rec[2];    /* recovery and http: a room of their own */
+    struct fleet *cross;      /* xusers[2k] on relay, xusers[2k+1] on relay2 */
+    cJSON *prepare_info;      /* what prepare() did, for the results */
+    struct fleet_user rec[2]; /* recovery and http: a room of their own */
     int rec_ready;
     int64_t rec_room_msgs; /* messages stored in the recovery room */
 };
@@ -571,9 +571,10 @@ static void settle(struct bench *b, cJSON *row, const char *key)
     }
 }
 
-/* connect_users: a client per user (borrowed), ENTERed in the user's room. */
+/* connect_users: a client for each of users[0], users[stride], ...
+ * (n of them, borrowed for the fleet's life), ENTERed in the user's room. */
 static int connect_users(struct bench *b, struct fleet *f, const struct wsclient_target *t,
-                         struct fleet_user *users, size_t n, char *why, size_t cap)
+                         struct fleet_user *users, size_t n, size_t stride, char *why, size_t cap)
 {
     struct fleet_user **list = malloc(n * sizeof(struct fleet_user *));
     if (!list) {
@@ -581,7 +582,7 @@ static int connect_users(struct bench *b, struct fleet *f, const struct wsclient
         return ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++)
-        list[i] = &users[i];
+        list[i] = &users[i * stride];
     struct fleet_connect_result res;
     int rc = fleet_connect(f, t, list, n, 1, 100, &res);
     free(list);
@@ -745,33 +746,6 @@ static cJSON *measure_rate(struct bench *b, struct fleet *f, struct fleet_client
 /* prepare: connect and ENTER the long-lived fleets, one warm-up message
  * per client, while the store is still small. Runs once; a failure is
  * kept and reported by every scenario that needed the fleet. */
-/* connect_split: users 2k to one relay and 2k+1 to the other, so every
- * message of every room crosses Redis. The fleet keeps the user pointers,
- * which point into b->xusers. */
-static int connect_split(struct bench *b, struct fleet *f, char *why, size_t cap)
-{
-    size_t half = b->nxusers / 2;
-    struct fleet_user **list = malloc(half * sizeof(struct fleet_user *));
-    if (!list) {
-        snprintf(why, cap, "out of memory");
-        return ERR_NOMEM;
-    }
-    int rc = 0;
-    for (int side = 0; side < 2 && rc == 0; side++) {
-        for (size_t k = 0; k < half; k++)
-            list[k] = &b->xusers[2 * k + (size_t) side];
-        struct fleet_connect_result res;
-        rc = fleet_connect(f, side ? &b->relay2 : &b->relay, list, half, 1, 100, &res);
-        if (rc != 0 || res.opened != half) {
-            snprintf(why, cap, "%zu of %zu clients connected to %.40s: %.60s", res.opened, half,
-                     side ? b->relay2.host : b->relay.host, res.first_failure);
-            rc = rc ? rc : ERR_UNAVAILABLE;
-        }
-    }
-    free(list);
-    return rc;
-}
-
 static void prepare(struct bench *b)
 {
     if (b->prepared)
@@ -785,7 +759,7 @@ static void prepare(struct bench *b)
         b->direct = fleet_new(b->api, b->epfd, b->o.msg_chars);
         if (!b->direct)
             snprintf(why, sizeof why, "out of memory");
-        else if (connect_users(b, b->direct, &b->relay, b->users, b->nusers, why, sizeof why) ==
+        else if (connect_users(b, b->direct, &b->relay, b->users, b->nusers, 1, why, sizeof why) ==
                      0 &&
                  warm_up(b->direct) != 0)
             snprintf(why, sizeof why, "direct clients: warm-up messages were not all answered");
@@ -796,18 +770,23 @@ static void prepare(struct bench *b)
         b->proxied = fleet_new(b->api, b->epfd, b->o.msg_chars);
         if (!b->proxied)
             snprintf(why, sizeof why, "out of memory");
-        else if (connect_users(b, b->proxied, &b->proxy, b->pusers, b->npusers, why, sizeof why) ==
-                     0 &&
+        else if (connect_users(b, b->proxied, &b->proxy, b->pusers, b->npusers, 1, why,
+                               sizeof why) == 0 &&
                  warm_up(b->proxied) != 0)
             snprintf(why, sizeof why, "proxied clients: warm-up messages were not all answered");
     }
     if (!why[0] && b->want_cross) {
-        say("prepare: %zu clients split over %s and %s ENTER %zu rooms", b->nxusers,
-            b->relay.host, b->relay2.host, b->nxusers / 2);
+        say("prepare: %zu clients split over %s and %s ENTER %zu rooms", b->nxusers, b->relay.host,
+            b->relay2.host, b->nxusers / 2);
         b->cross = fleet_new(b->api, b->epfd, b->o.msg_chars);
         if (!b->cross)
             snprintf(why, sizeof why, "out of memory");
-        else if (connect_split(b, b->cross, why, sizeof why) == 0 && warm_up(b->cross) != 0)
+        /* users 2k on one relay, 2k+1 on the other: every message crosses Redis */
+        else if (connect_users(b, b->cross, &b->relay, b->xusers, b->nxusers / 2, 2, why,
+                               sizeof why) == 0 &&
+                 connect_users(b, b->cross, &b->relay2, b->xusers + 1, b->nxusers / 2, 2, why,
+                               sizeof why) == 0 &&
+                 warm_up(b->cross) != 0)
             snprintf(why, sizeof why, "two-relay clients: warm-up messages were not all answered");
     }
     if (why[0])
