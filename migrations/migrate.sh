@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # migrate.sh - apply the schema changes in migrations/ once each, in order.
 #
-#   migrate.sh            apply what is pending (MySQL first, then MongoDB)
+#   migrate.sh            apply what is pending (MySQL, then MongoDB, then data)
 #   migrate.sh --status   list applied and pending files, change nothing
 #
 # MySQL files (mysql/NNNN_name.sql) are recorded in schema_migrations in the
 # MySQL database; MongoDB files (mongo/NNNN_name.json, one command document
 # each) are recorded in the schema_migrations collection of the MongoDB
-# database, next to the data they shape. Each record keeps the file's
+# database, next to the data they shape. Data files (data/NNNN_name.sh,
+# executable scripts that move facts between the two stores, such as each
+# room's newest seq) run last and are recorded in MySQL as data/NNNN_name.sh;
+# they get the MySQL client options file in MIGRATE_MYSQL_DEFAULTS and the
+# chat-mongo-cmd path in MIGRATE_MONGO_CMD. Each record keeps the file's
 # SHA-256: if an applied file has changed since, nothing runs and the file
 # is named. A file that fails is named, is not recorded, and stops the run
 # with a non-zero exit. Note that MySQL commits DDL statement by statement,
@@ -77,7 +81,8 @@ sql -e "CREATE TABLE IF NOT EXISTS schema_migrations (
 
 declare -A applied=()
 while read -r version sum; do
-    [[ -n $version ]] && applied[mysql/$version]=$sum
+    [[ -z $version ]] && continue
+    if [[ $version == data/* ]]; then applied[$version]=$sum; else applied[mysql/$version]=$sum; fi
 done < <(sql -e "SELECT version, checksum FROM schema_migrations ORDER BY version")
 mongo_applied=$("$MONGO_CMD" applied) ||
     { echo "migrate: cannot reach MongoDB with the configured settings ($CONF)" >&2; exit 1; }
@@ -88,7 +93,8 @@ done <<<"$mongo_applied"
 # Refuse before touching anything if history was rewritten.
 changed=0
 files=()
-for f in "$HERE"/mysql/[0-9][0-9][0-9][0-9]_*.sql "$HERE"/mongo/[0-9][0-9][0-9][0-9]_*.json; do
+for f in "$HERE"/mysql/[0-9][0-9][0-9][0-9]_*.sql "$HERE"/mongo/[0-9][0-9][0-9][0-9]_*.json \
+    "$HERE"/data/[0-9][0-9][0-9][0-9]_*.sh; do
     [[ -e $f ]] || continue
     files+=("$f")
     key=$(basename "$(dirname "$f")")/$(basename "$f")
@@ -124,6 +130,12 @@ for f in "${files[@]}"; do
             exit 1
         fi
         sql -e "INSERT INTO schema_migrations (version, checksum) VALUES ('$name', '$sum')"
+    elif [[ $kind == data ]]; then
+        if ! out=$(MIGRATE_MYSQL_DEFAULTS=$DEFAULTS MIGRATE_MONGO_CMD=$MONGO_CMD bash "$f" 2>&1); then
+            echo "migrate: $key failed: $out" >&2
+            exit 1
+        fi
+        sql -e "INSERT INTO schema_migrations (version, checksum) VALUES ('data/$name', '$sum')"
     else
         if ! out=$("$MONGO_CMD" run "$f" 2>&1); then
             echo "migrate: $key failed: $out" >&2

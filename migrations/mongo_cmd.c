@@ -7,6 +7,9 @@
  *                                     the configured database
  *   chat-mongo-cmd applied            print "NAME SHA256" per recorded file
  *   chat-mongo-cmd record NAME SHA256 record a file as applied
+ *   chat-mongo-cmd room-seqs          print "ROOM_ID HIGHEST_SEQ" per room
+ *                                     that holds messages (one pass over
+ *                                     chat_messages; for data migrations)
  *
  * Settings come from the shared config (mongo_uri, mongo_database,
  * mongo_timeout_ms). Exit codes: 0 ok, 1 the command failed (server
@@ -34,7 +37,8 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: chat-mongo-cmd ping | run FILE | applied | record NAME SHA256\n");
+    fprintf(stderr,
+            "usage: chat-mongo-cmd ping | run FILE | applied | record NAME SHA256 | room-seqs\n");
     return 2;
 }
 
@@ -140,6 +144,45 @@ static int cmd_record(mongoc_client_t *client, const char *db, const char *name,
     return rc;
 }
 
+/* cmd_room_seqs: the highest stored seq of every room, in one pass over
+ * chat_messages sorted by {chatRoomId, seq desc} (MongoDB walks its unique
+ * index; FerretDB sorts in memory): a migration's job, never a hot path.
+ * Not an aggregation: FerretDB v1 has no $max or $first accumulator. */
+static int cmd_room_seqs(mongoc_client_t *client, const char *db)
+{
+    mongoc_collection_t *coll = mongoc_client_get_collection(client, db, "chat_messages");
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "chatRoomId", BCON_INT32(1),
+                            "seq", BCON_INT32(1), "}", "sort", "{", "chatRoomId", BCON_INT32(1),
+                            "seq", BCON_INT32(-1), "}");
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+    const bson_t *doc;
+    bson_iter_t it;
+    int64_t prev = 0;
+    while (mongoc_cursor_next(cur, &doc)) {
+        int64_t room = 0, seq = 0;
+        if (bson_iter_init_find(&it, doc, "chatRoomId") && BSON_ITER_HOLDS_NUMBER(&it))
+            room = bson_iter_as_int64(&it);
+        if (bson_iter_init_find(&it, doc, "seq") && BSON_ITER_HOLDS_NUMBER(&it))
+            seq = bson_iter_as_int64(&it);
+        if (room > 0 && room != prev && seq > 0) {
+            printf("%lld %lld\n", (long long) room, (long long) seq);
+            prev = room;
+        }
+    }
+    bson_error_t err;
+    int rc = 0;
+    if (mongoc_cursor_error(cur, &err)) {
+        fprintf(stderr, "chat-mongo-cmd: %s\n", err.message);
+        rc = exit_for(&err);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -178,6 +221,8 @@ int main(int argc, char **argv)
         rc = cmd_applied(client, cfg.mongo_database);
     } else if (strcmp(argv[1], "record") == 0 && argc == 4) {
         rc = cmd_record(client, cfg.mongo_database, argv[2], argv[3]);
+    } else if (strcmp(argv[1], "room-seqs") == 0 && argc == 2) {
+        rc = cmd_room_seqs(client, cfg.mongo_database);
     } else {
         rc = usage();
     }
