@@ -63,7 +63,8 @@ static char *read_file(const char *path)
 static int exit_for(const bson_error_t *err)
 {
     /* Server selection failures mean the server is not there at all. */
-    return err->domain == MONGOC_ERROR_SERVER_SELECTION || err->domain == MONGOC_ERROR_STREAM ? 3 : 1;
+    return err->domain == MONGOC_ERROR_SERVER_SELECTION || err->domain == MONGOC_ERROR_STREAM ? 3
+                                                                                              : 1;
 }
 
 static int run_command(mongoc_client_t *client, const char *db, const bson_t *cmd)

@@ -34,7 +34,6 @@
 #define BUS_BACKOFF_MAX_MS 5000
 
 #define CHANNEL_PREFIX "chat:room:"
-#define SEQKEY_PREFIX  "chat:seq:"
 
 enum room_state { BR_IDLE, BR_SUB, BR_UNSUB };
 
@@ -94,11 +93,6 @@ int redis_url_parse(const char *url, char host[REDIS_HOST_MAX], int *port)
 void redis_channel(char *buf, size_t cap, int64_t room_id)
 {
     snprintf(buf, cap, CHANNEL_PREFIX "%" PRId64, room_id);
-}
-
-void redis_seq_key(char *buf, size_t cap, int64_t room_id)
-{
-    snprintf(buf, cap, SEQKEY_PREFIX "%" PRId64, room_id);
 }
 
 char *redis_payload_format(uint64_t origin, int64_t seq, const char *frame, size_t frame_len,

@@ -11,7 +11,7 @@
  *
  * Publishing is not done here: a subscribed connection cannot publish, and
  * the writer thread publishes right after MongoDB accepted a batch (see
- * redis_seq.h). The payload format is shared: redis_payload_format/parse.
+ * redis_pub.h). The payload format is shared: redis_payload_format/parse.
  *
  * Loop thread only. The bus never logs; state changes reach the caller
  * through the callbacks.
@@ -28,13 +28,12 @@ struct redis_bus;
 #define REDIS_HOST_MAX 256
 
 /* redis_url_parse: "redis://host[:port][/db]" (port default 6379; the db
- * number is ignored: pub/sub and the seq keys need none). Returns 0 or
+ * number is ignored: pub/sub needs none). Returns 0 or
  * ERR_INVALID. */
 int redis_url_parse(const char *url, char host[REDIS_HOST_MAX], int *port);
 
-/* The channel of a room and the key of its seq counter, into buf. */
+/* The channel of a room, into buf. */
 void redis_channel(char *buf, size_t cap, int64_t room_id);
-void redis_seq_key(char *buf, size_t cap, int64_t room_id);
 
 /* redis_payload_format: the published form of a stored message:
  * "<origin hex>:<seq>:<MESSAGE frame>". malloc'd (caller frees; *len set),

@@ -18,7 +18,8 @@
 #include "log.h"
 #include "msgstore.h"
 #include "redis_bus.h"
-#include "redis_seq.h"
+#include "redis_pub.h"
+#include "seqalloc.h"
 #include "socket_tokens.h"
 #include "sqldb.h"
 #include "timefmt.h"
@@ -53,7 +54,7 @@ struct health_job {
     struct job base;
     struct relay *relay;
     uint64_t conn_id;
-    int mongo;     /* 0: MySQL, 1: MongoDB */
+    int mongo; /* 0: MySQL, 1: MongoDB */
     int rc;
 };
 
@@ -63,13 +64,7 @@ struct write_job {
     struct outmsg **batch;
     size_t n;
     int64_t started_ms;
-    int rc;        /* ERR_UNAVAILABLE when the store could not be reached at all */
-};
-
-/* Worker thread contexts. */
-struct writer_ctx {
-    struct redis_seq *seq;      /* the relay's (r->rseq): used by this thread only */
-    struct msgstore *store;
+    int rc; /* ERR_UNAVAILABLE when the store could not be reached at all */
 };
 
 static void *sql_thread_init(void *arg)
@@ -86,22 +81,6 @@ static void sql_thread_fini(void *ctx)
 static int load_last_seq(void *arg, int64_t room_id, int64_t *last)
 {
     return msgstore_last_seq(arg, room_id, last);
-}
-
-static void *writer_thread_init(void *arg)
-{
-    struct relay *r = arg;
-    struct writer_ctx *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
-    w->store = r->store;
-    w->seq = r->rseq;
-    return w;
-}
-
-static void writer_thread_fini(void *ctx)
-{
-    free(ctx);
 }
 
 /* ---------------------------------------------------------- connections */
@@ -470,10 +449,10 @@ static void health_done(struct job *j)
         if (--c->health_waiting == 0) {
             char body[128];
             int ok = c->health_ok == (HEALTH_SQL_OK | HEALTH_MONGO_OK);
-            int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"mysql\":\"%s\",\"mongodb\":\"%s\"}\n",
-                             ok ? "ok" : "unavailable",
-                             c->health_ok & HEALTH_SQL_OK ? "ok" : "unavailable",
-                             c->health_ok & HEALTH_MONGO_OK ? "ok" : "unavailable");
+            int n = snprintf(
+                body, sizeof body, "{\"status\":\"%s\",\"mysql\":\"%s\",\"mongodb\":\"%s\"}\n",
+                ok ? "ok" : "unavailable", c->health_ok & HEALTH_SQL_OK ? "ok" : "unavailable",
+                c->health_ok & HEALTH_MONGO_OK ? "ok" : "unavailable");
             http_reply(c, ok ? 200 : 503, NULL, "application/json", body, (size_t) n);
         }
     }
@@ -497,7 +476,7 @@ static void serve_health(struct conn *c)
         h->relay = r;
         h->conn_id = c->id;
         h->mongo = mongo;
-        workq_submit(mongo ? r->mongoq : r->sqlq, &h->base);
+        workq_submit(r->healthq, &h->base);
     }
     if (c->health_waiting == 0)
         http_text(c, 503, NULL, "out of memory");
@@ -509,7 +488,7 @@ static void serve_health(struct conn *c)
 static char *append_redis_metrics(struct relay *r, char *body, size_t *len)
 {
     char extra[1024];
-    uint64_t errors = r->redis_bus_errors + redis_seq_errors(r->rseq);
+    uint64_t errors = r->redis_bus_errors + redis_pub_errors(r->pub);
     int n = snprintf(
         extra, sizeof extra,
         "# HELP chat_relay_redis_up 1 when the Redis subscriber is connected.\n"
@@ -525,8 +504,7 @@ static char *append_redis_metrics(struct relay *r, char *body, size_t *len)
         "chat_relay_redis_messages_in_total %llu\n"
         "# HELP chat_relay_gap_fetches_total Seq gaps (or Redis outages) closed from MongoDB.\n"
         "# TYPE chat_relay_gap_fetches_total counter\nchat_relay_gap_fetches_total %llu\n",
-        redis_bus_up(r->bus), redis_seq_up(r->rseq),
-        (unsigned long long) errors,
+        redis_bus_up(r->bus), redis_pub_up(r->pub), (unsigned long long) errors,
         redis_bus_subscribed(r->bus), (unsigned long long) r->redis_in,
         (unsigned long long) r->gap_fetches);
     if (n <= 0 || (size_t) n >= sizeof extra) {
@@ -632,9 +610,15 @@ static void http_read(struct conn *c)
     }
     c->early_off = c->hs.length;
     switch (c->hs.route) {
-    case HS_ROUTE_HEALTHZ: serve_health(c); break;
-    case HS_ROUTE_METRICS: serve_metrics(c); break;
-    case HS_ROUTE_WS: serve_ws(c); break;
+    case HS_ROUTE_HEALTHZ:
+        serve_health(c);
+        break;
+    case HS_ROUTE_METRICS:
+        serve_metrics(c);
+        break;
+    case HS_ROUTE_WS:
+        serve_ws(c);
+        break;
     }
 }
 
@@ -660,6 +644,9 @@ static void upgrade(struct conn *c, int64_t user_id)
     c->user_id = user_id;
     c->last_heard_ms = c->last_ping_ms = timefmt_mono_ms();
     ratelimit_init(&c->rl, r->cfg->rate_per_sec, r->cfg->rate_burst, c->last_heard_ms);
+    /* A page reconnecting ENTERs all its rooms at once: the burst allows it. */
+    ratelimit_init(&c->enter_rl, RELAY_ENTER_RATE, r->cfg->max_rooms_per_conn + RELAY_ENTER_RATE,
+                   c->last_heard_ms);
     r->n_open++;
     r->metrics.connections_total++;
     log_info("ws_open", "conn=%llu user=%lld origin=%s", (unsigned long long) c->id,
@@ -701,19 +688,111 @@ static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
 
 /* ------------------------------------------------------------- writing */
 
+/* claims_build: one claim per room of batch[idx[0..n-1]], ascending by
+ * room (the lock order seqalloc wants); *nclaims set. */
+static void claims_build(struct outmsg **batch, const size_t *idx, size_t n,
+                         struct seq_claim *claims, size_t *nclaims)
+{
+    size_t k = 0;
+    for (size_t t = 0; t < n; t++) {
+        const struct outmsg *om = batch[idx[t]];
+        size_t lo = 0, hi = k;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (claims[mid].room_id < om->m.room_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < k && claims[lo].room_id == om->m.room_id) {
+            claims[lo].count++;
+            continue;
+        }
+        memmove(&claims[lo + 1], &claims[lo], (k - lo) * sizeof *claims);
+        claims[lo] = (struct seq_claim){.room_id = om->m.room_id, .count = 1, .hint = om->seq_hint};
+        k++;
+    }
+    *nclaims = k;
+}
+
+static struct seq_claim *claim_of(struct seq_claim *claims, size_t n, int64_t room_id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (claims[mid].room_id < room_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && claims[lo].room_id == room_id ? &claims[lo] : NULL;
+}
+
+/* assign_seqs: give batch[idx[0..n-1]] their seqs in batch order (so a
+ * room's messages keep the order they arrived in); a message that gets
+ * none has m.seq = 0 and its status set. */
+static void assign_seqs(struct relay *r, struct outmsg **batch, const size_t *idx, size_t n,
+                        struct seq_claim *claims, int round)
+{
+    size_t nclaims = 0;
+    claims_build(batch, idx, n, claims, &nclaims);
+    if (round > 0)
+        for (size_t i = 0; i < nclaims; i++)
+            claims[i].hint = -1; /* the hint may be what collided */
+    seqalloc_claim(r->seqa, claims, nclaims);
+    for (size_t t = 0; t < n; t++) {
+        struct outmsg *om = batch[idx[t]];
+        struct seq_claim *c = claim_of(claims, nclaims, om->m.room_id);
+        om->m.seq = 0;
+        om->status = 0;
+        if (c->status == 0) {
+            om->m.seq = c->first++;
+        } else {
+            om->status = c->status == ERR_NOT_FOUND ? ERR_INTERNAL : c->status;
+        }
+    }
+}
+
+/* record_stored: raise last_seq of every room that got a message stored
+ * (or found one already stored), and publish those messages. */
+static void record_stored(struct relay *r, struct outmsg **batch, size_t n, int64_t *rooms,
+                          int64_t *seqs, const struct chat_message **done)
+{
+    size_t nrooms = 0, ndone = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct outmsg *om = batch[i];
+        if (om->status != OUTMSG_STORED && om->status != OUTMSG_DUPLICATE)
+            continue;
+        done[ndone++] = &om->m;
+        size_t k = 0;
+        while (k < nrooms && rooms[k] != om->m.room_id)
+            k++;
+        if (k == nrooms) {
+            rooms[nrooms] = om->m.room_id;
+            seqs[nrooms++] = om->m.seq;
+        } else if (om->m.seq > seqs[k]) {
+            seqs[k] = om->m.seq;
+        }
+    }
+    seqalloc_stored(r->seqa, rooms, seqs, nrooms);
+    /* Stored: now other relays may see it (stored before seen). */
+    redis_pub_send(r->pub, done, ndone);
+}
+
 static void write_run(struct job *j, void *ctx)
 {
     struct write_job *w = (struct write_job *) j;
-    struct writer_ctx *wc = ctx;
-    struct chat_message *msgs = NULL;
-    int *status = NULL;
-    size_t *idx = NULL, ntodo = w->n;
+    struct relay *r = w->relay;
+    struct chat_message *msgs = calloc(w->n, sizeof *msgs);
+    int *status = calloc(w->n, sizeof *status);
+    size_t *idx = calloc(w->n, sizeof *idx), ntodo = w->n;
+    struct seq_claim *claims = calloc(w->n, sizeof *claims);
+    int64_t *rooms = calloc(w->n, sizeof *rooms), *seqs = calloc(w->n, sizeof *seqs);
+    const struct chat_message **done = calloc(w->n, sizeof *done);
+    (void) ctx;
 
     w->rc = 0;
-    msgs = calloc(w->n, sizeof *msgs);
-    status = calloc(w->n, sizeof *status);
-    idx = calloc(w->n, sizeof *idx);
-    if (!wc || !msgs || !status || !idx) {
+    if (!msgs || !status || !idx || !claims || !rooms || !seqs || !done) {
         for (size_t i = 0; i < w->n; i++)
             w->batch[i]->status = ERR_INTERNAL;
         goto out;
@@ -722,11 +801,11 @@ static void write_run(struct job *j, void *ctx)
         idx[i] = i;
 
     /* A collision on {chatRoomId, seq} means another writer got there
-     * first: reload that room's counter and try again, a few times. */
+     * first: the room is repaired and the message tries again, a few times. */
     for (int round = 0; round < 3 && ntodo > 0; round++) {
         int64_t now = timefmt_now_ms();
         size_t k = 0;
-        redis_seq_assign(wc->seq, w->batch, idx, ntodo, round);
+        assign_seqs(r, w->batch, idx, ntodo, claims, round);
         for (size_t t = 0; t < ntodo; t++) {
             struct outmsg *om = w->batch[idx[t]];
             if (om->m.seq <= 0)
@@ -737,7 +816,7 @@ static void write_run(struct job *j, void *ctx)
         }
         if (k == 0)
             break;
-        int rc = msgstore_insert_many(wc->store, msgs, k, status);
+        int rc = msgstore_insert_many(r->store, msgs, k, status);
         if (rc) {
             for (size_t t = 0; t < k; t++)
                 w->batch[idx[t]]->status = rc;
@@ -758,14 +837,14 @@ static void write_run(struct job *j, void *ctx)
                 continue;
             }
             struct chat_message orig;
-            int frc = msgstore_find_client_msg(wc->store, om->m.room_id, om->m.sender_id,
+            int frc = msgstore_find_client_msg(r->store, om->m.room_id, om->m.sender_id,
                                                om->m.client_msg_id, &orig);
             if (frc == 0) {
                 chat_message_clear(&om->m);
                 om->m = orig;
                 om->status = OUTMSG_DUPLICATE;
             } else if (frc == ERR_NOT_FOUND) {
-                redis_seq_collided(wc->seq, om->m.room_id);
+                seqalloc_collided(r->seqa, om->m.room_id);
                 idx[retry++] = idx[t];
                 om->status = ERR_CONFLICT;
             } else {
@@ -774,12 +853,15 @@ static void write_run(struct job *j, void *ctx)
         }
         ntodo = retry;
     }
-    /* Stored: now other relays may see it (stored before seen). */
-    redis_seq_publish(wc->seq, w->batch, w->n);
+    record_stored(r, w->batch, w->n, rooms, seqs, done);
 out:
     free(msgs);
     free(status);
     free(idx);
+    free(claims);
+    free(rooms);
+    free(seqs);
+    free(done);
 }
 
 static void fail_pending(struct relay *r, const char *why);
@@ -791,6 +873,12 @@ static void write_done(struct job *j)
     if (!j->cancelled) {
         metrics_observe_batch(&r->metrics, w->n, timefmt_mono_ms() - w->started_ms);
         r->writing = 0;
+        int up = seqalloc_mysql_up(r->seqa);
+        if (!up && !r->seq_mysql_down_logged)
+            log_warn("seq_mysql_down", "seqs=memory repair=on_return");
+        else if (up && r->seq_mysql_down_logged)
+            log_info("seq_mysql_up", "seqs=mysql");
+        r->seq_mysql_down_logged = !up;
         if (w->rc == ERR_UNAVAILABLE) {
             log_warn("store_unavailable", "batch=%zu pending=%zu", w->n, r->npending);
             /* Messages queued meanwhile would wait for the same time-out. */
@@ -826,7 +914,8 @@ static void fail_pending(struct relay *r, const char *why)
 
 void relay_enqueue_write(struct relay *r, struct outmsg *om)
 {
-    if (r->npending >= RELAY_PENDING_MAX || r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES) {
+    if (r->npending >= RELAY_PENDING_MAX ||
+        r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES) {
         struct conn *c = relay_conn(r, om->conn_id);
         if (c)
             session_send_error(c, "unavailable", "relay overloaded, retry later",
@@ -852,7 +941,7 @@ void relay_enqueue_write(struct relay *r, struct outmsg *om)
 static void start_batch(struct relay *r)
 {
     size_t n = r->npending < (size_t) r->cfg->write_batch_max ? r->npending
-                                                             : (size_t) r->cfg->write_batch_max;
+                                                              : (size_t) r->cfg->write_batch_max;
     struct write_job *w = calloc(1, sizeof *w);
     struct outmsg **batch = calloc(n, sizeof(struct outmsg *));
     if (!w || !batch) {
@@ -982,6 +1071,7 @@ static void on_wake(struct ev_loop *loop, int fd, void *data, int mask)
         begin_stop(r);
     workq_complete(r->sqlq);
     workq_complete(r->mongoq);
+    workq_complete(r->healthq);
     workq_complete(r->writerq);
 }
 
@@ -1055,7 +1145,7 @@ static void bus_up(void *arg)
     struct relay *r = arg;
     log_info("redis_up", "side=subscriber rooms=%zu", roommap_count(&r->rooms));
     r->redis_down_logged = 0;
-    redis_seq_kick(r->rseq);
+    redis_pub_kick(r->pub);
     /* Whatever was published while we were away is in MongoDB. */
     session_resync(r);
 }
@@ -1131,16 +1221,17 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->wake_wr = pfd[1];
     if (!(r->store = msgstore_new(cfg, errbuf, errlen)))
         goto fail;
-    r->rseq = redis_seq_new(redis_port ? redis_host : NULL, redis_port, r->origin, load_last_seq,
-                            r->store);
-    if (!r->rseq) {
+    r->pub = redis_pub_new(redis_port ? redis_host : NULL, redis_port, r->origin);
+    r->seqa = seqalloc_new(sqldb_new(cfg), load_last_seq, r->store);
+    if (!r->pub || !r->seqa) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
     r->sqlq = workq_new(cfg->relay_workers, sql_thread_init, sql_thread_fini, r, r->wake_wr);
     r->mongoq = workq_new(cfg->relay_workers, NULL, NULL, r, r->wake_wr);
-    r->writerq = workq_new(1, writer_thread_init, writer_thread_fini, r, r->wake_wr);
-    if (!r->sqlq || !r->mongoq || !r->writerq) {
+    r->healthq = workq_new(2, sql_thread_init, sql_thread_fini, r, r->wake_wr);
+    r->writerq = workq_new(1, NULL, NULL, r, r->wake_wr);
+    if (!r->sqlq || !r->mongoq || !r->healthq || !r->writerq) {
         snprintf(errbuf, errlen, "cannot start worker threads");
         goto fail;
     }
@@ -1162,7 +1253,8 @@ fail:
 
 int relay_listen(struct relay *r, char *errbuf, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char port[16];
@@ -1236,6 +1328,7 @@ void relay_free(struct relay *r)
      * not waited for long, so SIGTERM still ends within 10 s. */
     int stuck = workq_free(r->sqlq, 500) != 0;
     stuck |= workq_free(r->mongoq, 500) != 0;
+    stuck |= workq_free(r->healthq, 500) != 0;
     stuck |= workq_free(r->writerq, 500) != 0;
     while (r->pending) {
         struct outmsg *om = r->pending;
@@ -1250,7 +1343,8 @@ void relay_free(struct relay *r)
     roommap_deinit(&r->rooms);
     if (!stuck) {
         msgstore_free(r->store); /* else a blocked worker still uses it */
-        redis_seq_free(r->rseq);
+        redis_pub_free(r->pub);
+        seqalloc_free(r->seqa);
     }
     if (r->listen_fd >= 0)
         close(r->listen_fd);

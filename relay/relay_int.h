@@ -28,21 +28,22 @@
 #include <signal.h>
 #include <stdint.h>
 
-#define RELAY_CLOSE_GRACE_MS   3000   /* after our close frame, before we drop the socket */
-#define RELAY_INBOX_MAX        256    /* commands waiting behind a membership check */
-#define RELAY_REPLAY_PAGE      200    /* messages per replay query */
-#define RELAY_REPLAY_MAX_HELD  1000   /* live messages held per replaying subscription */
-#define RELAY_PENDING_MAX      16384  /* messages waiting for a write batch */
+#define RELAY_CLOSE_GRACE_MS    3000  /* after our close frame, before we drop the socket */
+#define RELAY_INBOX_MAX         256   /* commands waiting behind a membership check */
+#define RELAY_REPLAY_PAGE       200   /* messages per replay query */
+#define RELAY_REPLAY_MAX_HELD   1000  /* live messages held per replaying subscription */
+#define RELAY_PENDING_MAX       16384 /* messages waiting for a write batch */
 #define RELAY_PENDING_MAX_BYTES (64u << 20)
-#define RELAY_LASTSEQ_MAX      100000 /* rooms whose last seq is remembered */
-#define RELAY_HEADROOM_FDS     16     /* sockets above the limit that can still get a 503 */
-#define RELAY_CRON_MS          250
+#define RELAY_LASTSEQ_MAX       100000 /* rooms whose last seq is remembered */
+#define RELAY_HEADROOM_FDS      16     /* sockets above the limit that can still get a 503 */
+#define RELAY_CRON_MS           250
+#define RELAY_ENTER_RATE        20 /* ENTERs per second per connection, on average */
 
 enum conn_state {
-    CONN_HTTP,       /* reading the request */
-    CONN_WAIT,       /* a worker is checking the token or health; no reading */
-    CONN_REPLY,      /* writing an HTTP answer, then closing */
-    CONN_OPEN,       /* a WebSocket */
+    CONN_HTTP,  /* reading the request */
+    CONN_WAIT,  /* a worker is checking the token or health; no reading */
+    CONN_REPLY, /* writing an HTTP answer, then closing */
+    CONN_OPEN,  /* a WebSocket */
 };
 
 struct conn;
@@ -51,12 +52,15 @@ struct conn;
 struct sub {
     struct conn *conn;
     int64_t room_id;
-    uint64_t epoch;        /* bumped by each (re)ENTER; stale job results are ignored */
-    int since_given;       /* ENTER carried `since` */
+    uint64_t epoch;  /* bumped by each (re)ENTER; stale job results are ignored */
+    int since_given; /* ENTER carried `since` */
     struct replay replay;
-    int64_t gap_timer;     /* ev timer id while a seq gap is waited on (scale-out), else 0 */
-    int refetch;           /* fetch once more when the running lookup ends (scale-out) */
-    int64_t gap_since_ms;  /* monotonic: since when a seq gap is open, 0 when none */
+    int64_t gap_timer;        /* ev timer id while a seq gap is waited on (scale-out), else 0 */
+    int refetch;              /* fetch once more when the running lookup ends (scale-out) */
+    int64_t gap_since_ms;     /* monotonic: since when a seq gap is open, 0 when none */
+    int enter_busy;           /* an ENTER lookup of this room is on a worker */
+    uint64_t enter_job_epoch; /* the epoch that lookup answers */
+    int64_t enter_since;      /* `since` of the newest ENTER (when since_given) */
 };
 
 struct cmd_node {
@@ -69,83 +73,87 @@ struct conn {
     int fd;
     enum conn_state state;
     struct relay *relay;
-    int64_t opened_ms;          /* monotonic */
-    int64_t last_heard_ms;      /* last frame of any kind from the peer */
+    int64_t opened_ms;     /* monotonic */
+    int64_t last_heard_ms; /* last frame of any kind from the peer */
     int64_t last_ping_ms;
-    int closing;                /* close frame queued: reap once sent or at close_deadline */
+    int closing; /* close frame queued: reap once sent or at close_deadline */
     int64_t close_deadline_ms;
-    int dead;                   /* on the reap list */
-    int flushing;               /* on the flush list */
+    int dead;     /* on the reap list */
+    int flushing; /* on the flush list */
     struct conn *next_flush, *next_reap;
 
     /* HTTP stage */
-    char *in;                   /* HS_MAX_REQUEST bytes while reading the request */
+    char *in; /* HS_MAX_REQUEST bytes while reading the request */
     size_t in_len;
-    size_t early_off;           /* bytes of `in` past the request still to feed wslay */
+    size_t early_off; /* bytes of `in` past the request still to feed wslay */
     struct hs_request hs;
-    char *out;                  /* HTTP answer (or 101) being written */
+    char *out; /* HTTP answer (or 101) being written */
     size_t out_len, out_off;
-    int health_waiting;         /* /healthz checks outstanding */
+    int health_waiting; /* /healthz checks outstanding */
     int health_ok;
 
     /* WebSocket stage */
     struct wsconn *ws;
-    int64_t user_id;            /* from the socket token, never from a frame */
-    struct ratelimit rl;
-    struct sub **subs;          /* rooms ENTERed, at most cfg->max_rooms_per_conn */
+    int64_t user_id;           /* from the socket token, never from a frame */
+    struct ratelimit rl;       /* TEXT and IMAGE */
+    struct ratelimit enter_rl; /* ENTER: each costs a database lookup */
+    struct sub **subs;         /* rooms ENTERed, at most cfg->max_rooms_per_conn */
     size_t nsubs;
-    int64_t *member_of;         /* rooms confirmed in MySQL, oldest first */
+    int64_t *member_of; /* rooms confirmed in MySQL, oldest first */
     size_t nmember;
     struct cmd_node *inbox, *inbox_tail;
     size_t inbox_len;
-    struct cmd_node *blocked;   /* the command waiting for a membership check */
+    struct cmd_node *blocked; /* the command waiting for a membership check */
 };
 
 /* outmsg: one TEXT/IMAGE on its way to MongoDB and back. */
 struct outmsg {
-    uint64_t conn_id;           /* the sending connection */
-    struct chat_message m;      /* writer fills id, seq, created_at */
-    int64_t seq_hint;           /* the room's newest seq as the loop knows it, or -1 */
-    int status;                 /* writer result: OUTMSG_STORED, OUTMSG_DUPLICATE or ERR_* */
-    size_t bytes;               /* for the pending-bytes bound */
+    uint64_t conn_id;      /* the sending connection */
+    struct chat_message m; /* writer fills id, seq, created_at */
+    int64_t seq_hint;      /* the room's newest seq as the loop knows it, or -1 */
+    int status;            /* writer result: OUTMSG_STORED, OUTMSG_DUPLICATE or ERR_* */
+    size_t bytes;          /* for the pending-bytes bound */
     struct outmsg *next;
 };
 #define OUTMSG_STORED    0
-#define OUTMSG_DUPLICATE 1      /* m now holds the original message */
+#define OUTMSG_DUPLICATE 1 /* m now holds the original message */
 
 struct relay {
     const struct config *cfg;
     struct ev_loop *loop;
     int listen_fd;
-    int wake_rd, wake_wr;       /* workers and signals wake the loop here */
+    int wake_rd, wake_wr; /* workers and signals wake the loop here */
     struct msgstore *store;
-    struct workq *sqlq;         /* tokens, membership, MySQL health */
-    struct workq *mongoq;       /* ENTER lookups, replay pages, MongoDB health */
-    struct workq *writerq;      /* one thread: write batches, owns the seq counters */
-    struct i64map conns;        /* id -> conn */
+    struct workq *sqlq;    /* tokens, membership, ENTER's last seq */
+    struct workq *mongoq;  /* replay pages and gap fetches */
+    struct workq *healthq; /* /healthz only, so no backlog can delay it */
+    struct workq *writerq; /* one thread: write batches (seqalloc, pub are its own) */
+    struct i64map conns;   /* id -> conn */
     uint64_t next_conn_id;
-    size_t n_open;              /* CONN_OPEN */
-    size_t n_admitted;          /* CONN_WAIT for a token, counted against the limit */
+    size_t n_open;     /* CONN_OPEN */
+    size_t n_admitted; /* CONN_WAIT for a token, counted against the limit */
     size_t max_conns;
-    struct roommap rooms;       /* room id -> struct sub * */
-    struct i64map lastseq;      /* room id -> int64_t *: newest seq seen (ENTER fallback) */
+    struct roommap rooms;  /* room id -> struct sub * */
+    struct i64map lastseq; /* room id -> int64_t *: newest seq seen (ENTER fallback) */
     uint64_t next_epoch;
     struct conn *flush_list, *reap_list;
 
-    struct outmsg *pending, *pending_tail;  /* FIFO for the next batch */
+    struct outmsg *pending, *pending_tail; /* FIFO for the next batch */
     size_t npending, pending_bytes;
-    size_t writing;             /* messages in the batch in flight (0: writer idle) */
+    size_t writing; /* messages in the batch in flight (0: writer idle) */
 
     struct metrics metrics;
-    uint64_t origin;            /* random id of this process; tags what it publishes */
-    struct redis_bus *bus;      /* pub/sub subscriber; NULL without redis_url */
-    struct redis_seq *rseq;     /* seq source and publisher: the writer thread's */
-    uint64_t redis_in;          /* messages received from other relays */
-    uint64_t redis_bus_errors;  /* subscriber connects failed or lost */
-    int redis_down_logged;      /* one log line per outage, not per retry */
-    uint64_t gap_fetches;       /* seq gaps closed from MongoDB */
+    uint64_t origin;           /* random id of this process; tags what it publishes */
+    struct redis_bus *bus;     /* pub/sub subscriber; NULL without redis_url */
+    struct seqalloc *seqa;     /* the writer thread's seq source */
+    struct redis_pub *pub;     /* the writer thread's publisher */
+    int seq_mysql_down_logged; /* one log line per MySQL outage of the writer */
+    uint64_t redis_in;         /* messages received from other relays */
+    uint64_t redis_bus_errors; /* subscriber connects failed or lost */
+    int redis_down_logged;     /* one log line per outage, not per retry */
+    uint64_t gap_fetches;      /* seq gaps closed from MongoDB */
     volatile sig_atomic_t stop_requested;
-    int stop_phase;             /* 0 running, 1 draining writes, 2 closing clients */
+    int stop_phase; /* 0 running, 1 draining writes, 2 closing clients */
     int64_t drain_deadline_ms, stop_deadline_ms;
 };
 
@@ -153,7 +161,7 @@ struct relay {
 void conn_flush_later(struct conn *c);
 void conn_close(struct conn *c, uint16_t code, const char *reason);
 void conn_send_frame(struct conn *c, const char *frame, size_t len);
-void conn_send_owned(struct conn *c, char *frame);  /* frees frame; NULL = out of memory */
+void conn_send_owned(struct conn *c, char *frame); /* frees frame; NULL = out of memory */
 struct conn *relay_conn(struct relay *r, uint64_t id);
 void relay_enqueue_write(struct relay *r, struct outmsg *om);
 void relay_lastseq_note(struct relay *r, int64_t room_id, int64_t seq);
@@ -163,7 +171,7 @@ int relay_lastseq_get(struct relay *r, int64_t room_id, int64_t *seq);
 void session_open(struct conn *c);
 void session_on_text(void *arg, const char *text, size_t len);
 void session_on_alive(void *arg);
-void session_close(struct conn *c);  /* leave every room, drop queued commands */
+void session_close(struct conn *c); /* leave every room, drop queued commands */
 void session_write_done(struct relay *r, struct outmsg **batch, size_t n);
 void session_send_error(struct conn *c, const char *code, const char *message,
                         const char *client_msg_id, int64_t room_id);

@@ -11,9 +11,9 @@
  *
  * Sends become struct outmsg and queue for the writer (relay.c); nothing
  * is ACKed or delivered before session_write_done hears that MongoDB
- * stored it (or already had it: an idempotent retry). Delivery builds the MESSAGE frame once per message and hands
- * it to every other subscription of the room through its replay state,
- * which holds frames while a `since` replay is still running.
+ * stored it (or already had it: an idempotent retry). Delivery builds the MESSAGE frame once per
+ * message and hands it to every other subscription of the room through its replay state, which
+ * holds frames while a `since` replay is still running.
  */
 #include "relay_int.h"
 
@@ -22,6 +22,7 @@
 #include "log.h"
 #include "msgstore.h"
 #include "redis_bus.h"
+#include "room_seq.h"
 #include "rooms.h"
 #include "timefmt.h"
 
@@ -32,9 +33,9 @@ struct member_job {
     struct job base;
     struct relay *relay;
     uint64_t conn_id;
-    const struct cmd_node *cmd;   /* identity only: the conn still owns it */
+    const struct cmd_node *cmd; /* identity only: the conn still owns it */
     int64_t room_id, user_id;
-    int rc;                       /* 1 member, 0 not, ERR_* */
+    int rc; /* 1 member, 0 not, ERR_* */
 };
 
 struct lookup_job {
@@ -43,8 +44,8 @@ struct lookup_job {
     uint64_t conn_id;
     int64_t room_id;
     uint64_t epoch;
-    int want_last;                /* the ENTER lookup: last seq first */
-    int64_t after;                /* replay page after this seq; -1: none */
+    int want_last; /* the ENTER lookup: the room's last seq first (MySQL) */
+    int64_t after; /* replay page after this seq; -1: none */
     int64_t last_seq;
     struct chat_message *msgs;
     size_t n;
@@ -120,8 +121,7 @@ static struct sub *add_sub(struct conn *c, int64_t room_id)
         free(s);
         return NULL;
     }
-    if (r->bus && roommap_get(&r->rooms, room_id)->n == 1 &&
-        redis_bus_want(r->bus, room_id) != 0) {
+    if (r->bus && roommap_get(&r->rooms, room_id)->n == 1 && redis_bus_want(r->bus, room_id) != 0) {
         roommap_remove(&r->rooms, room_id, s);
         free(s);
         return NULL;
@@ -153,32 +153,44 @@ static void member_note(struct conn *c, int64_t room_id)
 
 /* ------------------------------------------------------- ENTER / replay */
 
-static void lookup_run(struct job *j, void *ctx)
+/* last_run (sql worker): the room's newest stored seq, O(1) in MySQL. */
+static void last_run(struct job *j, void *ctx)
 {
     struct lookup_job *l = (struct lookup_job *) j;
-    struct msgstore *store = l->relay->store;
+    l->rc = ctx ? room_seq_last(ctx, l->room_id, &l->last_seq) : ERR_UNAVAILABLE;
+}
+
+/* store_last_run (mongo worker): the newest stored seq asked of the store
+ * itself (MySQL is down), then the replay page when `since` was given. */
+static void page_run(struct job *j, void *ctx);
+static void store_last_run(struct job *j, void *ctx)
+{
+    struct lookup_job *l = (struct lookup_job *) j;
+    l->rc = msgstore_last_seq(l->relay->store, l->room_id, &l->last_seq);
+    if (l->rc == 0 && l->after >= 0)
+        page_run(j, ctx);
+}
+
+/* page_run (mongo worker): a replay page after l->after. */
+static void page_run(struct job *j, void *ctx)
+{
+    struct lookup_job *l = (struct lookup_job *) j;
     (void) ctx;
-    l->rc = 0;
-    if (l->after >= 0)
-        l->rc = msgstore_page(store, l->room_id, 0, l->after, RELAY_REPLAY_PAGE, &l->msgs, &l->n,
-                              &l->more);
-    if (l->rc || !l->want_last)
-        return;
-    /* A complete, non-empty page ends with the room's newest message: no
-     * second query (on FerretDB each is a scan of the collection). */
-    if (l->n > 0 && !l->more)
+    l->rc = msgstore_page(l->relay->store, l->room_id, 0, l->after, RELAY_REPLAY_PAGE, &l->msgs,
+                          &l->n, &l->more);
+    /* A complete page ends with the newest stored message, which may be
+     * newer than the last_seq MySQL had when asked. */
+    if (l->rc == 0 && l->want_last && l->n > 0 && !l->more && l->msgs[l->n - 1].seq > l->last_seq)
         l->last_seq = l->msgs[l->n - 1].seq;
-    else
-        l->rc = msgstore_last_seq(store, l->room_id, &l->last_seq);
 }
 
 static void lookup_done(struct job *j);
-#define GAP_WAIT_MS  200   /* how long a gap may stay open before MongoDB is asked */
-#define GAP_AGAIN_MS 500   /* between further looks while it stays open */
-#define GAP_RETRY_MS 1000  /* after a failed gap fetch */
+#define GAP_WAIT_MS  200  /* how long a gap may stay open before MongoDB is asked */
+#define GAP_AGAIN_MS 500  /* between further looks while it stays open */
+#define GAP_RETRY_MS 1000 /* after a failed gap fetch */
 /* A gap older than this is no write in flight (a batch that cannot reach
  * MongoDB gives up sooner): the missing seq failed and is skipped. */
-#define GAP_SKIP_MS  3000
+#define GAP_SKIP_MS 3000
 
 static void gap_watch(struct sub *s);
 static void gap_watch_after(struct sub *s, int64_t ms);
@@ -192,7 +204,7 @@ static void submit_lookup(struct conn *c, struct sub *s, int want_last, int64_t 
         remove_sub(c, s);
         return;
     }
-    l->base.run = lookup_run;
+    l->base.run = page_run;
     l->base.done = lookup_done;
     l->relay = r;
     l->conn_id = c->id;
@@ -200,6 +212,14 @@ static void submit_lookup(struct conn *c, struct sub *s, int want_last, int64_t 
     l->epoch = s->epoch;
     l->want_last = want_last;
     l->after = after;
+    if (want_last) {
+        /* ENTER: MySQL first (never behind replay pages), the page after. */
+        s->enter_busy = 1;
+        s->enter_job_epoch = s->epoch;
+        l->base.run = last_run;
+        workq_submit(r->sqlq, &l->base);
+        return;
+    }
     workq_submit(r->mongoq, &l->base);
 }
 
@@ -217,20 +237,43 @@ static void lookup_done(struct job *j)
     struct conn *c = j->cancelled ? NULL : relay_conn(r, l->conn_id);
     struct sub *s = c ? find_sub(c, l->room_id) : NULL;
 
+    if (s && l->want_last && s->enter_busy && s->enter_job_epoch == l->epoch) {
+        if (s->epoch != l->epoch && !c->closing) {
+            /* ENTERs that came meanwhile were folded into one: run it now. */
+            s->enter_busy = 0;
+            submit_lookup(c, s, 1, s->since_given ? s->enter_since : -1);
+            goto out;
+        }
+    }
     if (!s || s->epoch != l->epoch || c->closing)
         goto out; /* the connection left, re-ENTERed or is closing */
 
-    if (l->want_last) {
-        if (l->rc == ERR_UNAVAILABLE && !s->since_given &&
-            relay_lastseq_get(r, l->room_id, &l->last_seq) == 0) {
-            /* MongoDB is unreachable but this relay saw the room's newest seq. */
-            log_info("enter_lastseq_cached", "conn=%llu room=%lld seq=%lld",
-                     (unsigned long long) c->id, (long long) l->room_id, (long long) l->last_seq);
+    if (l->want_last && l->base.run == last_run) {
+        int64_t seen;
+        if (relay_lastseq_get(r, l->room_id, &seen) == 0 && (l->rc || seen > l->last_seq)) {
+            /* What this relay delivered is stored; MySQL may lag behind it
+             * (the writer was in its memory fallback) or be unreachable. */
+            l->last_seq = seen;
             l->rc = 0;
+        } else if (l->rc == ERR_UNAVAILABLE) {
+            /* MySQL is unreachable: ask the store itself (a room-sized
+             * query, only while MySQL is down). */
+            l->base.run = store_last_run;
+            workq_submit(r->mongoq, &l->base);
+            return;
         }
+        if (l->rc == 0 && l->after >= 0) {
+            /* `since`: now the page, on the MongoDB workers. */
+            l->base.run = page_run;
+            workq_submit(r->mongoq, &l->base);
+            return;
+        }
+    }
+    if (l->want_last) {
+        s->enter_busy = 0; /* this ENTER's lookup ends here */
         if (l->rc) {
-            refuse(c, REFUSE_STORE_UNAVAILABLE, "unavailable", "message store unavailable", NULL,
-                   l->room_id);
+            refuse(c, REFUSE_STORE_UNAVAILABLE, "unavailable",
+                   "message store unavailable, retry later", NULL, l->room_id);
             remove_sub(c, s);
             goto out;
         }
@@ -291,10 +334,15 @@ static void enter_start(struct conn *c, struct cmd_node *n)
     }
     s->epoch = ++r->next_epoch;
     s->since_given = n->cmd.since >= 0;
+    s->enter_since = n->cmd.since;
     /* Live messages are held from here on, so none can fall between the
      * lookup below and the moment delivery goes live. */
     replay_begin(&s->replay, n->cmd.since);
-    submit_lookup(c, s, 1, n->cmd.since);
+    /* While an ENTER of this room is being looked up, later ENTERs only
+     * move the epoch: one lookup follows when it ends, whatever their
+     * number, so a client repeating ENTER cannot fill the workers. */
+    if (!s->enter_busy)
+        submit_lookup(c, s, 1, n->cmd.since);
     free_cmd(n);
 }
 
@@ -504,8 +552,8 @@ void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
         if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE) {
             if (c) {
                 r->metrics.acks++;
-                conn_send_owned(c, proto_ack(om->m.client_msg_id, om->m.id, om->m.seq,
-                                             om->m.created_at_ms));
+                conn_send_owned(
+                    c, proto_ack(om->m.client_msg_id, om->m.id, om->m.seq, om->m.created_at_ms));
             }
         } else if (om->status == ERR_UNAVAILABLE) {
             if (c)
@@ -513,9 +561,8 @@ void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
                        "message store unavailable, retry later", om->m.client_msg_id,
                        om->m.room_id);
         } else {
-            log_error("store_failed", "room=%lld sender=%lld err=\"%s\"",
-                      (long long) om->m.room_id, (long long) om->m.sender_id,
-                      err_str(om->status));
+            log_error("store_failed", "room=%lld sender=%lld err=\"%s\"", (long long) om->m.room_id,
+                      (long long) om->m.sender_id, err_str(om->status));
             if (c)
                 session_send_error(c, "internal", "the message could not be stored",
                                    om->m.client_msg_id, om->m.room_id);
@@ -574,8 +621,7 @@ static void check_member(struct conn *c, struct cmd_node *n)
 {
     struct member_job *m = calloc(1, sizeof *m);
     if (!m) {
-        session_send_error(c, "unavailable", "out of memory", n->cmd.client_msg_id,
-                           n->cmd.room_id);
+        session_send_error(c, "unavailable", "out of memory", n->cmd.client_msg_id, n->cmd.room_id);
         free_cmd(n);
         return;
     }
@@ -605,8 +651,7 @@ static void handle_cmd(struct conn *c, struct cmd_node *n)
         return;
     }
     case PROTO_ENTER:
-        if (!find_sub(c, cmd->room_id) &&
-            c->nsubs >= (size_t) c->relay->cfg->max_rooms_per_conn) {
+        if (!find_sub(c, cmd->room_id) && c->nsubs >= (size_t) c->relay->cfg->max_rooms_per_conn) {
             refuse(c, REFUSE_TOO_MANY_ROOMS, "too_many_rooms",
                    "too many rooms entered on this connection; LEAVE one first", NULL,
                    cmd->room_id);
@@ -679,6 +724,12 @@ void session_on_text(void *arg, const char *text, size_t len)
         !ratelimit_take(&c->rl, timefmt_mono_ms())) {
         refuse(c, REFUSE_RATE_LIMITED, "rate_limited", "too many messages, slow down",
                cmd->client_msg_id, cmd->room_id);
+        free_cmd(n);
+        return;
+    }
+    if (cmd->kind == PROTO_ENTER && !ratelimit_take(&c->enter_rl, timefmt_mono_ms())) {
+        refuse(c, REFUSE_RATE_LIMITED, "rate_limited", "too many ENTERs, slow down", NULL,
+               cmd->room_id);
         free_cmd(n);
         return;
     }

@@ -73,7 +73,9 @@ static void setup(void)
     /* A private copy of the real migrations that a test may edit. */
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chat-mig-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    ck_assert_int_eq(run_cmd(out, sizeof out, "cp -r migrations/mysql migrations/mongo %s/", tmpdir), 0);
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "cp -r migrations/mysql migrations/mongo migrations/data %s/", tmpdir),
+                     0);
 }
 
 static void teardown(void)
@@ -84,8 +86,8 @@ static void teardown(void)
     sql_exec(m, q);
     mysql_close(m);
     run_cmd(out, sizeof out,
-            "echo '{\"dropDatabase\": 1}' | CHAT_MONGO_DATABASE=%s %s/chat-mongo-cmd run -",
-            dbname, getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR") : "build/san/bin");
+            "echo '{\"dropDatabase\": 1}' | CHAT_MONGO_DATABASE=%s %s/chat-mongo-cmd run -", dbname,
+            getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR") : "build/san/bin");
     run_cmd(out, sizeof out, "rm -rf %s", tmpdir);
 }
 
@@ -128,8 +130,9 @@ END_TEST
 START_TEST(test_migrations_refuse_changed_applied_file)
 {
     ck_assert_msg(migrate(tmpdir, "") == 0, "first run failed: %s", out);
-    ck_assert_int_eq(run_cmd(out, sizeof out, "echo '-- edited' >> %s/mysql/0001_users_rooms_tokens.sql",
-                             tmpdir), 0);
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "echo '-- edited' >> %s/mysql/0001_users_rooms_tokens.sql", tmpdir),
+                     0);
     int rc = migrate(tmpdir, "");
     ck_assert_msg(rc != 0, "a changed applied migration must be refused; output: %s", out);
     ck_assert_msg(strstr(out, "0001_users_rooms_tokens.sql was changed"), "output: %s", out);
@@ -138,27 +141,34 @@ END_TEST
 
 START_TEST(test_migrations_sql_error_names_file_and_records_nothing)
 {
-    ck_assert_int_eq(run_cmd(out, sizeof out,
-                             "printf 'CREATE TABLEX broken (id INT);\\n' > %s/mysql/0002_broken.sql",
-                             tmpdir), 0);
+    ck_assert_int_eq(
+        run_cmd(out, sizeof out,
+                "printf 'CREATE TABLEX broken (id INT);\\n' > %s/mysql/0099_broken.sql", tmpdir),
+        0);
     int rc = migrate(tmpdir, "");
     ck_assert_msg(rc != 0, "a failing migration must exit non-zero; output: %s", out);
-    ck_assert_msg(strstr(out, "mysql/0002_broken.sql failed"), "output: %s", out);
+    ck_assert_msg(strstr(out, "mysql/0099_broken.sql failed"), "output: %s", out);
 
     MYSQL *m = connect_db();
     static char rows[4096];
     query_text(m, "SELECT version FROM schema_migrations ORDER BY version", rows, sizeof rows);
-    ck_assert_str_eq(rows, "0001_users_rooms_tokens.sql\n");
+    ck_assert_str_eq(rows, "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n");
 
     /* Fixed, the same file applies on the next run and nothing else does. */
-    ck_assert_int_eq(run_cmd(out, sizeof out,
-                             "printf 'CREATE TABLE fixed (id INT PRIMARY KEY);\\n' > %s/mysql/0002_broken.sql",
-                             tmpdir), 0);
+    ck_assert_int_eq(
+        run_cmd(out, sizeof out,
+                "printf 'CREATE TABLE fixed (id INT PRIMARY KEY);\\n' > %s/mysql/0099_broken.sql",
+                tmpdir),
+        0);
     ck_assert_msg(migrate(tmpdir, "") == 0, "second run failed: %s", out);
-    ck_assert_msg(strstr(out, "applied mysql/0002_broken.sql") && !strstr(out, "applied mysql/0001"),
+    ck_assert_msg(strstr(out, "applied mysql/0099_broken.sql") &&
+                      !strstr(out, "applied mysql/0001"),
                   "output: %s", out);
-    query_text(m, "SELECT version FROM schema_migrations ORDER BY version", rows, sizeof rows);
-    ck_assert_str_eq(rows, "0001_users_rooms_tokens.sql\n0002_broken.sql\n");
+    query_text(m,
+               "SELECT version FROM schema_migrations WHERE version LIKE '00%%' ORDER BY version",
+               rows, sizeof rows);
+    ck_assert_str_eq(rows,
+                     "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0099_broken.sql\n");
     mysql_close(m);
 }
 END_TEST
@@ -176,6 +186,50 @@ START_TEST(test_migrations_status_lists_pending_without_applying)
 }
 END_TEST
 
+/* A store written before rooms kept their seq state in MySQL: messages in
+ * MongoDB, rooms without seq columns. The data migration must raise every
+ * room to its highest stored seq, so the relay's next seq is new. */
+START_TEST(test_migrations_backfill_room_seq_state_from_stored_messages)
+{
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "rm -rf %s/data %s/mysql/0002_* && mkdir -p %s/later && "
+                             "cp migrations/mysql/0002_* %s/later/",
+                             tmpdir, tmpdir, tmpdir, tmpdir),
+                     0);
+    ck_assert_msg(migrate(tmpdir, "") == 0, "old schema: %s", out);
+    MYSQL *m = connect_db();
+    sql_exec(m, "INSERT INTO users (id, username, display_name) VALUES (1,'a','a'),(2,'b','b'),"
+                "(3,'c','c')");
+    sql_exec(m, "INSERT INTO chat_rooms (id, user_low, user_high, created_by) VALUES "
+                "(10,1,2,1),(11,1,3,1),(12,2,3,2)");
+    /* Room 10 holds seqs 1..7 (stored out of order), room 11 seqs 1..3,
+     * room 12 nothing. */
+    ck_assert_int_eq(
+        run_cmd(out, sizeof out,
+                "echo '{\"insert\": \"chat_messages\", \"documents\": ["
+                "{\"chatRoomId\": {\"$numberLong\": \"10\"}, \"seq\": {\"$numberLong\": \"7\"}},"
+                "{\"chatRoomId\": {\"$numberLong\": \"10\"}, \"seq\": {\"$numberLong\": \"2\"}},"
+                "{\"chatRoomId\": {\"$numberLong\": \"11\"}, \"seq\": {\"$numberLong\": \"3\"}},"
+                "{\"chatRoomId\": {\"$numberLong\": \"10\"}, \"seq\": {\"$numberLong\": \"5\"}},"
+                "{\"chatRoomId\": {\"$numberLong\": \"11\"}, \"seq\": {\"$numberLong\": \"1\"}}"
+                "]}' | CHAT_MONGO_DATABASE=%s %s/chat-mongo-cmd run -",
+                dbname, getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR") : "build/san/bin"),
+        0);
+
+    /* The upgrade: the seq columns and the data migration arrive. */
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "mv %s/later/* %s/mysql/ && cp -r migrations/data %s/", tmpdir, tmpdir,
+                             tmpdir),
+                     0);
+    ck_assert_msg(migrate(tmpdir, "") == 0, "upgrade: %s", out);
+    ck_assert_msg(strstr(out, "applied data/0001_room_seq_backfill.sh"), "output: %s", out);
+    static char rows[4096];
+    query_text(m, "SELECT id, seq_issued, last_seq FROM chat_rooms ORDER BY id", rows, sizeof rows);
+    ck_assert_str_eq(rows, "10|7|7\n11|3|3\n12|0|0\n");
+    mysql_close(m);
+}
+END_TEST
+
 Suite *migrations_suite(void)
 {
     Suite *s = suite_create("migrations");
@@ -186,6 +240,7 @@ Suite *migrations_suite(void)
     tcase_add_test(tc, test_migrations_refuse_changed_applied_file);
     tcase_add_test(tc, test_migrations_sql_error_names_file_and_records_nothing);
     tcase_add_test(tc, test_migrations_status_lists_pending_without_applying);
+    tcase_add_test(tc, test_migrations_backfill_room_seq_state_from_stored_messages);
     suite_add_tcase(s, tc);
     return s;
 }

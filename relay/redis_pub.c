@@ -1,0 +1,154 @@
+/*
+ * redis_pub.c - publishing stored messages to Redis (see redis_pub.h).
+ *
+ * Runs on the writer thread once per write batch: one pipelined round trip
+ * for the whole batch. The connection is blocking with short time-outs;
+ * every failure drops it and the next attempt waits out the backoff, so a
+ * Redis outage slows no batch by more than one time-out per period.
+ */
+#include "redis_pub.h"
+
+#include "log.h"
+#include "proto.h"
+#include "redis_bus.h"
+#include "timefmt.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define RP_TIMEOUT_MS     500
+#define RP_BACKOFF_MIN_MS 100
+#define RP_BACKOFF_MAX_MS 5000
+
+struct redis_pub {
+    char host[REDIS_HOST_MAX];
+    int port; /* 0: no Redis */
+    uint64_t origin;
+    redisContext *ctx; /* NULL while disconnected */
+    int64_t retry_ms;
+    int backoff_ms;
+    int up;          /* read by the loop thread (atomically) */
+    int kick;        /* set by the loop thread (atomically): retry now */
+    uint64_t errors; /* likewise */
+};
+
+struct redis_pub *redis_pub_new(const char *host, int port, uint64_t origin)
+{
+    struct redis_pub *rp = calloc(1, sizeof *rp);
+    if (!rp)
+        return NULL;
+    if (host) {
+        snprintf(rp->host, sizeof rp->host, "%s", host);
+        rp->port = port;
+    }
+    rp->origin = origin;
+    rp->backoff_ms = RP_BACKOFF_MIN_MS;
+    return rp;
+}
+
+void redis_pub_free(struct redis_pub *rp)
+{
+    if (!rp)
+        return;
+    if (rp->ctx)
+        redisFree(rp->ctx);
+    free(rp);
+}
+
+void redis_pub_kick(struct redis_pub *rp)
+{
+    __atomic_store_n(&rp->kick, 1, __ATOMIC_RELAXED);
+}
+
+int redis_pub_up(const struct redis_pub *rp)
+{
+    return __atomic_load_n(&rp->up, __ATOMIC_RELAXED);
+}
+
+uint64_t redis_pub_errors(const struct redis_pub *rp)
+{
+    return __atomic_load_n(&rp->errors, __ATOMIC_RELAXED);
+}
+
+static void set_up(struct redis_pub *rp, int up)
+{
+    __atomic_store_n(&rp->up, up, __ATOMIC_RELAXED);
+}
+
+/* fail: count, drop the connection, back off. */
+static void fail(struct redis_pub *rp, const char *what)
+{
+    __atomic_add_fetch(&rp->errors, 1, __ATOMIC_RELAXED);
+    if (redis_pub_up(rp))
+        log_warn("redis_down", "side=writer op=%s err=\"%s\" retry_ms=%d", what,
+                 rp->ctx && rp->ctx->errstr[0] ? rp->ctx->errstr : "unreachable", rp->backoff_ms);
+    set_up(rp, 0);
+    if (rp->ctx) {
+        redisFree(rp->ctx);
+        rp->ctx = NULL;
+    }
+    rp->retry_ms = timefmt_mono_ms() + rp->backoff_ms;
+    rp->backoff_ms =
+        rp->backoff_ms * 2 > RP_BACKOFF_MAX_MS ? RP_BACKOFF_MAX_MS : rp->backoff_ms * 2;
+}
+
+/* connected: a usable connection, connecting when the backoff allows. */
+static int connected(struct redis_pub *rp)
+{
+    if (rp->port == 0)
+        return 0;
+    if (rp->ctx)
+        return 1;
+    if (__atomic_exchange_n(&rp->kick, 0, __ATOMIC_RELAXED))
+        rp->retry_ms = 0;
+    if (timefmt_mono_ms() < rp->retry_ms)
+        return 0;
+    struct timeval tv = {0, RP_TIMEOUT_MS * 1000};
+    rp->ctx = redisConnectWithTimeout(rp->host, rp->port, tv);
+    if (!rp->ctx || rp->ctx->err || redisSetTimeout(rp->ctx, tv) != REDIS_OK) {
+        fail(rp, "connect");
+        return 0;
+    }
+    rp->backoff_ms = RP_BACKOFF_MIN_MS;
+    log_info("redis_up", "side=writer host=%s port=%d", rp->host, rp->port);
+    set_up(rp, 1);
+    return 1;
+}
+
+void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs, size_t n)
+{
+    if (n == 0 || !connected(rp))
+        return;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct chat_message *m = msgs[i];
+        char *frame = proto_message(m);
+        size_t len = 0;
+        char *payload =
+            frame ? redis_payload_format(rp->origin, m->seq, frame, strlen(frame), &len) : NULL;
+        free(frame);
+        if (!payload)
+            continue; /* out of memory: receivers elsewhere catch up by seq */
+        char ch[64];
+        redis_channel(ch, sizeof ch, m->room_id);
+        int rc = redisAppendCommand(rp->ctx, "PUBLISH %s %b", ch, payload, len);
+        free(payload);
+        if (rc != REDIS_OK) {
+            fail(rp, "publish");
+            return;
+        }
+        sent++;
+    }
+    for (size_t i = 0; i < sent; i++) {
+        void *reply = NULL;
+        if (redisGetReply(rp->ctx, &reply) != REDIS_OK) {
+            freeReplyObject(reply);
+            fail(rp, "publish");
+            return;
+        }
+        freeReplyObject(reply);
+    }
+}

@@ -1,0 +1,306 @@
+/*
+ * seqalloc.c - batch seqs from MySQL with an in-memory fallback (see
+ * seqalloc.h).
+ *
+ * Per batch: one transaction that reserves every room of the batch in
+ * ascending room order (two relays lock rows in the same order, so they
+ * cannot deadlock), and after the insert one transaction that raises
+ * last_seq. Rooms that need repair (served from memory, or collided) are
+ * settled first. A failed MySQL call switches to memory for BACKOFF_MS, so
+ * an outage costs one time-out per period, not one per batch.
+ */
+#include "seqalloc.h"
+
+#include "errors.h"
+#include "i64map.h"
+#include "room_seq.h"
+#include "timefmt.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#define BACKOFF_MS   1000
+#define MAX_REMEMBER 100000 /* rooms whose last reservation is remembered */
+
+/* What must reach MySQL before the room is reserved there again. */
+struct repair {
+    int64_t issued; /* highest seq handed out from memory, or -1 */
+    int64_t stored; /* highest seq stored meanwhile, or -1 */
+    int collided;   /* raise to the store's maximum first */
+};
+
+struct seqalloc {
+    struct sqldb *db;
+    seqgen_load_fn *load;
+    void *arg;
+    struct seqgen *mem;     /* fallback counters; reset whenever MySQL takes over */
+    int mem_fresh;          /* mem holds no counter from before the last MySQL use */
+    struct i64map reserved; /* room -> int64_t *: last seq reserved in MySQL */
+    struct i64map repairs;  /* room -> struct repair * */
+    int64_t retry_ms;       /* monotonic: do not ask MySQL before this */
+    int up;                 /* atomically read by other threads */
+};
+
+/* fallback_seed: the loader for mem: what this writer reserved last, else
+ * the store's maximum (the caller passes the loop's hint itself). */
+static int fallback_seed(void *arg, int64_t room_id, int64_t *last)
+{
+    struct seqalloc *sa = arg;
+    int64_t *v = i64map_get(&sa->reserved, room_id);
+    if (v) {
+        *last = *v;
+        return 0;
+    }
+    return sa->load(sa->arg, room_id, last);
+}
+
+struct seqalloc *seqalloc_new(struct sqldb *db, seqgen_load_fn *load, void *arg)
+{
+    struct seqalloc *sa = calloc(1, sizeof *sa);
+    if (!sa)
+        return NULL;
+    sa->db = db;
+    sa->load = load;
+    sa->arg = arg;
+    sa->up = db != NULL;
+    sa->mem_fresh = 1;
+    i64map_init(&sa->reserved);
+    i64map_init(&sa->repairs);
+    if (!(sa->mem = seqgen_new(fallback_seed, sa, MAX_REMEMBER))) {
+        free(sa);
+        return NULL;
+    }
+    return sa;
+}
+
+static void free_values(struct i64map *m)
+{
+    size_t pos = 0;
+    int64_t key;
+    void *val;
+    while (i64map_next(m, &pos, &key, &val))
+        free(val);
+    i64map_deinit(m);
+}
+
+void seqalloc_free(struct seqalloc *sa)
+{
+    if (!sa)
+        return;
+    sqldb_free(sa->db);
+    seqgen_free(sa->mem);
+    free_values(&sa->reserved);
+    free_values(&sa->repairs);
+    free(sa);
+}
+
+int seqalloc_mysql_up(const struct seqalloc *sa)
+{
+    return __atomic_load_n(&sa->up, __ATOMIC_RELAXED);
+}
+
+static void set_up(struct seqalloc *sa, int up)
+{
+    __atomic_store_n(&sa->up, up, __ATOMIC_RELAXED);
+    if (!up)
+        sa->retry_ms = timefmt_mono_ms() + BACKOFF_MS;
+}
+
+static int mysql_usable(const struct seqalloc *sa)
+{
+    return sa->db && timefmt_mono_ms() >= sa->retry_ms;
+}
+
+/* repair_get: the room's pending repair, created when missing; NULL when
+ * out of memory (the repair is then lost, and the unique index catches
+ * what it would have prevented). */
+static struct repair *repair_get(struct seqalloc *sa, int64_t room_id)
+{
+    struct repair *p = i64map_get(&sa->repairs, room_id);
+    if (p)
+        return p;
+    if (!(p = malloc(sizeof *p)))
+        return NULL;
+    *p = (struct repair){.issued = -1, .stored = -1, .collided = 0};
+    if (i64map_put(&sa->repairs, room_id, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void remember_reserved(struct seqalloc *sa, int64_t room_id, int64_t last)
+{
+    int64_t *v = i64map_get(&sa->reserved, room_id);
+    if (!v) {
+        if (i64map_len(&sa->reserved) >= MAX_REMEMBER) {
+            free_values(&sa->reserved);
+            i64map_init(&sa->reserved);
+        }
+        if (!(v = malloc(sizeof *v)) || i64map_put(&sa->reserved, room_id, v) != 0) {
+            free(v);
+            return;
+        }
+    }
+    *v = last;
+}
+
+/* settle_repairs: write every pending repair to MySQL. 0, or the error
+ * that stopped it (repairs not yet written stay pending). */
+static int settle_repairs(struct seqalloc *sa)
+{
+    size_t pos = 0;
+    int64_t room;
+    void *val;
+    while (i64map_next(&sa->repairs, &pos, &room, &val)) {
+        struct repair *p = val;
+        int64_t issued = p->issued, stored = p->stored;
+        if (p->collided) {
+            int64_t max = 0;
+            int rc = sa->load(sa->arg, room, &max);
+            if (rc)
+                return rc;
+            if (max > issued)
+                issued = max;
+            if (max > stored)
+                stored = max;
+        }
+        int rc = room_seq_raise(sa->db, room, issued, stored);
+        if (rc)
+            return rc;
+        free(i64map_del(&sa->repairs, room));
+        pos = 0; /* the map changed under the cursor: start over */
+    }
+    return 0;
+}
+
+/* claim_mysql: reserve every claim in one transaction. 0, or
+ * ERR_UNAVAILABLE / ERR_INTERNAL for the batch as a whole. */
+static int claim_mysql(struct seqalloc *sa, struct seq_claim *claims, size_t n)
+{
+    int rc = settle_repairs(sa);
+    if (rc)
+        return rc;
+    if ((rc = sqldb_begin(sa->db)) != 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        int64_t last = 0;
+        rc = room_seq_claim(sa->db, claims[i].room_id, claims[i].count, &last);
+        if (rc == ERR_NOT_FOUND) {
+            claims[i].status = ERR_NOT_FOUND;
+            continue;
+        }
+        if (rc) {
+            sqldb_rollback(sa->db);
+            return rc;
+        }
+        claims[i].first = last - claims[i].count + 1;
+        claims[i].status = 0;
+    }
+    if ((rc = sqldb_commit(sa->db)) != 0) {
+        sqldb_rollback(sa->db);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (claims[i].status == 0)
+            remember_reserved(sa, claims[i].room_id, claims[i].first + claims[i].count - 1);
+    return 0;
+}
+
+/* claim_memory: reserve from the fallback counters; each room is marked
+ * for repair with what it handed out. */
+static void claim_memory(struct seqalloc *sa, struct seq_claim *claims, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct seq_claim *c = &claims[i];
+        struct repair *p = repair_get(sa, c->room_id);
+        /* A collided room must not be seeded from a stale hint. */
+        int64_t hint = p && p->collided ? -1 : c->hint;
+        if (p && p->collided) {
+            seqgen_forget(sa->mem, c->room_id);
+            free(i64map_del(&sa->reserved, c->room_id));
+        }
+        int64_t seq = 0;
+        int rc = seqgen_next(sa->mem, c->room_id, hint, &seq);
+        for (int64_t k = 1; rc == 0 && k < c->count; k++) {
+            int64_t more;
+            rc = seqgen_next(sa->mem, c->room_id, -1, &more);
+        }
+        if (rc) {
+            c->status = rc == ERR_NOMEM ? ERR_INTERNAL : ERR_UNAVAILABLE;
+            continue;
+        }
+        c->first = seq;
+        c->status = 0;
+        if (p) {
+            p->collided = 0; /* the store's maximum seeded it */
+            if (seq + c->count - 1 > p->issued)
+                p->issued = seq + c->count - 1;
+        }
+    }
+}
+
+void seqalloc_claim(struct seqalloc *sa, struct seq_claim *claims, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        claims[i].first = 0;
+        claims[i].status = ERR_UNAVAILABLE;
+    }
+    if (n == 0)
+        return;
+    for (size_t i = 1; i < n; i++)
+        assert(claims[i - 1].room_id < claims[i].room_id);
+    if (mysql_usable(sa)) {
+        int rc = claim_mysql(sa, claims, n);
+        if (rc == 0) {
+            set_up(sa, 1);
+            if (!sa->mem_fresh) {
+                /* Counters from before MySQL took over again are stale. */
+                struct seqgen *fresh = seqgen_new(fallback_seed, sa, MAX_REMEMBER);
+                if (fresh) {
+                    seqgen_free(sa->mem);
+                    sa->mem = fresh;
+                    sa->mem_fresh = 1;
+                }
+            }
+            return;
+        }
+        set_up(sa, 0);
+        for (size_t i = 0; i < n; i++)
+            claims[i].status = ERR_UNAVAILABLE;
+    }
+    sa->mem_fresh = 0;
+    claim_memory(sa, claims, n);
+}
+
+void seqalloc_stored(struct seqalloc *sa, const int64_t *rooms, const int64_t *seqs, size_t n)
+{
+    if (n == 0)
+        return;
+    int rc = ERR_UNAVAILABLE;
+    if (mysql_usable(sa) && (rc = sqldb_begin(sa->db)) == 0) {
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = room_seq_raise(sa->db, rooms[i], -1, seqs[i]);
+        if (rc == 0)
+            rc = sqldb_commit(sa->db);
+        if (rc)
+            sqldb_rollback(sa->db);
+    }
+    if (rc == 0)
+        return;
+    if (rc == ERR_UNAVAILABLE)
+        set_up(sa, 0);
+    for (size_t i = 0; i < n; i++) {
+        struct repair *p = repair_get(sa, rooms[i]);
+        if (p && seqs[i] > p->stored)
+            p->stored = seqs[i];
+    }
+}
+
+void seqalloc_collided(struct seqalloc *sa, int64_t room_id)
+{
+    struct repair *p = repair_get(sa, room_id);
+    if (p)
+        p->collided = 1;
+    seqgen_forget(sa->mem, room_id);
+}

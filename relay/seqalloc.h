@@ -1,0 +1,65 @@
+/*
+ * seqalloc.h - where the writer thread gets the seqs of a write batch, and
+ * where it records what was stored.
+ *
+ * The authority is the room's row in MySQL (room_seq.h): one atomic
+ * UPDATE per room per batch reserves a run of seqs, so any number of
+ * relays can write the same room without ever handing out a number twice,
+ * and nothing on this path depends on how many messages are stored. After
+ * the insert, the room's last_seq (what ENTERED reports) is raised.
+ *
+ * While MySQL cannot be reached, seqs come from in-memory counters
+ * (seqgen.h) seeded from what this writer last reserved, else from the
+ * loop's hint, else from the store; every room served that way is written
+ * back to MySQL (GREATEST, never lower) before the next reservation once
+ * MySQL answers again. Two relays in that mode may pick the same number:
+ * the unique index {chatRoomId, seq} refuses the second, the caller calls
+ * seqalloc_collided, and the room is raised to the stored maximum before
+ * its next reservation.
+ *
+ * Writer thread only, except seqalloc_mysql_up, which any thread may read.
+ */
+#ifndef RELAY_SEQALLOC_H
+#define RELAY_SEQALLOC_H
+
+#include "seqgen.h"
+#include "sqldb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One room's share of a batch. */
+struct seq_claim {
+    int64_t room_id;
+    int64_t count; /* seqs wanted (>= 1) */
+    int64_t hint;  /* the room's newest seq as the loop last saw it, or -1 */
+    int64_t first; /* out: the run is first .. first + count - 1 */
+    int status;    /* out: 0, ERR_UNAVAILABLE (no seq could be had), ERR_NOT_FOUND
+                    * (no such room), ERR_INTERNAL */
+};
+
+struct seqalloc;
+
+/* seqalloc_new: reserve through db (owned: freed by seqalloc_free; NULL
+ * means MySQL is never asked); load/arg read a room's highest stored seq
+ * from the message store (borrowed). NULL when out of memory. */
+struct seqalloc *seqalloc_new(struct sqldb *db, seqgen_load_fn *load, void *arg);
+void seqalloc_free(struct seqalloc *sa);
+
+/* seqalloc_claim: fill first/status of claims[0..n-1], which name distinct
+ * rooms in ascending order (the order rows are locked in). */
+void seqalloc_claim(struct seqalloc *sa, struct seq_claim *claims, size_t n);
+
+/* seqalloc_stored: rooms[i] now holds seqs up to seqs[i] in the store:
+ * raise their last_seq (later, if MySQL is away). */
+void seqalloc_stored(struct seqalloc *sa, const int64_t *rooms, const int64_t *seqs, size_t n);
+
+/* seqalloc_collided: an insert of room_id hit the unique index and was not
+ * an idempotent retry: raise the room to the stored maximum before it gets
+ * another seq. */
+void seqalloc_collided(struct seqalloc *sa, int64_t room_id);
+
+/* 1 while the last MySQL call of the writer succeeded. Any thread. */
+int seqalloc_mysql_up(const struct seqalloc *sa);
+
+#endif
