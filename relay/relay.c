@@ -32,6 +32,7 @@
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -688,6 +689,25 @@ static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
 
 /* ------------------------------------------------------------- writing */
 
+_Static_assert(offsetof(struct seq_claim, room_id) == 0, "lower_bound_room reads ids at offset 0");
+
+/* lower_bound_room: the index of the first of n elements (each `size`
+ * bytes, sorted by an int64_t room id at offset 0) whose id is >= room. */
+static size_t lower_bound_room(const void *base, size_t n, size_t size, int64_t room)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int64_t id;
+        memcpy(&id, (const char *) base + mid * size, sizeof id);
+        if (id < room)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* claims_build: one claim per room of batch[idx[0..n-1]], ascending by
  * room (the lock order seqalloc wants); *nclaims set. */
 static void claims_build(struct outmsg **batch, const size_t *idx, size_t n,
@@ -696,14 +716,7 @@ static void claims_build(struct outmsg **batch, const size_t *idx, size_t n,
     size_t k = 0;
     for (size_t t = 0; t < n; t++) {
         const struct outmsg *om = batch[idx[t]];
-        size_t lo = 0, hi = k;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (claims[mid].room_id < om->m.room_id)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        size_t lo = lower_bound_room(claims, k, sizeof *claims, om->m.room_id);
         if (lo < k && claims[lo].room_id == om->m.room_id) {
             claims[lo].count++;
             continue;
@@ -717,14 +730,7 @@ static void claims_build(struct outmsg **batch, const size_t *idx, size_t n,
 
 static struct seq_claim *claim_of(struct seq_claim *claims, size_t n, int64_t room_id)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (claims[mid].room_id < room_id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lower_bound_room(claims, n, sizeof *claims, room_id);
     return lo < n && claims[lo].room_id == room_id ? &claims[lo] : NULL;
 }
 
@@ -764,15 +770,18 @@ static void record_stored(struct relay *r, struct outmsg **batch, size_t n, int6
         if (om->status != OUTMSG_STORED && om->status != OUTMSG_DUPLICATE)
             continue;
         done[ndone++] = &om->m;
-        size_t k = 0;
-        while (k < nrooms && rooms[k] != om->m.room_id)
-            k++;
-        if (k == nrooms) {
-            rooms[nrooms] = om->m.room_id;
-            seqs[nrooms++] = om->m.seq;
-        } else if (om->m.seq > seqs[k]) {
-            seqs[k] = om->m.seq;
+        /* rooms[] stays sorted: rows are locked in ascending order. */
+        size_t lo = lower_bound_room(rooms, nrooms, sizeof *rooms, om->m.room_id);
+        if (lo < nrooms && rooms[lo] == om->m.room_id) {
+            if (om->m.seq > seqs[lo])
+                seqs[lo] = om->m.seq;
+            continue;
         }
+        memmove(&rooms[lo + 1], &rooms[lo], (nrooms - lo) * sizeof *rooms);
+        memmove(&seqs[lo + 1], &seqs[lo], (nrooms - lo) * sizeof *seqs);
+        rooms[lo] = om->m.room_id;
+        seqs[lo] = om->m.seq;
+        nrooms++;
     }
     seqalloc_stored(r->seqa, rooms, seqs, nrooms);
     /* Stored: now other relays may see it (stored before seen). */

@@ -6,8 +6,9 @@
  * ascending room order (two relays lock rows in the same order, so they
  * cannot deadlock), and after the insert one transaction that raises
  * last_seq. Rooms that need repair (served from memory, or collided) are
- * settled first. A failed MySQL call switches to memory for BACKOFF_MS, so
- * an outage costs one time-out per period, not one per batch.
+ * settled first. A failed MySQL call switches to memory for a backoff
+ * period (1 s doubling to 16 s), so an outage costs one time-out per
+ * period, not one per batch.
  */
 #include "seqalloc.h"
 
@@ -19,8 +20,9 @@
 #include <assert.h>
 #include <stdlib.h>
 
-#define BACKOFF_MS   1000
-#define MAX_REMEMBER 100000 /* rooms whose last reservation is remembered */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 16000  /* a hung MySQL costs one time-out per period */
+#define MAX_REMEMBER   100000 /* rooms whose last reservation is remembered */
 
 /* What must reach MySQL before the room is reserved there again. */
 struct repair {
@@ -38,6 +40,7 @@ struct seqalloc {
     struct i64map reserved; /* room -> int64_t *: last seq reserved in MySQL */
     struct i64map repairs;  /* room -> struct repair * */
     int64_t retry_ms;       /* monotonic: do not ask MySQL before this */
+    int backoff_ms;         /* the next wait after a failure */
     int up;                 /* atomically read by other threads */
 };
 
@@ -64,6 +67,7 @@ struct seqalloc *seqalloc_new(struct sqldb *db, seqgen_load_fn *load, void *arg)
     sa->arg = arg;
     sa->up = db != NULL;
     sa->mem_fresh = 1;
+    sa->backoff_ms = BACKOFF_MIN_MS;
     i64map_init(&sa->reserved);
     i64map_init(&sa->repairs);
     if (!(sa->mem = seqgen_new(fallback_seed, sa, MAX_REMEMBER))) {
@@ -102,8 +106,12 @@ int seqalloc_mysql_up(const struct seqalloc *sa)
 static void set_up(struct seqalloc *sa, int up)
 {
     __atomic_store_n(&sa->up, up, __ATOMIC_RELAXED);
-    if (!up)
-        sa->retry_ms = timefmt_mono_ms() + BACKOFF_MS;
+    if (up) {
+        sa->backoff_ms = BACKOFF_MIN_MS;
+        return;
+    }
+    sa->retry_ms = timefmt_mono_ms() + sa->backoff_ms;
+    sa->backoff_ms = sa->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : sa->backoff_ms * 2;
 }
 
 static int mysql_usable(const struct seqalloc *sa)
@@ -181,7 +189,9 @@ static int claim_mysql(struct seqalloc *sa, struct seq_claim *claims, size_t n)
     int rc = settle_repairs(sa);
     if (rc)
         return rc;
-    if ((rc = sqldb_begin(sa->db)) != 0)
+    /* One room needs no transaction: its UPDATE commits by itself. */
+    int txn = n > 1;
+    if (txn && (rc = sqldb_begin(sa->db)) != 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
         int64_t last = 0;
@@ -191,13 +201,14 @@ static int claim_mysql(struct seqalloc *sa, struct seq_claim *claims, size_t n)
             continue;
         }
         if (rc) {
-            sqldb_rollback(sa->db);
+            if (txn)
+                sqldb_rollback(sa->db);
             return rc;
         }
         claims[i].first = last - claims[i].count + 1;
         claims[i].status = 0;
     }
-    if ((rc = sqldb_commit(sa->db)) != 0) {
+    if (txn && (rc = sqldb_commit(sa->db)) != 0) {
         sqldb_rollback(sa->db);
         return rc;
     }
@@ -277,18 +288,19 @@ void seqalloc_stored(struct seqalloc *sa, const int64_t *rooms, const int64_t *s
 {
     if (n == 0)
         return;
-    int rc = ERR_UNAVAILABLE;
-    if (mysql_usable(sa) && (rc = sqldb_begin(sa->db)) == 0) {
+    int rc = ERR_UNAVAILABLE, txn = n > 1, tried = mysql_usable(sa);
+    if (tried && (!txn || (rc = sqldb_begin(sa->db)) == 0)) {
+        rc = 0;
         for (size_t i = 0; rc == 0 && i < n; i++)
             rc = room_seq_raise(sa->db, rooms[i], -1, seqs[i]);
-        if (rc == 0)
+        if (rc == 0 && txn)
             rc = sqldb_commit(sa->db);
-        if (rc)
+        if (rc && txn)
             sqldb_rollback(sa->db);
     }
     if (rc == 0)
         return;
-    if (rc == ERR_UNAVAILABLE)
+    if (tried && rc == ERR_UNAVAILABLE)
         set_up(sa, 0);
     for (size_t i = 0; i < n; i++) {
         struct repair *p = repair_get(sa, rooms[i]);
