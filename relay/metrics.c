@@ -11,10 +11,22 @@ static const unsigned latency_bounds_ms[METRICS_LATENCY_BUCKETS - 1] = {
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
 static const char *const refusal_names[REFUSE__COUNT] = {
-    "capacity",        "fd_limit",        "origin",        "token",
-    "db_unavailable",  "bad_handshake",   "handshake_timeout", "shutting_down",
-    "bad_request",     "forbidden",       "not_member",    "rate_limited",
-    "too_many_rooms",  "store_unavailable", "slow_consumer", "pong_timeout",
+    "capacity",
+    "fd_limit",
+    "origin",
+    "token",
+    "db_unavailable",
+    "bad_handshake",
+    "handshake_timeout",
+    "shutting_down",
+    "bad_request",
+    "forbidden",
+    "not_member",
+    "rate_limited",
+    "too_many_rooms",
+    "store_unavailable",
+    "slow_consumer",
+    "pong_timeout",
 };
 
 void metrics_observe_batch(struct metrics *m, size_t n, int64_t latency_ms)
@@ -104,6 +116,9 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     counter(&o, "chat_relay_messages_out_total", "MESSAGE frames sent (live and replay).",
             m->messages_out);
     counter(&o, "chat_relay_acks_total", "ACK frames sent.", m->acks);
+    counter(&o, "chat_relay_enter_lookups_total",
+            "ENTER lookups given to workers (ENTERs repeated meanwhile share one).",
+            m->enter_lookups);
 
     put(&o, "# HELP chat_relay_write_batch_size Messages per insertMany.\n"
             "# TYPE chat_relay_write_batch_size histogram\n");
@@ -127,14 +142,14 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         cum += m->latency_buckets[i];
         if (i < METRICS_LATENCY_BUCKETS - 1)
             put(&o, "chat_relay_write_latency_seconds_bucket{le=\"%u.%03u\"} %llu\n",
-                latency_bounds_ms[i] / 1000, latency_bounds_ms[i] % 1000,
-                (unsigned long long) cum);
+                latency_bounds_ms[i] / 1000, latency_bounds_ms[i] % 1000, (unsigned long long) cum);
         else
             put(&o, "chat_relay_write_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
                 (unsigned long long) cum);
     }
-    put(&o, "chat_relay_write_latency_seconds_sum %llu.%03llu\n"
-            "chat_relay_write_latency_seconds_count %llu\n",
+    put(&o,
+        "chat_relay_write_latency_seconds_sum %llu.%03llu\n"
+        "chat_relay_write_latency_seconds_count %llu\n",
         (unsigned long long) (m->latency_sum_ms / 1000),
         (unsigned long long) (m->latency_sum_ms % 1000), (unsigned long long) m->latency_count);
 

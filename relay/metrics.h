@@ -12,16 +12,16 @@
 #include <stdint.h>
 
 enum refusal {
-    REFUSE_CAPACITY,          /* handshake beyond max_connections: 503 */
-    REFUSE_FD_LIMIT,          /* accepted fd >= FD_SETSIZE: closed at once */
-    REFUSE_ORIGIN,            /* 403 */
-    REFUSE_TOKEN,             /* 401 */
-    REFUSE_DB_UNAVAILABLE,    /* 503: MySQL down at handshake */
-    REFUSE_BAD_HANDSHAKE,     /* 400/404/405/426 */
+    REFUSE_CAPACITY,       /* handshake beyond max_connections: 503 */
+    REFUSE_FD_LIMIT,       /* accepted fd >= FD_SETSIZE: closed at once */
+    REFUSE_ORIGIN,         /* 403 */
+    REFUSE_TOKEN,          /* 401 */
+    REFUSE_DB_UNAVAILABLE, /* 503: MySQL down at handshake */
+    REFUSE_BAD_HANDSHAKE,  /* 400/404/405/426 */
     REFUSE_HANDSHAKE_TIMEOUT,
     REFUSE_SHUTTING_DOWN,
-    REFUSE_BAD_REQUEST,       /* ERROR bad_request / too_large */
-    REFUSE_FORBIDDEN,         /* ERROR forbidden (userId spoofing) */
+    REFUSE_BAD_REQUEST, /* ERROR bad_request / too_large */
+    REFUSE_FORBIDDEN,   /* ERROR forbidden (userId spoofing) */
     REFUSE_NOT_MEMBER,
     REFUSE_RATE_LIMITED,
     REFUSE_TOO_MANY_ROOMS,
@@ -35,14 +35,15 @@ enum refusal {
 #define METRICS_LATENCY_BUCKETS 14
 
 struct metrics {
-    uint64_t connections_total;   /* WebSocket connections opened */
-    uint64_t messages_in;         /* TEXT/IMAGE frames accepted for storage */
-    uint64_t messages_stored;     /* of those, newly stored */
-    uint64_t messages_out;        /* MESSAGE frames queued to clients (live and replay) */
-    uint64_t acks;                /* ACK frames, retries included */
+    uint64_t connections_total; /* WebSocket connections opened */
+    uint64_t messages_in;       /* TEXT/IMAGE frames accepted for storage */
+    uint64_t messages_stored;   /* of those, newly stored */
+    uint64_t messages_out;      /* MESSAGE frames queued to clients (live and replay) */
+    uint64_t acks;              /* ACK frames, retries included */
+    uint64_t enter_lookups;     /* ENTER lookups sent to workers (repeats folded into one) */
     uint64_t batch_count;
-    uint64_t batch_sum;           /* messages over all batches */
-    uint64_t batch_buckets[METRICS_BATCH_BUCKETS];     /* cumulative at render */
+    uint64_t batch_sum;                            /* messages over all batches */
+    uint64_t batch_buckets[METRICS_BATCH_BUCKETS]; /* cumulative at render */
     uint64_t latency_count;
     uint64_t latency_sum_ms;
     uint64_t latency_buckets[METRICS_LATENCY_BUCKETS];
@@ -50,18 +51,21 @@ struct metrics {
 };
 
 struct metrics_gauges {
-    size_t connections;           /* open WebSockets */
-    size_t handshaking;           /* accepted sockets not (yet) WebSockets */
-    size_t rooms;                 /* rooms with at least one local member */
-    size_t queue_depth;           /* messages waiting for a write batch */
-    size_t writes_in_flight;      /* messages in the batch being written */
-    size_t max_connections;       /* effective limit */
+    size_t connections;      /* open WebSockets */
+    size_t handshaking;      /* accepted sockets not (yet) WebSockets */
+    size_t rooms;            /* rooms with at least one local member */
+    size_t queue_depth;      /* messages waiting for a write batch */
+    size_t writes_in_flight; /* messages in the batch being written */
+    size_t max_connections;  /* effective limit */
 };
 
 /* metrics_observe_batch: one insertMany of n messages that took latency_ms. */
 void metrics_observe_batch(struct metrics *m, size_t n, int64_t latency_ms);
 
-static inline void metrics_refuse(struct metrics *m, enum refusal r) { m->refusals[r]++; }
+static inline void metrics_refuse(struct metrics *m, enum refusal r)
+{
+    m->refusals[r]++;
+}
 
 /* metrics_render: the exposition text (malloc'd, caller frees; *len set),
  * NULL when out of memory. */

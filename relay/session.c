@@ -216,6 +216,7 @@ static void submit_lookup(struct conn *c, struct sub *s, int want_last, int64_t 
         /* ENTER: MySQL first (never behind replay pages), the page after. */
         s->enter_busy = 1;
         s->enter_job_epoch = s->epoch;
+        r->metrics.enter_lookups++;
         l->base.run = last_run;
         workq_submit(r->sqlq, &l->base);
         return;

@@ -177,8 +177,10 @@ START_TEST(test_relay_slow_consumer_1008)
     /* Send in rounds (each ACKed) until the relay reports the slow consumer. */
     for (int round = 0; round < 40 && slow < 1; round++) {
         for (int i = 0; i < 100; i++, sent++)
-            rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\","
-                          "\"clientMsgId\":\"slow-%d\"}", (long long) room, text, sent);
+            rh_sendf(&p.ca,
+                     "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\","
+                     "\"clientMsgId\":\"slow-%d\"}",
+                     (long long) room, text, sent);
         for (int i = 0; i < 100; i++)
             cJSON_Delete(rh_expect(&p.ca, "ACK"));
         slow = rh_metric(PORT, "chat_relay_refusals_total{reason=\"slow_consumer\"}");
@@ -214,8 +216,10 @@ START_TEST(test_relay_sigterm_drains_and_exits_0)
     int64_t room = p.room;
     int n = testenv_config()->rate_burst;
     for (int i = 0; i < n; i++)
-        rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"t\","
-                      "\"clientMsgId\":\"term-%d\"}", (long long) room, i);
+        rh_sendf(&p.ca,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"t\","
+                 "\"clientMsgId\":\"term-%d\"}",
+                 (long long) room, i);
     /* Stop once the first is stored, so the rest are queued or in flight. */
     cJSON_Delete(rh_expect(&p.ca, "ACK"));
     kill(pid, SIGTERM);
@@ -259,6 +263,46 @@ START_TEST(test_relay_sigterm_drains_and_exits_0)
 }
 END_TEST
 
+/* One client floods ENTER: repeats of a room being looked up share one
+ * lookup, ENTERs past the per-connection burst are refused rate_limited,
+ * and another user's ENTER and TEXT on the same relay go through. */
+START_TEST(test_relay_enter_flood_is_folded_and_limited)
+{
+    enum { FLOOD = 400 };
+    pid_t pid = rh_spawn(PORT, NULL);
+    struct rh_pair attacker, victim;
+    rh_pair_open(&attacker, "rflood", PORT);
+    long long lookups_before = rh_metric(PORT, "chat_relay_enter_lookups_total");
+    for (int i = 0; i < FLOOD; i++)
+        rh_sendf(&attacker.ca, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld}",
+                 (long long) attacker.room);
+    rh_pair_open(&victim, "rvictim", PORT);
+    rh_text(&victim.ca, victim.room, "v-1", "still served");
+    cJSON_Delete(rh_expect(&victim.cb, "MESSAGE"));
+
+    int entered = 0, limited = 0;
+    cJSON *j;
+    while ((j = rh_next(&attacker.ca, 1000)) != NULL) {
+        const char *type = rh_str(j, "type");
+        if (strcmp(type, "ENTERED") == 0)
+            entered++;
+        else if (strcmp(type, "ERROR") == 0 && strcmp(rh_str(j, "code"), "rate_limited") == 0)
+            limited++;
+        cJSON_Delete(j);
+    }
+    long long lookups = rh_metric(PORT, "chat_relay_enter_lookups_total") - lookups_before;
+    ck_assert_int_gt(limited, 0);
+    ck_assert_int_ge(entered, 1); /* the last ENTER is answered */
+    /* Two pairs opened meanwhile each looked up two ENTERs of their own. */
+    ck_assert_msg(lookups - 2 < FLOOD - limited,
+                  "%lld lookups for %d accepted ENTERs of one room: repeats were not folded",
+                  lookups - 2, FLOOD - limited);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_pair_close(&attacker);
+    rh_pair_close(&victim);
+}
+END_TEST
+
 Suite *relay_limits_suite(void)
 {
     Suite *s = suite_create("relay_limits");
@@ -269,6 +313,7 @@ Suite *relay_limits_suite(void)
     tcase_add_test(tc, test_relay_handshake_and_pong_timeouts);
     tcase_add_test(tc, test_relay_slow_consumer_1008);
     tcase_add_test(tc, test_relay_sigterm_drains_and_exits_0);
+    tcase_add_test(tc, test_relay_enter_flood_is_folded_and_limited);
     suite_add_tcase(s, tc);
     return s;
 }
