@@ -1201,10 +1201,12 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     roommap_init(&r->rooms);
 
     /* Descriptors the relay needs besides clients: stdio, listener, wake
-     * pipe, one MySQL connection per SQL worker, MongoDB pool connections
-     * (readers, the writer, monitoring), and some headroom so a handshake
-     * over the limit can still be answered 503. */
-    size_t reserved = 3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + 2 + RELAY_HEADROOM_FDS;
+     * pipe, one MySQL connection per SQL worker, per health worker (2) and
+     * for the writer, MongoDB pool connections (readers, health, the
+     * writer, monitoring), Redis (2), and some headroom so a handshake over
+     * the limit can still be answered 503. */
+    size_t reserved = 3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + 2 + 3 + 2 +
+                      RELAY_HEADROOM_FDS;
     char redis_host[REDIS_HOST_MAX];
     int redis_port = 0;
     if (cfg->redis_url[0] && redis_url_parse(cfg->redis_url, redis_host, &redis_port) != 0) {
