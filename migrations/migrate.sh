@@ -99,8 +99,8 @@ done <<<"$mongo_applied"
 # SHA-256 in the MongoDB schema_migrations collection as ferretdb-pg/NAME.
 # Before the first pending file, a probe checks that the MongoDB in use
 # really is stored there: a value written through mongo_uri must be seen in
-# PostgreSQL. If not (another MongoDB, e.g. the bench's own FerretDB), the
-# files are skipped with a notice.
+# PostgreSQL. If not (another MongoDB, e.g. the bench's own FerretDB, or no
+# PostgreSQL answering there), the files are skipped with a notice.
 
 pg_url=$(conf_get ferretdb_postgresql_url)
 declare -A pg_applied=()
@@ -147,9 +147,16 @@ ferretdb_pg_check() {
 }
 
 # ferretdb_pg_same_store: true when the MongoDB database at mongo_uri is
-# stored in ferretdb_postgresql_url.
+# stored in ferretdb_postgresql_url; otherwise says why not. A PostgreSQL
+# that does not answer cannot be the store of a FerretDB that just did (a
+# real MongoDB named in the environment while the config still names the
+# private PostgreSQL, for one); only one that answers gets the probe.
 ferretdb_pg_same_store() {
     local nonce seen
+    if ! pg_psql -At -c 'SELECT 1' >/dev/null 2>&1; then
+        echo "migrate: ferretdb-pg: skipped, no PostgreSQL answers at ferretdb_postgresql_url"
+        return 1
+    fi
     nonce=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
     printf '{"update": "schema_migrations", "updates": [{"q": {"_id": "ferretdb-pg probe"}, "u": {"nonce": "%s"}, "upsert": true}]}' \
         "$nonce" | "$MONGO_CMD" run - >/dev/null ||
@@ -169,8 +176,11 @@ SELECT 0;
 SELECT 0;
 \endif
 SQL
-    ) || { echo "migrate: cannot reach PostgreSQL at ferretdb_postgresql_url ($CONF)" >&2; exit 1; }
-    [[ $seen == 1 ]]
+    ) || { echo "migrate: ferretdb-pg: the probe query failed at ferretdb_postgresql_url" >&2; exit 1; }
+    if [[ $seen != 1 ]]; then
+        echo "migrate: ferretdb-pg: skipped, the MongoDB at mongo_uri is not stored in ferretdb_postgresql_url"
+        return 1
+    fi
 }
 
 # ferretdb_pg_apply: apply (or, for --status, list) the ferretdb-pg/ files.
@@ -190,10 +200,7 @@ ferretdb_pg_apply() {
         if ((!probed)); then
             command -v psql >/dev/null ||
                 { echo "migrate: psql not found; ferretdb_postgresql_url needs it (Debian: postgresql-client)" >&2; exit 1; }
-            if ! ferretdb_pg_same_store; then
-                echo "migrate: ferretdb-pg: skipped, the MongoDB at mongo_uri is not stored in ferretdb_postgresql_url"
-                return 0
-            fi
+            ferretdb_pg_same_store || return 0
             probed=1
         fi
         pending=$((pending + 1))
