@@ -65,7 +65,10 @@ static int migrate_env(const char *env, const char *dir, const char *args)
                    env, dbname, dbname, dir, args);
 }
 
-static int migrate(const char *dir, const char *args) { return migrate_env("", dir, args); }
+static int migrate(const char *dir, const char *args)
+{
+    return migrate_env("", dir, args);
+}
 
 /* pg_url: the stack's ferretdb_postgresql_url (make run sets it). */
 static const char *pg_url(void)
@@ -98,8 +101,10 @@ static void setup(void)
     /* A private copy of the real migrations that a test may edit. */
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chat-mig-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    ck_assert_int_eq(run_cmd(out, sizeof out, "cp -r migrations/mysql migrations/mongo migrations/ferretdb-pg %s/",
-                             tmpdir), 0);
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "cp -r migrations/mysql migrations/mongo migrations/ferretdb-pg %s/",
+                             tmpdir),
+                     0);
 }
 
 static void teardown(void)
@@ -226,7 +231,8 @@ START_TEST(test_migrations_ferretdb_pg_adds_gin_indexes)
     ck_assert_msg(migrate("migrations", "") == 0, "second run failed: %s", out);
     ck_assert_msg(strstr(out, "up to date") && !strstr(out, "applied "), "second run: %s", out);
     ck_assert_int_eq(migrate("migrations", "--status"), 0);
-    ck_assert_msg(strstr(out, "applied  ferretdb-pg/0001_") && !strstr(out, "pending"), "status: %s", out);
+    ck_assert_msg(strstr(out, "applied  ferretdb-pg/0001_") && !strstr(out, "pending"),
+                  "status: %s", out);
 }
 END_TEST
 
@@ -238,7 +244,8 @@ START_TEST(test_migrations_ferretdb_pg_skips_another_store)
     static char idx[4096], env[1024];
     const char *url = pg_url(), *slash = strrchr(url, '/');
     ck_assert_ptr_nonnull(slash);
-    snprintf(env, sizeof env, "CHAT_FERRETDB_POSTGRESQL_URL='%.*s/postgres'", (int) (slash - url), url);
+    snprintf(env, sizeof env, "CHAT_FERRETDB_POSTGRESQL_URL='%.*s/postgres'", (int) (slash - url),
+             url);
 
     ck_assert_msg(migrate_env(env, "migrations", "") == 0, "run failed: %s", out);
     ck_assert_msg(strstr(out, "applied mongo/0001_") && strstr(out, "ferretdb-pg: skipped") &&
@@ -260,11 +267,14 @@ START_TEST(test_migrations_ferretdb_pg_refuses_changed_applied_file)
 {
     ck_assert_msg(migrate(tmpdir, "") == 0, "first run failed: %s", out);
     ck_assert_msg(strstr(out, "applied ferretdb-pg/0001_"), "first run output: %s", out);
-    ck_assert_int_eq(run_cmd(out, sizeof out, "echo '-- edited' >> %s/ferretdb-pg/0001_chat_messages_gin.sql",
-                             tmpdir), 0);
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "echo '-- edited' >> %s/ferretdb-pg/0001_chat_messages_gin.sql",
+                             tmpdir),
+                     0);
     int rc = migrate(tmpdir, "");
     ck_assert_msg(rc != 0, "a changed applied migration must be refused; output: %s", out);
-    ck_assert_msg(strstr(out, "ferretdb-pg/0001_chat_messages_gin.sql was changed"), "output: %s", out);
+    ck_assert_msg(strstr(out, "ferretdb-pg/0001_chat_messages_gin.sql was changed"), "output: %s",
+                  out);
 }
 END_TEST
 

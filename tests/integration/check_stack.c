@@ -95,7 +95,8 @@ START_TEST(test_stack_ferretdb_serves_after_postgres_restart)
     /* The first query may meet a connection the restart closed. */
     int rc = -1;
     for (int i = 0; i < 50 && rc != 0; i++) {
-        rc = run_cmd(out, sizeof out, "echo '{\"count\": \"chat_messages\"}' | %s/chat-mongo-cmd run -", bin);
+        rc = run_cmd(out, sizeof out,
+                     "echo '{\"count\": \"chat_messages\"}' | %s/chat-mongo-cmd run -", bin);
         if (rc != 0)
             usleep(200 * 1000);
     }

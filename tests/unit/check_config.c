@@ -143,18 +143,22 @@ START_TEST(test_config_dump_hides_url_passwords)
                "ferretdb_postgresql_url = postgres://ferretdb:pgsecret@127.0.0.1:5433/ferretdb\n"
                "mongo_uri = mongodb://app:mongosecret@db1,db2/?replicaSet=rs0\n");
     ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
-    ck_assert_str_eq(cfg.ferretdb_postgresql_url, "postgres://ferretdb:pgsecret@127.0.0.1:5433/ferretdb");
+    ck_assert_str_eq(cfg.ferretdb_postgresql_url,
+                     "postgres://ferretdb:pgsecret@127.0.0.1:5433/ferretdb");
 
     FILE *out = open_memstream(&text, &len);
     ck_assert_ptr_nonnull(out);
     config_dump(&cfg, out);
     fclose(out);
-    ck_assert_msg(!strstr(text, "pgsecret") && !strstr(text, "mongosecret") && !strstr(text, SECRET),
+    ck_assert_msg(!strstr(text, "pgsecret") && !strstr(text, "mongosecret") &&
+                      !strstr(text, SECRET),
                   "a secret in the dump: %s", text);
-    ck_assert_msg(strstr(text, "ferretdb_postgresql_url = postgres://ferretdb:(hidden)@127.0.0.1:5433/ferretdb\n"),
+    ck_assert_msg(
+        strstr(text,
+               "ferretdb_postgresql_url = postgres://ferretdb:(hidden)@127.0.0.1:5433/ferretdb\n"),
+        "dump: %s", text);
+    ck_assert_msg(strstr(text, "mongo_uri = mongodb://app:(hidden)@db1,db2/?replicaSet=rs0\n"),
                   "dump: %s", text);
-    ck_assert_msg(strstr(text, "mongo_uri = mongodb://app:(hidden)@db1,db2/?replicaSet=rs0\n"), "dump: %s",
-                  text);
     free(text);
 
     /* Unset, the key is empty: no PostgreSQL behind the MongoDB. */
