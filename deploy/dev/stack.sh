@@ -397,8 +397,11 @@ start_ferretdb() {
     if own_postgres && ! pid_of postgres >/dev/null; then
         start_postgres
     fi
-    if pid_of ferretdb >/dev/null && port_open "$FERRETDB_PORT"; then
-        return 0
+    local pid
+    if pid=$(pid_of ferretdb) && port_open "$FERRETDB_PORT"; then
+        # One started before the move to PostgreSQL still serves SQLite.
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- '--handler=postgresql' && return 0
+        say "ferretdb: the running one stores in SQLite; restarting it on PostgreSQL"
     fi
     stop_pid ferretdb
     port_free_or_die ferretdb "$FERRETDB_PORT"
