@@ -4,8 +4,8 @@
 # Debian packages first (apt-get, as root; as another user it prints the one
 # command to run and stops), then FerretDB v1.24.2 built from the Go module
 # proxy into var/bin/ferretdb (one binary for both of its storage handlers;
-# the stack runs it on PostgreSQL). A second run finds everything and returns in
-# about a second.
+# the stack runs it on PostgreSQL). A second run finds everything and
+# returns in about a second.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
