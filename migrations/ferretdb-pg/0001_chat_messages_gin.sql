@@ -8,7 +8,11 @@
 -- replay and the newest-seq look-up cost the size of the room, the
 -- idempotency look-up (chatRoomId, senderId, clientMsgId) a row or two.
 -- The expressions must read exactly `_jsonb -> 'field'` for the planner to
--- match FerretDB's filter.
+-- match FerretDB's filter. FerretDB passes the field name as a statement
+-- parameter, so only a plan made with the values can use them: set
+-- plan_cache_mode = force_custom_plan for FerretDB's account or server
+-- (`make run`'s cluster does), or PostgreSQL may settle on a generic plan
+-- that reads the whole table.
 \set ON_ERROR_STOP on
 
 -- The table FerretDB made for the collection; no row ("no rows returned for
