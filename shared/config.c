@@ -39,6 +39,7 @@ static const struct key_desc keys[] = {
     STR(mongo_database, "chat"),
     STR(mongo_write_concern, "1"),
     INT(mongo_timeout_ms, 3000, 100, 600000),
+    STR(ferretdb_postgresql_url, ""),
     {"jwt_secret", KEY_SECRET, NULL, CONFIG_SECRET_MIN_LEN, 0, offsetof(struct config, jwt_secret)},
     STR(jwt_issuer, ""),
     STR(jwt_audience, ""),
@@ -241,14 +242,35 @@ void config_load_or_exit(struct config *cfg, const char *program)
     }
 }
 
+/* url_password: in "scheme://user:password@host/...", where the password
+ * starts and how long it is; 0 when the value holds none. */
+static size_t url_password(const char *v, size_t *start)
+{
+    const char *auth = strstr(v, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    size_t span = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', span);
+    const char *colon = at ? memchr(auth, ':', (size_t) (at - auth)) : NULL;
+    if (!colon)
+        return 0;
+    *start = (size_t) (colon + 1 - v);
+    return (size_t) (at - colon - 1);
+}
+
 void config_dump(const struct config *cfg, FILE *out)
 {
     for (size_t i = 0; i < NKEYS; i++) {
         const char *field = (const char *) cfg + keys[i].offset;
+        size_t pw_at = 0, pw_len = 0;
         if (keys[i].type == KEY_INT)
             fprintf(out, "%s = %d\n", keys[i].name, *(const int *) (const void *) field);
         else if (keys[i].type == KEY_SECRET || strstr(keys[i].name, "password"))
             fprintf(out, "%s = (%zu bytes, hidden)\n", keys[i].name, strlen(field));
+        else if ((pw_len = url_password(field, &pw_at)) > 0)
+            fprintf(out, "%s = %.*s(hidden)%s\n", keys[i].name, (int) pw_at, field,
+                    field + pw_at + pw_len);
         else
             fprintf(out, "%s = %s\n", keys[i].name, field);
     }

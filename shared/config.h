@@ -33,6 +33,9 @@ struct config {
     char mongo_database[CONFIG_STR_MAX];
     char mongo_write_concern[CONFIG_STR_MAX]; /* "1", "majority", ... */
     int mongo_timeout_ms;
+    /* The PostgreSQL database a FerretDB named in mongo_uri stores its data
+     * in; empty: none (a real MongoDB). Read by migrate.sh and stack.sh. */
+    char ferretdb_postgresql_url[CONFIG_STR_MAX];
 
     /* Auth */
     char jwt_secret[CONFIG_STR_MAX];
@@ -79,7 +82,8 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
 /* config_load_or_exit: config_load, and on failure print the line and exit(2). */
 void config_load_or_exit(struct config *cfg, const char *program);
 
-/* config_dump: write every key and its value (secrets masked) to a stream. */
+/* config_dump: write every key and its value to a stream, secrets and the
+ * passwords inside URLs (mongo_uri, ferretdb_postgresql_url) masked. */
 void config_dump(const struct config *cfg, FILE *out);
 
 #endif

@@ -3,8 +3,9 @@
 #
 # Debian packages first (apt-get, as root; as another user it prints the one
 # command to run and stops), then FerretDB v1.24.2 built from the Go module
-# proxy into var/bin/ferretdb. A second run finds everything and returns in
-# about a second.
+# proxy into var/bin/ferretdb (one binary for both of its storage handlers;
+# the stack runs it on PostgreSQL). A second run finds everything and
+# returns in about a second.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,9 +19,9 @@ PACKAGES=(
     # libraries the C code links
     libfcgi-dev libwslay-dev libmariadb-dev libmongoc-dev libbson-dev libcjson-dev
     libssl-dev libhiredis-dev check libcurl4-openssl-dev
-    # servers of the local stack and of the deploy tests
-    mariadb-server mariadb-client lighttpd apache2 libapache2-mod-fcgid spawn-fcgi multiwatch logrotate systemd
-    nginx redis-server
+    # servers of the local stack and of the deploy tests (postgresql: FerretDB's storage)
+    mariadb-server mariadb-client postgresql lighttpd apache2 libapache2-mod-fcgid spawn-fcgi multiwatch
+    logrotate systemd nginx redis-server
     # tools the scripts and tests use
     curl openssl procps iproute2 apache2-utils wrk
     # lint and format

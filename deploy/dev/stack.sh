@@ -4,8 +4,8 @@
 #   stack.sh up                  start what is not running and healthy
 #   stack.sh down                stop everything this script started
 #   stack.sh status              what runs, with pids and ports
-#   stack.sh start|stop|restart COMPONENT   one of: mariadb ferretdb relay lighttpd redis,
-#                                or relayN (N >= 2) for one relay of several
+#   stack.sh start|stop|restart COMPONENT   one of: mariadb postgres ferretdb relay lighttpd
+#                                redis, or relayN (N >= 2) for one relay of several
 #   RELAYS=N stack.sh up         N relay processes sharing the relay port (see below)
 #
 # Every process is tracked by a pid file in var/run/ and stopped by that pid
@@ -22,6 +22,7 @@ CONF=$VAR/chat.conf
 BIN_DIR=${CHAT_BIN_DIR:-$(cat "$RUN/bindir" 2>/dev/null || echo "$ROOT/build/rel/bin")}
 
 MARIADB_PORT=3307
+POSTGRES_PORT=5433
 FERRETDB_PORT=27018
 WEB_PORT=8080
 REDIS_PORT=6380
@@ -51,7 +52,10 @@ conf_get() {
 }
 
 write_config() {
-    [[ -f $CONF ]] && return 0
+    if [[ -f $CONF ]]; then
+        config_add_pg_url
+        return 0
+    fi
     umask 077
     cat >"$CONF" <<EOF
 # Written by deploy/dev/stack.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) for the local stack.
@@ -66,6 +70,7 @@ mysql_password = $(openssl rand -hex 16)
 mysql_database = chat
 mongo_uri = mongodb://127.0.0.1:$FERRETDB_PORT/
 mongo_database = chat
+ferretdb_postgresql_url = $(pg_fresh_url)
 relay_host = 127.0.0.1
 relay_port = 8090
 public_ws_url = ws://127.0.0.1:$WEB_PORT/ws
@@ -75,10 +80,24 @@ EOF
     say "wrote $CONF (fresh JWT secret and database password)"
 }
 
+pg_fresh_url() { echo "postgres://ferretdb:$(openssl rand -hex 16)@127.0.0.1:$POSTGRES_PORT/ferretdb"; }
+
+# A config written before FerretDB moved to PostgreSQL has no
+# ferretdb_postgresql_url; our FerretDB needs one, so it is added once.
+config_add_pg_url() {
+    own_ferretdb && [[ -z $(conf_get ferretdb_postgresql_url) ]] || return 0
+    grep -q '^[[:space:]]*ferretdb_postgresql_url[[:space:]]*=' "$CONF" 2>/dev/null && return 0
+    printf '# Added by deploy/dev/stack.sh on %s: FerretDB stores messages in PostgreSQL.\nferretdb_postgresql_url = %s\n' \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(pg_fresh_url)" >>"$CONF"
+    say "added ferretdb_postgresql_url to $CONF"
+}
+
 # Our own MariaDB/FerretDB run only when the config names them; a config or
 # environment that points elsewhere means an existing server is used.
 own_mariadb() { [[ $(conf_get mysql_port) == "$MARIADB_PORT" && $(conf_get mysql_host) =~ ^(127\.0\.0\.1|localhost)$ ]]; }
 own_ferretdb() { [[ $(conf_get mongo_uri) == "mongodb://127.0.0.1:$FERRETDB_PORT/" ]]; }
+# Our PostgreSQL runs for our FerretDB when its URL names the private port.
+own_postgres() { own_ferretdb && pg_url_parse && [[ $PG_HOST =~ ^(127\.0\.0\.1|localhost)$ && $PG_PORT == "$POSTGRES_PORT" ]]; }
 own_redis() { [[ $(conf_get redis_url) == "redis://127.0.0.1:$REDIS_PORT" ]]; }
 
 # ---------------------------------------------------------------- process helpers
@@ -131,18 +150,23 @@ http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 # http_answers URL: any HTTP response at all (the page may not exist yet).
 http_answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1") != 000 ]]; }
 
+# stop_pid NAME [SIGNAL [LAST_SIGNAL]]: SIGNAL (TERM), then after 15 s
+# LAST_SIGNAL (KILL).
 stop_pid() {
-    local name=$1 pid
+    local name=$1 sig=${2:-TERM} last=${3:-KILL} pid
     pid=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; return 0; }
-    kill -TERM "$pid" 2>/dev/null
+    kill "-$sig" "$pid" 2>/dev/null
     for _ in $(seq 1 150); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        say "$name (pid $pid) did not stop in 15 s; killing it"
-        kill -KILL "$pid" 2>/dev/null
-        sleep 0.2
+        say "$name (pid $pid) did not stop in 15 s; sending SIG$last"
+        kill "-$last" "$pid" 2>/dev/null
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
     rm -f "$RUN/$name.pid"
     say "stopped $name"
@@ -209,27 +233,188 @@ SQL
 
 stop_mariadb() { own_mariadb && stop_pid mariadb; return 0; }
 
+# ---------------------------------------------------------------- PostgreSQL
+#
+# FerretDB's storage: a private cluster in var/postgres that nothing else
+# uses, on 127.0.0.1:$POSTGRES_PORT, with its Unix socket in the data
+# directory (only this script's administration uses the socket). FerretDB
+# signs in with the account of ferretdb_postgresql_url (password over TCP);
+# the cluster's superuser is reached only through the socket, by the
+# system user who owns the cluster. PostgreSQL refuses to run as root: as
+# root, the cluster belongs to and runs as Debian's `postgres` user.
+
+# pg_url_parse: split ferretdb_postgresql_url into PG_USER, PG_PASSWORD,
+# PG_HOST, PG_PORT, PG_DB; false when it is not such a URL.
+pg_url_parse() {
+    local re='^postgres(ql)?://([A-Za-z0-9_]+)(:([^@/]*))?@([^:/?]+)(:([0-9]+))?/([A-Za-z0-9_]+)([?].*)?$'
+    [[ $(conf_get ferretdb_postgresql_url) =~ $re ]] || return 1
+    PG_USER=${BASH_REMATCH[2]} PG_PASSWORD=${BASH_REMATCH[4]} PG_HOST=${BASH_REMATCH[5]}
+    PG_PORT=${BASH_REMATCH[7]:-5432} PG_DB=${BASH_REMATCH[8]}
+}
+
+# pg_bin: the directory of Debian's newest PostgreSQL server programs.
+pg_bin() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+    [[ -x $d/postgres ]] || die "postgres: no PostgreSQL server in /usr/lib/postgresql; run deploy/dev/deps.sh (make run does)"
+    echo "$d"
+}
+
+if [[ $(id -u) -eq 0 ]]; then
+    PG_OS_USER=postgres
+    PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+else
+    PG_OS_USER=$(id -un)
+    PG_AS=()
+fi
+
+# pg_can NAME...: the cluster's owner may search every directory named.
+pg_can() {
+    local d
+    for d in "$@"; do (cd / && "${PG_AS[@]}" test -x "$d") 2>/dev/null || return 1; done
+}
+
+# pg_data_dir: print the data directory's real path, created (empty) if
+# missing.
+# The cluster's owner must reach it; a checkout inside a directory it cannot
+# enter (/root, some CI workspaces) hides var/, and then var/postgres is a
+# link to /var/lib/chat-dev/postgres-<hash of the var path>, a directory
+# under one that root owns. Only the link points there: when var/postgres
+# has gone (`rm -rf var`), whatever that directory held is discarded.
+pg_data_dir() {
+    local link=$VAR/postgres alt base=/var/lib/chat-dev
+    if [[ -d $link ]] && pg_can "$link"; then
+        (cd "$link" && pwd -P)
+        return
+    fi
+    if [[ ! -e $link && ! -L $link ]] && pg_can "$VAR"; then
+        mkdir -p "$link" && chmod 0700 "$link" && chown "$PG_OS_USER:" "$link" || die "postgres: cannot create $link"
+        echo "$link"
+        return
+    fi
+    [[ $(id -u) -eq 0 ]] || die "postgres: $link is not usable"
+    alt=$base/postgres-$(printf '%s' "$VAR" | sha256sum | cut -c1-12)
+    if [[ -d $link && ! -L $link ]]; then
+        # A cluster made while the checkout was reachable: move it out.
+        say "postgres: $link cannot be reached by $PG_OS_USER; moving it to $alt" >&2
+        rm -rf "$alt" && mkdir -p "$base" && mv "$link" "$alt" || die "postgres: cannot move $link to $alt"
+    elif [[ ! -L $link ]]; then
+        rm -rf "$alt"
+    fi
+    mkdir -p "$base" "$alt" || die "postgres: cannot create $alt"
+    [[ ! -L $base && $(stat -c %u "$base") == 0 ]] || die "postgres: $base is not a directory of root's"
+    chmod 0755 "$base" && chmod 0700 "$alt" && chown "$PG_OS_USER:" "$alt" || die "postgres: cannot prepare $alt"
+    [[ -L $link && $(readlink "$link") != "$alt" ]] && rm -f "$link"
+    [[ -L $link ]] || ln -s "$alt" "$link" || die "postgres: cannot link $link to $alt"
+    echo "$alt"
+}
+
+# pg_ready: the server accepts connections on its TCP port (asking as
+# FerretDB's account, so that the server logs nothing about it).
+pg_ready() { pg_isready -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U "$PG_USER" -d "$PG_DB"; }
+
+# pg_admin DATA_DIR: psql as the cluster's superuser over its socket.
+pg_admin() {
+    local data=$1
+    shift
+    (cd / && "${PG_AS[@]}" psql -X -q -v ON_ERROR_STOP=1 -h "$data" -p "$POSTGRES_PORT" \
+        -U "$PG_OS_USER" -d postgres "$@")
+}
+
+start_postgres() {
+    if ! own_postgres; then
+        own_ferretdb && say "postgres: FerretDB uses the PostgreSQL named in ferretdb_postgresql_url"
+        return 0
+    fi
+    local log=$LOG/postgres.log data bin fresh=0
+    data=$(pg_data_dir) || exit 1
+    if pid_of postgres >/dev/null; then
+        if pg_ready; then
+            postgres_account "$data"
+            return 0
+        fi
+        stop_postgres # alive but not answering: start it afresh
+    fi
+    port_free_or_die postgres "$POSTGRES_PORT"
+    bin=$(pg_bin) || exit 1
+    if [[ ! -f $data/PG_VERSION ]]; then
+        say "postgres: initialising $data"
+        (cd / && "${PG_AS[@]}" "$bin/initdb" -D "$data" -U "$PG_OS_USER" --auth-local=peer \
+            --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8) >"$LOG/postgres-initdb.log" 2>&1 ||
+            failed_start "initdb" "$LOG/postgres-initdb.log"
+        fresh=1
+    fi
+    # No log collector: the log is this process's stderr. plan_cache_mode:
+    # FerretDB prepares one statement per query shape, with the field name
+    # as a parameter; a generic plan of it (which PostgreSQL may settle on
+    # after five runs) cannot match the GIN expression indexes and reads the
+    # whole table, so every run is planned with its values.
+    (cd / && exec nohup "${PG_AS[@]}" "$bin/postgres" -D "$data" -c listen_addresses=127.0.0.1 \
+        -c port="$POSTGRES_PORT" -c unix_socket_directories="$data" -c logging_collector=off \
+        -c log_line_prefix='%m [%p] ' -c plan_cache_mode=force_custom_plan) \
+        >>"$log" 2>&1 &
+    echo $! >"$RUN/postgres.pid"
+    wait_until 60 pg_ready || failed_start postgres "$log"
+    started_or_die postgres "$log"
+    postgres_account "$data"
+    say "postgres: up on 127.0.0.1:$POSTGRES_PORT (data in $data)"
+    if ((fresh)) && compgen -G "$VAR/ferretdb/*.sqlite" >/dev/null; then
+        say "postgres: messages stored earlier in FerretDB's SQLite files ($VAR/ferretdb/) are not"
+        say "          carried over; they are left as they were (README.md, \"Message store\")"
+    fi
+}
+
+# postgres_account DATA_DIR: (re)state FerretDB's account and database from
+# ferretdb_postgresql_url; idempotent, so a changed password takes effect.
+postgres_account() {
+    pg_url_parse || die "postgres: ferretdb_postgresql_url is not postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+    CHAT_PG_PASSWORD=$PG_PASSWORD pg_admin "$1" -v user="$PG_USER" -v db="$PG_DB" <<'SQL' ||
+\getenv password CHAT_PG_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', :'user')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') \gexec
+ALTER ROLE :"user" WITH LOGIN PASSWORD :'password';
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+SQL
+        failed_start "postgres (account set-up)" "$LOG/postgres.log"
+}
+
+stop_postgres() { own_postgres && stop_pid postgres INT QUIT; return 0; }
+
 # ---------------------------------------------------------------- FerretDB
 
 mongo_ping() { "$BIN_DIR/chat-mongo-cmd" ping >/dev/null 2>&1 || port_open "$FERRETDB_PORT"; }
 
+# FerretDB stores in PostgreSQL (ferretdb_postgresql_url): on SQLite it
+# filters nothing in SQL but `_id`, so every query read the whole message
+# collection; on PostgreSQL equality on chatRoomId reaches SQL and, with the
+# GIN indexes of migrations/ferretdb-pg/, costs the size of the room.
 start_ferretdb() {
     own_ferretdb || { say "ferretdb: using the MongoDB named in the config"; return 0; }
-    local log=$LOG/ferretdb.log
-    if pid_of ferretdb >/dev/null && port_open "$FERRETDB_PORT"; then
-        return 0
+    local log=$LOG/ferretdb.log url
+    url=$(conf_get ferretdb_postgresql_url)
+    [[ -n $url ]] || die "ferretdb: ferretdb_postgresql_url is not set in $CONF"
+    if own_postgres && ! pid_of postgres >/dev/null; then
+        start_postgres
+    fi
+    local pid
+    if pid=$(pid_of ferretdb) && port_open "$FERRETDB_PORT"; then
+        # One started before the move to PostgreSQL still serves SQLite.
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- '--handler=postgresql' && return 0
+        say "ferretdb: the running one stores in SQLite; restarting it on PostgreSQL"
     fi
     stop_pid ferretdb
     port_free_or_die ferretdb "$FERRETDB_PORT"
     [[ -x $VAR/bin/ferretdb ]] || die "ferretdb: $VAR/bin/ferretdb is missing; run deploy/dev/deps.sh (make run does)"
-    mkdir -p "$VAR/ferretdb"
-    nohup "$VAR/bin/ferretdb" --handler=sqlite --sqlite-url="file:$VAR/ferretdb/" \
-        --state-dir="$VAR/ferretdb" --listen-addr="127.0.0.1:$FERRETDB_PORT" \
+    mkdir -p "$VAR/ferretdb-state"
+    # The URL (with its password) goes through the environment, not argv.
+    FERRETDB_POSTGRESQL_URL=$url nohup "$VAR/bin/ferretdb" --handler=postgresql \
+        --state-dir="$VAR/ferretdb-state" --listen-addr="127.0.0.1:$FERRETDB_PORT" \
         --debug-addr=127.0.0.1:27019 --telemetry=disable --log-level=warn >>"$log" 2>&1 &
     echo $! >"$RUN/ferretdb.pid"
     wait_until 30 port_open "$FERRETDB_PORT" || failed_start ferretdb "$log"
     started_or_die ferretdb "$log"
-    say "ferretdb: up on 127.0.0.1:$FERRETDB_PORT (SQLite in $VAR/ferretdb)"
+    say "ferretdb: up on 127.0.0.1:$FERRETDB_PORT (stores in PostgreSQL)"
 }
 
 stop_ferretdb() { own_ferretdb && stop_pid ferretdb; return 0; }
@@ -404,11 +589,14 @@ up() {
     echo "$BIN_DIR" >"$RUN/bindir"
     need_redis_for_relays
     start_mariadb
+    start_postgres
     start_ferretdb
     start_redis
     migrate
     start_relay
     start_lighttpd
+    local store=""
+    own_postgres && store="   (stored in PostgreSQL, 127.0.0.1:$POSTGRES_PORT)"
     cat <<EOF
 
   chat page          http://127.0.0.1:$WEB_PORT/
@@ -416,7 +604,7 @@ up() {
   WebSocket          ws://127.0.0.1:$WEB_PORT/ws   (relay direct: ws://127.0.0.1:$(relay_port)/ws)
   relay health       http://127.0.0.1:$(relay_port)/healthz   metrics: /metrics
   MariaDB            127.0.0.1:$MARIADB_PORT, socket $RUN/mysqld.sock
-  MongoDB (FerretDB) mongodb://127.0.0.1:$FERRETDB_PORT/
+  MongoDB (FerretDB) mongodb://127.0.0.1:$FERRETDB_PORT/$store
   config             $CONF
   logs               $LOG/
 
@@ -428,12 +616,13 @@ down() {
     stop_relay
     stop_redis
     stop_ferretdb
+    stop_postgres
     stop_mariadb
 }
 
 status() {
     local c pid rc=0
-    for c in mariadb ferretdb redis $(relay_names) lighttpd; do
+    for c in mariadb postgres ferretdb redis $(relay_names) lighttpd; do
         if pid=$(pid_of "$c"); then
             printf '  %-9s running  pid %s\n' "$c" "$pid"
         else
@@ -447,7 +636,7 @@ status() {
 
 component() {
     case $2 in
-    mariadb | ferretdb | relay | lighttpd | redis) ;;
+    mariadb | postgres | ferretdb | relay | lighttpd | redis) ;;
     relay[0-9]*)
         # One relay of several: start|stop|restart relayN alone.
         [[ ${2#relay} =~ ^[1-9][0-9]?$ ]] || die "unknown component '$2'"
@@ -458,7 +647,7 @@ component() {
         esac
         return
         ;;
-    *) die "unknown component '$2' (mariadb ferretdb relay relayN lighttpd redis)" ;;
+    *) die "unknown component '$2' (mariadb postgres ferretdb relay relayN lighttpd redis)" ;;
     esac
     case $1 in
     start) write_config && "start_$2" ;;

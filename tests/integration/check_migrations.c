@@ -1,7 +1,9 @@
 /*
  * check_migrations.c - migrations/migrate.sh against the real MariaDB and
  * FerretDB, each test in a throw-away database pair chat_test_mig_<pid>_<n>
- * (MySQL database and MongoDB database of the same name).
+ * (MySQL database and MongoDB database of the same name). The stack's
+ * FerretDB stores in PostgreSQL, so the ferretdb-pg/ step is tested too:
+ * its indexes land on the test database's table in that PostgreSQL.
  */
 #include "run_cmd.h"
 #include "testenv.h"
@@ -53,12 +55,38 @@ static void query_text(MYSQL *m, const char *q, char *buf, size_t cap)
     mysql_free_result(res);
 }
 
-static int migrate(const char *dir, const char *args)
+/* migrate_env: migrate.sh on the test databases with extra environment
+ * assignments `env` ("" for none). */
+static int migrate_env(const char *env, const char *dir, const char *args)
 {
     return run_cmd(out, sizeof out,
-                   "CHAT_MYSQL_DATABASE=%s CHAT_MONGO_DATABASE=%s CHAT_MIGRATIONS_DIR=%s "
+                   "%s CHAT_MYSQL_DATABASE=%s CHAT_MONGO_DATABASE=%s CHAT_MIGRATIONS_DIR=%s "
                    "migrations/migrate.sh %s",
-                   dbname, dbname, dir, args);
+                   env, dbname, dbname, dir, args);
+}
+
+static int migrate(const char *dir, const char *args)
+{
+    return migrate_env("", dir, args);
+}
+
+/* pg_url: the stack's ferretdb_postgresql_url (make run sets it). */
+static const char *pg_url(void)
+{
+    const char *url = testenv_config()->ferretdb_postgresql_url;
+    ck_assert_msg(url[0], "the stack's config has no ferretdb_postgresql_url");
+    return url;
+}
+
+/* pg_gin_indexes: "name|definition" lines of the GIN indexes on the test
+ * database's tables in FerretDB's PostgreSQL, into buf. */
+static void pg_gin_indexes(char *buf, size_t cap)
+{
+    int rc = run_cmd(buf, cap,
+                     "psql -X -At -d '%s' -c \"SELECT indexname || '|' || indexdef FROM pg_indexes "
+                     "WHERE schemaname = '%s' AND indexdef LIKE '%%USING gin%%' ORDER BY 1\"",
+                     pg_url(), dbname);
+    ck_assert_msg(rc == 0, "psql on ferretdb_postgresql_url failed: %s", buf);
 }
 
 static void setup(void)
@@ -74,7 +102,9 @@ static void setup(void)
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chat-mig-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     ck_assert_int_eq(run_cmd(out, sizeof out,
-                             "cp -r migrations/mysql migrations/mongo migrations/data %s/", tmpdir),
+                             "cp -r migrations/mysql migrations/mongo migrations/data "
+                             "migrations/ferretdb-pg %s/",
+                             tmpdir),
                      0);
 }
 
@@ -230,6 +260,77 @@ START_TEST(test_migrations_backfill_room_seq_state_from_stored_messages)
 }
 END_TEST
 
+/* The GIN indexes FerretDB cannot make are on the test database's
+ * chat_messages table after the first run, and a second run adds nothing. */
+START_TEST(test_migrations_ferretdb_pg_adds_gin_indexes)
+{
+    static char idx[4096];
+    ck_assert_msg(migrate("migrations", "") == 0, "first run failed: %s", out);
+    ck_assert_msg(strstr(out, "applied mongo/0001_") && strstr(out, "applied ferretdb-pg/0001_"),
+                  "first run output: %s", out);
+    ck_assert_msg(strstr(out, "applied mongo/0001_") < strstr(out, "applied ferretdb-pg/0001_"),
+                  "the PostgreSQL step must follow the MongoDB one: %s", out);
+
+    pg_gin_indexes(idx, sizeof idx);
+    ck_assert_msg(strstr(idx, "chat_messages_room_gin|") &&
+                      strstr(idx, "(((_jsonb -> 'chatRoomId'::text)) jsonb_path_ops)"),
+                  "no GIN index on chatRoomId in schema %s: %s", dbname, idx);
+    ck_assert_msg(strstr(idx, "chat_messages_client_msg_gin|") &&
+                      strstr(idx, "(((_jsonb -> 'clientMsgId'::text)) jsonb_path_ops)"),
+                  "no GIN index on clientMsgId in schema %s: %s", dbname, idx);
+    /* On FerretDB's table for chat_messages, not on some other table. */
+    ck_assert_msg(strstr(idx, dbname) && strstr(idx, ".chat_messages_"), "indexes: %s", idx);
+
+    ck_assert_msg(migrate("migrations", "") == 0, "second run failed: %s", out);
+    ck_assert_msg(strstr(out, "up to date") && !strstr(out, "applied "), "second run: %s", out);
+    ck_assert_int_eq(migrate("migrations", "--status"), 0);
+    ck_assert_msg(strstr(out, "applied  ferretdb-pg/0001_") && !strstr(out, "pending"),
+                  "status: %s", out);
+}
+END_TEST
+
+/* ferretdb_postgresql_url naming a PostgreSQL database that does not hold
+ * the MongoDB in use: the step is skipped, nothing is recorded, and the
+ * right URL applies it afterwards. */
+START_TEST(test_migrations_ferretdb_pg_skips_another_store)
+{
+    static char idx[4096], env[1024];
+    const char *url = pg_url(), *slash = strrchr(url, '/');
+    ck_assert_ptr_nonnull(slash);
+    snprintf(env, sizeof env, "CHAT_FERRETDB_POSTGRESQL_URL='%.*s/postgres'", (int) (slash - url),
+             url);
+
+    ck_assert_msg(migrate_env(env, "migrations", "") == 0, "run failed: %s", out);
+    ck_assert_msg(strstr(out, "applied mongo/0001_") && strstr(out, "ferretdb-pg: skipped") &&
+                      !strstr(out, "applied ferretdb-pg/"),
+                  "output: %s", out);
+    pg_gin_indexes(idx, sizeof idx);
+    ck_assert_str_eq(idx, "");
+    ck_assert_int_eq(migrate("migrations", "--status"), 0);
+    ck_assert_msg(strstr(out, "pending  ferretdb-pg/0001_"), "status: %s", out);
+
+    ck_assert_msg(migrate("migrations", "") == 0, "run with the stack's URL failed: %s", out);
+    ck_assert_msg(strstr(out, "applied ferretdb-pg/0001_"), "output: %s", out);
+    pg_gin_indexes(idx, sizeof idx);
+    ck_assert_msg(strstr(idx, "chat_messages_room_gin|"), "indexes: %s", idx);
+}
+END_TEST
+
+START_TEST(test_migrations_ferretdb_pg_refuses_changed_applied_file)
+{
+    ck_assert_msg(migrate(tmpdir, "") == 0, "first run failed: %s", out);
+    ck_assert_msg(strstr(out, "applied ferretdb-pg/0001_"), "first run output: %s", out);
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "echo '-- edited' >> %s/ferretdb-pg/0001_chat_messages_gin.sql",
+                             tmpdir),
+                     0);
+    int rc = migrate(tmpdir, "");
+    ck_assert_msg(rc != 0, "a changed applied migration must be refused; output: %s", out);
+    ck_assert_msg(strstr(out, "ferretdb-pg/0001_chat_messages_gin.sql was changed"), "output: %s",
+                  out);
+}
+END_TEST
+
 Suite *migrations_suite(void)
 {
     Suite *s = suite_create("migrations");
@@ -241,6 +342,9 @@ Suite *migrations_suite(void)
     tcase_add_test(tc, test_migrations_sql_error_names_file_and_records_nothing);
     tcase_add_test(tc, test_migrations_status_lists_pending_without_applying);
     tcase_add_test(tc, test_migrations_backfill_room_seq_state_from_stored_messages);
+    tcase_add_test(tc, test_migrations_ferretdb_pg_adds_gin_indexes);
+    tcase_add_test(tc, test_migrations_ferretdb_pg_skips_another_store);
+    tcase_add_test(tc, test_migrations_ferretdb_pg_refuses_changed_applied_file);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ END_TEST
 START_TEST(test_stack_status_names_every_component)
 {
     ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh status") == 0, "status: %s", out);
-    const char *names[] = {"mariadb", "ferretdb", "relay", "lighttpd"};
+    const char *names[] = {"mariadb", "postgres", "ferretdb", "relay", "lighttpd"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char want[64];
         snprintf(want, sizeof want, "%s", names[i]);
@@ -54,7 +55,7 @@ END_TEST
 
 START_TEST(test_stack_down_leaves_no_listener_and_up_restores)
 {
-    const int ports[] = {8080, testenv_config()->relay_port, 3307, 27018};
+    const int ports[] = {8080, testenv_config()->relay_port, 3307, 5433, 27018};
     ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh down") == 0, "down: %s", out);
     for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
         ck_assert_msg(testenv_wait_port(ports[i], 0) != 0, "port %d still accepts after down",
@@ -62,15 +63,44 @@ START_TEST(test_stack_down_leaves_no_listener_and_up_restores)
     ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh status") != 0,
                   "status should report stopped components: %s", out);
 
-    ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh up") == 0, "up: %s", out);
+    /* Own session, as in testenv_stack(): Check kills the test's process
+     * group when it ends, which would take the servers started here along. */
+    ck_assert_msg(run_cmd(out, sizeof out, "setsid -w deploy/dev/stack.sh up") == 0, "up: %s", out);
     for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
         ck_assert_msg(testenv_wait_port(ports[i], 0) == 0, "port %d not back after up", ports[i]);
 
     /* A second up finds everything healthy and restarts nothing. */
-    pid_t relay = testenv_pid("relay"), db = testenv_pid("mariadb");
+    pid_t relay = testenv_pid("relay"), db = testenv_pid("mariadb"), pg = testenv_pid("postgres"),
+          ferret = testenv_pid("ferretdb");
     ck_assert_msg(run_cmd(out, sizeof out, "deploy/dev/stack.sh up") == 0, "up again: %s", out);
     ck_assert_int_eq(testenv_pid("relay"), relay);
     ck_assert_int_eq(testenv_pid("mariadb"), db);
+    ck_assert_int_eq(testenv_pid("postgres"), pg);
+    ck_assert_int_eq(testenv_pid("ferretdb"), ferret);
+}
+END_TEST
+
+/* FerretDB keeps its data in the stack's PostgreSQL: restarted under it,
+ * FerretDB (not restarted) answers queries on the messages again. */
+START_TEST(test_stack_ferretdb_serves_after_postgres_restart)
+{
+    const char *bin = getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR") : "build/san/bin";
+    pid_t ferret = testenv_pid("ferretdb"), pg = testenv_pid("postgres");
+    ck_assert_int_gt(ferret, 0);
+    ck_assert_int_gt(pg, 0);
+    ck_assert_int_eq(testenv_stack("restart postgres"), 0);
+    ck_assert_int_ne(testenv_pid("postgres"), pg);
+    ck_assert_int_eq(testenv_pid("ferretdb"), ferret);
+
+    /* The first query may meet a connection the restart closed. */
+    int rc = -1;
+    for (int i = 0; i < 50 && rc != 0; i++) {
+        rc = run_cmd(out, sizeof out,
+                     "echo '{\"count\": \"chat_messages\"}' | %s/chat-mongo-cmd run -", bin);
+        if (rc != 0)
+            usleep(200 * 1000);
+    }
+    ck_assert_msg(rc == 0, "FerretDB does not answer after PostgreSQL restarted: %s", out);
 }
 END_TEST
 
@@ -108,6 +138,7 @@ Suite *stack_suite(void)
     tcase_add_test(tc, test_stack_serves_page_api_and_relay);
     tcase_add_test(tc, test_stack_status_names_every_component);
     tcase_add_test(tc, test_stack_error_log_never_holds_a_token);
+    tcase_add_test(tc, test_stack_ferretdb_serves_after_postgres_restart);
     tcase_add_test(tc, test_stack_down_leaves_no_listener_and_up_restores);
     suite_add_tcase(s, tc);
     return s;

@@ -134,6 +134,40 @@ START_TEST(test_config_secret_from_env_only)
 }
 END_TEST
 
+START_TEST(test_config_dump_hides_url_passwords)
+{
+    struct config cfg;
+    char err[256] = "", *text = NULL;
+    size_t len = 0;
+    write_conf("jwt_secret = " SECRET "\n"
+               "ferretdb_postgresql_url = postgres://ferretdb:pgsecret@127.0.0.1:5433/ferretdb\n"
+               "mongo_uri = mongodb://app:mongosecret@db1,db2/?replicaSet=rs0\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.ferretdb_postgresql_url,
+                     "postgres://ferretdb:pgsecret@127.0.0.1:5433/ferretdb");
+
+    FILE *out = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(out);
+    config_dump(&cfg, out);
+    fclose(out);
+    ck_assert_msg(!strstr(text, "pgsecret") && !strstr(text, "mongosecret") &&
+                      !strstr(text, SECRET),
+                  "a secret in the dump: %s", text);
+    ck_assert_msg(
+        strstr(text,
+               "ferretdb_postgresql_url = postgres://ferretdb:(hidden)@127.0.0.1:5433/ferretdb\n"),
+        "dump: %s", text);
+    ck_assert_msg(strstr(text, "mongo_uri = mongodb://app:(hidden)@db1,db2/?replicaSet=rs0\n"),
+                  "dump: %s", text);
+    free(text);
+
+    /* Unset, the key is empty: no PostgreSQL behind the MongoDB. */
+    write_conf("jwt_secret = " SECRET "\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.ferretdb_postgresql_url, "");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -148,6 +182,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_config_rejects_bad_env_value);
     tcase_add_test(tc, test_config_missing_explicit_file);
     tcase_add_test(tc, test_config_secret_from_env_only);
+    tcase_add_test(tc, test_config_dump_hides_url_passwords);
     suite_add_tcase(s, tc);
     return s;
 }
