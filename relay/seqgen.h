@@ -1,14 +1,12 @@
 /*
- * seqgen.h - where a room's next `seq` comes from.
+ * seqgen.h - in-memory per-room seq counters: the writer's fallback while
+ * MySQL, which normally hands out seqs (seqalloc.h), cannot be reached.
  *
- * This relay is the only writer of its rooms, so the counter lives in
- * memory: loaded lazily from the room's highest stored seq the first time
- * the room is written, then incremented per message with no round trip.
- * The unique index {chatRoomId, seq} stays the backstop: on a collision
- * the caller calls seqgen_forget and the next seqgen_next reloads.
- *
- * Several relays need a shared counter: redis_seq.h reserves seqs in Redis
- * and falls back to these counters while Redis is unreachable.
+ * A counter is loaded lazily from what its loader says is the room's
+ * newest seq the first time the room is written, then incremented per
+ * message with no round trip. The unique index {chatRoomId, seq} stays the
+ * backstop: on a collision the caller calls seqgen_forget and the next
+ * seqgen_next reloads.
  *
  * Owned by the one writer thread; not thread-safe.
  */
@@ -34,8 +32,8 @@ void seqgen_free(struct seqgen *sg);
 /* seqgen_next: the next seq of room_id into *seq (strictly above every seq
  * handed out or stored before). known_last >= 0 is the room's newest seq
  * as the caller last saw it (an ENTER lookup, a delivery): it seeds an
- * unknown room instead of a load, which on a store without index
- * push-down (FerretDB) is a scan. A stale hint costs one collision and a
+ * unknown room instead of a load, which on the embedded store reads the
+ * whole room. A stale hint costs one collision and a
  * reload, never a wrong seq. Returns 0, the loader's error, ERR_NOMEM. */
 int seqgen_next(struct seqgen *sg, int64_t room_id, int64_t known_last, int64_t *seq);
 

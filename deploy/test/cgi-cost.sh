@@ -5,9 +5,9 @@
 # (mod_proxy_fcgi to the spawn-fcgi pools, 127.0.0.1:8081) and
 # deploy/apache/chat-cgi.conf (mod_cgid, 127.0.0.1:8084), and sends each
 # REQUESTS (default 300) sequential requests with ab for four endpoints
-# (a tenth of that for history, which on FerretDB is slow in itself: it
-# scans the collection, and a read that passes mongo_timeout_ms fails with
-# 503, reported as "no result").
+# (a tenth of that for history, which on the embedded FerretDB is slow in
+# itself: it reads the whole room, and a read that passes mongo_timeout_ms
+# fails with 503, reported as "no result").
 # Needs the local stack up (make run) and ports 8081 and 8084 free; uses the
 # release build unless CHAT_BIN_DIR says otherwise; stops what it started.
 # Not part of make test: it measures, it does not check.
