@@ -1,7 +1,9 @@
 /*
  * check_migrations.c - migrations/migrate.sh against the real MariaDB and
- * FerretDB, each test in a throw-away database pair chat_test_mig_<pid>_<n>
- * (MySQL database and MongoDB database of the same name).
+ * FerretDB, each test in a throw-away database pair (MySQL database and
+ * MongoDB database of the same name): <run>_mig_<pid>_<n> under the
+ * databases of the `make test` run, whose clean-up then drops what a killed
+ * test left, else chat_test_mig_<pid>_<n>.
  */
 #include "run_cmd.h"
 #include "testenv.h"
@@ -64,7 +66,11 @@ static int migrate(const char *dir, const char *args)
 static void setup(void)
 {
     static int n;
-    snprintf(dbname, sizeof dbname, "chat_test_mig_%ld_%d", (long) getpid(), n++);
+    const char *run = testenv_config()->mysql_database;
+    if (strncmp(run, "chat_test_", strlen("chat_test_")) == 0)
+        snprintf(dbname, sizeof dbname, "%.40s_mig_%ld_%d", run, (long) getpid(), n++);
+    else
+        snprintf(dbname, sizeof dbname, "chat_test_mig_%ld_%d", (long) getpid(), n++);
     MYSQL *m = connect_server();
     char q[256];
     snprintf(q, sizeof q, "CREATE DATABASE `%s` CHARACTER SET utf8mb4", dbname);
