@@ -41,9 +41,10 @@ if deploy/dev/stack.sh status >/dev/null 2>&1; then
     previous_dbs=$(cat "$RUN/databases" 2>/dev/null || true)
     previous_relays=$(cat "$RUN/relays" 2>/dev/null || echo 1)
 fi
-# The stack's private Redis holds only live state (room channels, sequence
-# counters), but that of the stack's rooms, whose ids the test rooms reuse:
-# the tests get it fresh and so does the stack afterwards.
+# The stack's private Redis holds only live state, room channels and
+# sequence counters keyed by room id; the test rooms reuse the ids of the
+# stack's rooms, so a running Redis is restarted empty before the tests and
+# again after them.
 redis_ran=0
 [[ -s $RUN/redis.pid ]] && kill -0 "$(<"$RUN/redis.pid")" 2>/dev/null && redis_ran=1
 
