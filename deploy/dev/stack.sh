@@ -450,6 +450,7 @@ EOF
 down() {
     stop_lighttpd
     stop_relay
+    rm -f "$RUN/databases"   # what the stopped relay and lighttpd used
     stop_redis
     stop_ferretdb
     stop_mariadb
@@ -470,7 +471,7 @@ status() {
     if read -r mysql_db mongo_db <"$RUN/databases" 2>/dev/null; then
         printf '  databases MySQL %s, MongoDB %s\n' "$mysql_db" "$mongo_db"
     else
-        printf '  databases (none yet)\n'
+        printf '  databases (not recorded)\n'
     fi
     return $rc
 }
