@@ -468,7 +468,7 @@ status() {
     done
     printf '  binaries  %s\n' "$(cat "$RUN/bindir" 2>/dev/null || echo '(none yet)')"
     local mysql_db mongo_db
-    if read -r mysql_db mongo_db <"$RUN/databases" 2>/dev/null; then
+    if [[ -f $RUN/databases ]] && read -r mysql_db mongo_db <"$RUN/databases"; then
         printf '  databases MySQL %s, MongoDB %s\n' "$mysql_db" "$mongo_db"
     else
         printf '  databases (not recorded)\n'
