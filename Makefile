@@ -2,7 +2,8 @@
 #
 #   make            build everything (release flavour, build/rel/)
 #   make run        install what is missing, build, migrate, start the stack
-#   make test       the same set-up with sanitizers, then every test
+#   make test       the same set-up with sanitizers, then every test, on
+#                   databases of its own (tests/run.sh)
 #   make stop | status | bench | lint | format | clean
 #
 # SANITIZE=address,undefined builds into build/san/ so both flavours can
@@ -89,9 +90,10 @@ stop:
 status:
 	@deploy/dev/stack.sh status
 
+# SUITE=name (and TEST=name) runs that one integration suite (test) only.
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined all
-	@tests/run.sh $(CURDIR)/build/san/bin
+	@tests/run.sh $(CURDIR)/build/san/bin $(SUITE) $(TEST)
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -3,8 +3,12 @@
  *
  *   chat-mongo-cmd ping               exit 0 when the server answers
  *   chat-mongo-cmd run FILE           run the command document in FILE
- *                                     (JSON, e.g. createIndexes) against
- *                                     the configured database
+ *                                     (JSON, e.g. createIndexes; - reads
+ *                                     stdin) against the configured
+ *                                     database; prints the reply as JSON
+ *   chat-mongo-cmd databases          print the server's database names,
+ *                                     one a line (test clean-up finds its
+ *                                     throw-away databases with it)
  *   chat-mongo-cmd applied            print "NAME SHA256" per recorded file
  *   chat-mongo-cmd record NAME SHA256 record a file as applied
  *   chat-mongo-cmd room-seqs          print "ROOM_ID HIGHEST_SEQ" per room
@@ -38,7 +42,8 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: chat-mongo-cmd ping | run FILE | applied | record NAME SHA256 | room-seqs\n");
+            "usage: chat-mongo-cmd ping | run FILE | databases | applied | record NAME SHA256 | "
+            "room-seqs\n");
     return 2;
 }
 
@@ -67,7 +72,9 @@ static int exit_for(const bson_error_t *err)
                                                                                               : 1;
 }
 
-static int run_command(mongoc_client_t *client, const char *db, const bson_t *cmd)
+/* run_command: run cmd on db; with print set, the reply goes to stdout as
+ * relaxed extended JSON (counts and lists for scripts). */
+static int run_command(mongoc_client_t *client, const char *db, const bson_t *cmd, int print)
 {
     bson_t reply;
     bson_error_t err;
@@ -75,6 +82,11 @@ static int run_command(mongoc_client_t *client, const char *db, const bson_t *cm
     if (!mongoc_client_command_simple(client, db, cmd, NULL, &reply, &err)) {
         fprintf(stderr, "chat-mongo-cmd: %s\n", err.message);
         rc = exit_for(&err);
+    } else if (print) {
+        char *json = bson_as_relaxed_extended_json(&reply, NULL);
+        if (json)
+            printf("%s\n", json);
+        bson_free(json);
     }
     bson_destroy(&reply);
     return rc;
@@ -94,9 +106,23 @@ static int cmd_run(mongoc_client_t *client, const char *db, const char *path)
         fprintf(stderr, "chat-mongo-cmd: %s is not a JSON document: %s\n", path, err.message);
         return 1;
     }
-    int rc = run_command(client, db, cmd);
+    int rc = run_command(client, db, cmd, 1);
     bson_destroy(cmd);
     return rc;
+}
+
+static int cmd_databases(mongoc_client_t *client)
+{
+    bson_error_t err;
+    char **names = mongoc_client_get_database_names_with_opts(client, NULL, &err);
+    if (!names) {
+        fprintf(stderr, "chat-mongo-cmd: %s\n", err.message);
+        return exit_for(&err);
+    }
+    for (char **n = names; *n; n++)
+        printf("%s\n", *n);
+    bson_strfreev(names);
+    return 0;
 }
 
 static int cmd_applied(mongoc_client_t *client, const char *db)
@@ -214,10 +240,12 @@ int main(int argc, char **argv)
 
     if (strcmp(argv[1], "ping") == 0 && argc == 2) {
         bson_t *ping = BCON_NEW("ping", BCON_INT32(1));
-        rc = run_command(client, "admin", ping);
+        rc = run_command(client, "admin", ping, 0);
         bson_destroy(ping);
     } else if (strcmp(argv[1], "run") == 0 && argc == 3) {
         rc = cmd_run(client, cfg.mongo_database, argv[2]);
+    } else if (strcmp(argv[1], "databases") == 0 && argc == 2) {
+        rc = cmd_databases(client);
     } else if (strcmp(argv[1], "applied") == 0 && argc == 2) {
         rc = cmd_applied(client, cfg.mongo_database);
     } else if (strcmp(argv[1], "record") == 0 && argc == 4) {

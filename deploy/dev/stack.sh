@@ -11,7 +11,10 @@
 # Every process is tracked by a pid file in var/run/ and stopped by that pid
 # only, never by name. CHAT_BIN_DIR names the directory of our binaries
 # (release or sanitizer build); when it changes, `up` restarts the relay and
-# lighttpd so the stack runs the binaries that were asked for.
+# lighttpd so the stack runs the binaries that were asked for. The same holds
+# for the databases they use (mysql_database, mongo_database, e.g. from
+# CHAT_MYSQL_DATABASE): `make test` points the stack at its own throw-away
+# databases and back (var/run/databases records the ones in use).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -211,18 +214,22 @@ start_mariadb() {
 # and idempotent, so every `up` runs it and a changed password takes effect.
 mariadb_account() {
     # The password lives only in var/chat.conf.
-    local pw db user
+    local pw db user own_db=""
     pw=$(conf_get mysql_password)
     db=$(conf_get mysql_database)
     user=$(conf_get mysql_user)
+    # A test run's database (chat_test_*, tests/testdb.sh) is made and
+    # dropped by the run under the pattern grant below; a grant naming it
+    # would outlive it.
+    [[ $db == chat_test_* ]] || own_db="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';"
     mariadb_root <<SQL || failed_start "mariadb (account set-up)" "$LOG/mariadb.log"
-CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED BY '$pw';
 CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$pw';
 ALTER USER '$user'@'127.0.0.1' IDENTIFIED BY '$pw';
 ALTER USER '$user'@'localhost' IDENTIFIED BY '$pw';
-GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';
+$own_db
 -- Tests create throw-away databases named chat_test_*.
 GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO '$user'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO '$user'@'localhost';
@@ -570,6 +577,15 @@ stop_lighttpd() { stop_pid lighttpd; }
 
 # ---------------------------------------------------------------- whole stack
 
+# serving: a relay or lighttpd runs.
+serving() {
+    local name
+    for name in $(relay_names) lighttpd; do
+        pid_of "$name" >/dev/null && return 0
+    done
+    return 1
+}
+
 migrate() {
     CHAT_BIN_DIR=$BIN_DIR "$ROOT/migrations/migrate.sh" || die "migrations failed (see above)"
 }
@@ -579,14 +595,22 @@ up() {
     # act on the number the last `up` recorded.
     RELAYS=${RELAYS:-1}
     write_config
-    local previous
+    local previous dbs previous_dbs
     previous=$(cat "$RUN/bindir" 2>/dev/null || true)
+    dbs="$(conf_get mysql_database) $(conf_get mongo_database)"
+    previous_dbs=$(cat "$RUN/databases" 2>/dev/null || true)
     if [[ -n $previous && $previous != "$BIN_DIR" ]]; then
         say "binaries changed ($previous -> $BIN_DIR): restarting relay and lighttpd"
         stop_lighttpd
         stop_relay
+    elif [[ $previous_dbs != "$dbs" ]] && serving; then
+        # Unrecorded counts as changed: the running ones may use any.
+        say "databases changed (${previous_dbs:-not recorded} -> $dbs): restarting relay and lighttpd"
+        stop_lighttpd
+        stop_relay
     fi
     echo "$BIN_DIR" >"$RUN/bindir"
+    echo "$dbs" >"$RUN/databases"
     need_redis_for_relays
     start_mariadb
     start_postgres
@@ -614,6 +638,7 @@ EOF
 down() {
     stop_lighttpd
     stop_relay
+    rm -f "$RUN/databases"   # what the stopped relay and lighttpd used
     stop_redis
     stop_ferretdb
     stop_postgres
@@ -631,6 +656,12 @@ status() {
         fi
     done
     printf '  binaries  %s\n' "$(cat "$RUN/bindir" 2>/dev/null || echo '(none yet)')"
+    local mysql_db mongo_db
+    if [[ -f $RUN/databases ]] && read -r mysql_db mongo_db <"$RUN/databases"; then
+        printf '  databases MySQL %s, MongoDB %s\n' "$mysql_db" "$mongo_db"
+    else
+        printf '  databases (not recorded)\n'
+    fi
     return $rc
 }
 

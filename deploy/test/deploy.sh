@@ -29,7 +29,8 @@
 # files use example install paths that are replaced here, see render(). The
 # web servers run their workers as www-data, as on Debian; programs that
 # run as www-data (CGI, fcgid, lighttpd-spawned) read a copy of the config
-# that www-data may read, and write sanitizer reports to
+# that www-data may read (with the CHAT_<KEY> overrides of the environment
+# written in), and write sanitizer reports to
 # var/deploy/<instance>/sanitizer/, where the tests look for them.
 set -uo pipefail
 
@@ -156,10 +157,17 @@ instance_dirs() {
 }
 
 # www_config INSTANCE: a copy of the config that the web server's user can
-# read (root:www-data 0640), as the README asks for these set-ups.
+# read (root:www-data 0640), as the README asks for these set-ups. Programs
+# that Apache starts get none of our environment, so the CHAT_<KEY>
+# overrides of the keys the file sets (the databases of `make test`, for
+# one) are appended to the copy, where the last line of a key wins.
 www_config() {
-    local c=$DEP/$1/chat.conf
+    local c=$DEP/$1/chat.conf key env
     install -m 0640 -o root -g "$WEB_USER" "$CONF" "$c"
+    for key in $(sed -n 's/^[[:space:]]*\([a-z_]*\)[[:space:]]*=.*/\1/p' "$CONF" | sort -u); do
+        env="CHAT_${key^^}"
+        [[ -n ${!env:-} ]] && printf '%s = %s\n' "$key" "${!env}" >>"$c"
+    done
     echo "$c"
 }
 

@@ -1,9 +1,11 @@
 /*
  * check_migrations.c - migrations/migrate.sh against the real MariaDB and
- * FerretDB, each test in a throw-away database pair chat_test_mig_<pid>_<n>
- * (MySQL database and MongoDB database of the same name). The stack's
- * FerretDB stores in PostgreSQL, so the ferretdb-pg/ step is tested too:
- * its indexes land on the test database's table in that PostgreSQL.
+ * FerretDB, each test in a throw-away database pair (MySQL database and
+ * MongoDB database of the same name): <run>_mig_<pid>_<n> under the
+ * databases of the `make test` run, whose clean-up then drops what a killed
+ * test left, else chat_test_mig_<pid>_<n>. The stack's FerretDB stores in
+ * PostgreSQL, so the ferretdb-pg/ step is tested too: its indexes land on
+ * the test database's table in that PostgreSQL.
  */
 #include "run_cmd.h"
 #include "testenv.h"
@@ -92,7 +94,11 @@ static void pg_gin_indexes(char *buf, size_t cap)
 static void setup(void)
 {
     static int n;
-    snprintf(dbname, sizeof dbname, "chat_test_mig_%ld_%d", (long) getpid(), n++);
+    const char *run = testenv_config()->mysql_database;
+    if (strncmp(run, "chat_test_", strlen("chat_test_")) == 0)
+        snprintf(dbname, sizeof dbname, "%.40s_mig_%ld_%d", run, (long) getpid(), n++);
+    else
+        snprintf(dbname, sizeof dbname, "chat_test_mig_%ld_%d", (long) getpid(), n++);
     MYSQL *m = connect_server();
     char q[256];
     snprintf(q, sizeof q, "CREATE DATABASE `%s` CHARACTER SET utf8mb4", dbname);

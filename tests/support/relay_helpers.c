@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,9 +222,14 @@ pid_t rh_spawn(int port, const char *const *env)
     char bin[512], log[512];
     snprintf(bin, sizeof bin, "%s/chat-relay", bin_dir && *bin_dir ? bin_dir : "build/san/bin");
     snprintf(log, sizeof log, "%s/log/relay-%d.log", testenv_var_dir(), port);
+    pid_t parent = getpid();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
+        /* Gone with the test: a relay outliving a killed run would hold
+         * its port and the run's dropped databases for the next run. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(125);
         char portv[32], asan[600];
         snprintf(portv, sizeof portv, "%d", port);
         setenv("CHAT_RELAY_PORT", portv, 1);

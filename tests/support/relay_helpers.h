@@ -94,8 +94,9 @@ size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int
 /* rh_spawn: start a private relay (the stack's binary, $CHAT_BIN_DIR or
  * build/san/bin) on `port` with extra environment settings ("KEY=value",
  * NULL-terminated; e.g. "CHAT_MAX_CONNECTIONS=5"), log in
- * var/log/relay-<port>.log; waits until it accepts connections. Returns
- * its pid (asserts on failure). */
+ * var/log/relay-<port>.log; waits until it accepts connections. The relay
+ * is killed when the calling process dies. Returns its pid (asserts on
+ * failure). */
 pid_t rh_spawn(int port, const char *const *env);
 
 /* rh_stop: SIGTERM pid and wait up to wait_ms for it; returns its exit
