@@ -66,7 +66,9 @@ fi
 if [[ -n ${CHAT_MONGO_URI:-} ]]; then
     exit 0
 fi
-if [[ -x $VAR/bin/ferretdb ]] && "$VAR/bin/ferretdb" --version 2>/dev/null | grep -q "$FERRETDB_VERSION"; then
+# The version text is read whole first: `| grep -q` under pipefail fails
+# now and then (grep exits early, ferretdb gets SIGPIPE) and forced a rebuild.
+if [[ -x $VAR/bin/ferretdb ]] && [[ $("$VAR/bin/ferretdb" --version 2>/dev/null) == *"$FERRETDB_VERSION"* ]]; then
     exit 0
 fi
 
