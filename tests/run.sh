@@ -41,12 +41,6 @@ if deploy/dev/stack.sh status >/dev/null 2>&1; then
     previous_dbs=$(cat "$RUN/databases" 2>/dev/null || true)
     previous_relays=$(cat "$RUN/relays" 2>/dev/null || echo 1)
 fi
-# The stack's private Redis holds only live state, room channels and
-# sequence counters keyed by room id; the test rooms reuse the ids of the
-# stack's rooms, so a running Redis is restarted empty before the tests and
-# again after them.
-redis_ran=0
-[[ -s $RUN/redis.pid ]] && kill -0 "$(<"$RUN/redis.pid")" 2>/dev/null && redis_ran=1
 
 TESTDB=chat_test_$(date +%s)_$$
 export CHAT_MYSQL_DATABASE=$TESTDB CHAT_MONGO_DATABASE=$TESTDB
@@ -60,9 +54,6 @@ restore() {
     restored=1
     trap '' INT TERM HUP
     deploy/test/deploy.sh stop-all >>"$STACK_LOG" 2>&1
-    if ((redis_ran)); then
-        CHAT_REDIS_URL=redis://127.0.0.1:6380 deploy/dev/stack.sh restart redis >>"$STACK_LOG" 2>&1
-    fi
     if [[ -n $previous_bin ]]; then
         local mysql_db mongo_db
         read -r mysql_db mongo_db <<<"$previous_dbs"
@@ -95,9 +86,6 @@ rm -f "$CHAT_VAR_DIR"/log/asan.* "$CHAT_VAR_DIR"/log/ubsan.*
 tests/testdb.sh sweep
 made=1
 tests/testdb.sh create "$TESTDB" $$ || exit 1
-if ((redis_ran)); then
-    CHAT_REDIS_URL=redis://127.0.0.1:6380 deploy/dev/stack.sh restart redis >>"$STACK_LOG" 2>&1
-fi
 deploy/dev/stack.sh up || { echo "tests: the stack did not come up" >&2; exit 1; }
 echo "== databases of this run: $TESTDB (MySQL and MongoDB; dropped at the end)"
 
