@@ -797,7 +797,7 @@ static void write_run(struct job *j, void *ctx)
     size_t *idx = calloc(w->n, sizeof *idx), ntodo = w->n;
     struct seq_claim *claims = calloc(w->n, sizeof *claims);
     int64_t *rooms = calloc(w->n, sizeof *rooms), *seqs = calloc(w->n, sizeof *seqs);
-    const struct chat_message **done = calloc(w->n, sizeof *done);
+    const struct chat_message **done = calloc(w->n, sizeof(const struct chat_message *));
     (void) ctx;
 
     w->rc = 0;
