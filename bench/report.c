@@ -4,6 +4,7 @@
  */
 #include "report.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* first_child: the first element of an array or object, NULL for others. */
@@ -55,6 +56,46 @@ static void add_goal(cJSON *goals, const char *goal, const char *unit, double ta
     cJSON_AddItemToArray(goals, g);
 }
 
+/* add_store_goals: the goals of issue "message store at scale" on the
+ * bigstore row: every probe's p99 at or under its goal, and within twice
+ * the figure of the smaller store it is compared with. A probe that
+ * stopped early (time-out, ERROR) misses both, whatever its samples say. */
+static void add_store_goals(cJSON *goals, const cJSON *big)
+{
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(big, "probes");
+    const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(big, "compare"), "probes");
+    double msgs = value(cJSON_GetObjectItemCaseSensitive(big, "store"), "messages", 0);
+    double cmp_msgs = value(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(big, "compare"), "store"),
+        "messages", 0);
+    const cJSON *p;
+    for (p = first_child(probes); p; p = p->next) {
+        const cJSON *label = cJSON_GetObjectItemCaseSensitive(p, "label");
+        int stopped = cJSON_GetObjectItemCaseSensitive(p, "error") != NULL;
+        double p99 = value(p, "p99Ms", 0);
+        if (!cJSON_IsString(label) || value(p, "samples", 0) <= 0)
+            continue;
+        char goal[160];
+        snprintf(goal, sizeof goal, "p99 %s, %.0f-message store%s", label->valuestring, msgs,
+                 stopped ? " (stopped early)" : "");
+        size_t at = (size_t) cJSON_GetArraySize(goals);
+        add_goal(goals, goal, "ms", value(p, "goalP99Ms", 0), p99, 0, "bigstore");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(cmp, p->string);
+        double c99 = value(c, "p99Ms", 0);
+        if (c99 > 0) {
+            snprintf(goal, sizeof goal, "p99 %s, %.0f against %.0f messages", label->valuestring,
+                     msgs, cmp_msgs);
+            add_goal(goals, goal, "x", 2, p99 / c99, 0, "bigstore and its --compare file");
+        }
+        /* at or under the target passes; an early stop never does */
+        for (cJSON *g = cJSON_GetArrayItem(goals, (int) at); g; g = g->next) {
+            int met = !stopped && value(g, "measured", 0) <= value(g, "target", 0);
+            cJSON_ReplaceItemInObjectCaseSensitive(g, "met", cJSON_CreateBool(met));
+        }
+    }
+}
+
 cJSON *report_goals(const cJSON *scenarios)
 {
     cJSON *goals = cJSON_CreateArray();
@@ -75,6 +116,7 @@ cJSON *report_goals(const cJSON *scenarios)
              value(steady, "relayUsPerMsg", 1), 0, "steady");
     add_goal(goals, "relay CPU per delivered message (saturation)", "us", 20,
              value(sat, "relayUsPerMsg", 1), 0, "saturation best passing step");
+    add_store_goals(goals, find_row(scenarios, "bigstore"));
     return goals;
 }
 
