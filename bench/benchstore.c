@@ -123,6 +123,8 @@ int benchstore_marker_get(struct benchstore *bs, struct benchstore_marker *m)
         m->last_room = get_i64(doc, "lastRoom", &ok);
         if (bson_iter_init_find(&it, doc, "seedSeconds") && BSON_ITER_HOLDS_NUMBER(&it))
             m->seed_seconds = bson_iter_as_double(&it);
+        m->seq_columns = bson_iter_init_find(&it, doc, "seqColumns") && BSON_ITER_HOLDS_BOOL(&it) &&
+                         bson_iter_bool(&it);
         if (bson_iter_init_find(&it, doc, "prefix") && BSON_ITER_HOLDS_UTF8(&it))
             snprintf(m->prefix, sizeof m->prefix, "%s", bson_iter_utf8(&it, NULL));
         else
@@ -141,12 +143,13 @@ int benchstore_marker_put(struct benchstore *bs, const struct benchstore_marker 
 {
     mongoc_collection_t *c = coll(bs, MARKER_COLLECTION);
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(MARKER_ID));
-    bson_t *doc = BCON_NEW(
-        "_id", BCON_UTF8(MARKER_ID), "version", BCON_INT32(MARKER_VERSION), "messages",
-        BCON_INT64(m->plan.messages), "rooms", BCON_INT64(m->plan.rooms), "bigRoomMessages",
-        BCON_INT64(m->plan.big_room_msgs), "prefix", BCON_UTF8(m->prefix), "bigRoom",
-        BCON_INT64(m->big_room), "firstRoom", BCON_INT64(m->first_room), "lastRoom",
-        BCON_INT64(m->last_room), "seedSeconds", BCON_DOUBLE(m->seed_seconds));
+    bson_t *doc =
+        BCON_NEW("_id", BCON_UTF8(MARKER_ID), "version", BCON_INT32(MARKER_VERSION), "messages",
+                 BCON_INT64(m->plan.messages), "rooms", BCON_INT64(m->plan.rooms),
+                 "bigRoomMessages", BCON_INT64(m->plan.big_room_msgs), "prefix",
+                 BCON_UTF8(m->prefix), "bigRoom", BCON_INT64(m->big_room), "firstRoom",
+                 BCON_INT64(m->first_room), "lastRoom", BCON_INT64(m->last_room), "seedSeconds",
+                 BCON_DOUBLE(m->seed_seconds), "seqColumns", BCON_BOOL(m->seq_columns != 0));
     bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
     bson_error_t err;
     int rc = 0;

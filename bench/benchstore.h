@@ -33,6 +33,7 @@ struct benchstore_marker {
     int64_t first_room; /* lowest and highest room id seeded: rooms outside */
     int64_t last_room;  /* them belong to runs, not to the store */
     double seed_seconds;
+    int seq_columns; /* chat_rooms had the seq columns when the store was seeded */
 };
 
 /* benchstore_open: connections to the configured MongoDB and MySQL (not

@@ -74,9 +74,23 @@ static void add_store_goals(cJSON *goals, const cJSON *big)
         const cJSON *label = cJSON_GetObjectItemCaseSensitive(p, "label");
         int stopped = cJSON_GetObjectItemCaseSensitive(p, "error") != NULL;
         double p99 = value(p, "p99Ms", 0);
-        if (!cJSON_IsString(label) || value(p, "samples", 0) <= 0)
+        if (!cJSON_IsString(label))
             continue;
         char goal[160];
+        if (value(p, "samples", 0) <= 0) {
+            /* not one answer: missed, with nothing to show as measured */
+            snprintf(goal, sizeof goal, "p99 %s, %.0f-message store (no answer)",
+                     label->valuestring, msgs);
+            cJSON *g = cJSON_CreateObject();
+            cJSON_AddStringToObject(g, "goal", goal);
+            cJSON_AddStringToObject(g, "unit", "ms");
+            cJSON_AddNumberToObject(g, "target", value(p, "goalP99Ms", 0));
+            cJSON_AddNullToObject(g, "measured");
+            cJSON_AddStringToObject(g, "from", "bigstore");
+            cJSON_AddBoolToObject(g, "met", 0);
+            cJSON_AddItemToArray(goals, g);
+            continue;
+        }
         snprintf(goal, sizeof goal, "p99 %s, %.0f-message store%s", label->valuestring, msgs,
                  stopped ? " (stopped early)" : "");
         size_t at = (size_t) cJSON_GetArraySize(goals);
@@ -168,8 +182,12 @@ void report_print(FILE *out, const cJSON *doc)
         fprintf(out, "\ngoals\n");
     for (g = first_child(goals); g; g = g->next) {
         int met = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "met"));
-        fprintf(out, "  %-6s %-66s target %8.6g %-5s measured %10.6g  (x%.2f of target)\n",
-                met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"),
-                value(g, "measured", 0), value(g, "ratio", 0));
+        if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "measured")))
+            fprintf(out, "  %-6s %-66s target %8.6g %-5s measured       none\n",
+                    met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"));
+        else
+            fprintf(out, "  %-6s %-66s target %8.6g %-5s measured %10.6g  (x%.2f of target)\n",
+                    met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"),
+                    value(g, "measured", 0), value(g, "ratio", 0));
     }
 }

@@ -1040,7 +1040,8 @@ static void warm_text(char *out, size_t cap, const cJSON *w)
     else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "timedOut")))
         snprintf(out, cap, "none in %.0f s", num(w, "timeoutMs") / 1000);
     else
-        snprintf(out, cap, "%.0f of %.0f acked", num(w, "acked"), num(w, "sent"));
+        snprintf(out, cap, "%.0f of %.0f acked (%.0f ERROR)", num(w, "acked"), num(w, "sent"),
+                 num(w, "errors"));
 }
 
 /* run_burst: the cold start of issue "message store at scale": rooms that
@@ -1752,7 +1753,7 @@ static void probe_since(struct bench *b, struct probe *p, struct fleet_user *mem
  * to MongoDB, the seq columns raised when the schema has them, the marker
  * written last. */
 static int store_seed(struct bench *b, const struct storeplan *plan, struct benchstore_marker *mk,
-                      cJSON *info, char *why, size_t cap)
+                      char *why, size_t cap)
 {
     int nrooms = storeplan_room_count(plan), rc, seq_cols = 0;
     struct fleet_user *u = calloc(2 * (size_t) nrooms, sizeof *u);
@@ -1848,9 +1849,9 @@ static int store_seed(struct bench *b, const struct storeplan *plan, struct benc
         }
     }
     mk->seed_seconds = (double) (procstat_mono_ns() - t0) / 1e9;
+    mk->seq_columns = seq_cols;
     if ((rc = benchstore_marker_put(b->store, mk)) != 0)
         snprintf(why, cap, "writing the store's marker: %s", err_str(rc));
-    cJSON_AddBoolToObject(info, "seqColumns", seq_cols);
     say("bigstore: seeded %lld messages in %d rooms in %.0f s%s", (long long) plan->messages,
         nrooms, mk->seed_seconds, seq_cols ? " (chat_rooms seq columns raised)" : "");
 out:
@@ -1863,14 +1864,21 @@ out:
 }
 
 /* store_reusable: 1 when the kept store holds exactly plan (after what
- * earlier runs added has been removed) and its big room is still the
- * room of its two members. */
+ * earlier runs added has been removed) and the seq state in MySQL was
+ * set for the schema as it is now (a store seeded before the seq columns
+ * were added has them at 0: the relay would reuse seqs). */
 static int store_reusable(struct bench *b, const struct storeplan *plan,
                           const struct benchstore_marker *mk, cJSON *info)
 {
+    int seq_cols = 0;
     if (mk->plan.messages != plan->messages || mk->plan.rooms != plan->rooms ||
         mk->plan.big_room_msgs != plan->big_room_msgs)
         return 0;
+    if (benchstore_seq_columns(b->store, &seq_cols) != 0 || seq_cols != mk->seq_columns) {
+        say("bigstore: chat_rooms seq columns %s since the store was seeded: seeding it again",
+            seq_cols ? "appeared" : "changed");
+        return 0;
+    }
     int64_t deleted = 0, count = -1;
     if (benchstore_delete_outside(b->store, mk->first_room, mk->last_room, &deleted) != 0 ||
         benchstore_count(b->store, &count) != 0)
@@ -1904,8 +1912,12 @@ static void compare_text(const struct bench *b, const char *key, const cJSON *mi
         return;
     }
     double p99 = num(cmp, "p99Ms");
-    snprintf(out, cap, "%.0f msgs: %.2f / %.2f (p99 x%.2f)", num(store, "messages"),
-             num(cmp, "p50Ms"), p99, p99 > 0 ? num(mine, "p99Ms") / p99 : 0);
+    if (num(mine, "samples") > 0 && p99 > 0)
+        snprintf(out, cap, "%.0f msgs: %.2f / %.2f (p99 x%.2f)", num(store, "messages"),
+                 num(cmp, "p50Ms"), p99, num(mine, "p99Ms") / p99);
+    else
+        snprintf(out, cap, "%.0f msgs: %.2f / %.2f", num(store, "messages"), num(cmp, "p50Ms"),
+                 p99);
 }
 
 static cJSON *run_bigstore(struct bench *b)
@@ -1945,7 +1957,7 @@ static cJSON *run_bigstore(struct bench *b)
         say("bigstore: reusing %s: %lld messages in %d rooms, seeded earlier in %.0f s",
             benchstore_database(b->store), (long long) plan.messages, storeplan_room_count(&plan),
             mk.seed_seconds);
-    else if (store_seed(b, &plan, &mk, info, why, sizeof why) != 0)
+    else if (store_seed(b, &plan, &mk, why, sizeof why) != 0)
         goto out;
     b->store_first_room = mk.first_room;
     b->store_last_room = mk.last_room;
@@ -1962,6 +1974,7 @@ static cJSON *run_bigstore(struct bench *b)
     cJSON_AddNumberToObject(info, "bigRoomMessages", (double) plan.big_room_msgs);
     cJSON_AddNumberToObject(info, "bigRoom", (double) mk.big_room);
     cJSON_AddNumberToObject(info, "seedSeconds", mk.seed_seconds);
+    cJSON_AddBoolToObject(info, "seqColumns", mk.seq_columns);
 
     say("bigstore: signing in %zu users for the fresh rooms of the probes", 2 * nfresh);
     if (login_pairs(b, fresh, 2 * nfresh, "f", why, sizeof why) != 0)
@@ -1997,8 +2010,11 @@ static cJSON *run_bigstore(struct bench *b)
     for (int i = 0; i < P_N; i++) {
         cJSON *pj = probe_json(&pr[i]);
         char result[160], cmp[120], errs[120];
-        snprintf(result, sizeof result, "p50 %.2f  p99 %.2f  max %.1f ms (n=%.0f)",
-                 num(pj, "p50Ms"), num(pj, "p99Ms"), num(pj, "maxMs"), num(pj, "samples"));
+        if (num(pj, "samples") > 0)
+            snprintf(result, sizeof result, "p50 %.2f  p99 %.2f  max %.1f ms (n=%.0f)",
+                     num(pj, "p50Ms"), num(pj, "p99Ms"), num(pj, "maxMs"), num(pj, "samples"));
+        else
+            snprintf(result, sizeof result, "no sample: the first one failed");
         compare_text(b, pr[i].key, pj, cmp, sizeof cmp);
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(pj, "error");
         snprintf(errs, sizeof errs, "%s%.100s", cJSON_IsString(e) ? "stopped: " : "",

@@ -65,8 +65,10 @@ START_TEST(test_report_store_goals_at_or_under_and_within_twice)
     /* a probe that stopped early misses, however fast its samples were */
     ck_assert_ptr_nonnull(g = goal(goals, "p99 text c, 200000-message store (stopped early)"));
     ck_assert(!met(g));
-    /* no samples: nothing to judge, no goal line */
-    ck_assert_ptr_null(goal(goals, "p99 since d"));
+    /* not one answer: missed, with no measured value */
+    ck_assert_ptr_nonnull(g = goal(goals, "p99 since d, 200000-message store (no answer)"));
+    ck_assert(!met(g));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(g, "measured")));
     cJSON_Delete(goals);
     cJSON_Delete(rows);
 }
