@@ -558,7 +558,6 @@ cJSON *bench_settings(const struct bench *b)
     cJSON_AddNumberToObject(s, "messageChars", b->o.msg_chars);
     pid_t pids[MAX_RELAYS];
     cJSON_AddNumberToObject(s, "relayProcesses", relay_pids(b, pids));
-    /* the relay's limits as the environment of this run set them */
     if (b->o.sat_burst_rooms > 0) {
         cJSON_AddNumberToObject(s, "saturationBurstRooms", b->o.sat_burst_rooms);
         cJSON_AddNumberToObject(s, "saturationBurstRatePerConnection", b->o.sat_burst_rate);
@@ -569,6 +568,7 @@ cJSON *bench_settings(const struct bench *b)
     cJSON_AddNumberToObject(s, "storeBigRoomMessages", (double) b->o.store_big);
     cJSON_AddNumberToObject(s, "storeSamples", b->o.store_samples);
     cJSON_AddNumberToObject(s, "storeBudgetSeconds", b->o.store_budget);
+    /* the relay's limits and databases as the environment of this run set them */
     static const char *const env[] = {
         "CHAT_MONGO_URI",  "CHAT_MONGO_DATABASE",  "CHAT_MYSQL_DATABASE",  "CHAT_RATE_PER_SEC",
         "CHAT_RATE_BURST", "CHAT_MAX_CONNECTIONS", "CHAT_WRITE_BATCH_MAX", "CHAT_RELAY_WORKERS"};

@@ -92,9 +92,9 @@ int bench_pid_slot(const char *name);
 cJSON *bench_prepare_info(const struct bench *b);
 
 /* bench_finish: after the last scenario: when bigstore used a kept store,
- * remove what this run stored in it (messages of rooms made after the
- * seeding), so the next run finds the same store. What was done as a new
- * object, NULL when there was nothing to do. */
+ * remove what this run stored in it (the messages of every room outside
+ * the seeded ones), so the next run finds the same store. What was done as
+ * a new object, NULL when there was nothing to do. */
 cJSON *bench_finish(struct bench *b);
 
 /* bench_settings: the settings of this run as a new object (caller owns). */
