@@ -1702,13 +1702,14 @@ static int replayed(void *arg)
 }
 
 /* probe_since: a member of the big room reconnects having missed its last
- * STORE_MISSED messages: ENTER since, time to the first MESSAGE; the whole
- * replay is awaited and checked before the next sample. */
+ * STORE_MISSED messages (all but the first in a smaller room): ENTER since, time to the first
+ * MESSAGE; the whole replay is awaited and checked before the next sample. */
 static void probe_since(struct bench *b, struct probe *p, struct fleet_user *member,
                         int64_t last_seq)
 {
     struct fleet *f = fleet_new(b->api, b->epfd, b->o.msg_chars);
-    int64_t since = last_seq - STORE_MISSED;
+    uint64_t missed = last_seq > STORE_MISSED ? STORE_MISSED : (uint64_t) last_seq - 1;
+    int64_t since = last_seq - (int64_t) missed;
     if (!f) {
         snprintf(p->why, sizeof p->why, "out of memory");
         return;
@@ -1730,17 +1731,17 @@ static void probe_since(struct bench *b, struct probe *p, struct fleet_user *mem
         fleet_send_enter(f, c, since);
         struct replay_until w = {&m, 1};
         int first = fleet_run(f, replayed, &w, ANSWER_TIMEOUT_MS);
-        w.want = STORE_MISSED;
+        w.want = missed;
         int all = first && fleet_run(f, replayed, &w, ANSWER_TIMEOUT_MS);
         fleet_meas_end(f);
         if (first)
             latstats_add(&p->ls, m.t_first_any - t);
-        if (!all || m.messages_any != STORE_MISSED || m.out_of_order || c->last_seq != last_seq)
+        if (!all || m.messages_any != missed || m.out_of_order || c->last_seq != last_seq)
             snprintf(p->why, sizeof p->why,
-                     "replay gave %llu messages (%llu out of order), last seq %lld, want %d up to "
-                     "%lld%s%.80s",
+                     "replay gave %llu messages (%llu out of order), last seq %lld, want %llu up "
+                     "to %lld%s%.80s",
                      (unsigned long long) m.messages_any, (unsigned long long) m.out_of_order,
-                     (long long) c->last_seq, STORE_MISSED, (long long) last_seq,
+                     (long long) c->last_seq, (unsigned long long) missed, (long long) last_seq,
                      m.first_error[0] ? ": " : "", m.first_error);
         fleet_meas_deinit(&m);
         fleet_close_all(f, 2000);
