@@ -3,9 +3,11 @@
 # check the WebSocket client and the scanners against wslay without a stack.
 
 BENCH_LIB_SRC := bench/wsclient.c bench/jscan.c bench/latstats.c bench/chatapi.c \
-                 bench/procstat.c bench/dbcount.c bench/fleet.c bench/scenarios.c bench/report.c
+                 bench/procstat.c bench/dbcount.c bench/fleet.c bench/scenarios.c bench/report.c \
+                 bench/storeplan.c bench/benchstore.c
 
 $(eval $(call program,chat-bench,bench/main.c $(BENCH_LIB_SRC),$(CURL_LIBS)))
 
 $(OBJ)/tests/unit/check_wsclient.o $(OBJ)/tests/unit/check_jscan.o \
-$(OBJ)/tests/unit/check_latstats.o: CPPFLAGS += -Ibench
+$(OBJ)/tests/unit/check_latstats.o $(OBJ)/tests/unit/check_storeplan.o \
+$(OBJ)/tests/unit/check_report.o: CPPFLAGS += -Ibench

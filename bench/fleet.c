@@ -136,7 +136,8 @@ static void on_text(struct wsclient *ws, const uint8_t *msg, size_t len, void *u
         }
         if (!m)
             return;
-        m->messages_any++;
+        if (!m->messages_any++)
+            m->t_first_any = now;
         m->t_last_any = now;
         unsigned phase;
         int64_t sent;
@@ -174,10 +175,13 @@ static void on_text(struct wsclient *ws, const uint8_t *msg, size_t len, void *u
         const char *code = "?";
         size_t clen = 1;
         jscan_str(j, len, "code", &code, &clen);
-        if (!c->entered && jscan_str(j, len, "clientMsgId", &id, &idlen) != 0) {
+        int no_id = jscan_str(j, len, "clientMsgId", &id, &idlen) != 0;
+        if (!c->entered && no_id) {
             c->enter_failed = 1;
             snprintf(c->enter_error, sizeof c->enter_error, "%.*s", (int) len, j);
         }
+        if (m && no_id)
+            m->enter_errors++;
         if (m)
             note_error(m, code, clen, j, len);
     }
@@ -289,7 +293,7 @@ int fleet_send_text(struct fleet *f, struct fleet_client *c)
 {
     struct fleet_meas *m = f->m;
     assert(m != NULL);
-    if (!c->entered || c->closed)
+    if ((!c->entered && !c->send_early) || c->closed)
         return ERR_INVALID;
     char buf[FRAME_MAX];
     int64_t now = procstat_mono_ns();
@@ -450,7 +454,7 @@ int fleet_all_answered(void *fleet)
 {
     struct fleet *f = fleet;
     struct fleet_meas *m = f->m;
-    return m->acked + m->errors >= m->sent && m->delivered >= m->acked;
+    return m->acked + (m->errors - m->enter_errors) >= m->sent && m->delivered >= m->acked;
 }
 
 int fleet_offer(struct fleet *f, struct fleet_client **senders, size_t n, double rate,

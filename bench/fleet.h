@@ -43,6 +43,7 @@ struct fleet_meas {
     uint64_t delivered;    /* MESSAGE frames of this measurement received */
     uint64_t messages_any; /* every MESSAGE received (replays included) */
     uint64_t errors;       /* ERROR frames */
+    uint64_t enter_errors; /* of those, ERRORs with no clientMsgId (refused ENTERs) */
     uint64_t out_of_order; /* MESSAGE with seq <= the last one on that client */
     uint64_t stale;        /* ACK/MESSAGE of another measurement */
     uint64_t closed;       /* connections that closed while measuring */
@@ -52,6 +53,7 @@ struct fleet_meas {
     int64_t t_last_send;
     int64_t t_last_recv; /* last ACK or MESSAGE of this measurement */
     int64_t t_last_any;  /* last MESSAGE of any measurement */
+    int64_t t_first_any; /* first MESSAGE of any measurement, 0: none yet */
     int64_t max_lag;     /* worst delay between a send's due time and its send */
     int64_t e2e_max_by_sec[FLEET_SECONDS_MAX]; /* worst e2e per second since t_start */
     char err_code[FLEET_ERR_CODES][32];
@@ -73,6 +75,7 @@ struct fleet_client {
     int64_t last_seq;  /* highest seq of a MESSAGE received */
     uint64_t n_sent;
     int closed;
+    int send_early; /* set by the caller: may send TEXT before (or without) ENTERED */
 };
 
 struct fleet;
@@ -124,7 +127,8 @@ void fleet_meas_init(struct fleet_meas *m);
 void fleet_meas_deinit(struct fleet_meas *m);
 
 /* fleet_send_text: one TEXT to c's room, tagged for the current
- * measurement. Returns 0, ERR_INVALID when c is not open and entered. */
+ * measurement. Returns 0, ERR_INVALID when c is closed, or has not been
+ * ENTERED and is not marked send_early. */
 int fleet_send_text(struct fleet *f, struct fleet_client *c);
 
 /* fleet_send_enter: ENTER c's room, with "since" when since >= 0. */
@@ -143,7 +147,8 @@ int fleet_offer(struct fleet *f, struct fleet_client **senders, size_t n, double
                 double seconds, int drain_ms);
 
 /* fleet_all_answered: 1 when the current measurement has an ACK (or an
- * ERROR) for every send and a MESSAGE for every send. For fleet_run. */
+ * ERROR naming the message) for every send and a MESSAGE for every ACK.
+ * For fleet_run. */
 int fleet_all_answered(void *fleet);
 
 #endif

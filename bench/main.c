@@ -8,6 +8,7 @@
  * results as JSON. bench/run.sh is the usual way in; see bench/README.md.
  */
 #include "dbcount.h"
+#include "fleet.h"
 #include "procstat.h"
 #include "report.h"
 #include "scenarios.h"
@@ -28,16 +29,17 @@
 static const char *const all_scenarios[] = {"connections", "recovery", "http",
                                             "steady",      "proxy",    "saturation"};
 
-/* Run only when named: it needs a second relay that shares Redis with the
- * first (bench/run.sh starts one). */
-static const char *const extra_scenarios[] = {"tworelay"};
+/* Run only when named: tworelay needs a second relay that shares Redis
+ * with the first (bench/run.sh starts one); bigstore wants a database of
+ * its own that it keeps between runs (bench/run.sh names one). */
+static const char *const extra_scenarios[] = {"tworelay", "bigstore"};
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: chat-bench [options] [scenario ...]\n"
             "scenarios: connections recovery http steady proxy saturation (default: all, in this "
-            "order), tworelay (only when named; needs --relay2)\n"
+            "order), tworelay (only when named; needs --relay2), bigstore (only when named)\n"
             "  --web URL            API base (http://127.0.0.1:8080)\n"
             "  --relay URL          relay WebSocket (ws://127.0.0.1:8090/ws)\n"
             "  --proxy URL          WebSocket through the web server (ws://127.0.0.1:8080/ws)\n"
@@ -49,9 +51,18 @@ static void usage(FILE *out)
             "  --rate R             steady: total msg/s offered (1000)\n"
             "  --seconds S          steady: seconds of load (10)\n"
             "  --sat-rooms N        saturation: rooms of two clients (100)\n"
-            "  --sat-rates A,B,...  saturation: offered msg/s per step\n"
+            "  --sat-rates A,B,...  saturation: offered msg/s per step; none: no steps\n"
             "  --sat-seconds S      saturation: seconds per step (3)\n"
             "  --sat-p99 MS         saturation: p99 bound of a passing step (50)\n"
+            "  --sat-burst-rooms N  saturation: N new rooms start at once after the steps (0)\n"
+            "  --sat-burst-rate R   saturation burst: msg/s per connection (15)\n"
+            "  --sat-burst-seconds S  saturation burst: seconds of load (8)\n"
+            "  --store-msgs N       bigstore: messages in the store (200000)\n"
+            "  --store-rooms N      bigstore: rooms besides the big one (1000)\n"
+            "  --store-big N        bigstore: messages in the big room (5000)\n"
+            "  --store-samples N    bigstore: samples per probe at most (100)\n"
+            "  --store-budget S     bigstore: seconds per probe at most, 3 samples at least (15)\n"
+            "  --compare FILE       bigstore: results JSON of a smaller store, shown side by side\n"
             "  --conns-extra N      connections: tries beyond the relay's limit (20)\n"
             "  --recovery N         recovery: messages to replay (10000)\n"
             "  --http-seconds S     http: seconds per wrk run (5)\n"
@@ -94,6 +105,8 @@ static double num_arg(const char *s)
 static int parse_rates(const char *s, struct bench_opts *o)
 {
     o->n_sat_rates = 0;
+    if (strcmp(s, "none") == 0)
+        return 0;
     while (*s) {
         char *end;
         double v = strtod(s, &end);
@@ -104,7 +117,7 @@ static int parse_rates(const char *s, struct bench_opts *o)
         if (*end && *end != ',')
             return -1;
     }
-    return o->n_sat_rates > 0 ? 0 : -1;
+    return o->n_sat_rates > 0 ? 0 : -1; /* "" is a mistake; "none" says it */
 }
 
 static int known(const char *name)
@@ -139,6 +152,13 @@ int main(int argc, char **argv)
         .http_conns = 8,
         .history_conns = 2,
         .msg_chars = 100,
+        .sat_burst_rate = 15,
+        .sat_burst_seconds = 8,
+        .store_msgs = 200000,
+        .store_rooms = 1000,
+        .store_big = 5000,
+        .store_samples = 100,
+        .store_budget = 15,
     };
     o.n_sat_rates = (int) (sizeof default_rates / sizeof default_rates[0]);
     memcpy(o.sat_rates, default_rates, sizeof default_rates);
@@ -166,6 +186,15 @@ int main(int argc, char **argv)
                                              {"msg-chars", required_argument, NULL, 'M'},
                                              {"perf", required_argument, NULL, 'f'},
                                              {"pid", required_argument, NULL, 'i'},
+                                             {"sat-burst-rooms", required_argument, NULL, 'b'},
+                                             {"sat-burst-rate", required_argument, NULL, 'B'},
+                                             {"sat-burst-seconds", required_argument, NULL, 'e'},
+                                             {"store-msgs", required_argument, NULL, 'g'},
+                                             {"store-rooms", required_argument, NULL, 'G'},
+                                             {"store-big", required_argument, NULL, 'j'},
+                                             {"store-samples", required_argument, NULL, 'k'},
+                                             {"store-budget", required_argument, NULL, 'K'},
+                                             {"compare", required_argument, NULL, 'C'},
                                              {"help", no_argument, NULL, '?'},
                                              {NULL, 0, NULL, 0}};
     int opt;
@@ -206,7 +235,7 @@ int main(int argc, char **argv)
             break;
         case 'S':
             if (parse_rates(optarg, &o) != 0) {
-                fprintf(stderr, "chat-bench: --sat-rates wants positive numbers A,B,...\n");
+                fprintf(stderr, "chat-bench: --sat-rates wants positive numbers A,B,... or none\n");
                 return 2;
             }
             break;
@@ -237,6 +266,33 @@ int main(int argc, char **argv)
         case 'f':
             snprintf(o.perf_out, sizeof o.perf_out, "%s", optarg);
             break;
+        case 'b':
+            o.sat_burst_rooms = int_arg(optarg);
+            break;
+        case 'B':
+            o.sat_burst_rate = num_arg(optarg);
+            break;
+        case 'e':
+            o.sat_burst_seconds = num_arg(optarg);
+            break;
+        case 'g':
+            o.store_msgs = int_arg(optarg);
+            break;
+        case 'G':
+            o.store_rooms = int_arg(optarg);
+            break;
+        case 'j':
+            o.store_big = int_arg(optarg);
+            break;
+        case 'k':
+            o.store_samples = int_arg(optarg);
+            break;
+        case 'K':
+            o.store_budget = num_arg(optarg);
+            break;
+        case 'C':
+            snprintf(o.compare_path, sizeof o.compare_path, "%s", optarg);
+            break;
         case 'i': {
             const char *eq = strchr(optarg, '=');
             char name[32];
@@ -261,7 +317,10 @@ int main(int argc, char **argv)
     }
     if (bad_number || o.rooms < 1 || o.sat_rooms < 1 || o.rate <= 0 || o.seconds <= 0 ||
         o.sat_seconds <= 0 || o.recovery_msgs < 1 || o.http_seconds < 1 || o.http_conns < 1 ||
-        o.history_conns < 1 || o.msg_chars < 1 || o.msg_chars > 4000 || o.conns_extra < 0) {
+        o.history_conns < 1 || o.msg_chars < 1 || o.msg_chars > 4000 || o.conns_extra < 0 ||
+        o.sat_burst_rooms < 0 || o.sat_burst_rate <= 0 || o.sat_burst_seconds <= 0 ||
+        o.sat_burst_seconds > FLEET_SECONDS_MAX - 10 || o.store_samples < 3 ||
+        o.store_budget <= 0) {
         fprintf(stderr, "chat-bench: an option is out of range (see --help)\n");
         return 2;
     }
@@ -311,6 +370,9 @@ int main(int argc, char **argv)
             failures++;
         cJSON_AddItemToArray(rows, row);
     }
+    cJSON *fin = bench_finish(b);
+    if (fin)
+        cJSON_AddItemToObject(doc, "storeCleanup", fin);
     if (dbcount_messages(&stored) == 0)
         cJSON_AddNumberToObject(doc, "chatMessagesAtEnd", (double) stored);
     cJSON *prep = bench_prepare_info(b);

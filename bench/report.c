@@ -4,6 +4,7 @@
  */
 #include "report.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* first_child: the first element of an array or object, NULL for others. */
@@ -55,6 +56,60 @@ static void add_goal(cJSON *goals, const char *goal, const char *unit, double ta
     cJSON_AddItemToArray(goals, g);
 }
 
+/* add_store_goals: the goals of issue "message store at scale" on the
+ * bigstore row: every probe's p99 at or under its goal, and within twice
+ * the figure of the smaller store it is compared with. A probe that
+ * stopped early (time-out, ERROR) misses both, whatever its samples say. */
+static void add_store_goals(cJSON *goals, const cJSON *big)
+{
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(big, "probes");
+    const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(big, "compare"), "probes");
+    double msgs = value(cJSON_GetObjectItemCaseSensitive(big, "store"), "messages", 0);
+    double cmp_msgs = value(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(big, "compare"), "store"),
+        "messages", 0);
+    const cJSON *p;
+    for (p = first_child(probes); p; p = p->next) {
+        const cJSON *label = cJSON_GetObjectItemCaseSensitive(p, "label");
+        int stopped = cJSON_GetObjectItemCaseSensitive(p, "error") != NULL;
+        double p99 = value(p, "p99Ms", 0);
+        if (!cJSON_IsString(label))
+            continue;
+        char goal[160];
+        if (value(p, "samples", 0) <= 0) {
+            /* not one answer: missed, with nothing to show as measured */
+            snprintf(goal, sizeof goal, "p99 %s, %.0f-message store (no answer)",
+                     label->valuestring, msgs);
+            cJSON *g = cJSON_CreateObject();
+            cJSON_AddStringToObject(g, "goal", goal);
+            cJSON_AddStringToObject(g, "unit", "ms");
+            cJSON_AddNumberToObject(g, "target", value(p, "goalP99Ms", 0));
+            cJSON_AddNullToObject(g, "measured");
+            cJSON_AddStringToObject(g, "from", "bigstore");
+            cJSON_AddBoolToObject(g, "met", 0);
+            cJSON_AddItemToArray(goals, g);
+            continue;
+        }
+        snprintf(goal, sizeof goal, "p99 %s, %.0f-message store%s", label->valuestring, msgs,
+                 stopped ? " (stopped early)" : "");
+        size_t at = (size_t) cJSON_GetArraySize(goals);
+        add_goal(goals, goal, "ms", value(p, "goalP99Ms", 0), p99, 0, "bigstore");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(cmp, p->string);
+        double c99 = value(c, "p99Ms", 0);
+        if (c99 > 0) {
+            snprintf(goal, sizeof goal, "p99 %s, %.0f against %.0f messages", label->valuestring,
+                     msgs, cmp_msgs);
+            add_goal(goals, goal, "x", 2, p99 / c99, 0, "bigstore and its --compare file");
+        }
+        /* at or under the target passes; an early stop never does */
+        for (cJSON *g = cJSON_GetArrayItem(goals, (int) at); g; g = g->next) {
+            int met = !stopped && value(g, "measured", 0) <= value(g, "target", 0);
+            cJSON_ReplaceItemInObjectCaseSensitive(g, "met", cJSON_CreateBool(met));
+        }
+    }
+}
+
 cJSON *report_goals(const cJSON *scenarios)
 {
     cJSON *goals = cJSON_CreateArray();
@@ -75,6 +130,7 @@ cJSON *report_goals(const cJSON *scenarios)
              value(steady, "relayUsPerMsg", 1), 0, "steady");
     add_goal(goals, "relay CPU per delivered message (saturation)", "us", 20,
              value(sat, "relayUsPerMsg", 1), 0, "saturation best passing step");
+    add_store_goals(goals, find_row(scenarios, "bigstore"));
     return goals;
 }
 
@@ -126,8 +182,12 @@ void report_print(FILE *out, const cJSON *doc)
         fprintf(out, "\ngoals\n");
     for (g = first_child(goals); g; g = g->next) {
         int met = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "met"));
-        fprintf(out, "  %-6s %-66s target %8.6g %-5s measured %10.6g  (x%.2f of target)\n",
-                met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"),
-                value(g, "measured", 0), value(g, "ratio", 0));
+        if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "measured")))
+            fprintf(out, "  %-6s %-66s target %8.6g %-5s measured       none\n",
+                    met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"));
+        else
+            fprintf(out, "  %-6s %-66s target %8.6g %-5s measured %10.6g  (x%.2f of target)\n",
+                    met ? "met" : "MISSED", str(g, "goal"), value(g, "target", 0), str(g, "unit"),
+                    value(g, "measured", 0), value(g, "ratio", 0));
     }
 }

@@ -3,30 +3,35 @@
 # once it has built the release flavour and brought the stack up.
 #
 # For the length of the run it
-#   - starts a FerretDB of its own (the stack's binary, var/bin/ferretdb, on
-#     127.0.0.1:27028 with an empty SQLite directory under var/bench/) and
-#     gives it the project's indexes with migrate.sh. Why not the stack's:
-#     on FerretDB a query reads the whole collection, so the stack's
-#     instance is as slow as everything stored in it so far, and is often
-#     busy with other people's tests; a run also stores ~50,000 messages
-#     that would then slow every later ENTER in the dev database;
+#   - gives the bench databases of its own on the stack's servers: a MySQL
+#     schema and a MongoDB database of the same name, chat_bench*, never the
+#     dev database `chat`. On the stack's own MariaDB the account is granted
+#     chat\_bench% through the root socket (var/run/mysqld.sock); the
+#     project's migrations are applied with migrate.sh. `chat_bench` (the
+#     main run) and `chat_bench_tworelay` start empty each run and are
+#     dropped at the end; the stores of the bigstore part are kept (below);
 #   - lifts the relay's per-connection rate limit: saturation offers
 #     thousands of msg/s over a few hundred connections;
 #   - restarts the relay and lighttpd (whose FastCGI programs inherit its
 #     environment) with those overrides, runs chat-bench, then restarts
-#     both without them, stops its FerretDB and deletes its data.
-# MariaDB, lighttpd and the relay are the stack's. The stack is busy and
-# restarted meanwhile: do not run `make test` at the same time.
+#     both without them.
+# MariaDB, FerretDB, lighttpd and the relay are the stack's. The stack is
+# busy and restarted meanwhile: do not run `make test` at the same time.
 #
 # Environment:
 #   BENCH_ARGS             extra chat-bench options, e.g. "--rate 2000 steady"
 #   BENCH_PROFILE=1        perf record the relay during saturation into
 #                          var/bench/<time>.perf.data (see README.md)
 #   BENCH_MAX_CONNECTIONS  the relay's max_connections for the run
-#   BENCH_FERRETDB_PORT    port of the bench's FerretDB (27028)
-#   BENCH_KEEP_DB=1        keep the bench's FerretDB data directory
+#   BENCH_KEEP_DB=1        keep chat_bench and chat_bench_tworelay after the run
 #   BENCH_TWO_RELAYS=0     skip the two-relay run (see below)
 #   BENCH_RELAY2_PORT      port of the second relay (8091)
+#   BENCH_BIG_STORE=0      skip the store runs (see below)
+#   BENCH_STORE_MSGS, BENCH_STORE_ROOMS              the big store (200000, 1000)
+#   BENCH_SMALL_STORE_MSGS, BENCH_SMALL_STORE_ROOMS  the small one (10000, 100)
+#   BENCH_BURST_ROOMS      new rooms starting at once in the store runs (480)
+#   BENCH_STORE_ARGS       extra chat-bench options for the store runs
+#   BENCH_STORE_RESET=1    drop the kept stores first (they are seeded again)
 #
 # After the main run (all scenarios, no BENCH_ARGS), a second chat-bench
 # run measures scale-out: the relay restarted with Redis (the stack's
@@ -34,6 +39,14 @@
 # each room's two members on different relays, so every message crosses
 # Redis pub/sub and both take their seq from Redis. Its table follows the
 # first one; its JSON is <time>-tworelay.json.
+#
+# Then the store runs (`bench/run.sh BIN bigstore` runs them alone): one
+# chat-bench run on a small store, one on a big one, each in a database
+# named after its shape, chat_bench_store_<messages>_<rooms>, seeded the
+# first time and kept for later runs (each run removes what it added).
+# Each runs the bigstore scenario and the cold-start burst of saturation;
+# the big run shows the small run's figures side by side. JSON:
+# <time>-store<messages>.json.
 set -uo pipefail
 
 BIN=${1:?usage: bench/run.sh BIN_DIR [chat-bench options] [scenario ...]}
@@ -43,19 +56,23 @@ cd "$ROOT"
 export CHAT_CONFIG=${CHAT_CONFIG:-$ROOT/var/chat.conf}
 export CHAT_BIN_DIR=$BIN
 STACK=$ROOT/deploy/dev/stack.sh
-FERRETDB=$ROOT/var/bin/ferretdb
-PORT=${BENCH_FERRETDB_PORT:-27028}
+MYSQL_SOCK=$ROOT/var/run/mysqld.sock
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# conf_get KEY: the setting as the programs see it (CHAT_<KEY> wins).
+conf_get() {
+    local env="CHAT_${1^^}"
+    if [[ -n ${!env:-} ]]; then printf '%s' "${!env}"; return; fi
+    sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*\)$/\1/p" "$CHAT_CONFIG" | tail -n1 |
+        sed 's/[[:space:]]*$//'
+}
+mariadb_root() { mariadb --no-defaults --socket="$MYSQL_SOCK" -uroot "$@"; }
 
 [[ -x $BIN/chat-bench ]] || { say "$BIN/chat-bench is not built (run make)"; exit 1; }
-[[ -x $FERRETDB ]] || { say "$FERRETDB is missing: run make run (deploy/dev/deps.sh builds it)"; exit 1; }
 command -v wrk >/dev/null || say "wrk is not installed: the http scenario will fail"
-port_open "$PORT" && { say "port $PORT is taken: set BENCH_FERRETDB_PORT"; exit 1; }
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-data=$ROOT/var/bench/ferretdb-$stamp
 out=$ROOT/bench/results/$stamp.json
 # The commit, marked when the code the numbers depend on has local changes.
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -63,9 +80,46 @@ if ! git diff --quiet HEAD -- bench relay shared fcgi-api 2>/dev/null; then
     commit="$commit+local-changes"
 fi
 
-fpid=
+# bench_db NAME [fresh]: the MySQL schema and the MongoDB database NAME,
+# created if missing (emptied first with `fresh`), migrations applied.
+bench_db() {
+    local name=$1 fresh=${2:-} user
+    if [[ -S $MYSQL_SOCK ]] && mariadb_root -e 'SELECT 1' >/dev/null 2>&1; then
+        user=$(conf_get mysql_user)
+        # The stack's account is granted `chat` and chat\_test\_% only.
+        mariadb_root <<SQL || { say "MariaDB: cannot create $name"; return 1; }
+${fresh:+DROP DATABASE IF EXISTS \`$name\`;}
+CREATE DATABASE IF NOT EXISTS \`$name\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+GRANT ALL PRIVILEGES ON \`chat\\_bench%\`.* TO '$user'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`chat\\_bench%\`.* TO '$user'@'localhost';
+SQL
+    else
+        say "MySQL is not the stack's own: schema $name must exist and be granted to the account"
+    fi
+    if [[ -n $fresh ]]; then
+        CHAT_MONGO_DATABASE=$name "$BIN/chat-mongo-cmd" run <(echo '{"dropDatabase": 1}') \
+            >/dev/null || { say "MongoDB: cannot drop $name"; return 1; }
+    fi
+    CHAT_MYSQL_DATABASE=$name CHAT_MONGO_DATABASE=$name "$ROOT/migrations/migrate.sh" >/dev/null ||
+        { say "migrate.sh failed for $name"; return 1; }
+}
+
+# drop_db NAME: the schema and the database NAME, gone.
+drop_db() {
+    [[ -S $MYSQL_SOCK ]] && mariadb_root -e "DROP DATABASE IF EXISTS \`$1\`" 2>/dev/null
+    CHAT_MONGO_DATABASE=$1 "$BIN/chat-mongo-cmd" run <(echo '{"dropDatabase": 1}') >/dev/null 2>&1
+}
+
+# use_db NAME: the relay and lighttpd restarted on the databases NAME.
+use_db() {
+    export CHAT_MONGO_DATABASE=$1 CHAT_MYSQL_DATABASE=$1
+    "$STACK" restart relay >/dev/null || { say "relay did not start on $1"; return 1; }
+    "$STACK" restart lighttpd >/dev/null || { say "lighttpd did not start on $1"; return 1; }
+}
+
 r2pid=
 redis_started=
+dropped=()
 restore() {
     trap - EXIT INT TERM
     say "restoring the relay and lighttpd to the configured settings"
@@ -75,73 +129,62 @@ restore() {
         kill -0 "$r2pid" 2>/dev/null && kill -KILL "$r2pid" 2>/dev/null
     fi
     [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
-    unset CHAT_MONGO_URI CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS CHAT_REDIS_URL \
-        CHAT_MONGO_DATABASE
+    unset CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS CHAT_REDIS_URL \
+        CHAT_MONGO_DATABASE CHAT_MYSQL_DATABASE
     "$STACK" restart relay >/dev/null || say "relay did not restart: run make run"
     "$STACK" restart lighttpd >/dev/null || say "lighttpd did not restart: run make run"
-    if [[ -n $fpid ]]; then
-        kill -TERM "$fpid" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$fpid" 2>/dev/null && kill -KILL "$fpid" 2>/dev/null
-    fi
-    if [[ -z ${BENCH_KEEP_DB:-} ]]; then
-        rm -rf "$data"
-    else
-        say "kept $data"
-    fi
+    local db
+    for db in "${dropped[@]}"; do
+        if [[ -z ${BENCH_KEEP_DB:-} ]]; then drop_db "$db"; else say "kept database $db"; fi
+    done
 }
 trap restore EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$data" "$ROOT/var/log"
-"$FERRETDB" --handler=sqlite --sqlite-url="file:$data/" --state-dir="$data" \
-    --listen-addr="127.0.0.1:$PORT" --debug-addr="127.0.0.1:$((PORT + 1))" \
-    --telemetry=disable --log-level=warn >>"$ROOT/var/log/bench-ferretdb.log" 2>&1 &
-fpid=$!
-for _ in $(seq 1 100); do port_open "$PORT" && break; sleep 0.1; done
-port_open "$PORT" || { say "the bench's FerretDB did not start (var/log/bench-ferretdb.log)"; exit 1; }
-say "FerretDB for the run on 127.0.0.1:$PORT (pid $fpid, data $data)"
-
-export CHAT_MONGO_URI=mongodb://127.0.0.1:$PORT/
-"$ROOT/migrations/migrate.sh" >/dev/null || { say "migrate.sh failed on the bench's FerretDB"; exit 1; }
-
 export CHAT_RATE_PER_SEC=${BENCH_RATE_PER_SEC:-1000000}
 export CHAT_RATE_BURST=${BENCH_RATE_BURST:-1000000}
 [[ -n ${BENCH_MAX_CONNECTIONS:-} ]] && export CHAT_MAX_CONNECTIONS=$BENCH_MAX_CONNECTIONS
-say "restarting the relay and lighttpd for the run"
-"$STACK" restart relay >/dev/null || { say "relay did not start with the bench settings"; exit 1; }
-"$STACK" restart lighttpd >/dev/null || { say "lighttpd did not start"; exit 1; }
 
-args=(--var "$ROOT/var" --commit "$commit" --out "$out" --pid "ferretdb=$fpid")
-if [[ -n ${BENCH_PROFILE:-} ]]; then
-    command -v perf >/dev/null || { say "BENCH_PROFILE needs perf (Debian package linux-perf)"; exit 1; }
-    mkdir -p "$ROOT/var/bench"
-    args+=(--perf "$ROOT/var/bench/$stamp.perf.data")
-fi
+args=(--var "$ROOT/var" --commit "$commit")
 # BENCH_ARGS is split on spaces on purpose: it is a list of options.
 # shellcheck disable=SC2206
 extra=(${BENCH_ARGS:-})
+# shellcheck disable=SC2206
+store_extra=(${BENCH_STORE_ARGS:-})
+what="$* ${BENCH_ARGS:-}"
+what=${what# }
+what=${what% }
+full=0
+[[ $# -eq 0 && ${#extra[@]} -eq 0 ]] && full=1
 rc=0
-# `bench/run.sh BIN tworelay` runs the two-relay part alone.
-if [[ "$*" != tworelay ]]; then
-    "$BIN/chat-bench" "${args[@]}" "${extra[@]}" "$@"
-    rc=$?
-fi
+
+# main: the scenarios of the table in README.md on an empty chat_bench.
+main_run() {
+    bench_db chat_bench fresh || return 1
+    dropped+=(chat_bench)
+    say "restarting the relay and lighttpd for the run (databases chat_bench)"
+    use_db chat_bench || return 1
+    local margs=("${args[@]}" --out "$out")
+    if [[ -n ${BENCH_PROFILE:-} ]]; then
+        command -v perf >/dev/null || { say "BENCH_PROFILE needs perf (Debian package linux-perf)"; return 1; }
+        mkdir -p "$ROOT/var/bench"
+        margs+=(--perf "$ROOT/var/bench/$stamp.perf.data")
+    fi
+    "$BIN/chat-bench" "${margs[@]}" "${extra[@]}" "$@"
+}
 
 # two_relays: the scale-out run described at the top.
 two_relays() {
     local port2=${BENCH_RELAY2_PORT:-8091}
     port_open "$port2" && { say "port $port2 is taken: set BENCH_RELAY2_PORT"; return 1; }
+    bench_db chat_bench_tworelay fresh || return 1
+    dropped+=(chat_bench_tworelay)
     export CHAT_REDIS_URL=redis://127.0.0.1:6380
-    # A database of its own on the bench's FerretDB: ENTER reads the whole
-    # collection there, and the main run stored tens of thousands of messages.
-    export CHAT_MONGO_DATABASE=chat_tworelay
-    "$ROOT/migrations/migrate.sh" >/dev/null || { say "migrate.sh failed for chat_tworelay"; return 1; }
     [[ -f $ROOT/var/run/redis.pid ]] && kill -0 "$(<"$ROOT/var/run/redis.pid")" 2>/dev/null ||
         redis_started=1
     "$STACK" start redis >/dev/null || { say "redis did not start"; return 1; }
     say "two relays: restarting the relay with Redis, starting a second one on $port2"
-    "$STACK" restart relay >/dev/null || { say "relay did not start with Redis"; return 1; }
+    use_db chat_bench_tworelay || return 1
     CHAT_RELAY_PORT=$port2 nohup "$BIN/chat-relay" >>"$ROOT/var/log/bench-relay2.log" 2>&1 &
     r2pid=$!
     for _ in $(seq 1 100); do
@@ -150,10 +193,46 @@ two_relays() {
     done
     curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz" ||
         { say "the second relay did not start (var/log/bench-relay2.log)"; return 1; }
-    "$BIN/chat-bench" --var "$ROOT/var" --commit "$commit" --out "${out%.json}-tworelay.json" \
-        --pid "ferretdb=$fpid" --relay2 "ws://127.0.0.1:$port2/ws" tworelay
+    "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-tworelay.json" \
+        --relay2 "ws://127.0.0.1:$port2/ws" tworelay
+    local r=$?
+    kill -TERM "$r2pid" 2>/dev/null
+    wait "$r2pid" 2>/dev/null
+    r2pid=
+    unset CHAT_REDIS_URL
+    [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
+    redis_started=
+    return $r
 }
-if [[ "$*" == tworelay || (${BENCH_TWO_RELAYS:-1} == 1 && $# -eq 0 && ${#extra[@]} -eq 0) ]]; then
-    two_relays || rc=1
-fi
+
+# store_run MESSAGES ROOMS OUT [COMPARE]: bigstore and the saturation burst
+# on the kept store of that shape.
+store_run() {
+    local msgs=$1 rooms=$2 sout=$3 cmp=${4:-} name=chat_bench_store_$1_$2
+    bench_db "$name" ${BENCH_STORE_RESET:+fresh} || return 1
+    say "store of $msgs messages in $rooms rooms and a big one: databases $name"
+    use_db "$name" || return 1
+    local sargs=("${args[@]}" --out "$sout" --store-msgs "$msgs" --store-rooms "$rooms"
+        --sat-rates none --sat-burst-rooms "${BENCH_BURST_ROOMS:-480}")
+    [[ -n $cmp ]] && sargs+=(--compare "$cmp")
+    "$BIN/chat-bench" "${sargs[@]}" "${store_extra[@]}" bigstore saturation
+}
+
+stores() {
+    local small=${BENCH_SMALL_STORE_MSGS:-10000} big=${BENCH_STORE_MSGS:-200000} r=0
+    local small_out=${out%.json}-store$small.json
+    store_run "$small" "${BENCH_SMALL_STORE_ROOMS:-100}" "$small_out" || r=1
+    store_run "$big" "${BENCH_STORE_ROOMS:-1000}" "${out%.json}-store$big.json" "$small_out" || r=1
+    return $r
+}
+
+case $what in
+tworelay) two_relays || rc=1 ;;
+bigstore) stores || rc=1 ;;
+*)
+    main_run "$@" || rc=1
+    if ((full)) && [[ ${BENCH_TWO_RELAYS:-1} == 1 ]]; then two_relays || rc=1; fi
+    if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi
+    ;;
+esac
 exit $rc

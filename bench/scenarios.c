@@ -8,10 +8,13 @@
  */
 #include "scenarios.h"
 
+#include "benchstore.h"
 #include "chatapi.h"
 #include "errors.h"
 #include "fleet.h"
 #include "procstat.h"
+#include "storeplan.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +53,11 @@ struct bench {
     cJSON *prepare_info;      /* what prepare() did, for the results */
     struct fleet_user rec[2]; /* recovery and http: a room of their own */
     int rec_ready;
-    int64_t rec_room_msgs; /* messages stored in the recovery room */
+    int64_t rec_room_msgs;    /* messages stored in the recovery room */
+    struct benchstore *store; /* bigstore: the kept store's databases; NULL: not used */
+    int64_t store_first_room; /* bigstore: the seeded rooms' ids (0: none) */
+    int64_t store_last_room;
+    cJSON *compare; /* bigstore: the bigstore row of --compare, NULL: none */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -380,6 +387,40 @@ static int login_pairs(struct bench *b, struct fleet_user *users, size_t n, cons
     return 0;
 }
 
+/* load_compare: the bigstore row (without "error") of the results JSON at
+ * path, detached; NULL when there is none. */
+static cJSON *load_compare(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL, *row = NULL;
+    if (!f)
+        return NULL;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[8192];
+    size_t r;
+    while (mem && (r = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, r, mem);
+    fclose(f);
+    if (mem)
+        fclose(mem);
+    if (text)
+        doc = cJSON_Parse(text);
+    free(text);
+    cJSON *rows = cJSON_GetObjectItemCaseSensitive(doc, "scenarios");
+    for (cJSON *x = rows ? rows->child : NULL; x; x = x->next) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(x, "scenario");
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "bigstore") == 0 &&
+            !cJSON_GetObjectItemCaseSensitive(x, "error")) {
+            row = cJSON_DetachItemViaPointer(rows, x);
+            break;
+        }
+    }
+    cJSON_Delete(doc);
+    return row;
+}
+
 static int planned(const char *const *names, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
@@ -402,7 +443,8 @@ struct bench *bench_new(const struct bench_opts *opts, const char *const *names,
         snprintf(errbuf, errlen, "epoll_create1: %s", strerror(errno));
         goto fail;
     }
-    b->want_direct = planned(names, n, "steady") || planned(names, n, "saturation");
+    b->want_direct =
+        planned(names, n, "steady") || (planned(names, n, "saturation") && b->o.n_sat_rates > 0);
     b->want_proxy = planned(names, n, "proxy");
     b->want_cross = planned(names, n, "tworelay");
     if (b->want_cross && wsclient_target_parse(b->o.relay2_url, &b->relay2) != 0) {
@@ -425,6 +467,9 @@ struct bench *bench_new(const struct bench_opts *opts, const char *const *names,
         goto fail;
     }
     free(text);
+    if (b->o.compare_path[0] && !(b->compare = load_compare(b->o.compare_path)))
+        say("--compare %s: no bigstore result there; the table shows this store alone",
+            b->o.compare_path);
 
     /* usernames unique to this run: fresh rooms, no history from earlier runs */
     snprintf(b->prefix, sizeof b->prefix, "b%lx%02x", (unsigned long) time(NULL),
@@ -485,6 +530,8 @@ void bench_free(struct bench *b)
     free(b->rec[0].jwt);
     free(b->rec[1].jwt);
     chatapi_free(b->api);
+    benchstore_close(b->store);
+    cJSON_Delete(b->compare);
     free(b);
 }
 
@@ -511,10 +558,20 @@ cJSON *bench_settings(const struct bench *b)
     cJSON_AddNumberToObject(s, "messageChars", b->o.msg_chars);
     pid_t pids[MAX_RELAYS];
     cJSON_AddNumberToObject(s, "relayProcesses", relay_pids(b, pids));
-    /* the relay's limits as the environment of this run set them */
-    static const char *const env[] = {"CHAT_MONGO_URI",       "CHAT_RATE_PER_SEC",
-                                      "CHAT_RATE_BURST",      "CHAT_MAX_CONNECTIONS",
-                                      "CHAT_WRITE_BATCH_MAX", "CHAT_RELAY_WORKERS"};
+    if (b->o.sat_burst_rooms > 0) {
+        cJSON_AddNumberToObject(s, "saturationBurstRooms", b->o.sat_burst_rooms);
+        cJSON_AddNumberToObject(s, "saturationBurstRatePerConnection", b->o.sat_burst_rate);
+        cJSON_AddNumberToObject(s, "saturationBurstSeconds", b->o.sat_burst_seconds);
+    }
+    cJSON_AddNumberToObject(s, "storeMessages", (double) b->o.store_msgs);
+    cJSON_AddNumberToObject(s, "storeRooms", b->o.store_rooms);
+    cJSON_AddNumberToObject(s, "storeBigRoomMessages", (double) b->o.store_big);
+    cJSON_AddNumberToObject(s, "storeSamples", b->o.store_samples);
+    cJSON_AddNumberToObject(s, "storeBudgetSeconds", b->o.store_budget);
+    /* the relay's limits and databases as the environment of this run set them */
+    static const char *const env[] = {
+        "CHAT_MONGO_URI",  "CHAT_MONGO_DATABASE",  "CHAT_MYSQL_DATABASE",  "CHAT_RATE_PER_SEC",
+        "CHAT_RATE_BURST", "CHAT_MAX_CONNECTIONS", "CHAT_WRITE_BATCH_MAX", "CHAT_RELAY_WORKERS"};
     cJSON *e = cJSON_AddObjectToObject(s, "relayEnvironment");
     for (size_t i = 0; e && i < sizeof env / sizeof env[0]; i++)
         if (getenv(env[i]))
@@ -857,7 +914,8 @@ static void perf_stop(pid_t pid)
     waitpid(pid, &st, 0);
 }
 
-static cJSON *run_saturation(struct bench *b)
+/* run_steps: the stepped part of saturation on the long-lived clients. */
+static cJSON *run_steps(struct bench *b)
 {
     const char *label = "2 saturation (p99 < bound)";
     struct fleet *f = b->direct;
@@ -933,6 +991,209 @@ static cJSON *run_saturation(struct bench *b)
     if (b->o.perf_out[0])
         cJSON_AddStringToObject(row, "perfData", perf > 0 ? b->o.perf_out : "perf did not start");
     set_table(row, label, result, lat, cpu);
+    return row;
+}
+
+/* ------------------------------------------------------------ saturation: cold start */
+
+#define ANSWER_TIMEOUT_MS 10000 /* one message or ENTER, when waited for alone */
+#define BURST_DRAIN_MS    20000 /* answers still due after the burst's load */
+#define WARM_SAMPLES      10
+
+/* warm_acks: `count` TEXTs from the warm room's first client, one at a
+ * time, each waited for (ACK or ERROR, and the peer's MESSAGE) up to
+ * timeout_ms; what came back as a new object. */
+static cJSON *warm_acks(struct fleet *fw, int count, int timeout_ms)
+{
+    size_t n;
+    struct fleet_client **cl = fleet_clients(fw, &n);
+    struct fleet_meas m;
+    int timed_out = 0;
+    fleet_meas_init(&m);
+    fleet_meas_begin(fw, &m);
+    for (int i = 0; i < count && !timed_out; i++) {
+        if (fleet_send_text(fw, cl[0]) != 0)
+            break;
+        timed_out = !fleet_run(fw, fleet_all_answered, fw, timeout_ms);
+    }
+    fleet_meas_end(fw);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "sent", (double) m.sent);
+    cJSON_AddNumberToObject(o, "acked", (double) m.acked);
+    cJSON_AddNumberToObject(o, "errors", (double) m.errors);
+    cJSON_AddBoolToObject(o, "timedOut", timed_out);
+    cJSON_AddNumberToObject(o, "timeoutMs", timeout_ms);
+    cJSON_AddNumberToObject(o, "ackP50Ms", ms(latstats_pct(&m.ack, 50)));
+    cJSON_AddNumberToObject(o, "ackMaxMs", ms(latstats_pct(&m.ack, 100)));
+    cJSON_AddNumberToObject(o, "e2eMaxMs", ms(latstats_pct(&m.e2e, 100)));
+    if (m.first_error[0])
+        cJSON_AddStringToObject(o, "firstError", m.first_error);
+    fleet_meas_deinit(&m);
+    return o;
+}
+
+/* warm_text: how a warm_acks result reads in the table. */
+static void warm_text(char *out, size_t cap, const cJSON *w)
+{
+    if (num(w, "acked") == num(w, "sent") && num(w, "sent") > 0)
+        snprintf(out, cap, "%.1f", num(w, "ackMaxMs"));
+    else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "timedOut")))
+        snprintf(out, cap, "none in %.0f s", num(w, "timeoutMs") / 1000);
+    else
+        snprintf(out, cap, "%.0f of %.0f acked (%.0f ERROR)", num(w, "acked"), num(w, "sent"),
+                 num(w, "errors"));
+}
+
+/* run_burst: the cold start of issue "message store at scale": rooms that
+ * never had a message all start at once (every client ENTERs and sends
+ * straight away, without waiting for ENTERED, as a page that opens does),
+ * each connection offering sat_burst_rate msg/s for sat_burst_seconds.
+ * Then a room that was warm before the burst sends: once right after the
+ * load stops and WARM_SAMPLES times after the answers are in, so a relay
+ * that wedges shows. */
+static cJSON *run_burst(struct bench *b)
+{
+    char label[64], why[256] = "";
+    size_t rooms = (size_t) b->o.sat_burst_rooms, n = 2 * rooms;
+    snprintf(label, sizeof label, "2 saturation: %zu new rooms", rooms);
+    cJSON *row = new_row("saturation-burst");
+    struct fleet_user *users = calloc(n + 2, sizeof *users);
+    struct fleet_user **list = malloc(n * sizeof(struct fleet_user *));
+    struct fleet *fb = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    struct fleet *fw = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    struct fleet_meas m;
+    struct latstats enter;
+    fleet_meas_init(&m);
+    latstats_init(&enter);
+    if (!users || !list || !fb || !fw) {
+        snprintf(why, sizeof why, "out of memory");
+        goto out;
+    }
+    say("saturation burst: signing in %zu users for %zu new rooms and one warm room", n + 2, rooms);
+    if (login_pairs(b, users, n + 2, "u", why, sizeof why) != 0)
+        goto out;
+    /* the warm room: its seq is known to the relay before the burst */
+    if (connect_users(b, fw, &b->relay, users + n, 2, 1, why, sizeof why) != 0)
+        goto out;
+    if (warm_up(fw) != 0) {
+        snprintf(why, sizeof why, "the warm room's first messages were not answered");
+        goto out;
+    }
+    say("saturation burst: opening %zu connections (no ENTER yet)", n);
+    for (size_t i = 0; i < n; i++)
+        list[i] = &users[i];
+    struct fleet_connect_result res;
+    if (fleet_connect(fb, &b->relay, list, n, 0, 100, &res) != 0 || res.opened == 0) {
+        snprintf(why, sizeof why, "burst connections: %zu of %zu opened: %.150s", res.opened, n,
+                 res.first_failure);
+        goto out;
+    }
+    cJSON_AddNumberToObject(row, "rooms", (double) rooms);
+    cJSON_AddNumberToObject(row, "connectionsTried", (double) n);
+    cJSON_AddNumberToObject(row, "connectionsOpen", (double) res.opened);
+    cJSON_AddNumberToObject(row, "connectionsRefused503", (double) res.refused_503);
+    size_t ncl;
+    struct fleet_client **cl = fleet_clients(fb, &ncl);
+    double rate = b->o.sat_burst_rate * (double) res.opened;
+
+    settle(b, row, "settleSeconds");
+    say("saturation burst: %zu rooms start at once: ENTER and %.0f msg/s per connection for "
+        "%.0f s (%.0f msg/s offered)",
+        rooms, b->o.sat_burst_rate, b->o.sat_burst_seconds, rate);
+    struct cpu_snap a, z;
+    struct relay_snap ra, rz;
+    relay_snap(b, &ra);
+    cpu_snap(b, &a);
+    fleet_meas_begin(fb, &m);
+    int64_t t0 = procstat_mono_ns();
+    for (size_t i = 0; i < ncl; i++) {
+        cl[i]->send_early = 1;
+        if (!cl[i]->closed)
+            fleet_send_enter(fb, cl[i], -1);
+    }
+    fleet_offer(fb, cl, ncl, rate, b->o.sat_burst_seconds, 0);
+    int64_t t_end = procstat_mono_ns();
+    /* the burst's answers keep arriving meanwhile (one epoll set), so the
+     * warm room waits at most as long as the burst's drain */
+    cJSON *right_after = warm_acks(fw, 1, BURST_DRAIN_MS);
+    int64_t left_ms = BURST_DRAIN_MS - (procstat_mono_ns() - t_end) / 1000000;
+    int drained = fleet_run(fb, fleet_all_answered, fb, left_ms > 0 ? (int) left_ms : 1);
+    int64_t t_drained = procstat_mono_ns();
+    fleet_meas_end(fb);
+    cpu_snap(b, &z);
+    relay_snap(b, &rz);
+    cJSON *after_drain = warm_acks(fw, WARM_SAMPLES, ANSWER_TIMEOUT_MS);
+
+    size_t entered = 0, enter_refused = 0;
+    for (size_t i = 0; i < ncl; i++) {
+        if (cl[i]->entered) {
+            entered++;
+            latstats_add(&enter, cl[i]->t_entered - t0);
+        }
+        enter_refused += cl[i]->enter_failed;
+    }
+    cJSON_AddNumberToObject(row, "offeredPerSec", rate);
+    cJSON_AddNumberToObject(row, "seconds", b->o.sat_burst_seconds);
+    cJSON_AddBoolToObject(row, "allAnswered", drained);
+    cJSON_AddNumberToObject(row, "drainMs", ms(t_drained - t_end));
+    add_meas(row, &m);
+    /* stored = ACKed: the relay ACKs only what the store confirmed */
+    double span = (double) ((m.t_last_recv > t_end ? m.t_last_recv : t_end) - t0) / 1e9;
+    cJSON_AddNumberToObject(row, "storedPerSec", span > 0 ? (double) m.acked / span : 0);
+    cJSON_AddNumberToObject(row, "unanswered",
+                            (double) m.sent - (double) m.acked -
+                                (double) (m.errors - m.enter_errors));
+    cJSON_AddNumberToObject(row, "entered", (double) entered);
+    cJSON_AddNumberToObject(row, "enterRefused", (double) enter_refused);
+    cJSON_AddNumberToObject(row, "enterP50Ms", ms(latstats_pct(&enter, 50)));
+    cJSON_AddNumberToObject(row, "enterP99Ms", ms(latstats_pct(&enter, 99)));
+    cJSON_AddItemToObject(row, "warmRightAfter", right_after);
+    cJSON_AddItemToObject(row, "warmAfterDrain", after_drain);
+    add_batches(row, &ra, &rz);
+    add_cpu(row, &a, &z, (double) m.delivered);
+
+    char result[200], lat[200], cpu[200], codes[120] = "", w1[40], w2[40];
+    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(row, "errorCodes");
+    for (const cJSON *e = ec ? ec->child : NULL; e; e = e->next)
+        snprintf(codes + strlen(codes), sizeof codes - strlen(codes), " %s %.0f", e->string,
+                 e->valuedouble);
+    snprintf(result, sizeof result, "%.0f sent, %.0f stored (%.0f/s), %.0f delivered/s; ERRORs:%s",
+             num(row, "sent"), num(row, "acked"), num(row, "storedPerSec"),
+             num(row, "deliveredPerSec"), codes[0] ? codes : " none");
+    warm_text(w1, sizeof w1, right_after);
+    warm_text(w2, sizeof w2, after_drain);
+    snprintf(lat, sizeof lat, "ack %.1f/%.1f; warm room ack %s then %s", num(row, "ackP50Ms"),
+             num(row, "ackP99Ms"), w1, w2);
+    snprintf(cpu, sizeof cpu, "ENTERED %zu/%zu p99 %.0f ms; relay %.0f%%, ferretdb %.0f%%", entered,
+             ncl, num(row, "enterP99Ms"), cpu_get(row, "relayCpuPct"),
+             cpu_get(row, "ferretdbCpuPct"));
+    set_table(row, label, result, lat, cpu);
+    say("saturation burst: %s", result);
+    say("saturation burst: %s; %s", lat, cpu);
+out:
+    fleet_meas_deinit(&m);
+    latstats_deinit(&enter);
+    fleet_free(fb); /* closes at once: no closing handshake with a relay that may be stuck */
+    fleet_free(fw);
+    for (size_t i = 0; users && i < n + 2; i++)
+        free(users[i].jwt);
+    free(users);
+    free(list);
+    if (why[0])
+        return fail_row(row, label, why);
+    return row;
+}
+
+static cJSON *run_saturation(struct bench *b)
+{
+    cJSON *row = b->o.n_sat_rates > 0 ? run_steps(b) : new_row("saturation");
+    if (b->o.sat_burst_rooms > 0) {
+        cJSON *burst = run_burst(b);
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(burst, "error");
+        if (cJSON_IsString(err) && !cJSON_GetObjectItemCaseSensitive(row, "error"))
+            cJSON_AddStringToObject(row, "error", err->valuestring);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(row, "parts"), burst);
+    }
     return row;
 }
 
@@ -1249,6 +1510,574 @@ static cJSON *run_http(struct bench *b)
     return row;
 }
 
+/* ------------------------------------------------------------ bigstore */
+
+#define STORE_BATCH  500 /* messages per insertMany while seeding */
+#define STORE_MISSED 100 /* messages a reconnecting client of the big room has missed */
+#define PAGE         50  /* history page size */
+#define MIN_SAMPLES  3
+
+/* One latency probe of the bigstore scenario. */
+struct probe {
+    const char *key;   /* in the results: probes.<key> */
+    const char *label; /* in the table */
+    double goal_ms;    /* the p99 it should stay at or under */
+    struct latstats ls;
+    int64_t t0;
+    char why[200]; /* why it stopped early, "" when it did not */
+};
+
+static void probe_init(struct probe *p, const char *key, const char *label, double goal_ms)
+{
+    memset(p, 0, sizeof *p);
+    p->key = key;
+    p->label = label;
+    p->goal_ms = goal_ms;
+    latstats_init(&p->ls);
+    p->t0 = procstat_mono_ns();
+}
+
+/* probe_more: 1 while probe p, `taken` samples in, should take another:
+ * under the sample cap, no failure, and within the time budget or still
+ * under MIN_SAMPLES (a store that takes seconds per query still gets a
+ * p50). */
+static int probe_more(const struct bench *b, const struct probe *p, size_t taken)
+{
+    if (p->why[0] || taken >= (size_t) b->o.store_samples)
+        return 0;
+    return taken < MIN_SAMPLES || (double) (procstat_mono_ns() - p->t0) / 1e9 < b->o.store_budget;
+}
+
+/* probe_json: {"label", "samples", "p50Ms", "p99Ms", "maxMs", "meanMs",
+ * "goalP99Ms", "error"?}; frees the samples. */
+static cJSON *probe_json(struct probe *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "label", p->label);
+    cJSON_AddNumberToObject(o, "samples", (double) p->ls.n);
+    cJSON_AddNumberToObject(o, "p50Ms", ms(latstats_pct(&p->ls, 50)));
+    cJSON_AddNumberToObject(o, "p99Ms", ms(latstats_pct(&p->ls, 99)));
+    cJSON_AddNumberToObject(o, "maxMs", ms(latstats_pct(&p->ls, 100)));
+    cJSON_AddNumberToObject(o, "meanMs", latstats_mean(&p->ls) / 1e6);
+    cJSON_AddNumberToObject(o, "goalP99Ms", p->goal_ms);
+    cJSON_AddNumberToObject(o, "seconds", (double) (procstat_mono_ns() - p->t0) / 1e9);
+    if (p->why[0])
+        cJSON_AddStringToObject(o, "error", p->why);
+    latstats_deinit(&p->ls);
+    return o;
+}
+
+/* probe_history: GET path through the web server, expecting `want`
+ * messages per page. */
+static void probe_history(struct bench *b, struct probe *p, const char *jwt, const char *path,
+                          int want)
+{
+    say("bigstore: %s: GET %s", p->label, path);
+    p->t0 = procstat_mono_ns();
+    while (probe_more(b, p, p->ls.n)) {
+        int got = -1;
+        int64_t t = procstat_mono_ns();
+        if (chatapi_history_page(b->api, jwt, path, &got) != 0) {
+            snprintf(p->why, sizeof p->why, "%s", chatapi_error(b->api));
+            break;
+        }
+        latstats_add(&p->ls, procstat_mono_ns() - t);
+        if (got != want)
+            snprintf(p->why, sizeof p->why, "the page held %d messages, not %d", got, want);
+    }
+}
+
+/* probe_fleet: one client per room of users[0], users[2], ... (n rooms),
+ * connected without ENTER, for probes that need a fresh room per sample. */
+static int probe_fleet(struct bench *b, struct fleet *f, struct fleet_user *users, size_t n,
+                       struct probe *p)
+{
+    struct fleet_user **list = malloc(n * sizeof(struct fleet_user *));
+    if (!list) {
+        snprintf(p->why, sizeof p->why, "out of memory");
+        return ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        list[i] = &users[2 * i];
+    struct fleet_connect_result res;
+    int rc = fleet_connect(f, &b->relay, list, n, 0, 100, &res);
+    free(list);
+    if (rc != 0 || res.opened != n) {
+        snprintf(p->why, sizeof p->why, "%zu of %zu clients connected: %.120s", res.opened, n,
+                 res.first_failure);
+        return ERR_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static int client_entered(void *arg)
+{
+    struct fleet_client *c = arg;
+    return c->entered || c->enter_failed || c->closed;
+}
+
+/* probe_enter: ENTER of a room the relay has never seen, one client and
+ * room per sample, time to ENTERED. */
+static void probe_enter(struct bench *b, struct probe *p, struct fleet_user *users, size_t rooms)
+{
+    struct fleet *f = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    size_t n;
+    if (!f || probe_fleet(b, f, users, rooms, p) != 0)
+        goto out;
+    say("bigstore: %s", p->label);
+    struct fleet_client **cl = fleet_clients(f, &n);
+    p->t0 = procstat_mono_ns();
+    for (size_t i = 0; i < n && probe_more(b, p, p->ls.n); i++) {
+        int64_t t = procstat_mono_ns();
+        fleet_send_enter(f, cl[i], -1);
+        fleet_run(f, client_entered, cl[i], ANSWER_TIMEOUT_MS);
+        if (!cl[i]->entered) {
+            snprintf(p->why, sizeof p->why, "%s",
+                     cl[i]->enter_failed ? cl[i]->enter_error : "no ENTERED in time");
+            break;
+        }
+        latstats_add(&p->ls, cl[i]->t_entered - t);
+    }
+out:
+    if (!f)
+        snprintf(p->why, sizeof p->why, "out of memory");
+    fleet_free(f);
+}
+
+/* sends_answered: every TEXT of the measurement has its ACK or ERROR (no
+ * peer: no MESSAGE is awaited). */
+static int sends_answered(void *arg)
+{
+    struct fleet_meas *m = arg;
+    return m->acked + m->errors >= m->sent;
+}
+
+/* probe_first_text: the first TEXT of a room that has none, sent without
+ * ENTER (the writer finds the room's seq on its own), time to ACK. */
+static void probe_first_text(struct bench *b, struct probe *p, struct fleet_user *users,
+                             size_t rooms)
+{
+    struct fleet *f = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    struct fleet_meas m;
+    size_t n;
+    fleet_meas_init(&m);
+    if (!f || probe_fleet(b, f, users, rooms, p) != 0)
+        goto out;
+    say("bigstore: %s", p->label);
+    struct fleet_client **cl = fleet_clients(f, &n);
+    fleet_meas_begin(f, &m);
+    p->t0 = procstat_mono_ns();
+    for (size_t i = 0; i < n && probe_more(b, p, m.acked); i++) {
+        cl[i]->send_early = 1;
+        if (fleet_send_text(f, cl[i]) != 0 ||
+            !fleet_run(f, sends_answered, &m, ANSWER_TIMEOUT_MS)) {
+            snprintf(p->why, sizeof p->why, "no ACK in time");
+            break;
+        }
+        if (m.errors) {
+            snprintf(p->why, sizeof p->why, "%s", m.first_error);
+            break;
+        }
+    }
+    fleet_meas_end(f);
+    /* the ACK latencies, from the send times in the tags */
+    for (size_t i = 0; i < m.ack.n; i++)
+        latstats_add(&p->ls, m.ack.ns[i]);
+out:
+    if (!f)
+        snprintf(p->why, sizeof p->why, "out of memory");
+    fleet_meas_deinit(&m);
+    fleet_free(f);
+}
+
+struct replay_until {
+    struct fleet_meas *m;
+    uint64_t want;
+};
+
+static int replayed(void *arg)
+{
+    struct replay_until *w = arg;
+    return w->m->messages_any >= w->want;
+}
+
+/* probe_since: a member of the big room reconnects having missed its last
+ * STORE_MISSED messages (all but the first in a smaller room): ENTER since, time to the first
+ * MESSAGE; the whole replay is awaited and checked before the next sample. */
+static void probe_since(struct bench *b, struct probe *p, struct fleet_user *member,
+                        int64_t last_seq)
+{
+    struct fleet *f = fleet_new(b->api, b->epfd, b->o.msg_chars);
+    uint64_t missed = last_seq > STORE_MISSED ? STORE_MISSED : (uint64_t) last_seq - 1;
+    int64_t since = last_seq - (int64_t) missed;
+    if (!f) {
+        snprintf(p->why, sizeof p->why, "out of memory");
+        return;
+    }
+    say("bigstore: %s (since %lld)", p->label, (long long) since);
+    p->t0 = procstat_mono_ns();
+    while (probe_more(b, p, p->ls.n)) {
+        struct fleet_connect_result res;
+        size_t n;
+        if (fleet_connect(f, &b->relay, &member, 1, 0, 1, &res) != 0 || res.opened != 1) {
+            snprintf(p->why, sizeof p->why, "did not connect: %.150s", res.first_failure);
+            break;
+        }
+        struct fleet_client *c = fleet_clients(f, &n)[0];
+        struct fleet_meas m;
+        fleet_meas_init(&m);
+        fleet_meas_begin(f, &m);
+        int64_t t = procstat_mono_ns();
+        fleet_send_enter(f, c, since);
+        struct replay_until w = {&m, 1};
+        int first = fleet_run(f, replayed, &w, ANSWER_TIMEOUT_MS);
+        w.want = missed;
+        int all = first && fleet_run(f, replayed, &w, ANSWER_TIMEOUT_MS);
+        fleet_meas_end(f);
+        if (first)
+            latstats_add(&p->ls, m.t_first_any - t);
+        if (!all || m.messages_any != missed || m.out_of_order || c->last_seq != last_seq)
+            snprintf(p->why, sizeof p->why,
+                     "replay gave %llu messages (%llu out of order), last seq %lld, want %llu up "
+                     "to %lld%s%.80s",
+                     (unsigned long long) m.messages_any, (unsigned long long) m.out_of_order,
+                     (long long) c->last_seq, (unsigned long long) missed, (long long) last_seq,
+                     m.first_error[0] ? ": " : "", m.first_error);
+        fleet_meas_deinit(&m);
+        fleet_close_all(f, 2000);
+    }
+    fleet_free(f);
+}
+
+/* store_seed: fill the store after wiping it: the rooms' members signed
+ * in and the rooms opened through the API, the messages written straight
+ * to MongoDB, the seq columns raised when the schema has them, the marker
+ * written last. */
+static int store_seed(struct bench *b, const struct storeplan *plan, struct benchstore_marker *mk,
+                      char *why, size_t cap)
+{
+    int nrooms = storeplan_room_count(plan), rc, seq_cols = 0;
+    struct fleet_user *u = calloc(2 * (size_t) nrooms, sizeof *u);
+    struct chat_message *msgs = calloc(STORE_BATCH, sizeof *msgs);
+    char(*ids)[48] = calloc(STORE_BATCH, sizeof *ids);
+    char filler[4001];
+    int64_t t0 = procstat_mono_ns();
+    rc = ERR_NOMEM;
+    if (!u || !msgs || !ids) {
+        snprintf(why, cap, "out of memory");
+        goto out;
+    }
+    if ((rc = benchstore_seq_columns(b->store, &seq_cols)) != 0) {
+        snprintf(why, cap, "chat_rooms seq columns: %s", err_str(rc));
+        goto out;
+    }
+    if ((rc = benchstore_wipe(b->store)) != 0) {
+        snprintf(why, cap, "emptying the store: %s", err_str(rc));
+        goto out;
+    }
+    memset(mk, 0, sizeof *mk);
+    mk->plan = *plan;
+    snprintf(mk->prefix, sizeof mk->prefix, "%s_s", b->prefix);
+    say("bigstore: seeding %s: signing in %d users and opening %d rooms",
+        benchstore_database(b->store), 2 * nrooms, nrooms);
+    for (int i = 0; i < 2 * nrooms; i++) {
+        char suffix[24];
+        snprintf(suffix, sizeof suffix, "s%d", i);
+        if ((rc = login_user(b, &u[i], suffix, why, cap)) != 0 ||
+            (i % 2 == 1 && (rc = pair_up(b, &u[i - 1], &u[i], why, cap)) != 0))
+            goto out;
+        if (i % 2 == 1) {
+            int64_t room = u[i].room;
+            if (!mk->first_room || room < mk->first_room)
+                mk->first_room = room;
+            if (room > mk->last_room)
+                mk->last_room = room;
+        }
+        if ((i + 1) % 500 == 0)
+            say("bigstore: seeding: %d of %d users", i + 1, 2 * nrooms);
+    }
+    mk->big_room = u[0].room;
+
+    int filler_len =
+        b->o.msg_chars < (int) sizeof filler ? b->o.msg_chars : (int) sizeof filler - 1;
+    static const char words[] = "the quick brown fox jumps over the lazy dog ";
+    for (int i = 0; i < filler_len; i++)
+        filler[i] = words[(size_t) i % (sizeof words - 1)];
+    filler[filler_len] = '\0';
+    int64_t base_ms = timefmt_now_ms() - plan->messages; /* one ms apart, all in the past */
+    struct storeplan_cursor cur;
+    storeplan_start(&cur);
+    int64_t next_report = plan->messages / 10;
+    for (;;) {
+        size_t k = 0;
+        int room;
+        int64_t seq;
+        while (k < STORE_BATCH && storeplan_next(plan, &cur, &room, &seq)) {
+            struct chat_message *m = &msgs[k];
+            memset(m, 0, sizeof *m);
+            m->room_id = u[2 * room].room;
+            m->seq = seq;
+            m->sender_id = u[2 * room + (int) (seq % 2)].id;
+            m->type = CHAT_TEXT;
+            m->message = filler;
+            snprintf(ids[k], sizeof ids[k], "seed.%lld.%lld", (long long) m->room_id,
+                     (long long) seq);
+            m->client_msg_id = ids[k];
+            m->created_at_ms = base_ms + cur.done;
+            k++;
+        }
+        if (k == 0)
+            break;
+        if ((rc = benchstore_insert(b->store, msgs, k)) != 0) {
+            snprintf(why, cap, "insertMany after %lld messages: %s",
+                     (long long) cur.done - (long long) k, err_str(rc));
+            goto out;
+        }
+        if (cur.done >= next_report) {
+            say("bigstore: seeding: %lld of %lld messages (%.0f s)", (long long) cur.done,
+                (long long) plan->messages, (double) (procstat_mono_ns() - t0) / 1e9);
+            while (next_report <= cur.done)
+                next_report += plan->messages / 10 + 1;
+        }
+    }
+    /* the new design keeps each room's seq in MySQL: it must not hand out
+     * a seq the store already holds */
+    for (int i = 0; seq_cols && i < nrooms; i++) {
+        if ((rc = benchstore_seq_raise(b->store, u[2 * i].room, storeplan_room_msgs(plan, i))) !=
+            0) {
+            snprintf(why, cap, "raising chat_rooms seq columns: %s", err_str(rc));
+            goto out;
+        }
+    }
+    mk->seed_seconds = (double) (procstat_mono_ns() - t0) / 1e9;
+    mk->seq_columns = seq_cols;
+    if ((rc = benchstore_marker_put(b->store, mk)) != 0)
+        snprintf(why, cap, "writing the store's marker: %s", err_str(rc));
+    say("bigstore: seeded %lld messages in %d rooms in %.0f s%s", (long long) plan->messages,
+        nrooms, mk->seed_seconds, seq_cols ? " (chat_rooms seq columns raised)" : "");
+out:
+    for (int i = 0; u && i < 2 * nrooms; i++)
+        free(u[i].jwt);
+    free(u);
+    free(msgs);
+    free(ids);
+    return rc;
+}
+
+/* store_reusable: 1 when the kept store holds exactly plan (after what
+ * earlier runs added has been removed) and the seq state in MySQL was
+ * set for the schema as it is now (a store seeded before the seq columns
+ * were added has them at 0: the relay would reuse seqs). */
+static int store_reusable(struct bench *b, const struct storeplan *plan,
+                          const struct benchstore_marker *mk, cJSON *info)
+{
+    int seq_cols = 0;
+    if (mk->plan.messages != plan->messages || mk->plan.rooms != plan->rooms ||
+        mk->plan.big_room_msgs != plan->big_room_msgs)
+        return 0;
+    if (benchstore_seq_columns(b->store, &seq_cols) != 0 || seq_cols != mk->seq_columns) {
+        say("bigstore: chat_rooms seq columns %s since the store was seeded: seeding it again",
+            seq_cols ? "appeared" : "changed");
+        return 0;
+    }
+    int64_t deleted = 0, count = -1;
+    if (benchstore_delete_outside(b->store, mk->first_room, mk->last_room, &deleted) != 0 ||
+        benchstore_count(b->store, &count) != 0)
+        return 0;
+    cJSON_AddNumberToObject(info, "leftoversDeleted", (double) deleted);
+    if (count != plan->messages) {
+        say("bigstore: the store holds %lld messages, not %lld: seeding it again",
+            (long long) count, (long long) plan->messages);
+        return 0;
+    }
+    return 1;
+}
+
+/* store_member: sign in member i (0 or 1) of the kept store's big room. */
+static int store_member(struct bench *b, const struct benchstore_marker *mk, int i,
+                        struct fleet_user *u)
+{
+    snprintf(u->name, sizeof u->name, "%s%d", mk->prefix, i);
+    return chatapi_login(b->api, u->name, &u->jwt, &u->id);
+}
+
+/* compare_probe: the side of the table with the smaller store's figures. */
+static void compare_text(const struct bench *b, const char *key, const cJSON *mine, char *out,
+                         size_t cap)
+{
+    const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(b->compare, "probes"), key);
+    const cJSON *store = cJSON_GetObjectItemCaseSensitive(b->compare, "store");
+    if (!cmp) {
+        snprintf(out, cap, "%s", b->compare ? "-" : "");
+        return;
+    }
+    double p99 = num(cmp, "p99Ms");
+    if (num(mine, "samples") > 0 && p99 > 0)
+        snprintf(out, cap, "%.0f msgs: %.2f / %.2f (p99 x%.2f)", num(store, "messages"),
+                 num(cmp, "p50Ms"), p99, num(mine, "p99Ms") / p99);
+    else
+        snprintf(out, cap, "%.0f msgs: %.2f / %.2f", num(store, "messages"), num(cmp, "p50Ms"),
+                 p99);
+}
+
+static cJSON *run_bigstore(struct bench *b)
+{
+    const char *label = "7 big store";
+    cJSON *row = new_row("bigstore");
+    cJSON *info = cJSON_AddObjectToObject(row, "store");
+    struct storeplan plan = {b->o.store_msgs, b->o.store_rooms, b->o.store_big};
+    struct benchstore_marker mk;
+    /* fresh rooms: ENTER and first TEXT take one each per sample, history
+     * of an empty room one more */
+    size_t nfresh = 2 * (size_t) b->o.store_samples + 1;
+    struct fleet_user *fresh = calloc(2 * nfresh, sizeof *fresh);
+    struct fleet_user member[2];
+    char why[256] = "", err[200];
+    memset(member, 0, sizeof member);
+    if (!fresh) {
+        snprintf(why, sizeof why, "out of memory");
+        goto out;
+    }
+    if (storeplan_check(&plan) != 0) {
+        snprintf(why, sizeof why, "--store-msgs must leave a message for each of --store-rooms");
+        goto out;
+    }
+    if (!b->store && !(b->store = benchstore_open(err, sizeof err))) {
+        snprintf(why, sizeof why, "store: %s", err);
+        goto out;
+    }
+    cJSON_AddStringToObject(info, "database", benchstore_database(b->store));
+    int rc = benchstore_marker_get(b->store, &mk);
+    if (rc != 0 && rc != ERR_NOT_FOUND) {
+        snprintf(why, sizeof why, "store unreachable: %s", err_str(rc));
+        goto out;
+    }
+    int reused = rc == 0 && store_reusable(b, &plan, &mk, info);
+    if (reused)
+        say("bigstore: reusing %s: %lld messages in %d rooms, seeded earlier in %.0f s",
+            benchstore_database(b->store), (long long) plan.messages, storeplan_room_count(&plan),
+            mk.seed_seconds);
+    else if (store_seed(b, &plan, &mk, why, sizeof why) != 0)
+        goto out;
+    b->store_first_room = mk.first_room;
+    b->store_last_room = mk.last_room;
+    if (store_member(b, &mk, 0, &member[0]) != 0 || store_member(b, &mk, 1, &member[1]) != 0 ||
+        chatapi_open_room(b->api, member[0].jwt, member[1].id, &member[0].room) != 0 ||
+        member[0].room != mk.big_room) {
+        snprintf(why, sizeof why, "the big room's members do not lead to room %lld: %s",
+                 (long long) mk.big_room, chatapi_error(b->api));
+        goto out;
+    }
+    cJSON_AddBoolToObject(info, "reused", reused);
+    cJSON_AddNumberToObject(info, "messages", (double) plan.messages);
+    cJSON_AddNumberToObject(info, "rooms", storeplan_room_count(&plan));
+    cJSON_AddNumberToObject(info, "bigRoomMessages", (double) plan.big_room_msgs);
+    cJSON_AddNumberToObject(info, "bigRoom", (double) mk.big_room);
+    cJSON_AddNumberToObject(info, "seedSeconds", mk.seed_seconds);
+    cJSON_AddBoolToObject(info, "seqColumns", mk.seq_columns);
+
+    say("bigstore: signing in %zu users for the fresh rooms of the probes", 2 * nfresh);
+    if (login_pairs(b, fresh, 2 * nfresh, "f", why, sizeof why) != 0)
+        goto out;
+    settle(b, row, "settleSeconds");
+
+    enum { P_NEWEST, P_MIDDLE, P_EMPTY, P_ENTER, P_TEXT, P_SINCE, P_N };
+    struct probe pr[P_N];
+    probe_init(&pr[P_NEWEST], "historyNewest", "history newest page", 30);
+    probe_init(&pr[P_MIDDLE], "historyMiddle", "history middle page", 30);
+    probe_init(&pr[P_EMPTY], "historyEmpty", "history of an empty room", 30);
+    probe_init(&pr[P_ENTER], "enterNewRoom", "ENTER new room", 10);
+    probe_init(&pr[P_TEXT], "firstTextNewRoom", "first TEXT new room", 30);
+    probe_init(&pr[P_SINCE], "sinceFirstMessage", "since replay 1st MESSAGE", 30);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/chat/%lld?limit=%d", (long long) mk.big_room, PAGE);
+    int warm = -1;
+    chatapi_history_page(b->api, member[0].jwt, path, &warm); /* FastCGI start-up, not timed */
+    probe_history(b, &pr[P_NEWEST], member[0].jwt, path, PAGE);
+    snprintf(path, sizeof path, "/api/v1/chat/%lld?before=%lld&limit=%d", (long long) mk.big_room,
+             (long long) storeplan_middle_before(&plan), PAGE);
+    probe_history(b, &pr[P_MIDDLE], member[0].jwt, path, PAGE);
+    struct fleet_user *empty = &fresh[2 * (nfresh - 1)];
+    snprintf(path, sizeof path, "/api/v1/chat/%lld?limit=%d", (long long) empty->room, PAGE);
+    probe_history(b, &pr[P_EMPTY], empty->jwt, path, 0);
+    size_t k = (size_t) b->o.store_samples;
+    probe_enter(b, &pr[P_ENTER], fresh, k);
+    probe_first_text(b, &pr[P_TEXT], fresh + 2 * k, k);
+    probe_since(b, &pr[P_SINCE], &member[0], plan.big_room_msgs);
+
+    cJSON *probes = cJSON_AddObjectToObject(row, "probes");
+    cJSON *parts = cJSON_AddArrayToObject(row, "parts");
+    for (int i = 0; i < P_N; i++) {
+        cJSON *pj = probe_json(&pr[i]);
+        char result[160], cmp[120], errs[120];
+        if (num(pj, "samples") > 0)
+            snprintf(result, sizeof result, "p50 %.2f  p99 %.2f  max %.1f ms (n=%.0f)",
+                     num(pj, "p50Ms"), num(pj, "p99Ms"), num(pj, "maxMs"), num(pj, "samples"));
+        else
+            snprintf(result, sizeof result, "no sample: the first one failed");
+        compare_text(b, pr[i].key, pj, cmp, sizeof cmp);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(pj, "error");
+        snprintf(errs, sizeof errs, "%s%.100s", cJSON_IsString(e) ? "stopped: " : "",
+                 cJSON_IsString(e) ? e->valuestring : "");
+        if (cJSON_IsString(e))
+            say("bigstore: %s stopped: %s", pr[i].label, e->valuestring);
+        cJSON *part = new_row(pr[i].key);
+        char plabel[64];
+        snprintf(plabel, sizeof plabel, "7 %s", pr[i].label);
+        set_table(part, plabel, result, cmp, errs);
+        cJSON_AddItemToArray(parts, part);
+        cJSON_AddItemToObject(probes, pr[i].key, pj);
+    }
+    if (b->compare) {
+        cJSON *c = cJSON_AddObjectToObject(row, "compare");
+        cJSON_AddStringToObject(c, "file", b->o.compare_path);
+        cJSON_AddItemToObject(
+            c, "store", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(b->compare, "store"), 1));
+        cJSON_AddItemToObject(
+            c, "probes",
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(b->compare, "probes"), 1));
+    }
+    char result[160], lat[160];
+    snprintf(result, sizeof result, "%lld msgs, %d rooms (big room %lld msgs), %s",
+             (long long) plan.messages, storeplan_room_count(&plan), (long long) plan.big_room_msgs,
+             reused ? "kept from an earlier run" : "seeded now");
+    if (b->compare)
+        snprintf(lat, sizeof lat, "side by side: %.0f msgs, %.0f rooms p50 / p99",
+                 num(cJSON_GetObjectItemCaseSensitive(b->compare, "store"), "messages"),
+                 num(cJSON_GetObjectItemCaseSensitive(b->compare, "store"), "rooms"));
+    else
+        snprintf(lat, sizeof lat, "%s", "");
+    set_table(row, label, result, lat, benchstore_database(b->store));
+out:
+    for (size_t i = 0; fresh && i < 2 * nfresh; i++)
+        free(fresh[i].jwt);
+    free(fresh);
+    free(member[0].jwt);
+    free(member[1].jwt);
+    if (why[0])
+        return fail_row(row, label, why);
+    return row;
+}
+
+cJSON *bench_finish(struct bench *b)
+{
+    if (!b->store || b->store_first_room <= 0)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    int64_t deleted = -1, t0 = procstat_mono_ns();
+    say("bigstore: removing this run's messages from %s", benchstore_database(b->store));
+    int rc = benchstore_delete_outside(b->store, b->store_first_room, b->store_last_room, &deleted);
+    cJSON_AddStringToObject(o, "database", benchstore_database(b->store));
+    cJSON_AddNumberToObject(o, "deleted", (double) deleted);
+    cJSON_AddNumberToObject(o, "seconds", (double) (procstat_mono_ns() - t0) / 1e9);
+    if (rc != 0) {
+        say("bigstore: could not remove them (%s): the next run does", err_str(rc));
+        cJSON_AddStringToObject(o, "error", err_str(rc));
+    }
+    return o;
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 cJSON *bench_run(struct bench *b, const char *name)
@@ -1269,6 +2098,8 @@ cJSON *bench_run(struct bench *b, const char *name)
         return run_recovery(b);
     if (strcmp(name, "http") == 0)
         return run_http(b);
+    if (strcmp(name, "bigstore") == 0)
+        return run_bigstore(b);
     return NULL;
 }
 
