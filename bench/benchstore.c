@@ -196,13 +196,60 @@ static int delete_many(struct benchstore *bs, const char *name, const bson_t *fi
     return rc;
 }
 
+/* Room ids collected from MySQL, for deleting room by room. */
+struct room_ids {
+    int64_t *ids;
+    size_t n, cap;
+};
+
+static int collect_room(void *arg, const struct sqldb_col *cols, size_t ncols)
+{
+    struct room_ids *r = arg;
+    (void) ncols;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 1024;
+        int64_t *more = realloc(r->ids, cap * sizeof *more);
+        if (!more)
+            return 1; /* stops the fetch: out of memory */
+        r->ids = more;
+        r->cap = cap;
+    }
+    r->ids[r->n++] = cols[0].i64;
+    return 0;
+}
+
+/* delete_rooms: the messages of every room of the store's MySQL schema
+ * whose id is outside [first, last] (first > last: every room), one
+ * deleteMany per room. Room by room because a filter that matches many
+ * documents fails on FerretDB over PostgreSQL (it deletes by listing every
+ * _id as a bind parameter, and PostgreSQL takes at most 65,535), and an
+ * equality on chatRoomId is what its index serves. */
+static int delete_rooms(struct benchstore *bs, int64_t first, int64_t last, int64_t *deleted)
+{
+    struct sqldb_arg args[2] = {SQLDB_ARG_I64(first), SQLDB_ARG_I64(last)};
+    struct sqldb_col col = SQLDB_COL_I64();
+    struct room_ids r = {0};
+    int64_t total = 0;
+    int rc = sqldb_stmt_query(bs->db, "SELECT id FROM chat_rooms WHERE id < ? OR id > ?", args, 2,
+                              &col, 1, collect_room, &r);
+    if (rc > 0)
+        rc = ERR_NOMEM;
+    for (size_t i = 0; rc >= 0 && i < r.n; i++) {
+        bson_t *filter = BCON_NEW("chatRoomId", BCON_INT64(r.ids[i]));
+        int64_t n = 0;
+        rc = delete_many(bs, "chat_messages", filter, &n);
+        bson_destroy(filter);
+        total += n > 0 ? n : 0;
+    }
+    free(r.ids);
+    if (deleted)
+        *deleted = total;
+    return rc < 0 ? rc : 0;
+}
+
 int benchstore_delete_outside(struct benchstore *bs, int64_t first, int64_t last, int64_t *deleted)
 {
-    bson_t *filter = BCON_NEW("$or", "[", "{", "chatRoomId", "{", "$lt", BCON_INT64(first), "}",
-                              "}", "{", "chatRoomId", "{", "$gt", BCON_INT64(last), "}", "}", "]");
-    int rc = delete_many(bs, "chat_messages", filter, deleted);
-    bson_destroy(filter);
-    return rc;
+    return delete_rooms(bs, first, last, deleted);
 }
 
 int benchstore_wipe(struct benchstore *bs)
@@ -210,6 +257,11 @@ int benchstore_wipe(struct benchstore *bs)
     bson_t all = BSON_INITIALIZER;
     int rc = delete_many(bs, MARKER_COLLECTION, &all, NULL);
     if (rc == 0)
+        rc = delete_rooms(bs, 1, 0, NULL);
+    /* Messages of rooms MySQL no longer has (its schema was dropped alone):
+     * few enough, one deleteMany takes them. */
+    int64_t left = 0;
+    if (rc == 0 && (rc = benchstore_count(bs, &left)) == 0 && left > 0)
         rc = delete_many(bs, "chat_messages", &all, NULL);
     bson_destroy(&all);
     return rc;
