@@ -200,6 +200,7 @@ static int delete_many(struct benchstore *bs, const char *name, const bson_t *fi
 struct room_ids {
     int64_t *ids;
     size_t n, cap;
+    int nomem;
 };
 
 static int collect_room(void *arg, const struct sqldb_col *cols, size_t ncols)
@@ -209,8 +210,10 @@ static int collect_room(void *arg, const struct sqldb_col *cols, size_t ncols)
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 1024;
         int64_t *more = realloc(r->ids, cap * sizeof *more);
-        if (!more)
-            return 1; /* stops the fetch: out of memory */
+        if (!more) {
+            r->nomem = 1;
+            return 1; /* stops the fetch */
+        }
         r->ids = more;
         r->cap = cap;
     }
@@ -232,7 +235,7 @@ static int delete_rooms(struct benchstore *bs, int64_t first, int64_t last, int6
     int64_t total = 0;
     int rc = sqldb_stmt_query(bs->db, "SELECT id FROM chat_rooms WHERE id < ? OR id > ?", args, 2,
                               &col, 1, collect_room, &r);
-    if (rc > 0)
+    if (r.nomem)
         rc = ERR_NOMEM;
     for (size_t i = 0; rc >= 0 && i < r.n; i++) {
         bson_t *filter = BCON_NEW("chatRoomId", BCON_INT64(r.ids[i]));
