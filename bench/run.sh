@@ -60,13 +60,9 @@ MYSQL_SOCK=$ROOT/var/run/mysqld.sock
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# conf_get KEY: the setting as the programs see it (CHAT_<KEY> wins).
-conf_get() {
-    local env="CHAT_${1^^}"
-    if [[ -n ${!env:-} ]]; then printf '%s' "${!env}"; return; fi
-    sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*\)$/\1/p" "$CHAT_CONFIG" | tail -n1 |
-        sed 's/[[:space:]]*$//'
-}
+CONF=$CHAT_CONFIG
+# shellcheck source=../migrations/conf.sh
+. "$ROOT/migrations/conf.sh"
 mariadb_root() { mariadb --no-defaults --socket="$MYSQL_SOCK" -uroot "$@"; }
 
 [[ -x $BIN/chat-bench ]] || { say "$BIN/chat-bench is not built (run make)"; exit 1; }

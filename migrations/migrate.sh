@@ -39,37 +39,16 @@ case ${1:-} in
 *) echo "migrate: unknown argument '$1' (use --status)" >&2; exit 2 ;;
 esac
 
-conf_get() {
-    local env="CHAT_${1^^}"
-    if [[ -n ${!env:-} ]]; then printf '%s' "${!env}"; return; fi
-    [[ -r $CONF ]] || return 0
-    sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*\)$/\1/p" "$CONF" | tail -n1 | sed 's/[[:space:]]*$//'
-}
+# shellcheck source=conf.sh
+. "$ROOT/migrations/conf.sh"
 
 MONGO_CMD=${CHAT_BIN_DIR:-$ROOT/build/rel/bin}/chat-mongo-cmd
 [[ -x $MONGO_CMD ]] || MONGO_CMD=$(command -v chat-mongo-cmd || true)
 [[ -n $MONGO_CMD ]] || { echo "migrate: chat-mongo-cmd not found (build it with make, or set CHAT_BIN_DIR)" >&2; exit 1; }
 
-# The password goes to the client through a private defaults file, never the
-# command line (where ps would show it).
 DEFAULTS=$(mktemp)
 trap 'rm -f "$DEFAULTS"' EXIT
-chmod 600 "$DEFAULTS"
-{
-    echo "[client]"
-    echo "user=$(conf_get mysql_user)"
-    echo "password=$(conf_get mysql_password)"
-    sock=$(conf_get mysql_socket)
-    if [[ -n $sock && -S $sock ]]; then
-        echo "socket=$sock"
-    else
-        echo "host=$(conf_get mysql_host)"
-        echo "port=$(conf_get mysql_port)"
-        echo "protocol=tcp"
-    fi
-    echo "database=$(conf_get mysql_database)"
-    echo "default-character-set=utf8mb4"
-} >"$DEFAULTS"
+mysql_defaults_write "$DEFAULTS" "$(conf_get mysql_database)"
 
 sql() { mariadb --defaults-file="$DEFAULTS" --batch --skip-column-names "$@"; }
 

@@ -125,6 +125,20 @@ static int cmd_databases(mongoc_client_t *client)
     return 0;
 }
 
+/* cursor_end: destroy cur; its error, if any, goes to stderr and becomes the
+ * exit code. */
+static int cursor_end(mongoc_cursor_t *cur)
+{
+    bson_error_t err;
+    int rc = 0;
+    if (mongoc_cursor_error(cur, &err)) {
+        fprintf(stderr, "chat-mongo-cmd: %s\n", err.message);
+        rc = exit_for(&err);
+    }
+    mongoc_cursor_destroy(cur);
+    return rc;
+}
+
 static int cmd_applied(mongoc_client_t *client, const char *db)
 {
     mongoc_collection_t *coll = mongoc_client_get_collection(client, db, MIGRATIONS_COLLECTION);
@@ -142,13 +156,7 @@ static int cmd_applied(mongoc_client_t *client, const char *db)
         if (name && sum)
             printf("%s %s\n", name, sum);
     }
-    bson_error_t err;
-    int rc = 0;
-    if (mongoc_cursor_error(cur, &err)) {
-        fprintf(stderr, "chat-mongo-cmd: %s\n", err.message);
-        rc = exit_for(&err);
-    }
-    mongoc_cursor_destroy(cur);
+    int rc = cursor_end(cur);
     bson_destroy(opts);
     bson_destroy(&filter);
     mongoc_collection_destroy(coll);
@@ -197,13 +205,7 @@ static int cmd_room_seqs(mongoc_client_t *client, const char *db)
             prev = room;
         }
     }
-    bson_error_t err;
-    int rc = 0;
-    if (mongoc_cursor_error(cur, &err)) {
-        fprintf(stderr, "chat-mongo-cmd: %s\n", err.message);
-        rc = exit_for(&err);
-    }
-    mongoc_cursor_destroy(cur);
+    int rc = cursor_end(cur);
     bson_destroy(opts);
     bson_destroy(&filter);
     mongoc_collection_destroy(coll);

@@ -39,33 +39,15 @@ RUN_PATTERN='^chat_test_([0-9]{9,11})_[0-9]+$'
 
 die() { printf 'testdb: %s\n' "$*" >&2; exit 1; }
 
-conf_get() {
-    local env="CHAT_${1^^}"
-    if [[ -n ${!env:-} ]]; then printf '%s' "${!env}"; return; fi
-    [[ -r $CONF ]] || return 0
-    sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*\)$/\1/p" "$CONF" | tail -n1 | sed 's/[[:space:]]*$//'
-}
+# shellcheck source=../migrations/conf.sh
+. "$ROOT/migrations/conf.sh"
 
 MONGO_CMD=${CHAT_BIN_DIR:-$ROOT/build/rel/bin}/chat-mongo-cmd
 [[ -x $MONGO_CMD ]] || MONGO_CMD=$(command -v chat-mongo-cmd || true)
 
-# The password goes to the client through a private file, never argv.
 DEFAULTS=$(mktemp)
 trap 'rm -f "$DEFAULTS"' EXIT
-chmod 600 "$DEFAULTS"
-{
-    echo "[client]"
-    echo "user=$(conf_get mysql_user)"
-    echo "password=$(conf_get mysql_password)"
-    sock=$(conf_get mysql_socket)
-    if [[ -n $sock && -S $sock ]]; then
-        echo "socket=$sock"
-    else
-        echo "host=$(conf_get mysql_host)"
-        echo "port=$(conf_get mysql_port)"
-        echo "protocol=tcp"
-    fi
-} >"$DEFAULTS"
+mysql_defaults_write "$DEFAULTS"
 
 sql() { mariadb --defaults-file="$DEFAULTS" --batch --skip-column-names -e "$1"; }
 
