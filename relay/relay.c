@@ -911,8 +911,10 @@ static void fail_pending(struct relay *r, const char *why)
         struct outmsg *om = r->pending;
         r->pending = om->next;
         struct conn *c = relay_conn(r, om->conn_id);
-        if (c)
+        if (c) {
+            c->unanswered--;
             session_send_error(c, "unavailable", why, om->m.client_msg_id, om->m.room_id);
+        }
         metrics_refuse(&r->metrics, REFUSE_STORE_UNAVAILABLE);
         outmsg_free(om);
     }
@@ -923,9 +925,10 @@ static void fail_pending(struct relay *r, const char *why)
 
 void relay_enqueue_write(struct relay *r, struct outmsg *om)
 {
+    struct conn *c = relay_conn(r, om->conn_id);
     if (r->npending >= RELAY_PENDING_MAX ||
-        r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES) {
-        struct conn *c = relay_conn(r, om->conn_id);
+        r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES ||
+        (r->npending >= RELAY_PENDING_SOFT && c && c->unanswered >= RELAY_PENDING_LIGHT)) {
         if (c)
             session_send_error(c, "unavailable", "relay overloaded, retry later",
                                om->m.client_msg_id, om->m.room_id);
@@ -942,6 +945,8 @@ void relay_enqueue_write(struct relay *r, struct outmsg *om)
     r->npending++;
     r->pending_bytes += om->bytes;
     r->metrics.messages_in++;
+    if (c)
+        c->unanswered++;
 }
 
 /* start_batch: hand up to write_batch_max queued messages to the writer.
@@ -1205,8 +1210,8 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
      * for the writer, MongoDB pool connections (readers, health, the
      * writer, monitoring), Redis (2), and some headroom so a handshake over
      * the limit can still be answered 503. */
-    size_t reserved = 3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + 2 + 3 + 2 +
-                      RELAY_HEADROOM_FDS;
+    size_t reserved =
+        3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + 2 + 3 + 2 + RELAY_HEADROOM_FDS;
     char redis_host[REDIS_HOST_MAX];
     int redis_port = 0;
     if (cfg->redis_url[0] && redis_url_parse(cfg->redis_url, redis_host, &redis_port) != 0) {

@@ -34,10 +34,15 @@
 #define RELAY_REPLAY_MAX_HELD   1000  /* live messages held per replaying subscription */
 #define RELAY_PENDING_MAX       16384 /* messages waiting for a write batch */
 #define RELAY_PENDING_MAX_BYTES (64u << 20)
-#define RELAY_LASTSEQ_MAX       100000 /* rooms whose last seq is remembered */
-#define RELAY_HEADROOM_FDS      16     /* sockets above the limit that can still get a 503 */
-#define RELAY_CRON_MS           250
-#define RELAY_ENTER_RATE        20 /* ENTERs per second per connection, on average */
+/* Past RELAY_PENDING_SOFT queued messages only a connection with fewer than
+ * RELAY_PENDING_LIGHT of its own unanswered still gets in: under overload
+ * the heaviest senders are refused first and a quiet room goes through. */
+#define RELAY_PENDING_SOFT  (RELAY_PENDING_MAX / 4 * 3)
+#define RELAY_PENDING_LIGHT 4
+#define RELAY_LASTSEQ_MAX   100000 /* rooms whose last seq is remembered */
+#define RELAY_HEADROOM_FDS  16     /* sockets above the limit that can still get a 503 */
+#define RELAY_CRON_MS       250
+#define RELAY_ENTER_RATE    20 /* ENTERs per second per connection, on average */
 
 enum conn_state {
     CONN_HTTP,  /* reading the request */
@@ -104,6 +109,7 @@ struct conn {
     struct cmd_node *inbox, *inbox_tail;
     size_t inbox_len;
     struct cmd_node *blocked; /* the command waiting for a membership check */
+    size_t unanswered;        /* its messages queued or being written */
 };
 
 /* outmsg: one TEXT/IMAGE on its way to MongoDB and back. */

@@ -540,6 +540,8 @@ void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct outmsg *om = batch[i];
         struct conn *c = relay_conn(r, om->conn_id);
+        if (c)
+            c->unanswered--;
         if (om->status == OUTMSG_STORED)
             r->metrics.messages_stored++;
         if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE) {
