@@ -115,19 +115,25 @@ pg_psql() {
     )
 }
 
-# ferretdb_pg_check: like the check above, for ferretdb-pg/ files.
+# check_file KEY FILE RECORDED: stop on a badly named file; flag (changed=1)
+# an applied file whose checksum is no longer the RECORDED one.
+check_file() {
+    if [[ ! $(basename "$2") =~ ^[0-9]{4}_[A-Za-z0-9_.-]+$ ]]; then
+        echo "migrate: $1: file names are NNNN_letters-digits-underscores only" >&2
+        exit 1
+    fi
+    if [[ -n $3 && $3 != "$(checksum "$2")" ]]; then
+        echo "migrate: $1 was changed after it was applied (recorded ${3:0:12}..., now $(checksum "$2" | cut -c1-12)...); refusing to run. Add a new migration instead." >&2
+        changed=1
+    fi
+}
+
+# ferretdb_pg_check: the same check for ferretdb-pg/ files.
 ferretdb_pg_check() {
     local f key
     for f in "${pg_files[@]}"; do
         key=ferretdb-pg/$(basename "$f")
-        if [[ ! $(basename "$f") =~ ^[0-9]{4}_[A-Za-z0-9_.-]+$ ]]; then
-            echo "migrate: $key: file names are NNNN_letters-digits-underscores only" >&2
-            exit 1
-        fi
-        if [[ -n ${pg_applied[$key]:-} && ${pg_applied[$key]} != "$(checksum "$f")" ]]; then
-            echo "migrate: $key was changed after it was applied (recorded ${pg_applied[$key]:0:12}..., now $(checksum "$f" | cut -c1-12)...); refusing to run. Add a new migration instead." >&2
-            changed=1
-        fi
+        check_file "$key" "$f" "${pg_applied[$key]:-}"
     done
 }
 
@@ -208,14 +214,7 @@ for f in "$HERE"/mysql/[0-9][0-9][0-9][0-9]_*.sql "$HERE"/mongo/[0-9][0-9][0-9][
     [[ -e $f ]] || continue
     files+=("$f")
     key=$(basename "$(dirname "$f")")/$(basename "$f")
-    if [[ ! $(basename "$f") =~ ^[0-9]{4}_[A-Za-z0-9_.-]+$ ]]; then
-        echo "migrate: $key: file names are NNNN_letters-digits-underscores only" >&2
-        exit 1
-    fi
-    if [[ -n ${applied[$key]:-} && ${applied[$key]} != "$(checksum "$f")" ]]; then
-        echo "migrate: $key was changed after it was applied (recorded ${applied[$key]:0:12}..., now $(checksum "$f" | cut -c1-12)...); refusing to run. Add a new migration instead." >&2
-        changed=1
-    fi
+    check_file "$key" "$f" "${applied[$key]:-}"
 done
 ferretdb_pg_check
 ((changed == 0)) || exit 1
