@@ -926,9 +926,9 @@ static void fail_pending(struct relay *r, const char *why)
 void relay_enqueue_write(struct relay *r, struct outmsg *om)
 {
     struct conn *c = relay_conn(r, om->conn_id);
-    if (r->npending >= RELAY_PENDING_MAX ||
-        r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES ||
-        (r->npending >= RELAY_PENDING_SOFT && c && c->unanswered >= RELAY_PENDING_LIGHT)) {
+    size_t max = (size_t) r->cfg->max_pending_messages;
+    if (r->npending >= max || r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES ||
+        (r->npending >= max / 4 * 3 && c && c->unanswered >= RELAY_PENDING_LIGHT)) {
         if (c)
             session_send_error(c, "unavailable", "relay overloaded, retry later",
                                om->m.client_msg_id, om->m.room_id);

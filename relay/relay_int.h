@@ -28,16 +28,16 @@
 #include <signal.h>
 #include <stdint.h>
 
-#define RELAY_CLOSE_GRACE_MS    3000  /* after our close frame, before we drop the socket */
-#define RELAY_INBOX_MAX         256   /* commands waiting behind a membership check */
-#define RELAY_REPLAY_PAGE       200   /* messages per replay query */
-#define RELAY_REPLAY_MAX_HELD   1000  /* live messages held per replaying subscription */
-#define RELAY_PENDING_MAX       16384 /* messages waiting for a write batch */
+#define RELAY_CLOSE_GRACE_MS  3000 /* after our close frame, before we drop the socket */
+#define RELAY_INBOX_MAX       256  /* commands waiting behind a membership check */
+#define RELAY_REPLAY_PAGE     200  /* messages per replay query */
+#define RELAY_REPLAY_MAX_HELD 1000 /* live messages held per replaying subscription */
+
 #define RELAY_PENDING_MAX_BYTES (64u << 20)
-/* Past RELAY_PENDING_SOFT queued messages only a connection with fewer than
- * RELAY_PENDING_LIGHT of its own unanswered still gets in: under overload
- * the heaviest senders are refused first and a quiet room goes through. */
-#define RELAY_PENDING_SOFT  (RELAY_PENDING_MAX / 4 * 3)
+/* Past three quarters of max_pending_messages only a connection with fewer
+ * than RELAY_PENDING_LIGHT of its own unanswered still gets in: under
+ * overload the heaviest senders are refused first and a quiet room goes
+ * through. */
 #define RELAY_PENDING_LIGHT 4
 #define RELAY_LASTSEQ_MAX   100000 /* rooms whose last seq is remembered */
 #define RELAY_HEADROOM_FDS  16     /* sockets above the limit that can still get a 503 */

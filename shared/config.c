@@ -24,8 +24,14 @@ struct key_desc {
     size_t offset;
 };
 
-#define STR(k, d)      {#k, KEY_STR, d, 0, 0, offsetof(struct config, k)}
-#define INT(k, d, lo, hi) {#k, KEY_INT, #d, lo, hi, offsetof(struct config, k)}
+#define STR(k, d)                                                                                  \
+    {                                                                                              \
+#k, KEY_STR, d, 0, 0, offsetof(struct config, k)                                           \
+    }
+#define INT(k, d, lo, hi)                                                                          \
+    {                                                                                              \
+#k, KEY_INT, #d, lo, hi, offsetof(struct config, k)                                        \
+    }
 
 static const struct key_desc keys[] = {
     STR(mysql_host, "127.0.0.1"),
@@ -64,6 +70,7 @@ static const struct key_desc keys[] = {
     INT(pong_timeout, 60, 2, 7200),
     INT(max_rooms_per_conn, 100, 1, 10000),
     INT(write_batch_max, 256, 1, 10000),
+    INT(max_pending_messages, 16384, 16, 1000000),
     STR(redis_url, ""),
     STR(log_level, "info"),
 };
@@ -220,8 +227,8 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
         if (!keys[i].def && !seen[i]) {
             char env[80];
             env_name(env, sizeof env, keys[i].name);
-            return fail(errbuf, errlen, "config: %s is required (set it in %s or %s)",
-                        keys[i].name, path, env);
+            return fail(errbuf, errlen, "config: %s is required (set it in %s or %s)", keys[i].name,
+                        path, env);
         }
     }
 

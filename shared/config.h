@@ -53,7 +53,7 @@ struct config {
     /* Relay */
     char relay_host[CONFIG_STR_MAX];
     int relay_port;
-    int relay_workers; /* database worker threads */
+    int relay_workers;                    /* database worker threads */
     char allowed_origins[CONFIG_STR_MAX]; /* comma separated; empty: none */
     int max_connections;
     int max_message_bytes;
@@ -65,7 +65,8 @@ struct config {
     int ping_interval;     /* seconds */
     int pong_timeout;      /* seconds */
     int max_rooms_per_conn;
-    int write_batch_max;   /* messages per insertMany */
+    int write_batch_max;      /* messages per insertMany */
+    int max_pending_messages; /* relay: messages waiting for MongoDB before sends are refused */
     char redis_url[CONFIG_STR_MAX]; /* empty: run alone */
 
     char log_level[CONFIG_STR_MAX]; /* debug, info, warn, error */

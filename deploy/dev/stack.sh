@@ -214,16 +214,22 @@ start_mariadb() {
 # and idempotent, so every `up` runs it and a changed password takes effect.
 mariadb_account() {
     # The password lives only in var/chat.conf.
-    local pw db user own_db=""
+    local pw db user own_db="" seen=""
     pw=$(conf_get mysql_password)
-    db=$(conf_get mysql_database)
     user=$(conf_get mysql_user)
-    # A test run's database (chat_test_*, tests/testdb.sh) is made and
-    # dropped by the run under the pattern grant below; a grant naming it
-    # would outlive it.
-    [[ $db == chat_test_* ]] || own_db="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+    # The database in effect and the one the config file names (the dev
+    # data, which a test run overrides in the environment but whose
+    # isolation it checks). A test run's database (chat_test_*,
+    # tests/testdb.sh) is made and dropped by the run under the pattern
+    # grant below; a grant naming it would outlive it.
+    for db in "$(conf_get mysql_database)" "$(CHAT_MYSQL_DATABASE='' conf_get mysql_database)"; do
+        [[ -z $db || $db == chat_test_* || $db == "$seen" ]] && continue
+        seen=$db
+        own_db+="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';"
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';
+"
+    done
     mariadb_root <<SQL || failed_start "mariadb (account set-up)" "$LOG/mariadb.log"
 CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED BY '$pw';
 CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$pw';

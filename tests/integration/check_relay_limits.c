@@ -303,6 +303,80 @@ START_TEST(test_relay_enter_flood_is_folded_and_limited)
 }
 END_TEST
 
+/* count_errors: ERROR frames with this message text among what arrives on c
+ * until nothing comes for ms; *others counts every other frame. */
+static int count_errors(struct ws_client *c, const char *text, int ms, int *others)
+{
+    int n = 0;
+    cJSON *j;
+    while ((j = rh_next(c, ms)) != NULL) {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+        if (strcmp(rh_str(j, "type"), "ERROR") == 0 && cJSON_IsString(msg) &&
+            strcmp(msg->valuestring, text) == 0)
+            n++;
+        else if (others)
+            (*others)++;
+        cJSON_Delete(j);
+    }
+    return n;
+}
+
+/* Overload with nothing draining (FerretDB paused, one write in flight):
+ * a connection with many messages waiting is refused "relay overloaded"
+ * once three quarters of max_pending_messages are queued, so the queue
+ * still has room for another user's message, which is not refused. */
+START_TEST(test_relay_overload_refuses_heavy_senders_first)
+{
+    /* The paused write must outlast the test's steps, not time out. */
+    const char *env[] = {"CHAT_MAX_PENDING_MESSAGES=16", "CHAT_RATE_PER_SEC=1000",
+                         "CHAT_RATE_BURST=1000", "CHAT_MONGO_TIMEOUT_MS=15000", NULL};
+    static const char overloaded[] = "relay overloaded, retry later";
+    pid_t pid = rh_spawn(PORT, env);
+    struct rh_pair heavy, light;
+    rh_pair_open(&heavy, "rheavy", PORT);
+    rh_pair_open(&light, "rlight", PORT);
+    pid_t ferret = testenv_pid("ferretdb");
+    ck_assert_int_gt(ferret, 0);
+    kill(ferret, SIGSTOP);
+
+    rh_sendf(&heavy.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"h\","
+             "\"clientMsgId\":\"h-first\"}",
+             (long long) heavy.room);
+    for (int i = 0; i < 100 && rh_metric(PORT, "chat_relay_writes_in_flight") != 1; i++)
+        usleep(20 * 1000);
+    ck_assert_int_eq(rh_metric(PORT, "chat_relay_writes_in_flight"), 1);
+    for (int i = 0; i < 20; i++)
+        rh_sendf(&heavy.ca,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"h\","
+                 "\"clientMsgId\":\"h-%d\"}",
+                 (long long) heavy.room, i);
+    /* 12 of the 20 queue (three quarters of 16), the other 8 are refused. */
+    int refused = count_errors(&heavy.ca, overloaded, 1000, NULL);
+    ck_assert_int_eq(refused, 8);
+    ck_assert_int_eq(rh_metric(PORT, "chat_relay_queue_depth"), 12);
+
+    rh_sendf(&light.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"l\","
+             "\"clientMsgId\":\"l-1\"}",
+             (long long) light.room);
+    int light_other = 0;
+    int light_refused = count_errors(&light.ca, overloaded, 1000, &light_other);
+    long long queued = rh_metric(PORT, "chat_relay_queue_depth");
+    kill(ferret, SIGCONT);
+    ck_assert_int_eq(light_refused, 0);
+    ck_assert_int_eq(queued, 13); /* the light message got in */
+
+    /* Once the store answers again, everything queued is answered. */
+    count_errors(&heavy.ca, overloaded, 4000, NULL);
+    count_errors(&light.ca, overloaded, 4000, NULL);
+    ck_assert_int_eq(rh_metric(PORT, "chat_relay_queue_depth"), 0);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_pair_close(&heavy);
+    rh_pair_close(&light);
+}
+END_TEST
+
 Suite *relay_limits_suite(void)
 {
     Suite *s = suite_create("relay_limits");
@@ -314,6 +388,7 @@ Suite *relay_limits_suite(void)
     tcase_add_test(tc, test_relay_slow_consumer_1008);
     tcase_add_test(tc, test_relay_sigterm_drains_and_exits_0);
     tcase_add_test(tc, test_relay_enter_flood_is_folded_and_limited);
+    tcase_add_test(tc, test_relay_overload_refuses_heavy_senders_first);
     suite_add_tcase(s, tc);
     return s;
 }
