@@ -2,11 +2,11 @@
  * handshake.c - strict HTTP/1.1 request parsing for the relay (see
  * handshake.h).
  *
- * Strict means: CRLF line ends only, no obsolete line folding, header names
- * are RFC 9110 tokens, no control bytes, one Host, no request body, and
- * every header that decides what the connection becomes (Upgrade, Key,
- * Version, Origin) at most once. Runs once per connection, on at most
- * HS_MAX_REQUEST bytes.
+ * Strict means: CRLF line ends only (a bare CR or LF is a 400), no
+ * obsolete line folding, header names are RFC 9110 tokens, no control
+ * bytes, one Host, no request body, and every header that decides what
+ * the connection becomes (Upgrade, Key, Version, Origin) at most once.
+ * Runs once per connection, on at most HS_MAX_REQUEST bytes.
  */
 #include "handshake.h"
 #include "errors.h"
@@ -125,12 +125,16 @@ int hs_parse(const char *buf, size_t len, struct hs_request *req)
     memset(req, 0, sizeof *req);
     memset(h, 0, sizeof h);
 
-    /* Reject bare LF and NUL as soon as they arrive, then look for the end. */
+    /* Reject NUL, bare LF and bare CR as soon as they arrive, then look for
+     * the end. After this every CR in the request starts a CRLF, which the
+     * line splitting below relies on (it steps over the LF after each CR). */
     for (i = 0; i < len; i++) {
         if (buf[i] == '\0')
             return bad(req, 400, "NUL byte in request");
         if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r'))
             return bad(req, 400, "line not ended by CRLF");
+        if (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n')
+            return bad(req, 400, "CR not followed by LF");
         if (i >= 3 && buf[i] == '\n' && memcmp(buf + i - 3, "\r\n\r\n", 4) == 0)
             break;
     }

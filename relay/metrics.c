@@ -27,6 +27,7 @@ static const char *const refusal_names[REFUSE__COUNT] = {
     "store_unavailable",
     "slow_consumer",
     "pong_timeout",
+    "ping_flood",
 };
 
 void metrics_observe_batch(struct metrics *m, size_t n, int64_t latency_ms)

@@ -28,6 +28,7 @@ enum refusal {
     REFUSE_STORE_UNAVAILABLE, /* ERROR unavailable */
     REFUSE_SLOW_CONSUMER,     /* closed 1008 */
     REFUSE_PONG_TIMEOUT,
+    REFUSE_PING_FLOOD, /* more pings than WSCONN_PING_RATE allows: closed 1008 */
     REFUSE__COUNT
 };
 

@@ -147,18 +147,49 @@ void conn_close(struct conn *c, uint16_t code, const char *reason)
     conn_flush_later(c);
 }
 
-void conn_send_frame(struct conn *c, const char *frame, size_t len)
+/* conn_over_outbuf: 1 (and the connection is closing with 1008) when its
+ * queued output plus `more` bytes would pass max_outbuf_bytes. Every kind
+ * of frame counts, the pongs wslay queues for the peer's pings included. */
+static int conn_over_outbuf(struct conn *c, size_t more)
 {
     struct relay *r = c->relay;
-    if (c->dead || c->closing || c->state != CONN_OPEN)
+    if (wsconn_queued_bytes(c->ws) + more <= (size_t) r->cfg->max_outbuf_bytes)
+        return 0;
+    metrics_refuse(&r->metrics, REFUSE_SLOW_CONSUMER);
+    log_warn("slow_consumer", "conn=%llu user=%lld queued=%zu", (unsigned long long) c->id,
+             (long long) c->user_id, wsconn_queued_bytes(c->ws));
+    conn_close(c, 1008, "slow consumer");
+    return 1;
+}
+
+/* conn_after_read: what reading did besides commands. A close queued by
+ * the WebSocket layer (a protocol error, a ping flood, the echo of the
+ * peer's close) makes the connection closing at once, so nothing more is
+ * delivered to it or counted as sent; pongs it queued count against the
+ * output limit. */
+static void conn_after_read(struct conn *c)
+{
+    if (c->dead || c->closing)
         return;
-    if (wsconn_queued_bytes(c->ws) + len > (size_t) r->cfg->max_outbuf_bytes) {
-        metrics_refuse(&r->metrics, REFUSE_SLOW_CONSUMER);
-        log_warn("slow_consumer", "conn=%llu user=%lld queued=%zu", (unsigned long long) c->id,
-                 (long long) c->user_id, wsconn_queued_bytes(c->ws));
-        conn_close(c, 1008, "slow consumer");
+    if (wsconn_closing(c->ws)) {
+        c->closing = 1;
+        c->close_deadline_ms = timefmt_mono_ms() + RELAY_CLOSE_GRACE_MS;
+        /* The only 1008 the WebSocket layer sends by itself. */
+        if (wsconn_close_code(c->ws) == 1008)
+            metrics_refuse(&c->relay->metrics, REFUSE_PING_FLOOD);
+        log_info("ws_close", "conn=%llu user=%lld code=%u", (unsigned long long) c->id,
+                 (long long) c->user_id, wsconn_close_code(c->ws));
         return;
     }
+    conn_over_outbuf(c, 0);
+}
+
+void conn_send_frame(struct conn *c, const char *frame, size_t len)
+{
+    if (c->dead || c->closing || c->state != CONN_OPEN)
+        return;
+    if (conn_over_outbuf(c, len))
+        return;
     int rc = wsconn_send_text(c->ws, frame, len);
     if (rc == ERR_NOMEM) {
         conn_close(c, 1011, "out of memory");
@@ -287,7 +318,7 @@ static ssize_t sock_send(void *arg, const uint8_t *buf, size_t len, int more)
     return r;
 }
 
-static const struct wsconn_io sock_io = {sock_recv, sock_send};
+static const struct wsconn_io sock_io = {sock_recv, sock_send, NULL};
 static const struct wsconn_events session_events = {session_on_text, session_on_alive};
 
 static int64_t accept_retry_timer(struct ev_loop *loop, int64_t id, void *data);
@@ -657,6 +688,8 @@ static void upgrade(struct conn *c, int64_t user_id)
     if (c->early_off < c->in_len) {
         if (wsconn_read(c->ws) != 0)
             conn_kill(c);
+        else
+            conn_after_read(c);
     } else {
         free(c->in);
         c->in = NULL;
@@ -680,6 +713,7 @@ static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
                 conn_kill(c);
                 return;
             }
+            conn_after_read(c);
             conn_flush_later(c);
         }
     }

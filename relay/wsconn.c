@@ -5,9 +5,19 @@
  * vocabulary: EAGAIN -> WSLAY_ERR_WOULDBLOCK (try later), anything else
  * -> WSLAY_ERR_CALLBACK_FAILURE (connection over). One context per
  * connection; hot path of every frame in and out.
+ *
+ * Every byte read also passes a small frame-header scanner before wslay
+ * sees it. wslay's frame layer turns some protocol errors into a failed
+ * read and a close frame without a status code, and it answers every ping
+ * with a queued pong however fast they come. The scanner catches those
+ * errors and counts pings, and on a violation hands wslay only the bytes
+ * before the offending header byte (so wslay never sees that frame), after
+ * which wsconn_read queues the close with the right code.
  */
 #include "wsconn.h"
 #include "errors.h"
+#include "ratelimit.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,16 +31,104 @@ struct wsconn {
     const struct wsconn_events *ev;
     void *ev_arg;
     uint16_t close_code;   /* what we queued, 0 until then */
+    uint16_t violation;    /* close code the scanner called for, 0 if none */
+    const char *violation_reason;
+    struct ratelimit pings;
+    /* The scanner: the header of the frame being read, then its payload. */
+    uint8_t hdr[14];
+    uint8_t have;  /* header bytes seen */
+    uint8_t need;  /* header length once known (2 until then) */
+    uint8_t ext;   /* extended length bytes: 0, 2 or 8 */
+    uint64_t len;  /* payload length from the header */
+    uint64_t left; /* payload bytes still to pass */
 };
+
+static int64_t now_ms(const struct wsconn *wc)
+{
+    return wc->io->now_ms ? wc->io->now_ms(wc->io_arg) : timefmt_mono_ms();
+}
+
+static uint16_t violate(struct wsconn *wc, uint16_t code, const char *reason)
+{
+    wc->violation = code;
+    wc->violation_reason = reason;
+    return code;
+}
+
+/* scan_header_byte: take the next header byte. Returns 0, or the close
+ * code this byte makes certain (the frame must not reach wslay). */
+static uint16_t scan_header_byte(struct wsconn *wc, uint8_t byte)
+{
+    wc->hdr[wc->have++] = byte;
+    uint8_t op = wc->hdr[0] & 0x0f;
+    if (wc->have == 2) {
+        unsigned len7 = wc->hdr[1] & 0x7fu;
+        int fin = (wc->hdr[0] & 0x80) != 0;
+        if ((op & 0x8) && (!fin || len7 > 125))
+            return violate(wc, WSLAY_CODE_PROTOCOL_ERROR, "bad control frame");
+        if (op == WSLAY_CONNECTION_CLOSE && len7 == 1)
+            return violate(wc, WSLAY_CODE_PROTOCOL_ERROR, "bad close payload");
+        wc->ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        wc->need = (uint8_t) (2 + wc->ext + ((wc->hdr[1] & 0x80) ? 4 : 0));
+        wc->len = len7;
+    }
+    if (wc->ext && wc->have == 2 + wc->ext) {
+        uint64_t v = 0;
+        for (unsigned i = 2; i < 2u + wc->ext; i++)
+            v = v << 8 | wc->hdr[i];
+        if (wc->ext == 2 ? v < 126 : (v < 65536 || (v >> 63) != 0))
+            return violate(wc, WSLAY_CODE_PROTOCOL_ERROR, "bad payload length");
+        wc->len = v;
+    }
+    if (wc->have >= 2 && wc->have == wc->need) {
+        if (op == WSLAY_PING && !ratelimit_take(&wc->pings, now_ms(wc)))
+            return violate(wc, WSLAY_CODE_POLICY_VIOLATION, "too many pings");
+        wc->left = wc->len;
+        wc->have = 0;
+        wc->need = 2;
+        wc->ext = 0;
+    }
+    return 0;
+}
+
+/* scan: pass n bytes read from the peer through the scanner. Returns how
+ * many of them wslay may see: n, or fewer after a violation. */
+static size_t scan(struct wsconn *wc, const uint8_t *buf, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (wc->left > 0) {
+            size_t k = n - i;
+            if ((uint64_t) k > wc->left)
+                k = (size_t) wc->left;
+            wc->left -= k;
+            i += k;
+            continue;
+        }
+        if (scan_header_byte(wc, buf[i]) != 0)
+            return i;
+        i++;
+    }
+    return n;
+}
 
 static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *user_data)
 {
     struct wsconn *wc = user_data;
     (void) flags;
+    if (wc->violation) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
     ssize_t r = wc->io->recv(wc->io_arg, buf, len);
-    if (r > 0)
-        return r;
+    if (r > 0) {
+        size_t ok = scan(wc, buf, (size_t) r);
+        if (ok > 0)
+            return (ssize_t) ok;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     else
@@ -92,6 +190,8 @@ struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg,
     wc->io_arg = io_arg;
     wc->ev = ev;
     wc->ev_arg = ev_arg;
+    wc->need = 2;
+    ratelimit_init(&wc->pings, WSCONN_PING_RATE, WSCONN_PING_BURST, now_ms(wc));
     if (wslay_event_context_server_init(&wc->ctx, &callbacks, wc) != 0) {
         free(wc);
         return NULL;
@@ -111,7 +211,12 @@ void wsconn_free(struct wsconn *wc)
 
 int wsconn_read(struct wsconn *wc)
 {
-    return wslay_event_recv(wc->ctx) == 0 ? 0 : ERR_IO;
+    int r = wslay_event_recv(wc->ctx);
+    /* The scanner stopped the input: unless wslay closed on something
+     * earlier in the same bytes, queue the close it called for. */
+    if (r == 0 && wc->violation && wslay_event_get_read_enabled(wc->ctx))
+        return wsconn_close(wc, wc->violation, wc->violation_reason) == 0 ? 0 : ERR_IO;
+    return r == 0 ? 0 : ERR_IO;
 }
 
 int wsconn_write(struct wsconn *wc)
@@ -151,7 +256,13 @@ int wsconn_close(struct wsconn *wc, uint16_t code, const char *reason)
 
 size_t wsconn_queued_bytes(const struct wsconn *wc)
 {
-    return wslay_event_get_queued_msg_length(wc->ctx);
+    return wslay_event_get_queued_msg_length(wc->ctx) +
+           wslay_event_get_queued_msg_count(wc->ctx) * WSCONN_FRAME_COST;
+}
+
+int wsconn_closing(const struct wsconn *wc)
+{
+    return wc->close_code != 0 || !wslay_event_get_read_enabled(wc->ctx);
 }
 
 int wsconn_read_wanted(const struct wsconn *wc)

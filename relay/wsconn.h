@@ -7,7 +7,11 @@
  * do. wslay validates framing, masking, opcodes, close codes and UTF-8
  * and closes with 1002/1007/1009 by itself; this layer adds the relay's
  * frame policy: text frames only (binary closes with 1003), a message size
- * limit, and liveness (any frame or pong from the peer).
+ * limit, a ping rate limit (1008 past it) and liveness (any frame or pong
+ * from the peer). It also looks at every frame header before wslay does,
+ * because wslay answers some protocol errors (an oversized or fragmented
+ * control frame, a non-minimal or 2^63+ length, a 1-byte close payload)
+ * with a close frame without a code; here they close with 1002.
  *
  * Drive it only through want_read/want_write: call wsconn_read when the
  * socket is readable and wsconn_read_wanted() says so, wsconn_write while
@@ -29,7 +33,19 @@ struct wsconn_io {
      * (a header before its payload): a socket can hold them back (MSG_MORE)
      * so the frame leaves in one segment instead of two. */
     ssize_t (*send)(void *arg, const uint8_t *buf, size_t len, int more);
+    /* now_ms: a monotonic clock in ms for the ping rate limit; NULL uses
+     * CLOCK_MONOTONIC (tests pass their own). */
+    int64_t (*now_ms)(void *arg);
 };
+
+/* Pings the peer may send: WSCONN_PING_RATE a second on average, bursts
+ * of WSCONN_PING_BURST. Enough for any keepalive; more closes with 1008. */
+#define WSCONN_PING_RATE  1
+#define WSCONN_PING_BURST 10
+
+/* What a queued frame costs beyond its payload (wslay's record of it and
+ * the frame header), so that empty frames count too. */
+#define WSCONN_FRAME_COST 64
 
 struct wsconn_events {
     /* on_text: one complete text message (valid UTF-8, not NUL-terminated;
@@ -51,7 +67,9 @@ struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg,
 void wsconn_free(struct wsconn *wc);
 
 /* wsconn_read: read and dispatch what the peer sent. Returns 0, or ERR_IO
- * when the connection is over (end of stream, socket error): close it. */
+ * when the connection is over (end of stream, socket error): close it.
+ * A protocol error or a ping flood returns 0 with a close frame queued
+ * (wsconn_closing() says so): stop using the connection but write. */
 int wsconn_read(struct wsconn *wc);
 
 /* wsconn_write: send queued frames until the socket would block. Returns
@@ -69,7 +87,8 @@ int wsconn_ping(struct wsconn *wc);
  * stop reading. Later calls are no-ops. Returns 0 or ERR_NOMEM. */
 int wsconn_close(struct wsconn *wc, uint16_t code, const char *reason);
 
-/* wsconn_queued_bytes: payload bytes queued but not yet sent. */
+/* wsconn_queued_bytes: what the frames queued but not yet sent cost:
+ * their payload plus WSCONN_FRAME_COST each (pongs wslay queued included). */
 size_t wsconn_queued_bytes(const struct wsconn *wc);
 
 int wsconn_read_wanted(const struct wsconn *wc);
@@ -77,6 +96,11 @@ int wsconn_write_wanted(const struct wsconn *wc);
 
 /* wsconn_finished: neither side has anything left to do: close the socket. */
 int wsconn_finished(const struct wsconn *wc);
+
+/* wsconn_closing: a close frame was queued or sent, by this layer, by
+ * wslay on a protocol error, or as the echo of the peer's: nothing more
+ * can be sent or read. */
+int wsconn_closing(const struct wsconn *wc);
 
 /* wsconn_close_code: the code of the close frame we sent or queued (0 if none). */
 uint16_t wsconn_close_code(const struct wsconn *wc);

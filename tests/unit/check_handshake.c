@@ -127,6 +127,31 @@ START_TEST(test_handshake_each_bad_header)
 }
 END_TEST
 
+/* A CR not followed by LF is no line end: it must not hide a header
+ * behind an innocent one (the byte after it used to be skipped). */
+START_TEST(test_handshake_bare_cr)
+{
+    char buf[2048], hidden[2048];
+    expect_status(with(buf, sizeof buf, "Origin:", "X-Note: a\rOrigin: http://evil.example\r\n"),
+                  400);
+    expect_status(with(buf, sizeof buf, "Origin:", "X-Note: a\rxOrigin: http://evil.example\r\n"),
+                  400);
+    /* The only Sec-WebSocket-Key sits behind a bare CR. */
+    with(hidden, sizeof hidden, "Sec-WebSocket-Key:", "X-Note: a\rxSec-WebSocket-Key: " KEY "\r\n");
+    expect_status(hidden, 400);
+    /* Bare CR before the CRLF, in a name, in the request line, as a line. */
+    expect_status(with(buf, sizeof buf, "Origin:", "X-Note: a\r\r\n"), 400);
+    expect_status(with(buf, sizeof buf, "Origin:", "X-\rNote: a\r\n"), 400);
+    expect_status(with(buf, sizeof buf, "GET ", "GET /ws\rx HTTP/1.1\r\n"), 400);
+    expect_status(with(buf, sizeof buf, "GET ", "GET /ws HTTP/1.1\rxHTTP/1.1\r\n"), 400);
+    expect_status("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\r\n\r\n", 400);
+    /* A CR that is the last byte read so far may be followed by LF later. */
+    struct hs_request req;
+    ck_assert_int_eq(hs_parse(good, (size_t) (strstr(good, "\r\n") - good) + 1, &req),
+                     HS_INCOMPLETE);
+}
+END_TEST
+
 START_TEST(test_handshake_token_forms)
 {
     char buf[2048];
@@ -218,6 +243,7 @@ Suite *handshake_suite(void)
     tcase_add_test(tc, test_handshake_accept_key_rfc_example);
     tcase_add_test(tc, test_handshake_other_routes);
     tcase_add_test(tc, test_handshake_each_bad_header);
+    tcase_add_test(tc, test_handshake_bare_cr);
     tcase_add_test(tc, test_handshake_token_forms);
     tcase_add_test(tc, test_handshake_oversized);
     tcase_add_test(tc, test_handshake_split_reads);

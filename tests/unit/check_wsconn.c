@@ -2,8 +2,9 @@
  * check_wsconn.c - the relay's WebSocket layer with scripted bytes in and
  * captured bytes out, no sockets (the way wslay's own tests drive it):
  * text delivery across split reads and fragments, the frame policy
- * (binary 1003, unmasked 1002, invalid UTF-8 1007, too big 1009), pings,
- * closes, and writes that hit EAGAIN.
+ * (binary 1003, unmasked 1002, invalid UTF-8 1007, too big 1009, the
+ * frame-layer errors wslay itself would close without a code: 1002),
+ * pings and their rate limit (1008), closes, and writes that hit EAGAIN.
  */
 #include "errors.h"
 #include "ws_client.h"
@@ -25,6 +26,7 @@ struct script {
     char texts[8][512];
     size_t ntexts;
     int alive;
+    int64_t now_ms; /* the fake clock */
 };
 
 static ssize_t fake_recv(void *arg, uint8_t *buf, size_t len)
@@ -66,7 +68,8 @@ static void on_text(void *arg, const char *text, size_t len)
 {
     struct script *s = arg;
     ck_assert_uint_lt(s->ntexts, 8);
-    ck_assert_uint_lt(len, sizeof s->texts[0]);
+    if (len >= sizeof s->texts[0])
+        len = sizeof s->texts[0] - 1; /* long ones are only counted */
     memcpy(s->texts[s->ntexts], text, len);
     s->texts[s->ntexts++][len] = '\0';
 }
@@ -76,7 +79,12 @@ static void on_alive(void *arg)
     ((struct script *) arg)->alive++;
 }
 
-static const struct wsconn_io io = {fake_recv, fake_send};
+static int64_t fake_now(void *arg)
+{
+    return ((struct script *) arg)->now_ms;
+}
+
+static const struct wsconn_io io = {fake_recv, fake_send, fake_now};
 static const struct wsconn_events events = {on_text, on_alive};
 
 static struct script *script_new(void)
@@ -201,23 +209,131 @@ START_TEST(test_wsconn_bad_opcode_closes_1002)
 }
 END_TEST
 
-/* A fragmented control frame breaks wslay's frame layer itself: the read
- * fails (the relay then drops the socket) after wslay queued a close frame
- * for a last best-effort write. wslay gives that frame no status code
- * (decoded here as 1005, "none"); it cannot be told to use 1002. */
-START_TEST(test_wsconn_fragmented_control_fails_read)
+/* add_raw: bytes as they are (a hand-made header), then a 4-byte mask key. */
+static void add_raw(struct script *s, const void *bytes, size_t n)
+{
+    ck_assert_uint_le(s->in_len + n + 4, sizeof s->in);
+    memcpy(s->in + s->in_len, bytes, n);
+    memcpy(s->in + s->in_len + n, "\x11\x22\x33\x44", 4);
+    s->in_len += n + 4;
+}
+
+/* expect_scripted_violation: a text before the bad frame is delivered, the
+ * one after it is not, and the close carries `code`, read in one go and
+ * again one byte per read. */
+static void expect_scripted_violation(const uint8_t *bad, size_t n, uint16_t code)
+{
+    for (int split = 0; split < 2; split++) {
+        struct script *s = script_new();
+        struct wsconn *wc = wsconn_new(&io, s, &events, s, 1 << 20);
+        add_frame(s, WS_OP_TEXT, 0, "before", 6);
+        add_raw(s, bad, n);
+        add_frame(s, WS_OP_TEXT, 0, "after", 5);
+        s->chunk = split ? 1 : 0;
+        for (int i = 0; i < 200 && s->in_off < s->in_len && !wsconn_closing(wc); i++)
+            ck_assert_int_eq(wsconn_read(wc), 0);
+        ck_assert_int_eq(wsconn_closing(wc), 1);
+        ck_assert_uint_eq(s->ntexts, 1);
+        ck_assert_str_eq(s->texts[0], "before");
+        ck_assert_int_eq(wsconn_read_wanted(wc), 0);
+        expect_close(s, wc, code);
+        wsconn_free(wc);
+        free(s);
+    }
+}
+
+/* Errors wslay's frame layer would answer with a close without a code
+ * (the peer would see 1005): each is a 1002 here. */
+START_TEST(test_wsconn_frame_errors_close_1002)
+{
+    /* A fragmented ping, a ping of 126 bytes, a close of 126 bytes. */
+    expect_scripted_violation((const uint8_t *) "\x09\x81", 2, 1002);
+    expect_scripted_violation((const uint8_t *) "\x89\xfe\x00\x7e", 4, 1002);
+    expect_scripted_violation((const uint8_t *) "\x88\xfe\x00\x7e", 4, 1002);
+    /* A 64-bit length with the top bit set, and a non-minimal 16- and 64-bit length. */
+    expect_scripted_violation((const uint8_t *) "\x81\xff\x80\x00\x00\x00\x00\x00\x00\x05", 10,
+                              1002);
+    expect_scripted_violation((const uint8_t *) "\x81\xfe\x00\x05", 4, 1002);
+    expect_scripted_violation((const uint8_t *) "\x81\xff\x00\x00\x00\x00\x00\x00\x00\x05", 10,
+                              1002);
+    /* A close frame with a 1-byte payload (half a status code). */
+    expect_scripted_violation((const uint8_t *) "\x88\x81", 2, 1002);
+    /* The same through the ordinary path: a fragmented ping and a 1-byte close. */
+    expect_violation(WS_OP_PING, WS_FRAME_NO_FIN, "x", 1, 1002);
+    expect_violation(WS_OP_CLOSE, 0, "\x03", 1, 1002);
+    char big[126];
+    memset(big, 'p', sizeof big);
+    expect_violation(WS_OP_PING, 0, big, sizeof big, 1002);
+}
+END_TEST
+
+/* Legal headers the scanner must pass untouched: 16- and 64-bit lengths at
+ * their smallest, a 125-byte ping, an empty close. */
+START_TEST(test_wsconn_scanner_passes_good_frames)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1 << 20);
+    static char payload[70000];
+    memset(payload, 'a', sizeof payload);
+    add_frame(s, WS_OP_TEXT, 0, payload, 126);
+    add_frame(s, WS_OP_PING, 0, payload, 125);
+    add_frame(s, WS_OP_TEXT, 0, payload, 65536);
+    s->chunk = 1000;
+    for (int i = 0; i < 200 && s->in_off < s->in_len; i++)
+        ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 2);
+    ck_assert_int_eq(s->alive, 3);
+    ck_assert_int_eq(wsconn_closing(wc), 0);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PONG);
+    ck_assert_uint_eq(f.len, 125);
+    ws_frame_free(&f);
+    add_frame(s, WS_OP_CLOSE, 0, "", 0);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 1); /* the peer's close, echoed without a code */
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    out_frame(s, 1, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert(f.close_code == 0 || f.close_code == 1005);
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* Pings: WSCONN_PING_BURST at once are answered, then one per second; one
+ * more closes with 1008 (the close goes first; pongs still queued are
+ * never sent). */
+START_TEST(test_wsconn_ping_flood_closes_1008)
 {
     struct script *s = script_new();
     struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
-    add_frame(s, WS_OP_PING, WS_FRAME_NO_FIN, "x", 1);
-    ck_assert_int_eq(wsconn_read(wc), ERR_IO);
+    for (int i = 0; i < WSCONN_PING_BURST; i++)
+        add_frame(s, WS_OP_PING, 0, "", 0);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 0);
+    ck_assert_int_eq(s->alive, WSCONN_PING_BURST);
+    /* An empty pong still costs memory and counts. */
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), (size_t) WSCONN_PING_BURST * WSCONN_FRAME_COST);
+    s->now_ms += 1000 / WSCONN_PING_RATE;
+    add_frame(s, WS_OP_PING, 0, "k", 1);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 0);
+    add_frame(s, WS_OP_PING, 0, "x", 1);
+    add_frame(s, WS_OP_TEXT, 0, "after", 5);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 1);
+    ck_assert_int_eq(s->alive, WSCONN_PING_BURST + 1);
     ck_assert_uint_eq(s->ntexts, 0);
-    wsconn_write(wc);
+    ck_assert_int_eq(wsconn_write(wc), 0);
     struct ws_frame f;
     out_frame(s, 0, &f);
     ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
-    ck_assert_int_eq(f.close_code, 1005);
+    ck_assert_int_eq(f.close_code, 1008);
     ws_frame_free(&f);
+    ck_assert_int_eq(wsconn_finished(wc), 1);
     wsconn_free(wc);
     free(s);
 }
@@ -270,7 +386,7 @@ START_TEST(test_wsconn_write_resumes_after_eagain)
     struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
     ck_assert_int_eq(wsconn_send_text(wc, "{\"type\":\"ACK\"}", 14), 0);
     ck_assert_int_eq(wsconn_ping(wc), 0);
-    ck_assert_uint_eq(wsconn_queued_bytes(wc), 14);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 14 + 2 * WSCONN_FRAME_COST);
     int rounds = 0;
     while (wsconn_write_wanted(wc)) {
         s->send_budget = 3;
@@ -323,7 +439,9 @@ Suite *wsconn_suite(void)
     tcase_add_test(tc, test_wsconn_unmasked_closes_1002);
     tcase_add_test(tc, test_wsconn_invalid_utf8_closes_1007);
     tcase_add_test(tc, test_wsconn_bad_opcode_closes_1002);
-    tcase_add_test(tc, test_wsconn_fragmented_control_fails_read);
+    tcase_add_test(tc, test_wsconn_frame_errors_close_1002);
+    tcase_add_test(tc, test_wsconn_scanner_passes_good_frames);
+    tcase_add_test(tc, test_wsconn_ping_flood_closes_1008);
     tcase_add_test(tc, test_wsconn_too_big_closes_1009);
     tcase_add_test(tc, test_wsconn_peer_close_is_echoed);
     tcase_add_test(tc, test_wsconn_end_of_stream_is_an_error);
