@@ -27,6 +27,8 @@ static const char *const refusal_names[REFUSE__COUNT] = {
     "store_unavailable",
     "slow_consumer",
     "pong_timeout",
+    "handshake_shed",
+    "user_limit",
 };
 
 void metrics_observe_batch(struct metrics *m, size_t n, int64_t latency_ms)

@@ -28,6 +28,8 @@ enum refusal {
     REFUSE_STORE_UNAVAILABLE, /* ERROR unavailable */
     REFUSE_SLOW_CONSUMER,     /* closed 1008 */
     REFUSE_PONG_TIMEOUT,
+    REFUSE_HANDSHAKE_SHED, /* oldest HTTP-stage connection closed to make room */
+    REFUSE_USER_LIMIT,     /* 429: max_connections_per_user */
     REFUSE__COUNT
 };
 
