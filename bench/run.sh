@@ -126,7 +126,8 @@ restore() {
     fi
     [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
     unset CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS CHAT_REDIS_URL \
-        CHAT_MONGO_DATABASE CHAT_MYSQL_DATABASE
+        CHAT_MONGO_DATABASE CHAT_MYSQL_DATABASE CHAT_MAX_CONNECTIONS_PER_USER \
+        CHAT_SOCKET_TOKENS_PER_MINUTE
     "$STACK" restart relay >/dev/null || say "relay did not restart: run make run"
     "$STACK" restart lighttpd >/dev/null || say "lighttpd did not restart: run make run"
     local db
@@ -139,6 +140,9 @@ trap 'exit 130' INT TERM
 
 export CHAT_RATE_PER_SEC=${BENCH_RATE_PER_SEC:-1000000}
 export CHAT_RATE_BURST=${BENCH_RATE_BURST:-1000000}
+# The generator opens hundreds of connections per user and asks one user's
+# socket tokens as fast as it can: the per-user caps would measure refusals.
+export CHAT_MAX_CONNECTIONS_PER_USER=0 CHAT_SOCKET_TOKENS_PER_MINUTE=0
 [[ -n ${BENCH_MAX_CONNECTIONS:-} ]] && export CHAT_MAX_CONNECTIONS=$BENCH_MAX_CONNECTIONS
 
 args=(--var "$ROOT/var" --commit "$commit")

@@ -16,7 +16,18 @@ static void issue_token(struct api_ctx *ctx, struct api_req *req, struct api_res
 {
     char token[SOCKET_TOKEN_TEXT_LEN];
     char url[CONFIG_STR_MAX + SOCKET_TOKEN_TEXT_LEN + 16];
-    int rc = socket_token_issue(ctx->db, req->user.id, ctx->cfg->socket_token_ttl, token);
+    int retry_after = 0;
+    int rc = socket_token_issue_limited(ctx->db, req->user.id, ctx->cfg->socket_token_ttl,
+                                        ctx->cfg->socket_tokens_per_minute, token, &retry_after);
+    if (rc == ERR_RATE_LIMITED) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", retry_after);
+        api_resp_header(resp, "Retry-After", secs);
+        api_resp_error(resp, 429, "rate_limited",
+                       "at most %d socket tokens a minute; try again in %d s",
+                       ctx->cfg->socket_tokens_per_minute, retry_after);
+        return;
+    }
     if (rc == 0)
         rc = token_api_url(ctx->cfg->public_ws_url, token, url, sizeof url);
     if (rc != 0) {

@@ -28,6 +28,8 @@ static const char *const refusal_names[REFUSE__COUNT] = {
     "slow_consumer",
     "pong_timeout",
     "ping_flood",
+    "handshake_shed",
+    "user_limit",
 };
 
 void metrics_observe_batch(struct metrics *m, size_t n, int64_t latency_ms)

@@ -29,6 +29,8 @@ enum refusal {
     REFUSE_SLOW_CONSUMER,     /* closed 1008 */
     REFUSE_PONG_TIMEOUT,
     REFUSE_PING_FLOOD, /* more pings than WSCONN_PING_RATE allows: closed 1008 */
+    REFUSE_HANDSHAKE_SHED, /* oldest HTTP-stage connection closed to make room */
+    REFUSE_USER_LIMIT,     /* 429: max_connections_per_user */
     REFUSE__COUNT
 };
 

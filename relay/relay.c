@@ -271,7 +271,9 @@ static void conn_free(struct conn *c)
                  (long long) ((timefmt_mono_ms() - c->opened_ms) / 1000));
         session_close(c);
         r->n_open--;
+        admission_user_close(&r->adm, c->user_id);
     }
+    admission_remove(&r->adm, &c->adm);
     i64map_del(&r->conns, (int64_t) c->id);
     close(c->fd);
     wsconn_free(c->ws);
@@ -324,7 +326,18 @@ static const struct wsconn_events session_events = {session_on_text, session_on_
 static int64_t accept_retry_timer(struct ev_loop *loop, int64_t id, void *data);
 static void on_accept(struct ev_loop *loop, int fd, void *data, int mask);
 
-static void accept_one(struct relay *r, int fd)
+/* shed: close the oldest HTTP-stage connection (named by admission) so a
+ * newer one gets its place. */
+static void shed(struct relay *r, struct adm_entry *e)
+{
+    struct conn *v = (struct conn *) (void *) ((char *) e - offsetof(struct conn, adm));
+    admission_remove(&r->adm, e);
+    metrics_refuse(&r->metrics, REFUSE_HANDSHAKE_SHED);
+    log_info("handshake_shed", "conn=%llu", (unsigned long long) v->id);
+    conn_kill(v);
+}
+
+static void accept_one(struct relay *r, int fd, const struct sockaddr *sa, socklen_t salen)
 {
     /* select() cannot watch it: refuse before anything else touches it. */
     if (fd >= FD_SETSIZE) {
@@ -349,7 +362,18 @@ static void accept_one(struct relay *r, int fd)
     c->relay = r;
     c->state = CONN_HTTP;
     c->opened_ms = c->last_heard_ms = c->last_ping_ms = timefmt_mono_ms();
+    int64_t key = admission_addr_key(&r->adm, sa, salen);
+    struct adm_entry *victim = admission_victim(&r->adm, key, 0);
+    if (victim)
+        shed(r, victim);
+    if (admission_add(&r->adm, &c->adm, key) != 0) {
+        free(c->in);
+        free(c);
+        close(fd);
+        return;
+    }
     if (i64map_put(&r->conns, (int64_t) c->id, c) != 0) {
+        admission_remove(&r->adm, &c->adm);
         free(c->in);
         free(c);
         close(fd);
@@ -363,9 +387,25 @@ static void on_accept(struct ev_loop *loop, int fd, void *data, int mask)
     struct relay *r = data;
     (void) mask;
     for (int i = 0; i < 64; i++) {
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (i64map_len(&r->conns) >= r->fd_slots) {
+            /* Every client descriptor is taken (closed ones are released
+             * before the next select()): make room by closing the oldest
+             * connection in the HTTP stage, or wait a little when every
+             * slot holds a WebSocket or a token check. */
+            struct adm_entry *victim = r->reap_list ? NULL : admission_victim(&r->adm, 0, 1);
+            if (victim) {
+                shed(r, victim);
+            } else if (!r->reap_list) {
+                ev_del(loop, fd, EV_READ);
+                ev_timer_add(loop, 100, accept_retry_timer, r);
+            }
+            break;
+        }
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        int cfd = accept4(fd, (struct sockaddr *) &ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd >= 0) {
-            accept_one(r, cfd);
+            accept_one(r, cfd, (struct sockaddr *) &ss, sslen);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -609,6 +649,7 @@ static void serve_ws(struct conn *c)
     memcpy(t->token, c->hs.token, sizeof t->token);
     OPENSSL_cleanse(c->hs.token, sizeof c->hs.token);
     c->state = CONN_WAIT;
+    admission_remove(&r->adm, &c->adm); /* counted in n_admitted now */
     r->n_admitted++;
     workq_submit(r->sqlq, &t->base);
     conn_flush_later(c);
@@ -658,6 +699,15 @@ static void upgrade(struct conn *c, int64_t user_id)
 {
     struct relay *r = c->relay;
     char accept[HS_ACCEPT_LEN + 1], head[256];
+    int rc = admission_user_open(&r->adm, user_id);
+    if (rc == ERR_TOO_LARGE) {
+        refuse(c, REFUSE_USER_LIMIT, 429, NULL, "too many connections for this user");
+        return;
+    }
+    if (rc != 0) {
+        http_text(c, 503, NULL, "out of memory");
+        return;
+    }
     hs_accept_key(c->hs.key, accept);
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -666,6 +716,7 @@ static void upgrade(struct conn *c, int64_t user_id)
     c->ws = wsconn_new(&sock_io, c, &session_events, c, (size_t) r->cfg->max_message_bytes);
     c->out = malloc((size_t) n);
     if (!c->ws || !c->out) {
+        admission_user_close(&r->adm, user_id);
         http_text(c, 503, NULL, "out of memory");
         return;
     }
@@ -1258,6 +1309,19 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->max_conns = (size_t) cfg->max_connections;
     if (r->max_conns > FD_SETSIZE - reserved)
         r->max_conns = FD_SETSIZE - reserved;
+    /* Every client, whatever its stage, fits in fd_slots; the headroom
+     * above max_conns is never taken by WebSockets, so a new connection can
+     * always displace one still in the HTTP stage and get its 503 or its
+     * /healthz answer. */
+    r->fd_slots = FD_SETSIZE - reserved + RELAY_HEADROOM_FDS;
+    size_t max_hs = (size_t) cfg->max_handshakes;
+    if (max_hs == 0) {
+        max_hs = r->max_conns / 4;
+        if (max_hs < RELAY_HEADROOM_FDS)
+            max_hs = RELAY_HEADROOM_FDS;
+    }
+    admission_init(&r->adm, max_hs, (size_t) cfg->max_handshakes_per_address,
+                   cfg->handshake_limit_loopback, (size_t) cfg->max_connections_per_user);
 
     if (!(r->loop = ev_new())) {
         snprintf(errbuf, errlen, "out of memory");
@@ -1390,6 +1454,7 @@ void relay_free(struct relay *r)
         free(val);
     i64map_deinit(&r->lastseq);
     i64map_deinit(&r->conns);
+    admission_deinit(&r->adm);
     roommap_deinit(&r->rooms);
     if (!stuck) {
         msgstore_free(r->store); /* else a blocked worker still uses it */

@@ -12,6 +12,7 @@
 #ifndef RELAY_RELAY_INT_H
 #define RELAY_RELAY_INT_H
 
+#include "admission.h"
 #include "chat_message.h"
 #include "config.h"
 #include "handshake.h"
@@ -88,7 +89,8 @@ struct conn {
     struct conn *next_flush, *next_reap;
 
     /* HTTP stage */
-    char *in; /* HS_MAX_REQUEST bytes while reading the request */
+    struct adm_entry adm; /* listed while no request has been answered */
+    char *in;             /* HS_MAX_REQUEST bytes while reading the request */
     size_t in_len;
     size_t early_off; /* bytes of `in` past the request still to feed wslay */
     struct hs_request hs;
@@ -139,6 +141,8 @@ struct relay {
     size_t n_open;     /* CONN_OPEN */
     size_t n_admitted; /* CONN_WAIT for a token, counted against the limit */
     size_t max_conns;
+    size_t fd_slots;       /* descriptors for clients of every stage: max_conns + headroom */
+    struct admission adm;  /* HTTP-stage bounds, connections per user */
     struct roommap rooms;  /* room id -> struct sub * */
     struct i64map lastseq; /* room id -> int64_t *: newest seq seen (ENTER fallback) */
     uint64_t next_epoch;

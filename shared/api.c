@@ -111,6 +111,9 @@ void api_resp_fail(struct api_resp *resp, int err)
     case ERR_CONFLICT:
         api_resp_error(resp, 409, "conflict", "conflicts with existing data");
         break;
+    case ERR_RATE_LIMITED:
+        api_resp_error(resp, 429, "rate_limited", "too many requests; try again later");
+        break;
     default:
         api_resp_error(resp, 500, "internal", "internal error");
         break;

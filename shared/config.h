@@ -44,6 +44,7 @@ struct config {
     int jwt_leeway;                    /* seconds of clock skew allowed */
     int jwt_ttl;                       /* seconds, for tokens we mint */
     int socket_token_ttl;              /* seconds */
+    int socket_tokens_per_minute;      /* per user, counted in MySQL; 0: no limit */
     int dev_login;                     /* 0 or 1 */
 
     /* HTTP API */
@@ -62,8 +63,12 @@ struct config {
     int rate_burst;
     int max_outbuf_bytes;
     int handshake_timeout; /* seconds */
-    int ping_interval;     /* seconds */
-    int pong_timeout;      /* seconds */
+    int max_handshakes;    /* connections in the HTTP stage; 0: a quarter of max_connections */
+    int max_handshakes_per_address; /* per IPv4 address or IPv6 /64; 0: no limit */
+    int handshake_limit_loopback;   /* 1: the per-address limit applies to loopback peers too */
+    int max_connections_per_user;   /* open WebSockets of one user; 0: no limit */
+    int ping_interval;              /* seconds */
+    int pong_timeout;               /* seconds */
     int max_rooms_per_conn;
     int write_batch_max;      /* messages per insertMany */
     int max_pending_messages; /* relay: messages waiting for MongoDB before sends are refused */

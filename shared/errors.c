@@ -16,6 +16,7 @@ const char *err_str(int code)
     case ERR_IO: return "i/o error";
     case ERR_AUTH: return "authentication failed";
     case ERR_INTERNAL: return "internal error";
+    case ERR_RATE_LIMITED: return "rate limited";
     }
     return "unknown error";
 }

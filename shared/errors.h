@@ -21,6 +21,8 @@ enum err_code {
     ERR_IO = -9,          /* a system call failed; see errno where it applies */
     ERR_AUTH = -10,       /* credentials missing, malformed or wrong */
     ERR_INTERNAL = -11,   /* a bug or an unexpected server answer */
+    /* too many requests of one kind in a time window */
+    ERR_RATE_LIMITED = -12,
 };
 
 /* err_str: a short static English phrase for a code; never NULL. */

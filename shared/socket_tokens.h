@@ -21,6 +21,16 @@
 int socket_token_issue(struct sqldb *db, int64_t user_id, int ttl_s,
                        char out[SOCKET_TOKEN_TEXT_LEN]);
 
+/* socket_token_issue_limited: socket_token_issue, unless user_id already got
+ * per_minute tokens in the last 60 seconds (counted in socket_tokens, so
+ * across every process; the user's row is locked meanwhile, so concurrent
+ * calls cannot both take the last place). Then ERR_RATE_LIMITED, and
+ * *retry_after_s is the number of seconds until one more fits (>= 1).
+ * per_minute 0 means no limit. Also ERR_NOT_FOUND for an unknown user,
+ * ERR_UNAVAILABLE, ERR_INTERNAL. */
+int socket_token_issue_limited(struct sqldb *db, int64_t user_id, int ttl_s, int per_minute,
+                               char out[SOCKET_TOKEN_TEXT_LEN], int *retry_after_s);
+
 /* socket_token_consume: atomically mark the token used (one UPDATE ... WHERE
  * used_at IS NULL AND expires_at > now) and return its user in *user_id.
  * Exactly one caller can succeed for a given token. Returns 0; ERR_AUTH for

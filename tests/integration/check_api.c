@@ -582,6 +582,82 @@ END_TEST
 
 /* ------------------------------------------------ error statuses */
 
+struct token_job {
+    const char *jwt;
+    long status;
+    char body[256];
+};
+
+static void *token_thread(void *arg)
+{
+    struct token_job *job = arg;
+    struct http_resp r;
+    if (http_request("POST", "/api/v1/socket-token", job->jwt, NULL, "", 0, &r) == 0) {
+        job->status = r.status;
+        snprintf(job->body, sizeof job->body, "%s", r.body);
+    }
+    http_resp_free(&r);
+    return NULL;
+}
+
+/* socket_tokens_per_minute tokens per user in any 60 s, counted in MySQL:
+ * tokens issued elsewhere count too, parallel requests (several API
+ * processes) cannot overshoot, the one past it is 429 with Retry-After,
+ * and another user is not affected. */
+START_TEST(test_api_socket_token_rate_limited)
+{
+    int64_t me, other;
+    char *jwt = api_login("tokrate", &me);
+    char *jwt2 = api_login("tokrate2", &other);
+    int limit = testenv_config()->socket_tokens_per_minute;
+    ck_assert_int_ge(limit, 2);
+    /* All but two places taken by tokens issued directly (another process). */
+    for (int i = 0; i < limit - 2; i++) {
+        char tok[SOCKET_TOKEN_TEXT_LEN];
+        ck_assert_int_eq(socket_token_issue(api_db(), me, 30, tok), 0);
+    }
+    struct token_job jobs[PARALLEL];
+    pthread_t th[PARALLEL];
+    curl_global_init(CURL_GLOBAL_ALL);
+    for (int i = 0; i < PARALLEL; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].jwt = jwt;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, token_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < PARALLEL; i++)
+        pthread_join(th[i], NULL);
+    int issued = 0;
+    for (int i = 0; i < PARALLEL; i++) {
+        ck_assert_msg(jobs[i].status == 201 || jobs[i].status == 429, "request %d: %ld %s", i,
+                      jobs[i].status, jobs[i].body);
+        issued += jobs[i].status == 201;
+    }
+    ck_assert_int_eq(issued, 2);
+
+    struct http_resp r;
+    char retry[32];
+    ck_assert_int_eq(http_request("POST", "/api/v1/socket-token", jwt, NULL, "", 0, &r), 0);
+    expect(&r, 429, "rate_limited", "POST /socket-token past the limit");
+    ck_assert_ptr_nonnull(http_header(&r, "Retry-After", retry, sizeof retry));
+    char *end;
+    long secs = strtol(retry, &end, 10);
+    ck_assert_msg(*end == '\0' && secs >= 1 && secs <= 60, "Retry-After: %s", retry);
+    http_resp_free(&r);
+
+    struct sqldb_arg uid = SQLDB_ARG_I64(me);
+    struct sqldb_col cnt = SQLDB_COL_I64();
+    ck_assert_int_eq(sqldb_stmt_row(api_db(),
+                                    "SELECT COUNT(*) FROM socket_tokens WHERE user_id = ?", &uid, 1,
+                                    &cnt, 1),
+                     0);
+    ck_assert_int_eq(cnt.i64, limit);
+
+    free(new_socket_token(jwt2)); /* another user still gets one */
+    free(jwt);
+    free(jwt2);
+}
+END_TEST
+
 START_TEST(test_api_auth_failures_are_401)
 {
     const struct config *cfg = testenv_config();
@@ -714,6 +790,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_api_socket_token_single_use);
     tcase_add_test(tc, test_api_socket_token_expired);
     tcase_add_test(tc, test_api_socket_token_purges_old_rows);
+    tcase_add_test(tc, test_api_socket_token_rate_limited);
     tcase_add_test(tc, test_api_auth_failures_are_401);
     tcase_add_test(tc, test_api_routing_errors);
     tcase_add_test(tc, test_api_body_errors);

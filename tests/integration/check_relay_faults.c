@@ -202,7 +202,8 @@ START_TEST(test_relay_mariadb_down)
 END_TEST
 
 /* As many connections as the stack's relay admits (close to a thousand),
- * held at once; the next handshake gets 503 and the relay stays healthy. */
+ * held at once; the next handshake gets 503 and the relay stays healthy.
+ * They belong to as many users as max_connections_per_user requires. */
 START_TEST(test_relay_holds_max_connections)
 {
     struct rlimit rl;
@@ -214,14 +215,18 @@ START_TEST(test_relay_holds_max_connections)
     int port = rh_port();
     long long max = rh_metric(port, "chat_relay_connections_max");
     ck_assert_int_gt(max, 900);
-    struct rh_user u;
-    rh_user_new(&u, "rmany");
-    size_t cap = (size_t) max + 64;
+    size_t per_user = (size_t) testenv_config()->max_connections_per_user;
+    if (per_user == 0)
+        per_user = (size_t) max + 64;
+    size_t cap = (size_t) max + 64, nusers = 0;
+    struct rh_user *u = calloc(cap / per_user + 1, sizeof *u);
     struct ws_client *c = calloc(cap, sizeof *c);
     size_t open = 0;
     int refused = 0;
     while (open < cap && !refused) {
-        char *tok = rh_token(&u);
+        if (open / per_user >= nusers)
+            rh_user_new(&u[nusers++], "rmany");
+        char *tok = rh_token(&u[open / per_user]);
         char body[128];
         int status = rh_try_connect(&c[open], port, tok, NULL, body, sizeof body);
         free(tok);
@@ -250,7 +255,9 @@ START_TEST(test_relay_holds_max_connections)
     for (size_t i = 0; i < open; i++)
         ws_close(&c[i]);
     free(c);
-    rh_user_free(&u);
+    for (size_t i = 0; i < nusers; i++)
+        rh_user_free(&u[i]);
+    free(u);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     ck_assert_int_eq(http_raw("127.0.0.1", port, health, strlen(health), RH_TIMEOUT_MS, NULL, 0), 200);
 }

@@ -3,8 +3,11 @@
  * private relay process (rh_spawn) with small settings so the test stays
  * cheap: the connection cap (503), rooms per connection, handshake and
  * pong time-outs, slow consumers (1008), a ping flood (1008, memory
- * bounded), and SIGTERM (pending writes finished, clients closed with
- * 1001, exit status 0).
+ * bounded), and SIGTERM (pending writes finished, clients closed with 1001,
+ * exit status 0). Also what a hostile
+ * client cannot do: lock others out with idle sockets (the oldest in the
+ * HTTP stage is closed to make room; per address too) or with one user's
+ * connections (max_connections_per_user, 429).
  */
 #include "api_helpers.h"
 #include "relay_helpers.h"
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -156,6 +160,175 @@ START_TEST(test_relay_handshake_and_pong_timeouts)
     ws_close(&silent);
     ck_assert_int_eq(rh_stop(pid, 10000), 0);
     rh_user_free(&u);
+}
+END_TEST
+
+/* idle_socket: a TCP connection to the relay from source address `from`
+ * (a 127.x.y.z address) that never sends a byte. */
+static int idle_socket(const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    ck_assert_int_eq(inet_pton(AF_INET, from, &src.sin_addr), 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *) &src, sizeof src), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    return fd;
+}
+
+/* healthz_status: the status of GET /healthz, 0 when no answer came. */
+static int healthz_status(void)
+{
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    return http_raw("127.0.0.1", PORT, req, strlen(req), RH_TIMEOUT_MS, NULL, 0);
+}
+
+/* More idle sockets than select() has slots: the relay keeps every client
+ * descriptor below FD_SETSIZE, closes the oldest idle ones to make room,
+ * and /healthz and a new client still get through. */
+START_TEST(test_relay_idle_sockets_cannot_fill_select)
+{
+    enum { N = 1100 };
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    ck_assert_int_gt((long long) rl.rlim_cur, N + 64);
+    /* No share below the descriptor budget: only that budget sheds here. */
+    const char *env[] = {"CHAT_MAX_HANDSHAKES=1000000", "CHAT_HANDSHAKE_TIMEOUT=300", NULL};
+    pid_t pid = rh_spawn(PORT, env);
+    int *fd = malloc(N * sizeof *fd);
+    for (int i = 0; i < N; i++)
+        fd[i] = idle_socket("127.0.0.1");
+    int st = healthz_status();
+    ck_assert_msg(st == 200 || st == 503, "/healthz behind %d idle sockets: status %d", N, st);
+    struct rh_user u;
+    rh_user_new(&u, "ridle");
+    struct ws_client c;
+    char *tok = rh_token(&u);
+    char body[128] = "";
+    ck_assert_int_eq(rh_try_connect(&c, PORT, tok, NULL, body, sizeof body), 101);
+    free(tok);
+    ck_assert_msg(wait_closed(fd[0], 10000), "the oldest idle socket was not closed");
+    /* At most max_connections + 16 client descriptors are ever held. */
+    long long max = rh_metric(PORT, "chat_relay_connections_max");
+    ck_assert_int_gt(max, 0);
+    ck_assert_int_ge(rh_metric(PORT, "chat_relay_refusals_total{reason=\"handshake_shed\"}"),
+                     N - max - 16);
+    ck_assert_int_eq(rh_metric(PORT, "chat_relay_refusals_total{reason=\"fd_limit\"}"), 0);
+    ws_close(&c);
+    for (int i = 0; i < N; i++)
+        close(fd[i]);
+    free(fd);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_user_free(&u);
+}
+END_TEST
+
+/* max_handshakes and max_handshakes_per_address: an address at its limit
+ * gives up its own oldest socket; a full share gives up the oldest of all,
+ * so /healthz and a new client get in. */
+START_TEST(test_relay_handshake_share_sheds_oldest)
+{
+    const char *env[] = {"CHAT_MAX_HANDSHAKES=8", "CHAT_MAX_HANDSHAKES_PER_ADDRESS=4",
+                         "CHAT_HANDSHAKE_LIMIT_LOOPBACK=1", "CHAT_HANDSHAKE_TIMEOUT=300", NULL};
+    pid_t pid = rh_spawn(PORT, env);
+    int s[6], t[4];
+    for (int i = 0; i < 6; i++)
+        s[i] = idle_socket("127.0.0.2");
+    /* 127.0.0.2 holds at most 4: its two oldest went. */
+    ck_assert_msg(wait_closed(s[0], 10000), "over its per-address limit, s[0] stayed");
+    ck_assert_msg(wait_closed(s[1], 10000), "over its per-address limit, s[1] stayed");
+    for (int i = 0; i < 4; i++)
+        t[i] = idle_socket("127.0.0.3");
+    /* The share (8) is full: /healthz makes room by closing the oldest, s[2]. */
+    int st = healthz_status();
+    ck_assert_msg(st == 200 || st == 503, "/healthz with a full share: status %d", st);
+    ck_assert_msg(wait_closed(s[2], 10000), "the oldest of a full share stayed");
+    /* Exactly those three: 127.0.0.3's sockets and the newer ones of
+     * 127.0.0.2 were never victims. */
+    ck_assert_int_eq(rh_metric(PORT, "chat_relay_refusals_total{reason=\"handshake_shed\"}"), 3);
+    struct rh_user u;
+    rh_user_new(&u, "rshare");
+    struct ws_client c;
+    char *tok = rh_token(&u);
+    ck_assert_int_eq(rh_try_connect(&c, PORT, tok, NULL, NULL, 0), 101);
+    free(tok);
+    ws_close(&c);
+    for (int i = 0; i < 6; i++)
+        close(s[i]);
+    for (int i = 0; i < 4; i++)
+        close(t[i]);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_user_free(&u);
+}
+END_TEST
+
+/* By default the per-address limit does not apply to loopback peers: behind
+ * a local reverse proxy every client comes from 127.0.0.1. */
+START_TEST(test_relay_loopback_not_limited_per_address)
+{
+    const char *env[] = {"CHAT_MAX_HANDSHAKES_PER_ADDRESS=2", "CHAT_HANDSHAKE_TIMEOUT=300", NULL};
+    pid_t pid = rh_spawn(PORT, env);
+    int s[5];
+    for (int i = 0; i < 5; i++)
+        s[i] = idle_socket("127.0.0.1");
+    ck_assert_int_eq(rh_metric(PORT, "chat_relay_refusals_total{reason=\"handshake_shed\"}"), 0);
+    for (int i = 0; i < 5; i++)
+        close(s[i]);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+}
+END_TEST
+
+/* max_connections_per_user: the handshake past it is 429 and names the
+ * reason; another user still connects, and a freed place can be used. */
+START_TEST(test_relay_connections_per_user)
+{
+    const char *env[] = {"CHAT_MAX_CONNECTIONS_PER_USER=2", NULL};
+    pid_t pid = rh_spawn(PORT, env);
+    struct rh_user a, b;
+    struct ws_client c[3], other;
+    rh_user_new(&a, "rperuser");
+    rh_user_new(&b, "rperuser2");
+    for (int i = 0; i < 2; i++) {
+        char *tok = rh_token(&a);
+        ck_assert_int_eq(rh_try_connect(&c[i], PORT, tok, NULL, NULL, 0), 101);
+        free(tok);
+    }
+    char *tok = rh_token(&a);
+    char body[256] = "";
+    ck_assert_int_eq(rh_try_connect(&c[2], PORT, tok, NULL, body, sizeof body), 429);
+    ck_assert_msg(strstr(body, "too many connections for this user"), "body: %s", body);
+    free(tok);
+    ws_close(&c[2]);
+    ck_assert_int_eq(rh_metric(PORT, "chat_relay_refusals_total{reason=\"user_limit\"}"), 1);
+    tok = rh_token(&b);
+    ck_assert_int_eq(rh_try_connect(&other, PORT, tok, NULL, NULL, 0), 101);
+    free(tok);
+    /* One of a's closes: a gets its place back (once the relay saw the close). */
+    ws_close(&c[0]);
+    int status = 0;
+    for (int i = 0; i < 100 && status != 101; i++) {
+        tok = rh_token(&a);
+        status = rh_try_connect(&c[0], PORT, tok, NULL, NULL, 0);
+        free(tok);
+        if (status != 101) {
+            ck_assert_int_eq(status, 429);
+            ws_close(&c[0]);
+            usleep(20 * 1000);
+        }
+    }
+    ck_assert_int_eq(status, 101);
+    ws_close(&c[0]);
+    ws_close(&c[1]);
+    ws_close(&other);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_user_free(&a);
+    rh_user_free(&b);
 }
 END_TEST
 
@@ -492,6 +665,10 @@ Suite *relay_limits_suite(void)
     tcase_add_test(tc, test_relay_sigterm_drains_and_exits_0);
     tcase_add_test(tc, test_relay_enter_flood_is_folded_and_limited);
     tcase_add_test(tc, test_relay_overload_refuses_heavy_senders_first);
+    tcase_add_test(tc, test_relay_idle_sockets_cannot_fill_select);
+    tcase_add_test(tc, test_relay_handshake_share_sheds_oldest);
+    tcase_add_test(tc, test_relay_loopback_not_limited_per_address);
+    tcase_add_test(tc, test_relay_connections_per_user);
     suite_add_tcase(s, tc);
     return s;
 }

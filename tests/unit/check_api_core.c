@@ -446,6 +446,7 @@ START_TEST(test_api_core_fail_mapping)
         {ERR_NOMEM, 500, "internal"},
         {ERR_INTERNAL, 500, "internal"},
         {ERR_TOO_LARGE, 413, "payload_too_large"},
+        {ERR_RATE_LIMITED, 429, "rate_limited"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         api_resp_deinit(&resp);
