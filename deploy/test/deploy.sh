@@ -195,7 +195,7 @@ apache_main() {
         echo "User $WEB_USER"
         echo "Group $WEB_USER"
         echo "Define APACHE_LOG_DIR $d/log"
-        for m in mpm_event authz_core mime dir proxy proxy_http "$@"; do
+        for m in mpm_event authz_core mime dir alias headers proxy proxy_http "$@"; do
             echo "LoadModule ${m}_module $MODDIR/mod_$m.so"
         done
         echo "TypesConfig /etc/mime.types"
@@ -334,13 +334,13 @@ prepare() {
     cgi)
         conf=$(www_config "$inst")
         render "$ROOT/deploy/apache/chat-cgi.conf" "$d/site.conf" "$inst" "$conf"
-        apache_main "$inst" "$d/site.conf" alias env cgid
+        apache_main "$inst" "$d/site.conf" env cgid
         echo "apache2 -t -f $d/httpd.conf" ;;
     fcgid)
         conf=$(www_config "$inst")
         mkdir -p "$d/run/fcgid" && chown "$WEB_USER:$WEB_USER" "$d/run/fcgid"
         render "$ROOT/deploy/apache/chat-fcgid.conf" "$d/site.conf" "$inst" "$conf"
-        apache_main "$inst" "$d/site.conf" alias fcgid
+        apache_main "$inst" "$d/site.conf" fcgid
         echo "apache2 -t -f $d/httpd.conf" ;;
     nginx)
         render "$ROOT/deploy/nginx/chat.conf" "$d/site.conf" "$inst" "$CONF"
@@ -424,7 +424,7 @@ check_shipped() {
         sed -e "s|/var/log/apache2|$d/log|g" "$ROOT/deploy/apache/$f.conf" >"$d/apache-$f.conf"
         printf '%s\n' "ServerRoot $d" "ServerName 127.0.0.1" "Listen 127.0.0.1:80" "PidFile $d/httpd.pid" \
             "ErrorLog $d/log/error.log" "Define APACHE_LOG_DIR $d/log" \
-            "$(for m in mpm_event authz_core mime dir proxy proxy_http proxy_fcgi alias env cgid fcgid; do
+            "$(for m in mpm_event authz_core mime dir headers proxy proxy_http proxy_fcgi alias env cgid fcgid; do
                 echo "LoadModule ${m}_module $MODDIR/mod_$m.so"; done)" \
             "Include $d/apache-$f.conf" >"$d/apache-$f-main.conf"
         apache2 -t -f "$d/apache-$f-main.conf" || { echo "FAILED: apache2 -t on deploy/apache/$f.conf"; rc=1; }

@@ -111,13 +111,24 @@ async function newUser(browser, name, ctxOptions) {
   const ctx = await browser.newContext(Object.assign({ viewport: { width: 1200, height: 800 } }, ctxOptions));
   ctx.setDefaultTimeout(WAIT_MS);
   const page = await ctx.newPage();
-  const u = { name, ctx, page, dialogs: [], pageErrors: [], historyRequests: [], framesSent: [] };
+  const u = { name, ctx, page, dialogs: [], pageErrors: [], cspViolations: [], historyRequests: [], framesSent: [] };
   /* Any dialog means some text ran as script: record it, then dismiss. */
   page.on('dialog', async (d) => {
     u.dialogs.push(`${d.type()}: ${d.message()}`);
     await d.dismiss().catch(() => {});
   });
   page.on('pageerror', (e) => u.pageErrors.push(e.message));
+  /* The server sends a Content-Security-Policy: anything it blocks is a
+   * page that no longer works as written. The listener is injected by the
+   * browser driver, outside the page's policy. */
+  await ctx.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`);
+    });
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /CSP violation|Content Security Policy/.test(m.text())) u.cspViolations.push(m.text());
+  });
   page.on('websocket', (ws) => ws.on('framesent', (f) => u.framesSent.push(String(f.payload))));
   page.on('request', (r) => {
     if (r.url().includes('/api/v1/chat/')) u.historyRequests.push(r.url());
@@ -225,6 +236,26 @@ const DURING = `sent while the relay was down ${RUN}`;
 const AFTER = `sent after the relay came back ${RUN}`;
 const bulkText = (i) => `bulk ${String(i).padStart(3, '0')} ${RUN}`;
 let roomId = null;
+
+/* What the web server must send with the page and the API answers (the
+ * deploy checks hold every shipped config to the same). */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; " +
+    "connect-src 'self' ws: wss:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
+step('the page and the API answer with the browser hardening headers', async () => {
+  for (const p of ['/', '/app.js', '/api/v1/me']) {
+    const res = await users.alice.ctx.request.get(`${BASE}${p}`);
+    const h = res.headers();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      expect(h[name] === value, `${p}: ${name}`, value, h[name]);
+    }
+  }
+});
 
 step('both users sign in by username and see who they are', async () => {
   for (const u of [users.alice, users.bob]) {
@@ -518,6 +549,7 @@ step('no script errors and no dialogs in either window', async () => {
   for (const u of [users.alice, users.bob]) {
     expect(u.pageErrors.length === 0, `${u.name}: uncaught page errors`, [], u.pageErrors);
     expect(u.dialogs.length === 0, `${u.name}: dialogs`, [], u.dialogs);
+    expect(u.cspViolations.length === 0, `${u.name}: Content-Security-Policy violations`, [], u.cspViolations);
   }
 });
 

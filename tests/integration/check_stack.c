@@ -5,6 +5,7 @@
 #include "http_client.h"
 #include "run_cmd.h"
 #include "testenv.h"
+#include "web_limits.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -37,6 +38,18 @@ START_TEST(test_stack_serves_page_api_and_relay)
     ck_assert_int_eq(http_request("GET", url, NULL, NULL, NULL, 0, &r), 0);
     ck_assert_msg(r.status == 200, "relay /healthz: %ld %s", r.status, r.body);
     http_resp_free(&r);
+}
+END_TEST
+
+/* The dev stack's lighttpd enforces what the shipped configs do. */
+START_TEST(test_stack_web_server_limits_and_headers)
+{
+    const char *base = testenv_web_base(), *colon = strrchr(base, ':');
+    int port = colon ? (int) strtol(colon + 1, NULL, 10) : 0;
+    ck_assert_msg(strncmp(base, "http://127.0.0.1:", 17) == 0 && port > 0,
+                  "the stack checks need http://127.0.0.1:PORT, not %s", base);
+    web_check_security_headers(port, "the dev lighttpd");
+    web_check_body_cap(port, testenv_config()->max_body_bytes, "the dev lighttpd");
 }
 END_TEST
 
@@ -136,6 +149,7 @@ Suite *stack_suite(void)
     TCase *tc = tcase_create("stack");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_stack_serves_page_api_and_relay);
+    tcase_add_test(tc, test_stack_web_server_limits_and_headers);
     tcase_add_test(tc, test_stack_status_names_every_component);
     tcase_add_test(tc, test_stack_error_log_never_holds_a_token);
     tcase_add_test(tc, test_stack_ferretdb_serves_after_postgres_restart);

@@ -12,6 +12,7 @@
 #include "relay_helpers.h"
 #include "run_cmd.h"
 #include "testenv.h"
+#include "web_limits.h"
 #include "ws_client.h"
 
 #include <stdio.h>
@@ -304,6 +305,22 @@ START_TEST(test_deploy_history_pages)
 }
 END_TEST
 
+/* The page and the API answers carry the browser hardening headers. */
+START_TEST(test_deploy_security_headers)
+{
+    require_started();
+    web_check_security_headers(cur->port, cur->instance);
+}
+END_TEST
+
+/* The server caps request bodies itself, above the API's own limit. */
+START_TEST(test_deploy_body_cap)
+{
+    require_started();
+    web_check_body_cap(cur->port, testenv_config()->max_body_bytes, cur->instance);
+}
+END_TEST
+
 /* expect_message: the next frame on c is the MESSAGE `text` from sender. */
 static void expect_message(struct ws_client *c, int64_t sender, int64_t seq, const char *text)
 {
@@ -533,6 +550,8 @@ Suite *deploy_suite(const char *name, const struct deploy_target *t, void (*setu
     tcase_add_test(live, test_deploy_rooms_create_and_list);
     tcase_add_test(live, test_deploy_socket_token_issued);
     tcase_add_test(live, test_deploy_history_pages);
+    tcase_add_test(live, test_deploy_security_headers);
+    tcase_add_test(live, test_deploy_body_cap);
     if (t->websocket != DEPLOY_WS_NONE) {
         tcase_add_test(live, test_deploy_websocket_round_trip);
         tcase_add_test(live, test_deploy_websocket_origin_passed_through);
