@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, migrate, start the stack
 #   make test       the same set-up with sanitizers, then every test, on
 #                   databases of its own (tests/run.sh)
+#   make fuzz       libFuzzer over the input parsers (clang), FUZZ_SECONDS each
 #   make stop | status | bench | lint | format | clean
 #
 # SANITIZE=address,undefined builds into build/san/ so both flavours can
@@ -72,7 +73,7 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-.PHONY: all run test stop status bench lint format clean deps unit integration
+.PHONY: all run test stop status bench lint format clean deps unit integration fuzz
 all: $(LIBCHAT) $(PROGRAMS)
 
 # The stack: deploy/dev/stack.sh does the work; make only hands it the
@@ -102,7 +103,7 @@ bench: deps
 
 C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-LINT_FLAGS = -D_GNU_SOURCE -Ishared -Irelay -Ifcgi-api -Itests/support -Ibench -I$(BUILD)/gen \
+LINT_FLAGS = -D_GNU_SOURCE -Ishared -Irelay -Ifcgi-api -Itests/support -Itests/fuzz -Ibench -I$(BUILD)/gen \
              -DSUITES_H='"unit_suites.h"' -DRUNNER_NAME='"unit"'
 
 lint: $(BUILD)/gen/unit_suites.h

@@ -10,6 +10,8 @@ INTEG_LAST      := tests/integration/check_sanitizer_reports.c
 INTEG_SRC       := $(filter-out $(INTEG_LAST),$(sort $(wildcard tests/integration/check_*.c))) $(INTEG_LAST)
 SUPPORT_SRC     := $(wildcard tests/support/*.c)
 
+include tests/fuzz/build.mk
+
 # The lists are rewritten only when they change, so adding or removing a
 # test file relinks the runner and nothing else.
 $(BUILD)/gen/unit_suites.h: FORCE
@@ -39,7 +41,8 @@ $(OBJ)/tests/integration_runner.o: tests/runner.c $(BUILD)/gen/integration_suite
 $(OBJ)/tests/%.o: CFLAGS += $(CHECK_CFLAGS) -Wno-missing-prototypes
 $(OBJ)/tests/%.o: CPPFLAGS += -Itests/support -Irelay -Ifcgi-api
 
-$(eval $(call program,unit_tests,$(UNIT_SRC) $(SUPPORT_SRC) $(RELAY_LIB_SRC) $(API_LIB_SRC) $(BENCH_LIB_SRC),\
+$(eval $(call program,unit_tests,$(UNIT_SRC) $(SUPPORT_SRC) $(RELAY_LIB_SRC) $(API_LIB_SRC) $(BENCH_LIB_SRC) \
+    $(FUZZ_SRC),\
     $(OBJ)/tests/unit_runner.o $(CHECK_LIBS) $(CURL_LIBS)))
 $(BIN)/unit_tests: $(OBJ)/tests/unit_runner.o
 
