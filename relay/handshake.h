@@ -37,7 +37,7 @@ struct hs_request {
     int token_too_long;            /* a token was given but exceeds HS_TOKEN_MAX */
     char origin[HS_ORIGIN_MAX + 1];
     int has_origin;
-    int status;                    /* HS_BAD: 400, 404, 405, 426 */
+    int status;                    /* HS_BAD: 400, 403 (Origin too long), 404, 405, 426 */
     const char *reason;            /* HS_BAD: static one-line reason */
     int want_version_header;       /* 426 for a bad version: add Sec-WebSocket-Version: 13 */
 };

@@ -83,6 +83,9 @@ static const struct key_desc keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
