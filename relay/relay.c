@@ -1385,9 +1385,13 @@ int relay_listen(struct relay *r, char *errbuf, size_t errlen)
             continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Several relays (same user) may share the port; the kernel spreads
-         * new connections over them (DESIGN.md section 9). */
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        /* With Redis, several relays (same user) may share the port; the
+         * kernel spreads new connections over them (DESIGN.md section 9).
+         * Without it a relay is alone, so a second one started by mistake
+         * fails with "address in use" instead of silently taking half of
+         * the users, who could then not reach the other half. */
+        if (r->cfg->redis_url[0])
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
             break;
         snprintf(errbuf, errlen, "listen on %s:%s: %s", r->cfg->relay_host, port, strerror(errno));

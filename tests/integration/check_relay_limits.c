@@ -30,6 +30,26 @@
 
 #define PORT 18091
 
+/* Without Redis a relay is alone: it does not share its port, so a second
+ * one started by mistake fails ("address in use") instead of taking half
+ * of the new connections; the first keeps serving. */
+START_TEST(test_relay_port_not_shared_without_redis)
+{
+    const char *env[] = {"CHAT_REDIS_URL=", NULL};
+    pid_t pid = rh_spawn(PORT, env);
+    ck_assert_int_eq(rh_spawn_exit(PORT, env, 20000), 1);
+    struct rh_user u;
+    struct ws_client c;
+    rh_user_new(&u, "rnoshare");
+    char *tok = rh_token(&u);
+    ck_assert_int_eq(rh_try_connect(&c, PORT, tok, NULL, NULL, 0), 101);
+    free(tok);
+    ws_close(&c);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_user_free(&u);
+}
+END_TEST
+
 START_TEST(test_relay_capacity_503)
 {
     const char *env[] = {"CHAT_MAX_CONNECTIONS=5", NULL};
@@ -658,6 +678,7 @@ Suite *relay_limits_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, NULL, resume_ferretdb);
     tcase_add_test(tc, test_relay_capacity_503);
+    tcase_add_test(tc, test_relay_port_not_shared_without_redis);
     tcase_add_test(tc, test_relay_rooms_per_connection);
     tcase_add_test(tc, test_relay_handshake_and_pong_timeouts);
     tcase_add_test(tc, test_relay_slow_consumer_1008);
