@@ -40,19 +40,20 @@ static void raise_fd_limit(void)
 int main(void)
 {
     struct config cfg;
-    char err[512];
+    char err[512], q[1040];
 
     config_load_or_exit(&cfg, "chat-relay");
     log_init("chat-relay", cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
+    /* err holds text from libraries and config values: quoted and escaped. */
     if (!(the_relay = relay_new(&cfg, err, sizeof err))) {
-        log_error("start_failed", "reason=\"%s\"", err);
+        log_error("start_failed", "reason=%s", log_quote(q, sizeof q, err));
         return 1;
     }
     if (relay_listen(the_relay, err, sizeof err) != 0) {
-        log_error("start_failed", "reason=\"%s\"", err);
+        log_error("start_failed", "reason=%s", log_quote(q, sizeof q, err));
         relay_free(the_relay);
         return 1;
     }

@@ -37,6 +37,15 @@ static int has_nul_escape(const char *s, size_t len)
 }
 
 /* get_id: an integral JSON number in 1..2^53 (or 0..2^53 when zero_ok). */
+/* has_trailing_bytes: 1 when [p, end) holds anything but JSON whitespace. */
+static int has_trailing_bytes(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            return 1;
+    return 0;
+}
+
 static int get_id(const cJSON *item, int zero_ok, int64_t *out)
 {
     if (!cJSON_IsNumber(item))
@@ -103,7 +112,8 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
 
     memset(cmd, 0, sizeof *cmd);
     cmd->since = -1;
-    root = cJSON_ParseWithLength(text, len);
+    const char *end = NULL;
+    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!cJSON_IsObject(root)) {
         rc = fail(err, ERR_INVALID, "bad_request", "a frame must be one JSON object");
         goto out;
@@ -118,7 +128,12 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
     if (get_id(cJSON_GetObjectItemCaseSensitive(root, "chatRoomId"), 0, &room) == 0)
         cmd->room_id = room;
     /* Checked after the echoed fields are read, so the sender can tell which
-     * of its messages was refused. */
+     * of its messages was refused. cJSON stops at the end of the object:
+     * only whitespace may follow it, as in an API request body. */
+    if (has_trailing_bytes(end, text + len)) {
+        rc = fail(err, ERR_INVALID, "bad_request", "a frame must be one JSON object");
+        goto out;
+    }
     if (has_nul_escape(text, len)) {
         rc = fail(err, ERR_INVALID, "bad_request", "NUL characters are not allowed");
         goto out;

@@ -82,9 +82,12 @@ static void set_up(struct redis_pub *rp, int up)
 static void fail(struct redis_pub *rp, const char *what)
 {
     __atomic_add_fetch(&rp->errors, 1, __ATOMIC_RELAXED);
+    char q[256];
     if (redis_pub_up(rp))
-        log_warn("redis_down", "side=writer op=%s err=\"%s\" retry_ms=%d", what,
-                 rp->ctx && rp->ctx->errstr[0] ? rp->ctx->errstr : "unreachable", rp->backoff_ms);
+        log_warn(
+            "redis_down", "side=writer op=%s err=%s retry_ms=%d", what,
+            log_quote(q, sizeof q, rp->ctx && rp->ctx->errstr[0] ? rp->ctx->errstr : "unreachable"),
+            rp->backoff_ms);
     set_up(rp, 0);
     if (rp->ctx) {
         redisFree(rp->ctx);

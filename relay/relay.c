@@ -964,6 +964,7 @@ static void write_done(struct job *j)
 {
     struct write_job *w = (struct write_job *) j;
     struct relay *r = w->relay;
+    int outage = !j->cancelled && w->rc == ERR_UNAVAILABLE;
     if (!j->cancelled) {
         metrics_observe_batch(&r->metrics, w->n, timefmt_mono_ms() - w->started_ms);
         r->writing = 0;
@@ -973,13 +974,15 @@ static void write_done(struct job *j)
         else if (up && r->seq_mysql_down_logged)
             log_info("seq_mysql_up", "seqs=mysql");
         r->seq_mysql_down_logged = !up;
-        if (w->rc == ERR_UNAVAILABLE) {
+        if (outage)
             log_warn("store_unavailable", "batch=%zu pending=%zu", w->n, r->npending);
-            /* Messages queued meanwhile would wait for the same time-out. */
-            fail_pending(r, "message store unavailable, retry later");
-        }
     }
     session_write_done(r, w->batch, w->n);
+    /* Messages queued meanwhile would wait for the same time-out. Refused
+     * after the batch is answered: they were sent after it, and a client
+     * gets its answers in the order it sent. */
+    if (outage)
+        fail_pending(r, "message store unavailable, retry later");
     free(w->batch);
     free(w);
 }
@@ -1385,9 +1388,13 @@ int relay_listen(struct relay *r, char *errbuf, size_t errlen)
             continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Several relays (same user) may share the port; the kernel spreads
-         * new connections over them (DESIGN.md section 9). */
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        /* With Redis, several relays (same user) may share the port; the
+         * kernel spreads new connections over them (DESIGN.md section 9).
+         * Without it a relay is alone, so a second one started by mistake
+         * fails with "address in use" instead of silently taking half of
+         * the users, who could then not reach the other half. */
+        if (r->cfg->redis_url[0])
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
             break;
         snprintf(errbuf, errlen, "listen on %s:%s: %s", r->cfg->relay_host, port, strerror(errno));

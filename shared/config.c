@@ -51,6 +51,7 @@ static const struct key_desc keys[] = {
     STR(jwt_audience, ""),
     INT(jwt_leeway, 30, 0, 300),
     INT(jwt_ttl, 3600, 60, 30 * 86400),
+    INT(jwt_max_lifetime, 86400, 0, 365 * 86400),
     INT(socket_token_ttl, 30, 1, 600),
     INT(socket_tokens_per_minute, 60, 0, 1000000),
     INT(dev_login, 0, 0, 1),
@@ -240,6 +241,8 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
         }
     }
 
+    if (cfg->jwt_max_lifetime > 0 && cfg->jwt_ttl > cfg->jwt_max_lifetime)
+        return fail(errbuf, errlen, "config: jwt_ttl must not exceed jwt_max_lifetime");
     if (cfg->pong_timeout <= cfg->ping_interval)
         return fail(errbuf, errlen, "config: pong_timeout must be greater than ping_interval");
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&

@@ -43,6 +43,7 @@ struct config {
     char jwt_audience[CONFIG_STR_MAX]; /* empty: not checked */
     int jwt_leeway;                    /* seconds of clock skew allowed */
     int jwt_ttl;                       /* seconds, for tokens we mint */
+    int jwt_max_lifetime;              /* seconds a JWT may live; 0: no limit */
     int socket_token_ttl;              /* seconds */
     int socket_tokens_per_minute;      /* per user, counted in MySQL; 0: no limit */
     int dev_login;                     /* 0 or 1 */

@@ -157,6 +157,17 @@ static int check_claims(const struct config *cfg, const cJSON *claims, int64_t n
         return ERR_AUTH;
     if (parse_sub(cJSON_GetObjectItemCaseSensitive(claims, "sub"), sub) != 0)
         return ERR_AUTH;
+    /* A stolen token is only as dangerous as it is long-lived: refuse one
+     * whose issuer gave it more than jwt_max_lifetime, counted from iat and
+     * from now (so a missing or future iat does not stretch it). */
+    if (cfg->jwt_max_lifetime > 0) {
+        const cJSON *iat_v = cJSON_GetObjectItemCaseSensitive(claims, "iat");
+        int64_t iat;
+        if (iat_v && (numeric_date(iat_v, &iat) != 0 || exp - iat > cfg->jwt_max_lifetime))
+            return ERR_AUTH;
+        if (exp - now > (int64_t) cfg->jwt_max_lifetime + cfg->jwt_leeway)
+            return ERR_AUTH;
+    }
     /* Expiry last: an expired token is reported as such only when it would
      * otherwise have been accepted. */
     if (now - cfg->jwt_leeway >= exp)

@@ -29,7 +29,8 @@
  * success stores the subject in *sub (> 0) and returns 0. Returns
  * ERR_EXPIRED when the token is well formed and correctly signed but past
  * exp + leeway, ERR_AUTH for every other failure (malformed, oversized,
- * wrong alg, bad signature, not yet valid, wrong iss/aud, bad sub).
+ * wrong alg, bad signature, not yet valid, wrong iss/aud, bad sub, a
+ * lifetime over jwt_max_lifetime).
  */
 int jwt_verify(const struct config *cfg, const char *token, int64_t now, int64_t *sub);
 

@@ -60,7 +60,9 @@ int users_find_by_id(struct sqldb *db, int64_t id, struct user *out)
 
 int users_find_by_name(struct sqldb *db, const char *name, struct user *out)
 {
-    if (strlen(name) >= USER_NAME_BUF)
+    /* No valid name can match an invalid one; checked here too because the
+     * column compares case-insensitively and ignores trailing spaces. */
+    if (!users_name_valid(name))
         return ERR_NOT_FOUND;
     return find_one(db, "SELECT " USER_COLUMNS " FROM users WHERE username = ?",
                     SQLDB_ARG_TEXT(name), out);

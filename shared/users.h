@@ -36,13 +36,14 @@ int users_display_valid(const char *s);
 
 /* users_find_by_id / users_find_by_name: fill *out. Return 0, ERR_NOT_FOUND,
  * ERR_UNAVAILABLE or ERR_INTERNAL. Any name may be looked up (it travels as
- * a statement parameter); one longer than the column cannot exist. */
+ * a statement parameter); one that breaks the username rule cannot exist.
+ * Names compare without case: "ALICE" finds the user "alice". */
 int users_find_by_id(struct sqldb *db, int64_t id, struct user *out);
 int users_find_by_name(struct sqldb *db, const char *name, struct user *out);
 
 /* users_create: insert a user (display NULL or "": the username) and fill
  * *out. Returns 0, ERR_INVALID (name or display breaks the rules),
- * ERR_CONFLICT (name taken), ERR_UNAVAILABLE, ERR_INTERNAL. */
+ * ERR_CONFLICT (name taken, in any case), ERR_UNAVAILABLE, ERR_INTERNAL. */
 int users_create(struct sqldb *db, const char *name, const char *display, struct user *out);
 
 /* users_find_or_create: the user named `name`, created (display = name)

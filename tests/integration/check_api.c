@@ -12,8 +12,10 @@
 #include "socket_tokens.h"
 #include "sqldb.h"
 #include "testenv.h"
+#include "users.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -80,6 +82,57 @@ START_TEST(test_api_dev_login_and_me)
     ck_assert_int_eq(again, id);
     free(jwt);
     free(jwt2);
+}
+END_TEST
+
+/* Usernames are one user regardless of case: logging in as "NAME" after
+ * "name" is the same user, keeping the first spelling, and a user cannot be
+ * created under another's name in other case. */
+START_TEST(test_api_username_ignores_case)
+{
+    int64_t id = 0, again = 0, peer = 0;
+    char lower[96], upper[96];
+    snprintf(lower, sizeof lower, "%s", testenv_unique("casefold"));
+    for (size_t i = 0; i <= strlen(lower); i++)
+        upper[i] = (char) toupper((unsigned char) lower[i]);
+    ck_assert_str_ne(lower, upper);
+
+    char *jwt = test_login(lower, &id);
+    ck_assert_ptr_nonnull(jwt);
+    char *jwt2 = test_login(upper, &again);
+    ck_assert_msg(jwt2 != NULL, "dev login of %s failed", upper);
+    ck_assert_int_eq(again, id);
+    struct http_resp r;
+    api_get("/api/v1/me", jwt2, &r);
+    expect(&r, 200, NULL, "GET /me");
+    ck_assert_str_eq(str(member(r.json, "user"), "username"), lower);
+    http_resp_free(&r);
+
+    /* a peer found by name in other case is the same user */
+    char *jp = api_login("casepeer", &peer);
+    char body[160];
+    snprintf(body, sizeof body, "{\"peerUsername\":\"%s\"}", upper);
+    ck_assert_int_eq(http_json("POST", "/api/v1/rooms", jp, body, &r), 0);
+    ck_assert_msg(r.status == 201, "POST /rooms: %ld %s", r.status, r.body);
+    int64_t by_name = num(member(r.json, "room"), "id");
+    http_resp_free(&r);
+    long status = 0;
+    ck_assert_int_eq(api_room(jp, id, &status), by_name);
+    ck_assert_int_eq(status, 200);
+    /* a name with a trailing space is not a valid name, not a match */
+    snprintf(body, sizeof body, "{\"peerUsername\":\"%s \"}", lower);
+    ck_assert_int_eq(http_json("POST", "/api/v1/rooms", jp, body, &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    http_resp_free(&r);
+
+    /* the table itself refuses a second spelling */
+    struct user u;
+    ck_assert_int_eq(users_create(api_db(), upper, NULL, &u), ERR_CONFLICT);
+    upper[0] = lower[0];
+    ck_assert_int_eq(users_create(api_db(), upper, NULL, &u), ERR_CONFLICT);
+    free(jwt);
+    free(jwt2);
+    free(jp);
 }
 END_TEST
 
@@ -781,6 +834,7 @@ Suite *api_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_api_dev_login_and_me);
     tcase_add_test(tc, test_api_dev_login_username_rules);
+    tcase_add_test(tc, test_api_username_ignores_case);
     tcase_add_test(tc, test_api_injection_strings_as_peer_username);
     tcase_add_test(tc, test_api_rooms_find_or_create);
     tcase_add_test(tc, test_api_rooms_list_pages_newest_first);

@@ -188,7 +188,8 @@ START_TEST(test_migrations_sql_error_names_file_and_records_nothing)
     MYSQL *m = connect_db();
     static char rows[4096];
     query_text(m, "SELECT version FROM schema_migrations ORDER BY version", rows, sizeof rows);
-    ck_assert_str_eq(rows, "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n");
+    ck_assert_str_eq(rows, "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0003_username_"
+                           "case_insensitive.sql\n");
 
     /* Fixed, the same file applies on the next run and nothing else does. */
     ck_assert_int_eq(
@@ -203,8 +204,45 @@ START_TEST(test_migrations_sql_error_names_file_and_records_nothing)
     query_text(m,
                "SELECT version FROM schema_migrations WHERE version LIKE '00%%' ORDER BY version",
                rows, sizeof rows);
-    ck_assert_str_eq(rows,
-                     "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0099_broken.sql\n");
+    ck_assert_str_eq(
+        rows,
+        "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0003_username_case_insensitive.sql\n"
+        "0099_broken.sql\n");
+    mysql_close(m);
+}
+END_TEST
+
+/* Old data with two users whose names differ only in case: the migration
+ * that makes usernames case-insensitive stops loudly and changes nothing;
+ * with the clash renamed it applies. */
+START_TEST(test_migrations_username_case_clash_stops_migrate)
+{
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "mkdir -p %s/later && mv %s/mysql/0003_username_case_insensitive.sql "
+                             "%s/later/",
+                             tmpdir, tmpdir, tmpdir),
+                     0);
+    ck_assert_msg(migrate(tmpdir, "") == 0, "old schema: %s", out);
+    MYSQL *m = connect_db();
+    sql_exec(m,
+             "INSERT INTO users (id, username, display_name) VALUES (1,'dup','a'),(2,'DUP','b')");
+    ck_assert_int_eq(run_cmd(out, sizeof out, "mv %s/later/* %s/mysql/", tmpdir, tmpdir), 0);
+    int rc = migrate(tmpdir, "");
+    ck_assert_msg(rc != 0, "a case clash must stop migrate; output: %s", out);
+    ck_assert_msg(strstr(out, "mysql/0003_username_case_insensitive.sql failed"), "output: %s",
+                  out);
+    static char rows[4096];
+    query_text(m, "SELECT COUNT(*) FROM schema_migrations WHERE version LIKE '0003%%'", rows,
+               sizeof rows);
+    ck_assert_str_eq(rows, "0\n");
+    query_text(m, "SELECT username FROM users ORDER BY id", rows, sizeof rows);
+    ck_assert_str_eq(rows, "dup\nDUP\n");
+
+    sql_exec(m, "UPDATE users SET username = 'dup2' WHERE id = 2");
+    ck_assert_msg(migrate(tmpdir, "") == 0, "after the rename: %s", out);
+    ck_assert_int_ne(
+        mysql_query(m, "INSERT INTO users (username, display_name) VALUES ('Dup','c')"), 0);
+    ck_assert_int_eq(mysql_errno(m), 1062);
     mysql_close(m);
 }
 END_TEST
@@ -347,6 +385,7 @@ Suite *migrations_suite(void)
     tcase_add_test(tc, test_migrations_refuse_changed_applied_file);
     tcase_add_test(tc, test_migrations_sql_error_names_file_and_records_nothing);
     tcase_add_test(tc, test_migrations_status_lists_pending_without_applying);
+    tcase_add_test(tc, test_migrations_username_case_clash_stops_migrate);
     tcase_add_test(tc, test_migrations_backfill_room_seq_state_from_stored_messages);
     tcase_add_test(tc, test_migrations_ferretdb_pg_adds_gin_indexes);
     tcase_add_test(tc, test_migrations_ferretdb_pg_skips_another_store);

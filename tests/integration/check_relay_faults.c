@@ -163,6 +163,53 @@ START_TEST(test_relay_ferretdb_paused)
 }
 END_TEST
 
+/* FerretDB paused with one message being written and more queued behind
+ * it: the sender gets its ERRORs in the order it sent the messages. */
+START_TEST(test_relay_outage_errors_in_send_order)
+{
+    enum { N = 5 };
+    struct rh_pair p;
+    rh_pair_open(&p, "rorder", rh_port());
+    rh_text(&p.ca, p.room, "o-0", "before");
+    cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
+
+    pid_t ferret = testenv_pid("ferretdb");
+    ck_assert_int_gt(ferret, 0);
+    kill(ferret, SIGSTOP);
+    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m\","
+                    "\"clientMsgId\":\"o-1\"}", (long long) p.room);
+    /* o-1 is with the writer (stuck) before the rest are sent, so they
+     * wait in the queue and the outage answers both groups. */
+    long long in_flight = 0;
+    for (int i = 0; i < 500 && in_flight < 1; i++) {
+        in_flight = rh_metric(rh_port(), "chat_relay_writes_in_flight");
+        if (in_flight < 1)
+            usleep(10 * 1000);
+    }
+    for (int i = 2; i <= N; i++)
+        rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m\","
+                        "\"clientMsgId\":\"o-%d\"}", (long long) p.room, i);
+    cJSON *got[N] = {0};
+    for (int i = 0; i < N; i++)
+        if (!(got[i] = rh_next(&p.ca, 15000)))
+            break;
+    kill(ferret, SIGCONT);
+
+    ck_assert_int_eq(in_flight, 1);
+    for (int i = 0; i < N; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "o-%d", i + 1);
+        ck_assert_msg(got[i] != NULL, "no answer %d while MongoDB was paused", i + 1);
+        ck_assert_str_eq(rh_str(got[i], "type"), "ERROR");
+        ck_assert_str_eq(rh_str(got[i], "code"), "unavailable");
+        ck_assert_str_eq(rh_str(got[i], "clientMsgId"), want);
+        cJSON_Delete(got[i]);
+    }
+    rh_no_frame(&p.cb, 200);
+    rh_pair_close(&p);
+}
+END_TEST
+
 /* MariaDB down: a new handshake gets 503; connections that are open (and
  * whose membership the relay already checked) keep chatting. */
 START_TEST(test_relay_mariadb_down)
@@ -271,6 +318,7 @@ Suite *relay_faults_suite(void)
     tcase_add_unchecked_fixture(tc, NULL, restore_stack);
     tcase_add_test(tc, test_relay_sigkill_mid_burst_keeps_acked);
     tcase_add_test(tc, test_relay_ferretdb_paused);
+    tcase_add_test(tc, test_relay_outage_errors_in_send_order);
     tcase_add_test(tc, test_relay_mariadb_down);
     tcase_add_test(tc, test_relay_holds_max_connections);
     suite_add_tcase(s, tc);

@@ -30,6 +30,53 @@
 
 #define PORT 18091
 
+/* Without Redis a relay is alone: it does not share its port, so a second
+ * one started by mistake fails ("address in use") instead of taking half
+ * of the new connections; the first keeps serving. */
+START_TEST(test_relay_port_not_shared_without_redis)
+{
+    const char *env[] = {"CHAT_REDIS_URL=", NULL};
+    pid_t pid = rh_spawn(PORT, env);
+    ck_assert_int_eq(rh_spawn_exit(PORT, env, 20000), 1);
+    struct rh_user u;
+    struct ws_client c;
+    rh_user_new(&u, "rnoshare");
+    char *tok = rh_token(&u);
+    ck_assert_int_eq(rh_try_connect(&c, PORT, tok, NULL, NULL, 0), 101);
+    free(tok);
+    ws_close(&c);
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_user_free(&u);
+}
+END_TEST
+
+/* A start failure's reason carries text from libraries and the config
+ * (here getaddrinfo's answer about a relay_host with a quote in it): it is
+ * logged escaped, so it cannot end the value and forge other fields. */
+START_TEST(test_relay_start_failure_logged_escaped)
+{
+    char host[64], env_host[96], log[512], line[1024];
+    snprintf(host, sizeof host, "no\"such%d level=fake", (int) getpid());
+    snprintf(env_host, sizeof env_host, "CHAT_RELAY_HOST=%s", host);
+    const char *env[] = {env_host, NULL};
+    ck_assert_int_eq(rh_spawn_exit(PORT, env, 20000), 1);
+    snprintf(log, sizeof log, "%s/log/relay-%d.log", testenv_var_dir(), PORT);
+    FILE *f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    char want[128], mark[64];
+    snprintf(mark, sizeof mark, "such%d", (int) getpid());
+    snprintf(want, sizeof want, "reason=\"relay_host no\\\"such%d level=fake", (int) getpid());
+    int found = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "event=start_failed") && strstr(line, mark)) {
+            found = 1;
+            ck_assert_msg(strstr(line, want) != NULL, "not escaped: %s", line);
+        }
+    fclose(f);
+    ck_assert_msg(found, "no start_failed line naming the host in %s", log);
+}
+END_TEST
+
 START_TEST(test_relay_capacity_503)
 {
     const char *env[] = {"CHAT_MAX_CONNECTIONS=5", NULL};
@@ -658,6 +705,8 @@ Suite *relay_limits_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, NULL, resume_ferretdb);
     tcase_add_test(tc, test_relay_capacity_503);
+    tcase_add_test(tc, test_relay_port_not_shared_without_redis);
+    tcase_add_test(tc, test_relay_start_failure_logged_escaped);
     tcase_add_test(tc, test_relay_rooms_per_connection);
     tcase_add_test(tc, test_relay_handshake_and_pong_timeouts);
     tcase_add_test(tc, test_relay_slow_consumer_1008);

@@ -216,12 +216,14 @@ size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int
     return n;
 }
 
-pid_t rh_spawn(int port, const char *const *env)
+/* spawn_relay: fork and exec a relay on port with env; its log path goes
+ * to log (cap bytes). Returns the child's pid. */
+static pid_t spawn_relay(int port, const char *const *env, char *log, size_t cap)
 {
     const char *bin_dir = getenv("CHAT_BIN_DIR");
-    char bin[512], log[512];
+    char bin[512];
     snprintf(bin, sizeof bin, "%s/chat-relay", bin_dir && *bin_dir ? bin_dir : "build/san/bin");
-    snprintf(log, sizeof log, "%s/log/relay-%d.log", testenv_var_dir(), port);
+    snprintf(log, cap, "%s/log/relay-%d.log", testenv_var_dir(), port);
     pid_t parent = getpid();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -243,12 +245,34 @@ pid_t rh_spawn(int port, const char *const *env)
         execl(bin, "chat-relay", (char *) NULL);
         _exit(127);
     }
+    return pid;
+}
+
+pid_t rh_spawn(int port, const char *const *env)
+{
+    char log[512];
+    pid_t pid = spawn_relay(port, env, log, sizeof log);
     if (testenv_wait_port(port, 20000) != 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         ck_abort_msg("relay on port %d did not start (see %s)", port, log);
     }
     return pid;
+}
+
+int rh_spawn_exit(int port, const char *const *env, int wait_ms)
+{
+    char log[512];
+    pid_t pid = spawn_relay(port, env, log, sizeof log);
+    int status;
+    for (int waited = 0; waited <= wait_ms; waited += 20) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        usleep(20 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
 }
 
 int rh_stop(pid_t pid, int wait_ms)

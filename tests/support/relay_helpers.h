@@ -99,6 +99,11 @@ size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int
  * failure). */
 pid_t rh_spawn(int port, const char *const *env);
 
+/* rh_spawn_exit: start a private relay like rh_spawn that is expected not
+ * to start; wait up to wait_ms for it to exit. Returns its exit status, or
+ * -1 when it was still running (then killed) or died of a signal. */
+int rh_spawn_exit(int port, const char *const *env, int wait_ms);
+
 /* rh_stop: SIGTERM pid and wait up to wait_ms for it; returns its exit
  * status, or -1 when it had to be killed (SIGKILL) or died by a signal. */
 int rh_stop(pid_t pid, int wait_ms);

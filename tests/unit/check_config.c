@@ -98,6 +98,26 @@ START_TEST(test_config_rejects_invalid_number)
 }
 END_TEST
 
+/* jwt_max_lifetime defaults to a day and must leave room for jwt_ttl. */
+START_TEST(test_config_jwt_max_lifetime)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("jwt_secret = " SECRET "\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.jwt_max_lifetime, 86400);
+    ck_assert_int_lt(cfg.jwt_ttl, cfg.jwt_max_lifetime);
+
+    write_conf("jwt_secret = " SECRET "\njwt_ttl = 7200\njwt_max_lifetime = 3600\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), ERR_INVALID);
+    ck_assert_msg(strstr(err, "jwt_ttl must not exceed jwt_max_lifetime"), "got: %s", err);
+
+    write_conf("jwt_secret = " SECRET "\njwt_ttl = 7200\njwt_max_lifetime = 0\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.jwt_max_lifetime, 0);
+}
+END_TEST
+
 START_TEST(test_config_rejects_unknown_key)
 {
     struct config cfg;
@@ -183,6 +203,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_config_rejects_short_secret);
     tcase_add_test(tc, test_config_requires_secret);
     tcase_add_test(tc, test_config_rejects_invalid_number);
+    tcase_add_test(tc, test_config_jwt_max_lifetime);
     tcase_add_test(tc, test_config_rejects_unknown_key);
     tcase_add_test(tc, test_config_rejects_bad_env_value);
     tcase_add_test(tc, test_config_missing_explicit_file);

@@ -178,6 +178,42 @@ START_TEST(test_jwt_expired)
 }
 END_TEST
 
+/* jwt_max_lifetime bounds exp - iat, and exp - now (plus the leeway) whether
+ * or not iat is there; 0 turns the check off. */
+START_TEST(test_jwt_max_lifetime)
+{
+    int64_t sub;
+    cfg.jwt_max_lifetime = 86400;
+    /* exactly the maximum from iat is accepted, one second more is not */
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"iat\":1800000000,\"exp\":1800086400}"), &sub), 0);
+    ck_assert_int_eq(sub, 42);
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"iat\":1800000000,\"exp\":1800086401}"), &sub),
+                     ERR_AUTH);
+    ck_assert_int_eq(sub, 0);
+    /* an old iat makes a token that is otherwise in date too long-lived */
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"iat\":1700000000,\"exp\":1800000100}"), &sub),
+                     ERR_AUTH);
+    /* without iat, exp - now counts (the leeway allowed for clock skew) */
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"exp\":1800086430}"), &sub), 0);
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"exp\":1800086431}"), &sub), ERR_AUTH);
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"exp\":253402300799}"), &sub), ERR_AUTH);
+    /* an iat in the future does not stretch the lifetime */
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"iat\":1900000000,\"exp\":1900000100}"), &sub),
+                     ERR_AUTH);
+    /* a malformed iat is refused */
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"iat\":\"now\",\"exp\":1800000100}"), &sub),
+                     ERR_AUTH);
+    /* the tokens this service mints fit */
+    char tok[1024];
+    ck_assert_int_eq(jwt_sign(&cfg, 42, NOW, tok, sizeof tok), 0);
+    ck_assert_int_eq(verify(tok, &sub), 0);
+    /* 0: no limit */
+    cfg.jwt_max_lifetime = 0;
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"iat\":1700000000,\"exp\":1800000100}"), &sub), 0);
+    ck_assert_int_eq(verify(hs256("{\"sub\":\"42\",\"exp\":253402300799}"), &sub), 0);
+}
+END_TEST
+
 START_TEST(test_jwt_not_yet_valid)
 {
     int64_t sub;
@@ -360,6 +396,7 @@ Suite *jwt_suite(void)
     tcase_add_test(tc, test_jwt_other_alg_rejected);
     tcase_add_test(tc, test_jwt_bad_signature);
     tcase_add_test(tc, test_jwt_expired);
+    tcase_add_test(tc, test_jwt_max_lifetime);
     tcase_add_test(tc, test_jwt_not_yet_valid);
     tcase_add_test(tc, test_jwt_missing_or_bad_exp);
     tcase_add_test(tc, test_jwt_bad_subject);

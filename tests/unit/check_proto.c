@@ -181,6 +181,31 @@ START_TEST(test_proto_error_keeps_ids)
 }
 END_TEST
 
+/* Only whitespace may follow the frame's JSON object; anything else is refused,
+ * still naming the ids of the object it follows. */
+START_TEST(test_proto_trailing_bytes)
+{
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7}x", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7}{\"chatType\":\"LEAVE\",\"chatRoomId\":7}",
+                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7} ]", ERR_INVALID, "bad_request");
+    struct proto_cmd cmd;
+    struct proto_error err;
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":4,\"clientMsgId\":\"t-1\","
+                           "\"message\":\"hi\"}1", &cmd, &err), ERR_INVALID);
+    ck_assert_str_eq(cmd.client_msg_id, "t-1");
+    ck_assert_int_eq(cmd.room_id, 4);
+    proto_cmd_clear(&cmd);
+    /* a NUL byte after the object is trailing data too */
+    ck_assert_int_eq(proto_parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}\0x", 37, MAX_CHARS, &cmd, &err),
+                     ERR_INVALID);
+    proto_cmd_clear(&cmd);
+    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7} \r\n\t", &cmd, &err), 0);
+    ck_assert_int_eq(cmd.kind, PROTO_ENTER);
+    proto_cmd_clear(&cmd);
+}
+END_TEST
+
 /* "\\u0000" is an escaped backslash followed by text, not a NUL. */
 START_TEST(test_proto_escaped_backslash_is_not_nul)
 {
@@ -247,6 +272,7 @@ Suite *proto_suite(void)
     tcase_add_test(tc, test_proto_text_limit_counts_code_points);
     tcase_add_test(tc, test_proto_each_refusal);
     tcase_add_test(tc, test_proto_error_keeps_ids);
+    tcase_add_test(tc, test_proto_trailing_bytes);
     tcase_add_test(tc, test_proto_escaped_backslash_is_not_nul);
     tcase_add_test(tc, test_proto_server_frames);
     suite_add_tcase(s, tc);
