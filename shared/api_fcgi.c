@@ -29,13 +29,42 @@ static long fcgi_read(void *arg, char *buf, size_t n)
     return FCGX_GetStr(buf, chunk, in);
 }
 
+/* cgi_read: the body from standard input; *arg counts what was read. */
 static long cgi_read(void *arg, char *buf, size_t n)
 {
-    (void) arg;
+    size_t *taken = arg;
     for (;;) {
         ssize_t r = read(STDIN_FILENO, buf, n);
+        if (r > 0)
+            *taken += (size_t) r;
         if (r >= 0 || errno != EINTR)
             return (long) r;
+    }
+}
+
+/* CGI_DRAIN_MAX: the most of a refused body read and dropped. */
+#define CGI_DRAIN_MAX (1024 * 1024)
+
+/* cgi_drain: read and drop what is left of the declared body before
+ * answering. A CGI program that answers (413, 401, ...) without reading
+ * the body it was sent makes some servers (Apache's mod_cgid) reset the
+ * client instead of passing the answer on. Bounded by CONTENT_LENGTH and
+ * CGI_DRAIN_MAX, so a server that keeps stdin open cannot hang us. */
+static void cgi_drain(size_t taken)
+{
+    const char *cl = getenv("CONTENT_LENGTH");
+    char *end;
+    unsigned long long want = cl && *cl ? strtoull(cl, &end, 10) : 0;
+    if (!cl || !*cl || *end || want <= taken)
+        return;
+    if (want > CGI_DRAIN_MAX)
+        want = CGI_DRAIN_MAX;
+    char buf[4096];
+    while (taken < want) {
+        size_t n = want - taken < sizeof buf ? (size_t) (want - taken) : sizeof buf;
+        long r = cgi_read(&taken, buf, n);
+        if (r <= 0)
+            return;
     }
 }
 
@@ -60,6 +89,8 @@ static void serve(const struct api_app *app, struct api_ctx *ctx, char **envp, a
     struct api_resp resp;
     api_resp_init(&resp);
     api_handle(app, ctx, envp, rd, rd_arg, &resp);
+    if (!out)
+        cgi_drain(*(size_t *) rd_arg);
     size_t len = 0;
     char *text = api_resp_render(&resp, &len);
     static const char oom[] = "Status: 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
@@ -94,7 +125,8 @@ int api_fcgi_main(const struct api_app *app)
     }
 
     if (FCGX_IsCGI()) {
-        serve(app, &ctx, environ, cgi_read, NULL, NULL);
+        size_t taken = 0;
+        serve(app, &ctx, environ, cgi_read, &taken, NULL);
     } else {
         FCGX_Request rq;
         if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {

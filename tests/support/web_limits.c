@@ -147,6 +147,16 @@ void web_check_body_cap(int port, int api_limit, const char *who)
     ck_assert_msg(st == 200, "%zu-byte login via %s: expected 200, got %d\n%.600s", n, who, st,
                   resp);
 
+    /* Over the API's limit but under the cap, sent in full: the program
+     * answers 413 itself (as CGI too, where it must read the body it
+     * refuses, or the server resets the connection instead). */
+    n = (size_t) api_limit + 1024;
+    memset(body, 'x', n);
+    st = raw_post(port, path, n, body, n, resp, sizeof resp);
+    ck_assert_msg(st == 413 && strstr(resp, "payload_too_large"),
+                  "%zu-byte body via %s: expected the API's 413, got %d (0: no answer)\n%.600s", n,
+                  who, st, resp);
+
     /* Over the cap, sent in full: the server refuses it itself. */
     n = sizeof body;
     memset(body, 'x', n);
