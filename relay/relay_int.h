@@ -121,6 +121,7 @@ struct outmsg {
     int64_t seq_hint;      /* the room's newest seq as the loop knows it, or -1 */
     int status;            /* writer result: OUTMSG_STORED, OUTMSG_DUPLICATE or ERR_* */
     size_t bytes;          /* for the pending-bytes bound */
+    size_t batch_pos;      /* send order within a finished batch */
     struct outmsg *next;
 };
 #define OUTMSG_STORED    0

@@ -531,17 +531,49 @@ static int by_seq(const void *a, const void *b)
     return (x->m.seq > y->m.seq) - (x->m.seq < y->m.seq);
 }
 
+static int by_batch_pos(const void *a, const void *b)
+{
+    const struct outmsg *x = *(const struct outmsg *const *) a;
+    const struct outmsg *y = *(const struct outmsg *const *) b;
+    return (x->batch_pos > y->batch_pos) - (x->batch_pos < y->batch_pos);
+}
+
+/* answer: the sender's ACK or ERROR for one message of a finished batch. */
+static void answer(struct relay *r, struct outmsg *om)
+{
+    struct conn *c = relay_conn(r, om->conn_id);
+    if (c)
+        c->unanswered--;
+    if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE) {
+        if (c) {
+            r->metrics.acks++;
+            conn_send_owned(
+                c, proto_ack(om->m.client_msg_id, om->m.id, om->m.seq, om->m.created_at_ms));
+        }
+    } else if (om->status == ERR_UNAVAILABLE) {
+        if (c)
+            refuse(c, REFUSE_STORE_UNAVAILABLE, "unavailable",
+                   "message store unavailable, retry later", om->m.client_msg_id, om->m.room_id);
+    } else {
+        log_error("store_failed", "room=%lld sender=%lld err=\"%s\"", (long long) om->m.room_id,
+                  (long long) om->m.sender_id, err_str(om->status));
+        if (c)
+            session_send_error(c, "internal", "the message could not be stored",
+                               om->m.client_msg_id, om->m.room_id);
+    }
+}
+
 void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
 {
-    /* A seq retried after a collision can be higher than its successors':
-     * deliver in seq order so every room's receivers see increasing seq. */
+    for (size_t i = 0; i < n; i++)
+        batch[i]->batch_pos = i;
+    /* Receivers get each room in seq order (a seq retried after a collision
+     * can be higher than its successors'); senders get their answers in the
+     * order they sent, whatever rooms and seqs the batch held. */
     if (n > 1)
         qsort(batch, n, sizeof(struct outmsg *), by_seq);
     for (size_t i = 0; i < n; i++) {
         struct outmsg *om = batch[i];
-        struct conn *c = relay_conn(r, om->conn_id);
-        if (c)
-            c->unanswered--;
         if (om->status == OUTMSG_STORED)
             r->metrics.messages_stored++;
         if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE) {
@@ -550,28 +582,15 @@ void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
              * did gets it, as happens when an insert reported unavailable
              * was applied after all and the client retried. */
             relay_lastseq_note(r, om->m.room_id, om->m.seq);
-            deliver(r, &om->m, c);
+            deliver(r, &om->m, relay_conn(r, om->conn_id));
         }
-        if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE) {
-            if (c) {
-                r->metrics.acks++;
-                conn_send_owned(
-                    c, proto_ack(om->m.client_msg_id, om->m.id, om->m.seq, om->m.created_at_ms));
-            }
-        } else if (om->status == ERR_UNAVAILABLE) {
-            if (c)
-                refuse(c, REFUSE_STORE_UNAVAILABLE, "unavailable",
-                       "message store unavailable, retry later", om->m.client_msg_id,
-                       om->m.room_id);
-        } else {
-            log_error("store_failed", "room=%lld sender=%lld err=\"%s\"", (long long) om->m.room_id,
-                      (long long) om->m.sender_id, err_str(om->status));
-            if (c)
-                session_send_error(c, "internal", "the message could not be stored",
-                                   om->m.client_msg_id, om->m.room_id);
-        }
-        chat_message_clear(&om->m);
-        free(om);
+    }
+    if (n > 1)
+        qsort(batch, n, sizeof(struct outmsg *), by_batch_pos);
+    for (size_t i = 0; i < n; i++) {
+        answer(r, batch[i]);
+        chat_message_clear(&batch[i]->m);
+        free(batch[i]);
     }
 }
 

@@ -4,7 +4,13 @@
 #include "http_client.h"
 #include "testenv.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +54,8 @@ int rh_port(void)
     return testenv_config()->relay_port;
 }
 
-int rh_try_connect(struct ws_client *c, int port, const char *token, const char *origin,
-                   char *body, size_t cap)
+int rh_try_connect(struct ws_client *c, int port, const char *token, const char *origin, char *body,
+                   size_t cap)
 {
     char target[256];
     int status = 0;
@@ -155,8 +161,9 @@ int64_t rh_enter(struct ws_client *c, int64_t room, int64_t since)
 
 int64_t rh_text(struct ws_client *c, int64_t room, const char *cmid, const char *message)
 {
-    rh_sendf(c, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\",\"clientMsgId\":\"%s\"}",
-             (long long) room, message, cmid);
+    rh_sendf(
+        c, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\",\"clientMsgId\":\"%s\"}",
+        (long long) room, message, cmid);
     cJSON *j = rh_expect(c, "ACK");
     ck_assert_str_eq(rh_str(j, "clientMsgId"), cmid);
     int64_t seq = rh_int(j, "seq");
@@ -302,4 +309,99 @@ long long rh_metric(int port, const char *name)
             return strtoll(p + n + 1, NULL, 10);
     }
     return -1;
+}
+
+int rh_healthz(int port)
+{
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    return http_raw("127.0.0.1", port, req, strlen(req), RH_TIMEOUT_MS, NULL, 0);
+}
+
+int rh_idle_socket(const char *from, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    ck_assert_int_eq(inet_pton(AF_INET, from, &src.sin_addr), 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *) &src, sizeof src), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    return fd;
+}
+
+int rh_wait_closed(int fd, int ms)
+{
+    char buf[4096];
+    struct pollfd p = {fd, POLLIN, 0};
+    int waited = 0;
+    do {
+        int step = ms - waited < 100 ? ms - waited : 100;
+        if (poll(&p, 1, step) == 1) {
+            ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+                return 1;
+        }
+        waited += step;
+    } while (waited < ms);
+    return 0;
+}
+
+long rh_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    ck_assert_int_gt(kib, 0);
+    return kib;
+}
+
+int rh_fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int) pid);
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long rh_bystander(struct rh_pair *p, const char *cmid)
+{
+    long t0 = now_ms();
+    rh_sendf(&p->ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\","
+             "\"clientMsgId\":\"%s\"}",
+             (long long) p->room, cmid, cmid);
+    cJSON *ack = rh_next(&p->ca, RH_TIMEOUT_MS);
+    ck_assert_msg(ack != NULL, "bystander %s: no ACK", cmid);
+    ck_assert_msg(strcmp(rh_str(ack, "type"), "ACK") == 0, "bystander %s: %s instead of ACK", cmid,
+                  rh_str(ack, "type"));
+    ck_assert_str_eq(rh_str(ack, "clientMsgId"), cmid);
+    cJSON_Delete(ack);
+    cJSON *m = rh_next(&p->cb, RH_TIMEOUT_MS);
+    ck_assert_msg(m != NULL, "bystander %s: no MESSAGE for the peer", cmid);
+    ck_assert_str_eq(rh_str(m, "type"), "MESSAGE");
+    ck_assert_str_eq(rh_str(cJSON_GetObjectItemCaseSensitive(m, "chatMessage"), "message"), cmid);
+    cJSON_Delete(m);
+    return now_ms() - t0;
 }

@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define RH_TIMEOUT_MS 5000  /* how long a test waits for an expected frame */
+#define RH_TIMEOUT_MS 5000 /* how long a test waits for an expected frame */
 
 struct rh_user {
-    char *jwt;      /* owned; rh_user_free */
+    char *jwt; /* owned; rh_user_free */
     int64_t id;
 };
 
@@ -37,8 +37,8 @@ int rh_port(void);
 
 /* rh_try_connect: connect with `token` (NULL: no query) and origin (may be
  * NULL) to port; returns the HTTP status (101 on success), body optional. */
-int rh_try_connect(struct ws_client *c, int port, const char *token, const char *origin,
-                   char *body, size_t cap);
+int rh_try_connect(struct ws_client *c, int port, const char *token, const char *origin, char *body,
+                   size_t cap);
 
 /* rh_connect: a fresh token for u and a connected client (asserts 101). */
 void rh_connect(struct ws_client *c, const struct rh_user *u);
@@ -111,5 +111,28 @@ int rh_stop(pid_t pid, int wait_ms);
 /* rh_metric: the value of one metric line (name with labels, exactly as
  * printed) from port's /metrics, or -1 when absent. */
 long long rh_metric(int port, const char *name);
+
+/* rh_healthz: the status of GET /healthz on port, 0 when no answer came. */
+int rh_healthz(int port);
+
+/* rh_idle_socket: a TCP connection to port from source address `from` (a
+ * 127.x.y.z address) that never sends a byte. */
+int rh_idle_socket(const char *from, int port);
+
+/* rh_wait_closed: 1 when the server closes fd (EOF or reset) within ms;
+ * what it sent before is read and dropped. */
+int rh_wait_closed(int fd, int ms);
+
+/* rh_rss_kib: the resident size of process pid in KiB, from /proc. */
+long rh_rss_kib(pid_t pid);
+
+/* rh_fd_count: how many descriptors process pid holds, from /proc. */
+int rh_fd_count(pid_t pid);
+
+/* rh_bystander: the proof that another user is unaffected: p.a sends TEXT
+ * (client message id cmid), gets its ACK and p.b the MESSAGE, each within
+ * RH_TIMEOUT_MS (asserted). Returns the milliseconds from send to delivery,
+ * for the log. */
+long rh_bystander(struct rh_pair *p, const char *cmid);
 
 #endif
