@@ -65,6 +65,16 @@ static void assert_bounded(const struct footprint *before, long max_kib, int max
                   before->fds, fds);
 }
 
+/* spawn_with_bystander: a private relay with env on PORT and a bystander
+ * pair (named after prefix) chatting on it. */
+static pid_t spawn_with_bystander(const char *const *env, struct rh_pair *victim,
+                                  const char *prefix)
+{
+    pid_t pid = rh_spawn(PORT, env);
+    rh_pair_open(victim, prefix, PORT);
+    return pid;
+}
+
 static void bystander(struct rh_pair *p, const char *cmid)
 {
     long ms = rh_bystander(p, cmid);
@@ -175,6 +185,19 @@ END_TEST
 
 /* ------------------------------------------------ 2. unauthenticated slots */
 
+/* newcomer_gets_in: a fresh user gets a WebSocket on the private relay. */
+static void newcomer_gets_in(const char *prefix)
+{
+    struct rh_user u;
+    rh_user_new(&u, prefix);
+    struct ws_client c;
+    char *tok = rh_token(&u);
+    ck_assert_int_eq(rh_try_connect(&c, PORT, tok, NULL, NULL, 0), 101);
+    free(tok);
+    ws_close(&c);
+    rh_user_free(&u);
+}
+
 /* More idle TCP connections than select() has slots, and the attacker
  * reconnects what the relay sheds: the relay keeps a free descriptor for
  * every accept, sheds the oldest socket still in the HTTP stage, and
@@ -185,9 +208,8 @@ START_TEST(test_hostile_idle_sockets_cannot_fill_select)
     raise_nofile(4096);
     /* No share below the descriptor budget: only that budget sheds here. */
     const char *env[] = {"CHAT_MAX_HANDSHAKES=1000000", "CHAT_HANDSHAKE_TIMEOUT=300", NULL};
-    pid_t pid = rh_spawn(PORT, env);
     struct rh_pair victim;
-    rh_pair_open(&victim, "hidlev", PORT);
+    pid_t pid = spawn_with_bystander(env, &victim, "hidlev");
     struct footprint before = footprint_of(pid, PORT);
     long long max = rh_metric(PORT, "chat_relay_connections_max");
     ck_assert_int_gt(max, 0);
@@ -212,24 +234,17 @@ START_TEST(test_hostile_idle_sockets_cannot_fill_select)
     ck_assert_int_ge(reopened, N - max - 16);
     int st = rh_healthz(PORT);
     ck_assert_msg(st == 200 || st == 503, "/healthz behind %d idle sockets: status %d", N, st);
-    struct rh_user u;
-    rh_user_new(&u, "hidle");
-    struct ws_client c;
-    char *tok = rh_token(&u);
-    ck_assert_int_eq(rh_try_connect(&c, PORT, tok, NULL, NULL, 0), 101);
-    free(tok);
+    newcomer_gets_in("hidle");
     bystander(&victim, "h-idle");
     /* Every descriptor stays below FD_SETSIZE, where select() can watch it. */
     assert_bounded(&before, 16 * 1024, FD_SETSIZE - before.fds, "idle sockets");
     ck_assert_int_ge(rh_metric(PORT, "chat_relay_refusals_total{reason=\"handshake_shed\"}"),
                      shed + reopened);
     ck_assert_int_eq(rh_metric(PORT, "chat_relay_refusals_total{reason=\"fd_limit\"}"), 0);
-    ws_close(&c);
     for (int i = 0; i < N; i++)
         close(fd[i]);
     free(fd);
     ck_assert_int_eq(rh_stop(pid, 10000), 0);
-    rh_user_free(&u);
     rh_pair_close(&victim);
 }
 END_TEST
@@ -241,9 +256,8 @@ START_TEST(test_hostile_handshake_share_sheds_oldest)
 {
     const char *env[] = {"CHAT_MAX_HANDSHAKES=8", "CHAT_MAX_HANDSHAKES_PER_ADDRESS=4",
                          "CHAT_HANDSHAKE_LIMIT_LOOPBACK=1", "CHAT_HANDSHAKE_TIMEOUT=300", NULL};
-    pid_t pid = rh_spawn(PORT, env);
     struct rh_pair victim;
-    rh_pair_open(&victim, "hsharev", PORT);
+    pid_t pid = spawn_with_bystander(env, &victim, "hsharev");
     int s[6], t[4];
     for (int i = 0; i < 6; i++)
         s[i] = rh_idle_socket("127.0.0.2", PORT);
@@ -259,20 +273,13 @@ START_TEST(test_hostile_handshake_share_sheds_oldest)
     /* Exactly those three: 127.0.0.3's sockets and the newer ones of
      * 127.0.0.2 were never victims. */
     ck_assert_int_eq(rh_metric(PORT, "chat_relay_refusals_total{reason=\"handshake_shed\"}"), 3);
-    struct rh_user u;
-    rh_user_new(&u, "hshare");
-    struct ws_client c;
-    char *tok = rh_token(&u);
-    ck_assert_int_eq(rh_try_connect(&c, PORT, tok, NULL, NULL, 0), 101);
-    free(tok);
+    newcomer_gets_in("hshare");
     bystander(&victim, "h-share");
-    ws_close(&c);
     for (int i = 0; i < 6; i++)
         close(s[i]);
     for (int i = 0; i < 4; i++)
         close(t[i]);
     ck_assert_int_eq(rh_stop(pid, 10000), 0);
-    rh_user_free(&u);
     rh_pair_close(&victim);
 }
 END_TEST
@@ -438,9 +445,8 @@ START_TEST(test_hostile_one_user_every_slot)
 {
     enum { CAP = 20, CONNS = 40 };
     const char *env[] = {"CHAT_MAX_CONNECTIONS=40", NULL};
-    pid_t pid = rh_spawn(PORT, env);
     struct rh_pair victim;
-    rh_pair_open(&victim, "hslotv", PORT);
+    pid_t pid = spawn_with_bystander(env, &victim, "hslotv");
     struct rh_user a;
     rh_user_new(&a, "hslot");
     ck_assert_int_eq(testenv_config()->max_connections_per_user, CAP);
@@ -472,7 +478,8 @@ START_TEST(test_hostile_one_user_every_slot)
         if (r.status != 201)
             break;
         http_resp_free(&r);
-        ck_assert_msg(++got <= limit, "%d socket tokens in a minute for one user", got);
+        got++;
+        ck_assert_msg(got <= limit, "%d socket tokens in a minute for one user", got);
     }
     char retry[32];
     ck_assert_int_eq(r.status, 429);
@@ -564,9 +571,8 @@ static int raw_handshake(int port, const char *req)
 START_TEST(test_hostile_bare_cr)
 {
     const char *env[] = {"CHAT_ALLOWED_ORIGINS=http://good.example", NULL};
-    pid_t pid = rh_spawn(PORT, env);
     struct rh_pair victim;
-    rh_pair_open(&victim, "hcr", PORT);
+    pid_t pid = spawn_with_bystander(env, &victim, "hcr");
     struct rh_user u;
     rh_user_new(&u, "hcra");
     char *tok = rh_token(&u);
@@ -607,8 +613,9 @@ END_TEST
 
 /* Frames that break the framing rules each close the connection with 1002
  * (not an empty close), and the connection is closing from that moment:
- * it leaves the connection count at once (not at pong_timeout) and a
- * message to its room is not counted as delivered to it. */
+ * it leaves the connection count at once (not at pong_timeout, which is
+ * left at its default, far beyond the waits here) and a message to its
+ * room is not counted as delivered to it. */
 START_TEST(test_hostile_bad_frames_close_1002)
 {
     static const uint8_t big_ping_head[] = {0x89, 0x80 | 126, 0x00, 126, 0, 0, 0, 0};
@@ -631,9 +638,8 @@ START_TEST(test_hostile_bad_frames_close_1002)
     bad[0].bytes = big_ping;
     bad[0].len = sizeof big_ping;
 
-    pid_t pid = rh_spawn(PORT, NULL); /* pong_timeout: the default, far beyond the waits */
     struct rh_pair victim;
-    rh_pair_open(&victim, "hframe", PORT);
+    pid_t pid = spawn_with_bystander(NULL, &victim, "hframe");
     struct footprint before = footprint_of(pid, PORT);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct ws_client c;
