@@ -122,6 +122,9 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     counter(&o, "chat_relay_enter_lookups_total",
             "ENTER lookups given to workers (ENTERs repeated meanwhile share one).",
             m->enter_lookups);
+    counter(&o, "chat_relay_jobs_dropped_total",
+            "Queued database lookups dropped unrun because their connection closed.",
+            m->jobs_dropped);
 
     put(&o, "# HELP chat_relay_write_batch_size Messages per insertMany.\n"
             "# TYPE chat_relay_write_batch_size histogram\n");

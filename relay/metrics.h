@@ -28,7 +28,7 @@ enum refusal {
     REFUSE_STORE_UNAVAILABLE, /* ERROR unavailable */
     REFUSE_SLOW_CONSUMER,     /* closed 1008 */
     REFUSE_PONG_TIMEOUT,
-    REFUSE_PING_FLOOD, /* more pings than WSCONN_PING_RATE allows: closed 1008 */
+    REFUSE_PING_FLOOD,     /* more pings than WSCONN_PING_RATE allows: closed 1008 */
     REFUSE_HANDSHAKE_SHED, /* oldest HTTP-stage connection closed to make room */
     REFUSE_USER_LIMIT,     /* 429: max_connections_per_user */
     REFUSE__COUNT
@@ -44,6 +44,7 @@ struct metrics {
     uint64_t messages_out;      /* MESSAGE frames queued to clients (live and replay) */
     uint64_t acks;              /* ACK frames, retries included */
     uint64_t enter_lookups;     /* ENTER lookups sent to workers (repeats folded into one) */
+    uint64_t jobs_dropped;      /* queued lookups of connections that closed, never run */
     uint64_t batch_count;
     uint64_t batch_sum;                            /* messages over all batches */
     uint64_t batch_buckets[METRICS_BATCH_BUCKETS]; /* cumulative at render */

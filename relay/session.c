@@ -208,6 +208,7 @@ static void submit_lookup(struct conn *c, struct sub *s, int want_last, int64_t 
     l->base.done = lookup_done;
     l->relay = r;
     l->conn_id = c->id;
+    l->base.owner = c->id;
     l->room_id = s->room_id;
     l->epoch = s->epoch;
     l->want_last = want_last;
@@ -651,6 +652,7 @@ static void check_member(struct conn *c, struct cmd_node *n)
     m->base.done = member_done;
     m->relay = c->relay;
     m->conn_id = c->id;
+    m->base.owner = c->id;
     m->cmd = n;
     m->room_id = n->cmd.room_id;
     m->user_id = c->user_id;
@@ -777,6 +779,10 @@ void session_open(struct conn *c)
 
 void session_close(struct conn *c)
 {
+    /* Lookups still queued for it would only delay everyone else's. */
+    struct relay *r = c->relay;
+    r->metrics.jobs_dropped +=
+        workq_drop_owner(r->sqlq, c->id) + workq_drop_owner(r->mongoq, c->id);
     while (c->nsubs > 0)
         remove_sub(c, c->subs[c->nsubs - 1]);
     while (c->inbox) {

@@ -19,13 +19,13 @@ struct worker {
 
 struct workq {
     pthread_mutex_t lock;
-    pthread_cond_t cond;      /* jobs queued, or stop */
-    pthread_cond_t idle;      /* a worker exited */
-    struct job *head, *tail;  /* queued */
+    pthread_cond_t cond;     /* jobs queued, or stop */
+    pthread_cond_t idle;     /* a worker exited */
+    struct job *head, *tail; /* queued */
     struct job *done_head, *done_tail;
     size_t queued, running;
     int stop;
-    int alive;                /* workers not yet exited */
+    int alive; /* workers not yet exited */
     int notify_fd;
     void *(*thread_init)(void *arg);
     void (*thread_fini)(void *ctx);
@@ -144,6 +144,43 @@ size_t workq_pending(struct workq *q)
     pthread_mutex_lock(&q->lock);
     size_t n = q->queued + q->running;
     pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+size_t workq_drop_owner(struct workq *q, uint64_t owner)
+{
+    struct job *dropped = NULL, **tail = &dropped;
+    if (owner == 0)
+        return 0;
+    pthread_mutex_lock(&q->lock);
+    struct job *prev = NULL;
+    for (struct job *j = q->head, *next; j; j = next) {
+        next = j->next;
+        if (j->owner != owner) {
+            prev = j;
+            continue;
+        }
+        if (prev)
+            prev->next = next;
+        else
+            q->head = next;
+        if (q->tail == j)
+            q->tail = prev;
+        q->queued--;
+        j->next = NULL;
+        *tail = j;
+        tail = &j->next;
+    }
+    pthread_mutex_unlock(&q->lock);
+
+    size_t n = 0;
+    while (dropped) {
+        struct job *next = dropped->next;
+        dropped->cancelled = 1;
+        dropped->done(dropped);
+        dropped = next;
+        n++;
+    }
     return n;
 }
 

@@ -16,11 +16,14 @@
 #define RELAY_WORKQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct job {
     void (*run)(struct job *j, void *thread_ctx); /* worker thread */
     void (*done)(struct job *j);                  /* loop thread; owns j */
-    int cancelled;  /* set when the queue is freed before run: done must only free */
+    int cancelled;  /* set when the job never ran (queue freed, owner dropped): done must only free
+                     */
+    uint64_t owner; /* who the job works for (a connection id), 0: nobody; see workq_drop_owner */
     struct job *next;
 };
 
@@ -38,6 +41,12 @@ void workq_submit(struct workq *q, struct job *j);
 
 /* workq_pending: jobs queued or running (not yet completed). */
 size_t workq_pending(struct workq *q);
+
+/* workq_drop_owner: take every job of `owner` (non-zero) that no worker
+ * has started off the queue and call its done with cancelled = 1, on the
+ * caller's (the loop's) thread; returns how many. For work whose only
+ * reader has gone (a closed connection): it must not delay anyone else. */
+size_t workq_drop_owner(struct workq *q, uint64_t owner);
 
 /* workq_complete: call done for every finished job; returns how many. */
 size_t workq_complete(struct workq *q);

@@ -357,15 +357,56 @@ START_TEST(test_hostile_enter_flood)
 }
 END_TEST
 
-/* Overload with nothing draining (FerretDB paused, one write in flight):
- * a connection with many messages waiting is refused "relay overloaded"
- * once three quarters of max_pending_messages are queued, so the queue
- * still has room for another user's message, which is not refused. */
-static void resume_ferretdb(void)
+/* A connection ENTERs four rooms while MySQL hangs (paused), so two
+ * lookups hold both SQL workers and two wait in the queue, and then it
+ * closes: the waiting two are dropped unrun (counted), not left to delay
+ * the next user's lookups once MySQL answers again. */
+START_TEST(test_hostile_closed_connection_work_dropped)
 {
-    pid_t f = testenv_pid("ferretdb");
+    enum { ROOMS = 4 };
+    const char *env[] = {"CHAT_RELAY_WORKERS=2", "CHAT_MYSQL_TIMEOUT=30", NULL};
+    pid_t pid = rh_spawn(PORT, env);
+    struct rh_user a, peer[ROOMS];
+    rh_user_new(&a, "hdrop");
+    int64_t room[ROOMS];
+    struct ws_client c;
+    rh_connect_port(&c, &a, PORT);
+    for (int i = 0; i < ROOMS; i++) {
+        rh_user_new(&peer[i], "hdropp");
+        room[i] = rh_room(&a, &peer[i]);
+        rh_enter(&c, room[i], -1); /* membership now cached */
+    }
+    pid_t mysqld = testenv_pid("mariadb");
+    ck_assert_int_gt(mysqld, 0);
+    kill(mysqld, SIGSTOP);
+    for (int i = 0; i < ROOMS; i++)
+        rh_sendf(&c, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld}", (long long) room[i]);
+    long long lookups = wait_metric(PORT, "chat_relay_enter_lookups_total", 2 * ROOMS, 5000);
+    ws_close(&c);
+    long long dropped = wait_metric(PORT, "chat_relay_jobs_dropped_total", ROOMS - 2, 5000);
+    kill(mysqld, SIGCONT);
+    ck_assert_int_eq(lookups, 2 * ROOMS);
+    ck_assert_int_eq(dropped, ROOMS - 2);
+    struct rh_pair victim;
+    rh_pair_open(&victim, "hdropv", PORT);
+    bystander(&victim, "h-drop");
+    ck_assert_int_eq(rh_stop(pid, 10000), 0);
+    rh_pair_close(&victim);
+    rh_user_free(&a);
+    for (int i = 0; i < ROOMS; i++)
+        rh_user_free(&peer[i]);
+}
+END_TEST
+
+/* resume_stores: in the parent after the test case, in case a test died
+ * while FerretDB or MariaDB was paused. */
+static void resume_stores(void)
+{
+    pid_t f = testenv_pid("ferretdb"), m = testenv_pid("mariadb");
     if (f > 0)
         kill(f, SIGCONT);
+    if (m > 0)
+        kill(m, SIGCONT);
 }
 
 /* count_errors: ERROR frames with this message text among what arrives on c
@@ -383,6 +424,10 @@ static int count_errors(struct ws_client *c, const char *text, int ms)
     return n;
 }
 
+/* Overload with nothing draining (FerretDB paused, one write in flight):
+ * a connection with many messages waiting is refused "relay overloaded"
+ * once three quarters of max_pending_messages are queued, so the queue
+ * still has room for another user's message, which is not refused. */
 START_TEST(test_hostile_heavy_sender_refused_first)
 {
     /* The paused write must outlast the test's steps, not time out. */
@@ -874,12 +919,13 @@ Suite *hostile_suite(void)
     Suite *s = suite_create("hostile");
     TCase *tc = tcase_create("attacks");
     tcase_set_timeout(tc, 240);
-    tcase_add_unchecked_fixture(tc, NULL, resume_ferretdb);
+    tcase_add_unchecked_fixture(tc, NULL, resume_stores);
     tcase_add_test(tc, test_hostile_ping_flood);
     tcase_add_test(tc, test_hostile_idle_sockets_cannot_fill_select);
     tcase_add_test(tc, test_hostile_handshake_share_sheds_oldest);
     tcase_add_test(tc, test_hostile_loopback_not_limited_per_address);
     tcase_add_test(tc, test_hostile_enter_flood);
+    tcase_add_test(tc, test_hostile_closed_connection_work_dropped);
     tcase_add_test(tc, test_hostile_heavy_sender_refused_first);
     tcase_add_test(tc, test_hostile_one_user_every_slot);
     tcase_add_test(tc, test_hostile_unbounded_bodies);
