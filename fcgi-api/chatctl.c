@@ -18,6 +18,7 @@
  */
 #include "config.h"
 #include "errors.h"
+#include "ids.h"
 #include "jwt.h"
 #include "rooms.h"
 #include "sqldb.h"
@@ -37,13 +38,12 @@ static void usage(void)
           stderr);
 }
 
-/* find_user: by id when arg is all digits, else by name. */
+/* find_user: by id when arg is one (ids.h), else by name. */
 static int find_user(struct sqldb *db, const char *arg, struct user *u)
 {
-    size_t digits = strspn(arg, "0123456789");
-    if (digits > 0 && digits <= 18 && arg[digits] == '\0') {
-        return users_find_by_id(db, strtoll(arg, NULL, 10), u); /* <= 18 digits: fits */
-    }
+    int64_t id;
+    if (id_parse(arg, strlen(arg), &id) == 0)
+        return users_find_by_id(db, id, u);
     return users_find_by_name(db, arg, u);
 }
 

@@ -9,16 +9,16 @@
  *
  * What differs from the defaults here: the JWT secret, the stack's
  * MariaDB port and password, its FerretDB, and the throw-away databases of
- * this test (<run>_inst_<pid>, dropped with the run). The account is the
+ * this test (<run>_inst_<pid>_<n>, dropped with the run). The account is the
  * default `chat`. MySQL is reached over TCP, not the socket README names,
  * because over the socket a missing user name would quietly become root's
  * socket login and hide the very fault this test is for.
  */
 #include "run_cmd.h"
+#include "test_dbs.h"
 #include "testenv.h"
 
 #include <check.h>
-#include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +33,6 @@ static char dbname[96];
 static char dir[128];
 static char conf[192];
 static char out[16384];
-
-static const char *bin_dir(void)
-{
-    const char *d = getenv("CHAT_BIN_DIR");
-    return d && *d ? d : "build/san/bin";
-}
 
 /* readme_line: the first line of README.md, leading blanks cut, that starts
  * with `start`, into buf. */
@@ -85,7 +79,7 @@ static int run_readme(const char *start, const char *from, const char *to)
     if (from)
         replace(cmd, sizeof cmd, from, to);
     replace(cmd, sizeof cmd, README_CONF, conf);
-    replace(cmd, sizeof cmd, README_BIN, bin_dir());
+    replace(cmd, sizeof cmd, README_BIN, test_dbs_bin_dir());
     size_t len = 0;
     unset[0] = '\0';
     for (char **e = environ; *e; e++) {
@@ -98,40 +92,11 @@ static int run_readme(const char *start, const char *from, const char *to)
     return run_cmd(out, sizeof out, "env%s sh -c '%s' 2>&1", unset, cmd);
 }
 
-static MYSQL *connect_server(const char *db)
-{
-    const struct config *c = testenv_config();
-    MYSQL *m = mysql_init(NULL);
-    ck_assert_ptr_nonnull(m);
-    const char *sock = c->mysql_socket[0] ? c->mysql_socket : NULL;
-    if (!mysql_real_connect(m, c->mysql_host, c->mysql_user, c->mysql_password, db,
-                            (unsigned) c->mysql_port, sock, 0))
-        ck_abort_msg("cannot connect to MySQL: %s", mysql_error(m));
-    return m;
-}
-
-static void sql_exec(MYSQL *m, const char *q)
-{
-    if (mysql_query(m, q) != 0)
-        ck_abort_msg("query failed: %s: %s", q, mysql_error(m));
-}
-
 static void setup(void)
 {
-    const struct config *c = testenv_config();
-    const char *run = c->mysql_database;
-    if (strncmp(run, "chat_test_", strlen("chat_test_")) == 0)
-        snprintf(dbname, sizeof dbname, "%.40s_inst_%ld", run, (long) getpid());
-    else
-        snprintf(dbname, sizeof dbname, "chat_test_inst_%ld", (long) getpid());
-    /* README step 4 makes the schema as root; the stack's account may
-     * make chat_test_* ones itself. */
-    MYSQL *m = connect_server(NULL);
-    char q[256];
-    snprintf(q, sizeof q, "CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", dbname);
-    sql_exec(m, q);
-    mysql_close(m);
-
+    /* README step 4 makes the schema as root; the stack's account may make
+     * these itself. */
+    test_dbs_create("inst", dbname, sizeof dbname);
     snprintf(dir, sizeof dir, "/tmp/chat-install-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(conf, sizeof conf, "%s/chat.conf", dir);
@@ -139,14 +104,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    MYSQL *m = connect_server(NULL);
-    char q[256];
-    snprintf(q, sizeof q, "DROP DATABASE IF EXISTS `%s`", dbname);
-    sql_exec(m, q);
-    mysql_close(m);
-    run_cmd(out, sizeof out,
-            "echo '{\"dropDatabase\": 1}' | CHAT_MONGO_DATABASE=%s %s/chat-mongo-cmd run -", dbname,
-            bin_dir());
+    test_dbs_drop(dbname);
     run_cmd(out, sizeof out, "rm -rf %s", dir);
 }
 
@@ -175,38 +133,40 @@ START_TEST(test_install_readme_steps_with_minimal_config)
     /* Step 5: the example (every line of it a comment), then the settings
      * that differ. The group `chat` of step 3 does not exist on a test
      * machine: root's stands in. */
-    ck_assert_msg(run_readme("install -m 0640 -o root -g chat deploy/chat.conf.example",
-                             "-g chat ", "-g root ") == 0,
+    ck_assert_msg(run_readme("install -m 0640 -o root -g chat deploy/chat.conf.example", "-g chat ",
+                             "-g root ") == 0,
                   "install step: %s", out);
     edit_config();
     ck_assert_int_eq(run_cmd(out, sizeof out, "grep -c '^[a-z]' %s", conf), 0);
     ck_assert_msg(strcmp(out, "8\n") == 0, "the config should set 8 keys, sets %s", out);
 
     /* Step 6: the schema, with the literal command. */
-    const char *step6 = "CHAT_CONFIG=" README_CONF " CHAT_BIN_DIR=" README_BIN
-                        " migrations/migrate.sh";
+    const char *step6 =
+        "CHAT_CONFIG=" README_CONF " CHAT_BIN_DIR=" README_BIN " migrations/migrate.sh";
     ck_assert_msg(run_readme(step6, NULL, NULL) == 0, "migrate.sh on a minimal config: %s", out);
     ck_assert_msg(strstr(out, "applied mysql/0001_") && strstr(out, "applied mongo/0001_"),
                   "migrate.sh output: %s", out);
-    MYSQL *m = connect_server(dbname);
-    sql_exec(m, "SELECT COUNT(*) FROM schema_migrations WHERE version LIKE '0001_%'");
+    MYSQL *m = test_dbs_connect(dbname);
+    test_dbs_exec(m, "SELECT COUNT(*) FROM schema_migrations WHERE version LIKE '0001_%'");
     MYSQL_RES *res = mysql_store_result(m);
     MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
     ck_assert_msg(row && strcmp(row[0], "1") == 0, "0001 recorded in the test database");
     mysql_free_result(res);
     mysql_close(m);
     /* "safe to run again after every upgrade" */
-    ck_assert_msg(run_readme(step6, NULL, NULL) == 0 && strstr(out, "up to date"), "second run: %s", out);
+    ck_assert_msg(run_readme(step6, NULL, NULL) == 0 && strstr(out, "up to date"), "second run: %s",
+                  out);
 
     /* Step 10: chatctl with the same config adds a user and mints a JWT. */
-    ck_assert_int_eq(run_cmd(out, sizeof out, "CHAT_CONFIG=%s env -u CHAT_MYSQL_DATABASE "
-                                              "%s/chatctl add-user alice 2>&1",
-                             conf, bin_dir()),
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "CHAT_CONFIG=%s env -u CHAT_MYSQL_DATABASE "
+                             "%s/chatctl add-user alice 2>&1",
+                             conf, test_dbs_bin_dir()),
                      0);
     ck_assert_msg(strtoll(out, NULL, 10) > 0, "add-user printed: %s", out);
     ck_assert_int_eq(run_cmd(out, sizeof out,
-                             "CHAT_CONFIG=%s env -u CHAT_MYSQL_DATABASE %s/chatctl token alice", conf,
-                             bin_dir()),
+                             "CHAT_CONFIG=%s env -u CHAT_MYSQL_DATABASE %s/chatctl token alice",
+                             conf, test_dbs_bin_dir()),
                      0);
     ck_assert_msg(strncmp(out, "eyJ", 3) == 0, "token printed: %s", out);
 }
@@ -220,19 +180,20 @@ START_TEST(test_install_config_get_reads_defaults_and_refuses_unknown_keys)
     ck_assert_int_eq(run_cmd(out, sizeof out,
                              "env -u CHAT_MYSQL_DATABASE CHAT_CONFIG=%s %s/chatctl config get "
                              "mysql_user mysql_host mysql_database max_text_chars",
-                             conf, bin_dir()),
+                             conf, test_dbs_bin_dir()),
                      0);
     char want[256];
     snprintf(want, sizeof want, "chat\n127.0.0.1\n%s\n4000\n", dbname);
     ck_assert_str_eq(out, want);
-    ck_assert_int_eq(run_cmd(out, sizeof out,
-                             "CHAT_CONFIG=%s CHAT_MYSQL_USER=other %s/chatctl config get mysql_user",
-                             conf, bin_dir()),
-                     0);
+    ck_assert_int_eq(
+        run_cmd(out, sizeof out,
+                "CHAT_CONFIG=%s CHAT_MYSQL_USER=other %s/chatctl config get mysql_user", conf,
+                test_dbs_bin_dir()),
+        0);
     ck_assert_str_eq(out, "other\n");
     ck_assert_int_eq(run_cmd(out, sizeof out,
                              "CHAT_CONFIG=%s %s/chatctl config get mysql_user no_such_key 2>&1",
-                             conf, bin_dir()),
+                             conf, test_dbs_bin_dir()),
                      2);
     ck_assert_msg(strstr(out, "unknown key no_such_key") && !strstr(out, "chat\n"),
                   "an unknown key fails the whole answer: %s", out);
