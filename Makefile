@@ -2,8 +2,11 @@
 #
 #   make            build everything (release flavour, build/rel/)
 #   make run        install what is missing, build, migrate, start the stack
-#   make test       the same set-up with sanitizers, then every test, on
-#                   databases of its own (tests/run.sh)
+#   make test       with sanitizers: the unit tests, then the stack's set-up
+#                   and every integration test, on databases of its own
+#                   (tests/run.sh)
+#   make unit       build and run the unit tests only: no stack, no apt
+#   make integration  the integration part of make test (SUITE=, TEST=)
 #   make fuzz       libFuzzer over the input parsers (clang), FUZZ_SECONDS each
 #   make stop | status | bench | lint | format | clean
 #
@@ -95,6 +98,15 @@ status:
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined all
 	@tests/run.sh $(CURDIR)/build/san/bin $(SUITE) $(TEST)
+
+# The unit tests need nothing but their binary: no packages, no servers.
+unit:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined build/san/bin/unit_tests
+	@tests/run.sh --unit $(CURDIR)/build/san/bin
+
+integration: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all
+	@tests/run.sh --integration $(CURDIR)/build/san/bin $(SUITE) $(TEST)
 
 bench: deps
 	@$(MAKE) --no-print-directory all

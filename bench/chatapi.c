@@ -5,6 +5,7 @@
 #include "chatapi.h"
 
 #include "errors.h"
+#include "ids.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -167,10 +168,7 @@ static int call_json(struct chatapi *a, const char *method, const char *path, co
 static int get_i64(const cJSON *obj, const char *name, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 9007199254740991.0)
-        return ERR_INTERNAL;
-    *out = (int64_t) v->valuedouble;
-    return 0;
+    return cJSON_IsNumber(v) && id_from_double(v->valuedouble, 1, out) == 0 ? 0 : ERR_INTERNAL;
 }
 
 int chatapi_login(struct chatapi *a, const char *username, char **jwt, int64_t *user_id)

@@ -61,8 +61,8 @@ MYSQL_SOCK=$ROOT/var/run/mysqld.sock
 say() { printf 'bench: %s\n' "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 CONF=$CHAT_CONFIG
-# shellcheck source=../migrations/conf.sh
-. "$ROOT/migrations/conf.sh"
+# shellcheck source=../deploy/lib/config.sh
+. "$ROOT/deploy/lib/config.sh"
 mariadb_root() { mariadb --no-defaults --socket="$MYSQL_SOCK" -uroot "$@"; }
 
 [[ -x $BIN/chat-bench ]] || { say "$BIN/chat-bench is not built (run make)"; exit 1; }

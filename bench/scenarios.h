@@ -1,5 +1,5 @@
 /*
- * scenarios.h - the benchmark scenarios of DESIGN.md section 10, each
+ * scenarios.h - the benchmark scenarios of bench/README.md, each
  * producing one result object (one table row) for the results JSON.
  *
  *   connections  idle connections held and relay memory per connection

@@ -11,6 +11,8 @@
 #include "wsclient.h"
 
 #include "errors.h"
+#include "http_list.h"
+#include "ws_accept.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -30,7 +32,6 @@
 
 #define HS_MAX       4096      /* longest handshake answer we accept */
 #define RECV_MSG_MAX (1 << 20) /* largest message we accept from the relay */
-#define WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct wsclient {
     int fd;            /* -1 once closed */
@@ -85,20 +86,6 @@ static uint64_t rng_seed(void)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     z ^= z >> 31;
     return z ? z : 1;
-}
-
-void wsclient_accept_key(const char *key, char out[WSCLIENT_ACCEPT_LEN])
-{
-    char buf[128];
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    int n = snprintf(buf, sizeof buf, "%s%s", key, WS_GUID);
-    if (n < 0 || (size_t) n >= sizeof buf ||
-        EVP_Digest(buf, (size_t) n, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20) {
-        out[0] = '\0';
-        return;
-    }
-    EVP_EncodeBlock((unsigned char *) out, md, 20);
 }
 
 int wsclient_target_parse(const char *url, struct wsclient_target *t)
@@ -350,26 +337,6 @@ static int build_request(struct wsclient *c, const char *token)
     return 0;
 }
 
-/* header_has_token: does a comma-separated header value contain `tok`? */
-static int header_has_token(const char *v, size_t len, const char *tok)
-{
-    size_t tl = strlen(tok);
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e - s == tl && strncasecmp(v + s, tok, tl) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* check_answer: the header block [0, hdr_len) of a handshake answer.
  * Returns NULL when it accepts the upgrade, else why not. */
 static const char *check_answer(struct wsclient *c, const char *h, size_t hdr_len)
@@ -387,8 +354,8 @@ static const char *check_answer(struct wsclient *c, const char *h, size_t hdr_le
         snprintf(c->why_buf, sizeof c->why_buf, "http %d", status);
         return c->why_buf;
     }
-    char accept[WSCLIENT_ACCEPT_LEN];
-    wsclient_accept_key(c->key, accept);
+    char accept[WS_ACCEPT_LEN + 1];
+    ws_accept_key(c->key, accept);
     int ok_upgrade = 0, ok_conn = 0, ok_accept = 0;
     const char *p = memchr(h, '\n', hdr_len);
     const char *end = h + hdr_len;
@@ -414,7 +381,7 @@ static const char *check_answer(struct wsclient *c, const char *h, size_t hdr_le
             if (nl == 7 && strncasecmp(line, "upgrade", 7) == 0)
                 ok_upgrade = vl == 9 && strncasecmp(v, "websocket", 9) == 0;
             else if (nl == 10 && strncasecmp(line, "connection", 10) == 0)
-                ok_conn = header_has_token(v, vl, "upgrade");
+                ok_conn = http_list_has(v, vl, "upgrade");
             else if (nl == 20 && strncasecmp(line, "sec-websocket-accept", 20) == 0)
                 ok_accept = vl == strlen(accept) && memcmp(v, accept, vl) == 0;
         }

@@ -94,9 +94,4 @@ size_t wsclient_queued_bytes(const struct wsclient *c);
  * on_closed does not run then). NULL is a no-op. */
 void wsclient_free(struct wsclient *c);
 
-#define WSCLIENT_ACCEPT_LEN 29 /* base64 of a SHA-1 digest, and the NUL */
-
-/* wsclient_accept_key: Sec-WebSocket-Accept for a Sec-WebSocket-Key. */
-void wsclient_accept_key(const char *key, char out[WSCLIENT_ACCEPT_LEN]);
-
 #endif

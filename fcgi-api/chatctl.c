@@ -7,13 +7,18 @@
  *   chatctl token NAME|ID             prints a JWT for the user (jwt_ttl)
  *   chatctl room A B                  find or create the room of two users
  *                                     (names or ids); prints the room id
+ *   chatctl config get KEY...         prints each KEY's effective value, one
+ *                                     a line: the default, the file, then
+ *                                     CHAT_<KEY>, as every program reads it
+ *                                     (the shell scripts' one config reader)
  *
  * Output is the bare value on stdout so scripts can capture it; messages go
  * to stderr. Exit status: 0 done, 1 failed (e.g. unknown user, database
- * down), 2 usage or configuration error.
+ * down), 2 usage or configuration error (an unknown KEY included).
  */
 #include "config.h"
 #include "errors.h"
+#include "ids.h"
 #include "jwt.h"
 #include "rooms.h"
 #include "sqldb.h"
@@ -28,17 +33,17 @@ static void usage(void)
 {
     fputs("usage: chatctl add-user NAME [DISPLAY]\n"
           "       chatctl token NAME|ID\n"
-          "       chatctl room A B          (A, B: user names or ids)\n",
+          "       chatctl room A B          (A, B: user names or ids)\n"
+          "       chatctl config get KEY...\n",
           stderr);
 }
 
-/* find_user: by id when arg is all digits, else by name. */
+/* find_user: by id when arg is one (ids.h), else by name. */
 static int find_user(struct sqldb *db, const char *arg, struct user *u)
 {
-    size_t digits = strspn(arg, "0123456789");
-    if (digits > 0 && digits <= 18 && arg[digits] == '\0') {
-        return users_find_by_id(db, strtoll(arg, NULL, 10), u); /* <= 18 digits: fits */
-    }
+    int64_t id;
+    if (id_parse(arg, strlen(arg), &id) == 0)
+        return users_find_by_id(db, id, u);
     return users_find_by_name(db, arg, u);
 }
 
@@ -109,6 +114,26 @@ static int cmd_room(struct sqldb *db, const char *a, const char *b)
     return 0;
 }
 
+/* cmd_config_get: every value is checked before any is printed, so a
+ * script never reads a partial answer. */
+static int cmd_config_get(const struct config *cfg, int nkeys, char **keys)
+{
+    static char values[64][CONFIG_STR_MAX];
+    if (nkeys > 64) {
+        fprintf(stderr, "chatctl: config get: at most 64 keys at a time\n");
+        return 2;
+    }
+    for (int i = 0; i < nkeys; i++) {
+        if (config_value(cfg, keys[i], values[i], sizeof values[i]) != 0) {
+            fprintf(stderr, "chatctl: config get: unknown key %s\n", keys[i]);
+            return 2;
+        }
+    }
+    for (int i = 0; i < nkeys; i++)
+        printf("%s\n", values[i]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct config cfg;
@@ -119,12 +144,15 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     int ok_args = (strcmp(cmd, "add-user") == 0 && (argc == 3 || argc == 4)) ||
                   (strcmp(cmd, "token") == 0 && argc == 3) ||
-                  (strcmp(cmd, "room") == 0 && argc == 4);
+                  (strcmp(cmd, "room") == 0 && argc == 4) ||
+                  (strcmp(cmd, "config") == 0 && argc >= 4 && strcmp(argv[2], "get") == 0);
     if (!ok_args) {
         usage();
         return 2;
     }
     config_load_or_exit(&cfg, "chatctl");
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config_get(&cfg, argc - 3, argv + 3);
     struct sqldb *db = sqldb_new(&cfg);
     if (!db) {
         fprintf(stderr, "chatctl: out of memory\n");

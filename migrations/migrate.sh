@@ -22,8 +22,9 @@
 # one change per file.
 #
 # Settings come from the same config as the programs (CHAT_CONFIG, default
-# /etc/chat/chat.conf, with CHAT_<KEY> overrides). CHAT_BIN_DIR names where
-# chat-mongo-cmd lives (default: build/rel/bin, then PATH).
+# /etc/chat/chat.conf, with CHAT_<KEY> overrides), read by the programs' own
+# loader through `chatctl config get`, defaults included. CHAT_BIN_DIR names
+# where chatctl and chat-mongo-cmd live (default: build/rel/bin, then PATH).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -39,8 +40,9 @@ case ${1:-} in
 *) echo "migrate: unknown argument '$1' (use --status)" >&2; exit 2 ;;
 esac
 
-# shellcheck source=conf.sh
-. "$ROOT/migrations/conf.sh"
+# shellcheck source=../deploy/lib/config.sh
+. "$ROOT/deploy/lib/config.sh"
+conf_check || { echo "migrate: the config does not load ($CONF)" >&2; exit 1; }
 
 MONGO_CMD=${CHAT_BIN_DIR:-$ROOT/build/rel/bin}/chat-mongo-cmd
 [[ -x $MONGO_CMD ]] || MONGO_CMD=$(command -v chat-mongo-cmd || true)
@@ -48,7 +50,8 @@ MONGO_CMD=${CHAT_BIN_DIR:-$ROOT/build/rel/bin}/chat-mongo-cmd
 
 DEFAULTS=$(mktemp)
 trap 'rm -f "$DEFAULTS"' EXIT
-mysql_defaults_write "$DEFAULTS" "$(conf_get mysql_database)"
+mysql_db=$(conf_get mysql_database)
+mysql_defaults_write "$DEFAULTS" "$mysql_db"
 
 sql() { mariadb --defaults-file="$DEFAULTS" --batch --skip-column-names "$@"; }
 
@@ -88,6 +91,7 @@ done <<<"$mongo_applied"
 # PostgreSQL answering there), the files are skipped with a notice.
 
 pg_url=$(conf_get ferretdb_postgresql_url)
+mongo_db=$(conf_get mongo_database)
 declare -A pg_applied=()
 pg_files=()
 if [[ -n $pg_url ]]; then
@@ -111,7 +115,7 @@ pg_psql() {
     (
         [[ -n $pw ]] && export PGPASSWORD=$pw
         PGCONNECT_TIMEOUT=10 exec psql -X -q -v ON_ERROR_STOP=1 -d "$url" \
-            -v mongo_database="$(conf_get mongo_database)" "$@"
+            -v mongo_database="$mongo_db" "$@"
     )
 }
 

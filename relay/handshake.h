@@ -11,15 +11,17 @@
 #ifndef RELAY_HANDSHAKE_H
 #define RELAY_HANDSHAKE_H
 
+#include "ws_accept.h"
+
 #include <stddef.h>
 
-#define HS_MAX_REQUEST  8192 /* request line and headers, bytes */
-#define HS_MAX_HEADERS  64
-#define HS_MAX_TARGET   2048
-#define HS_TOKEN_MAX    128  /* longest socket token accepted from the query */
-#define HS_ORIGIN_MAX   256
-#define HS_KEY_LEN      24   /* base64 of the 16-byte Sec-WebSocket-Key */
-#define HS_ACCEPT_LEN   28   /* base64 of a SHA-1 digest */
+#define HS_MAX_REQUEST 8192 /* request line and headers, bytes */
+#define HS_MAX_HEADERS 64
+#define HS_MAX_TARGET  2048
+#define HS_TOKEN_MAX   128 /* longest socket token accepted from the query */
+#define HS_ORIGIN_MAX  256
+#define HS_KEY_LEN     WS_KEY_LEN /* shared/ws_accept.h */
+#define HS_ACCEPT_LEN  WS_ACCEPT_LEN
 
 enum hs_result {
     HS_INCOMPLETE = 0, /* no blank line yet: read more (the buffer is not full) */
@@ -31,15 +33,15 @@ enum hs_route { HS_ROUTE_WS, HS_ROUTE_HEALTHZ, HS_ROUTE_METRICS };
 
 struct hs_request {
     enum hs_route route;
-    size_t length;                 /* bytes up to and including the blank line */
-    char key[HS_KEY_LEN + 1];      /* Sec-WebSocket-Key (HS_ROUTE_WS) */
-    char token[HS_TOKEN_MAX + 1];  /* decoded ?token= value; "" when absent */
-    int token_too_long;            /* a token was given but exceeds HS_TOKEN_MAX */
+    size_t length;                /* bytes up to and including the blank line */
+    char key[HS_KEY_LEN + 1];     /* Sec-WebSocket-Key (HS_ROUTE_WS) */
+    char token[HS_TOKEN_MAX + 1]; /* decoded ?token= value; "" when absent */
+    int token_too_long;           /* a token was given but exceeds HS_TOKEN_MAX */
     char origin[HS_ORIGIN_MAX + 1];
     int has_origin;
-    int status;                    /* HS_BAD: 400, 403 (Origin too long), 404, 405, 426 */
-    const char *reason;            /* HS_BAD: static one-line reason */
-    int want_version_header;       /* 426 for a bad version: add Sec-WebSocket-Version: 13 */
+    int status;              /* HS_BAD: 400, 403 (Origin too long), 404, 405, 426 */
+    const char *reason;      /* HS_BAD: static one-line reason */
+    int want_version_header; /* 426 for a bad version: add Sec-WebSocket-Version: 13 */
 };
 
 /* hs_parse: examine the first len bytes of a request. Returns HS_INCOMPLETE
@@ -50,8 +52,9 @@ struct hs_request {
  * did not wait for 101) belong to the WebSocket stream. buf borrowed. */
 int hs_parse(const char *buf, size_t len, struct hs_request *req);
 
-/* hs_accept_key: Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)),
- * written NUL-terminated into out. */
+/* hs_accept_key: Sec-WebSocket-Accept for a key, NUL-terminated into out:
+ * shared/ws_accept.c computes it for the relay and the clients alike; this
+ * name is what the relay's transport calls. */
 void hs_accept_key(const char *key, char out[HS_ACCEPT_LEN + 1]);
 
 /* hs_origin_allowed: 1 when origin equals (ASCII case-insensitively) one
@@ -59,10 +62,8 @@ void hs_accept_key(const char *key, char out[HS_ACCEPT_LEN + 1]);
  * ignored), else 0. An empty list allows nothing. */
 int hs_origin_allowed(const char *allowed, const char *origin);
 
-/* hs_reason_phrase: "OK", "Bad Request", ... for the statuses the relay sends. */
-const char *hs_reason_phrase(int status);
-
-/* hs_format_response: write "HTTP/1.1 <status> ..." with Content-Type,
+/* hs_format_response: write "HTTP/1.1 <status> <reason>" (shared/http_reason.h)
+ * with Content-Type,
  * Content-Length, Connection: close, `extra` header lines (each ending in
  * CRLF; may be NULL) and the body into buf. Returns the length, or 0 when
  * it does not fit in cap. */

@@ -5,7 +5,10 @@
  */
 #include "proto.h"
 #include "errors.h"
+#include "ids.h"
+#include "jsonnul.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -19,24 +22,6 @@ static int fail(struct proto_error *err, int rc, const char *code, const char *m
     return rc;
 }
 
-/* has_nul_escape: 1 when the JSON text contains a \u0000 escape or a raw
- * NUL. cJSON would decode the escape into a NUL that silently cuts the C
- * string, and MongoDB-compatible stores refuse NUL in strings. */
-static int has_nul_escape(const char *s, size_t len)
-{
-    if (memchr(s, '\0', len))
-        return 1;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (s[i] != '\\')
-            continue;
-        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
-            return 1;
-        i++; /* skip the escaped character, so "\\u0000" is not an escape */
-    }
-    return 0;
-}
-
-/* get_id: an integral JSON number in 1..2^53 (or 0..2^53 when zero_ok). */
 /* has_trailing_bytes: 1 when [p, end) holds anything but JSON whitespace. */
 static int has_trailing_bytes(const char *p, const char *end)
 {
@@ -46,26 +31,11 @@ static int has_trailing_bytes(const char *p, const char *end)
     return 0;
 }
 
+/* get_id: an id (shared/ids.h: 1..2^53-1, or 0.. when zero_ok) given as a
+ * JSON number. */
 static int get_id(const cJSON *item, int zero_ok, int64_t *out)
 {
-    if (!cJSON_IsNumber(item))
-        return -1;
-    double d = item->valuedouble;
-    if (!(d >= (zero_ok ? 0.0 : 1.0) && d <= (double) PROTO_MAX_ID))
-        return -1;
-    int64_t v = (int64_t) d;
-    if ((double) v != d)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char) *s & 0xC0) != 0x80;
-    return n;
+    return cJSON_IsNumber(item) ? id_from_double(item->valuedouble, zero_ok ? 0 : 1, out) : -1;
 }
 
 static int has_control(const char *s)
@@ -134,7 +104,11 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
         rc = fail(err, ERR_INVALID, "bad_request", "a frame must be one JSON object");
         goto out;
     }
-    if (has_nul_escape(text, len)) {
+    if (!utf8_valid(text, len, NULL)) {
+        rc = fail(err, ERR_INVALID, "bad_request", "a frame must be UTF-8 text");
+        goto out;
+    }
+    if (json_has_nul(text, len)) {
         rc = fail(err, ERR_INVALID, "bad_request", "NUL characters are not allowed");
         goto out;
     }
@@ -202,7 +176,12 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
             rc = fail(err, ERR_INVALID, "bad_request", "message must be a non-empty string");
             goto out;
         }
-        if (utf8_chars(item->valuestring) > max_text_chars) {
+        size_t chars = 0;
+        if (!utf8_valid(item->valuestring, strlen(item->valuestring), &chars)) {
+            rc = fail(err, ERR_INVALID, "bad_request", "message must be UTF-8 text");
+            goto out;
+        }
+        if (chars > max_text_chars) {
             rc = fail(err, ERR_TOO_LARGE, "too_large", "message has too many characters");
             goto out;
         }

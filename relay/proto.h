@@ -1,5 +1,5 @@
 /*
- * proto.h - the relay's JSON protocol (DESIGN.md section 7): client frames
+ * proto.h - the relay's JSON protocol (docs/protocol.md): client frames
  * in, server frames out.
  *
  * proto_parse turns one client text frame into a validated command or a
@@ -19,33 +19,32 @@
 #define PROTO_CLIENT_MSG_ID_MAX 64   /* bytes */
 #define PROTO_IMAGE_URL_MAX     2048 /* bytes */
 #define PROTO_IMAGE_NAME_MAX    256  /* bytes */
-#define PROTO_MAX_ID            9007199254740992LL /* 2^53: exact in a JSON number */
 
 enum proto_kind { PROTO_ENTER, PROTO_LEAVE, PROTO_TEXT, PROTO_IMAGE };
 
 struct proto_cmd {
     enum proto_kind kind;
-    int64_t room_id;      /* > 0 once valid; 0 when the frame had no usable one */
-    int64_t since;        /* ENTER: seq to replay after, or -1 when absent */
+    int64_t room_id; /* > 0 once valid; 0 when the frame had no usable one */
+    int64_t since;   /* ENTER: seq to replay after, or -1 when absent */
     int has_user_id;
-    int64_t user_id;      /* when has_user_id */
+    int64_t user_id;                                 /* when has_user_id */
     char client_msg_id[PROTO_CLIENT_MSG_ID_MAX + 1]; /* "" when absent or unusable */
-    char *message;        /* TEXT: owned, NUL-free UTF-8, 1..max_text_chars code points */
-    char *image_url;      /* IMAGE: owned, absolute http(s) URL */
-    char *image_name;     /* IMAGE: owned, may be NULL */
+    char *message;    /* TEXT: owned, NUL-free UTF-8, 1..max_text_chars code points */
+    char *image_url;  /* IMAGE: owned, absolute http(s) URL */
+    char *image_name; /* IMAGE: owned, may be NULL */
 };
 
 struct proto_error {
-    const char *code;     /* static: "bad_request", "too_large", "internal" */
-    const char *message;  /* static sentence */
+    const char *code;    /* static: "bad_request", "too_large", "internal" */
+    const char *message; /* static sentence */
 };
 
-/* proto_parse: parse the len bytes of a text frame (valid UTF-8, as wslay
- * checked) into *cmd. max_text_chars bounds `message` in code points.
- * Returns 0; ERR_INVALID or ERR_TOO_LARGE with *err filled (cmd->room_id
- * and cmd->client_msg_id still set when they could be read, so the ERROR
- * can name them); ERR_NOMEM. In every case release cmd with
- * proto_cmd_clear. text borrowed. */
+/* proto_parse: parse the len bytes of a text frame into *cmd. wslay has
+ * checked that the frame is UTF-8; so does this (and that the decoded
+ * message is, escapes included), for it is called on raw bytes too. max_text_chars bounds `message`
+ * in code points. Returns 0; ERR_INVALID or ERR_TOO_LARGE with *err filled (cmd->room_id and
+ * cmd->client_msg_id still set when they could be read, so the ERROR can name them); ERR_NOMEM. In
+ * every case release cmd with proto_cmd_clear. text borrowed. */
 int proto_parse(const char *text, size_t len, size_t max_text_chars, struct proto_cmd *cmd,
                 struct proto_error *err);
 

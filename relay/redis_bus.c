@@ -264,7 +264,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         free(i64map_del(&b->rooms, id));
 }
 
-/* forget_unwanted: drop rooms nobody wants and mark the rest unsubscribed
+/* reset_rooms: drop rooms nobody wants and mark the rest unsubscribed
  * (after a disconnect every subscription is gone). */
 static void reset_rooms(struct redis_bus *b)
 {

@@ -1,6 +1,6 @@
 /*
  * redis_bus.h - the relay's Redis pub/sub subscriber, driven by the relay's
- * own ev loop through hiredis's async API (DESIGN.md section 9).
+ * own ev loop through hiredis's async API (docs/operations.md, "Scaling out").
  *
  * One channel per room ("chat:room:<id>"). The relay says which rooms it
  * wants (a local connection has ENTERed them); the bus keeps that set

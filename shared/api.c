@@ -9,7 +9,11 @@
  * everything that can refuse the request without it.
  */
 #include "api.h"
+#include "decimal.h"
 #include "errors.h"
+#include "http_reason.h"
+#include "ids.h"
+#include "jsonnul.h"
 #include "jwt.h"
 #include "log.h"
 #include "pct.h"
@@ -106,7 +110,7 @@ void api_resp_fail(struct api_resp *resp, int err)
         api_resp_error(resp, 403, "forbidden", "not allowed");
         break;
     case ERR_TOO_LARGE:
-        api_resp_error(resp, 413, "payload_too_large", "request too large");
+        api_resp_error(resp, 413, "too_large", "request too large");
         break;
     case ERR_CONFLICT:
         api_resp_error(resp, 409, "conflict", "conflicts with existing data");
@@ -120,54 +124,20 @@ void api_resp_fail(struct api_resp *resp, int err)
     }
 }
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    }
-    return "Unknown";
-}
-
 char *api_resp_render(const struct api_resp *resp, size_t *len)
 {
     char *body = resp->json ? cJSON_PrintUnformatted(resp->json) : NULL;
     size_t body_len = body ? strlen(body) : 0;
     int status = resp->status ? resp->status : 500;
     char head[API_HEADERS_MAX + 512];
-    int n =
-        snprintf(head, sizeof head,
-                 "Status: %d %s\r\n"
-                 "Content-Type: application/json; charset=utf-8\r\n"
-                 "Content-Length: %zu\r\n"
-                 "Cache-Control: no-store\r\n"
-                 "X-Content-Type-Options: nosniff\r\n"
-                 "%.*s\r\n",
-                 status, reason_phrase(status), body_len, (int) resp->headers_len, resp->headers);
+    int n = snprintf(head, sizeof head,
+                     "Status: %d %s\r\n"
+                     "Content-Type: application/json; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "X-Content-Type-Options: nosniff\r\n"
+                     "%.*s\r\n",
+                     status, http_reason(status), body_len, (int) resp->headers_len, resp->headers);
     char *out = NULL;
     if (n > 0 && (size_t) n < sizeof head && (out = malloc((size_t) n + body_len + 1))) {
         memcpy(out, head, (size_t) n);
@@ -226,25 +196,6 @@ static int request_path(char **envp, char *out, size_t cap)
     return out[0] == '/' ? 0 : ERR_INVALID;
 }
 
-/* parse_id: a positive decimal int64 of exactly len characters, canonical
- * (no sign, no leading zero). */
-static int parse_id(const char *s, size_t len, int64_t *out)
-{
-    if (len == 0 || len > 19 || s[0] == '0')
-        return ERR_INVALID;
-    int64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return ERR_INVALID;
-        int d = s[i] - '0';
-        if (v > (INT64_MAX - d) / 10)
-            return ERR_INVALID;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
 /* route_match: 1 when path fits pattern (segment by segment; "{id}"
  * matches one positive id segment, stored in *id). */
 static int route_match(const char *pattern, const char *path, int64_t *id)
@@ -253,7 +204,7 @@ static int route_match(const char *pattern, const char *path, int64_t *id)
     for (;;) {
         if (strncmp(p, "{id}", 4) == 0) {
             size_t n = strcspn(s, "/");
-            if (parse_id(s, n, id) != 0)
+            if (id_parse(s, n, id) != 0)
                 return 0;
             p += 4;
             s += n;
@@ -289,28 +240,6 @@ static int media_type_is_json(const char *ct)
     if (*cs == '"')
         cs++;
     return strncasecmp(cs, "utf-8", 5) == 0 && strchr("\"; \t", cs[5]);
-}
-
-/* has_escaped_nul: 1 when a JSON text contains a \u0000 escape inside a
- * string. cJSON would cut the string there, so "bob\u0000x" would silently
- * become "bob"; such input is refused instead. */
-static int has_escaped_nul(const char *s, size_t len)
-{
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!in_string) {
-            in_string = s[i] == '"';
-            continue;
-        }
-        if (s[i] == '"') {
-            in_string = 0;
-        } else if (s[i] == '\\' && i + 1 < len) {
-            if (s[i + 1] == 'u' && i + 5 < len && strncmp(s + i + 2, "0000", 4) == 0)
-                return 1;
-            i++; /* skip the escaped character */
-        }
-    }
-    return 0;
 }
 
 /* read_body: read the declared (or, without a declaration, the available)
@@ -390,7 +319,7 @@ static int parse_json_body(const struct api_ctx *ctx, struct api_req *req, api_r
 {
     int rc = read_body(req, rd, arg, (size_t) ctx->cfg->max_body_bytes);
     if (rc == ERR_TOO_LARGE) {
-        api_resp_error(resp, 413, "payload_too_large", "the request body exceeds %d bytes",
+        api_resp_error(resp, 413, "too_large", "the request body exceeds %d bytes",
                        ctx->cfg->max_body_bytes);
         return -1;
     }
@@ -411,7 +340,7 @@ static int parse_json_body(const struct api_ctx *ctx, struct api_req *req, api_r
         api_resp_error(resp, 400, "bad_request", "the request body is not valid UTF-8 text");
         return -1;
     }
-    if (has_escaped_nul(req->body, req->body_len)) {
+    if (json_has_nul(req->body, req->body_len)) {
         api_resp_error(resp, 400, "bad_request", "strings must not contain \\u0000");
         return -1;
     }
@@ -490,10 +419,8 @@ static int parse_request(char **envp, struct api_req *req, struct api_resp *resp
         return -1;
     }
     if (cl && *cl) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(cl, &end, 10);
-        if (*end != '\0' || errno != 0 || v < 0 || cl[0] == '-' || cl[0] == '+') {
+        int64_t v;
+        if (dec_parse(cl, strlen(cl), &v) != 0) {
             api_resp_error(resp, 400, "bad_request", "invalid Content-Length");
             return -1;
         }
@@ -524,7 +451,7 @@ void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp, api
     if (!route)
         goto out;
     if (req.content_length > ctx->cfg->max_body_bytes) {
-        api_resp_error(resp, 413, "payload_too_large", "the request body exceeds %d bytes",
+        api_resp_error(resp, 413, "too_large", "the request body exceeds %d bytes",
                        ctx->cfg->max_body_bytes);
         goto out;
     }
@@ -587,14 +514,7 @@ int api_query_int(const struct api_req *req, struct api_resp *resp, const char *
     if (!v)
         return 0;
     int64_t x = 0;
-    int ok = !dups && len > 0 && len <= 19;
-    for (size_t i = 0; ok && i < len; i++) {
-        if (v[i] < '0' || v[i] > '9' || x > (INT64_MAX - (v[i] - '0')) / 10)
-            ok = 0;
-        else
-            x = x * 10 + (v[i] - '0');
-    }
-    if (!ok || x < min || x > max) {
+    if (dups || dec_parse(v, len, &x) != 0 || x < min || x > max) {
         api_resp_error(resp, 400, "bad_request",
                        "%s must be given once, as a whole number from %lld to %lld", name,
                        (long long) min, (long long) max);
@@ -609,12 +529,10 @@ int api_body_id(const struct api_req *req, struct api_resp *resp, const char *na
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->json, name);
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 9007199254740991.0 ||
-        (double) (int64_t) v->valuedouble != v->valuedouble) {
+    if (!cJSON_IsNumber(v) || id_from_double(v->valuedouble, 1, out) != 0) {
         api_resp_error(resp, 400, "bad_request", "%s must be a positive whole number", name);
         return -1;
     }
-    *out = (int64_t) v->valuedouble;
     return 1;
 }
 

@@ -18,7 +18,7 @@
  *   404 not_found               no route for the path (dev-only routes
  *                               while dev_login is off look the same)
  *   405 method_not_allowed      path known, method not (with Allow)
- *   413 payload_too_large       CONTENT_LENGTH above cfg->max_body_bytes
+ *   413 too_large               CONTENT_LENGTH above cfg->max_body_bytes
  *   415 unsupported_media_type  a JSON route without application/json
  *   503 unavailable             a database could not be reached
  * Every error body is {"error":{"code":"...","message":"..."}}.

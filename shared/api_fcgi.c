@@ -8,6 +8,7 @@
  * database restart never needs a program restart.
  */
 #include "api_fcgi.h"
+#include "decimal.h"
 #include "errors.h"
 #include "log.h"
 #include "sqldb.h"
@@ -53,10 +54,10 @@ static long cgi_read(void *arg, char *buf, size_t n)
 static void cgi_drain(size_t taken)
 {
     const char *cl = getenv("CONTENT_LENGTH");
-    char *end;
-    unsigned long long want = cl && *cl ? strtoull(cl, &end, 10) : 0;
-    if (!cl || !*cl || *end || want <= taken)
+    int64_t declared;
+    if (!cl || dec_parse(cl, strlen(cl), &declared) != 0 || (uint64_t) declared <= taken)
         return;
+    uint64_t want = (uint64_t) declared;
     if (want > CGI_DRAIN_MAX)
         want = CGI_DRAIN_MAX;
     char buf[4096];

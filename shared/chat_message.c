@@ -15,7 +15,7 @@ cJSON *chat_message_to_json(const struct chat_message *m)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    /* Ids and seqs stay below 2^53, so a JSON number (double) holds them exactly. */
+    /* Ids and seqs stay within ID_MAX (ids.h), so a JSON number holds them exactly. */
     int ok = cJSON_AddStringToObject(o, "id", m->id) &&
              cJSON_AddNumberToObject(o, "chatRoomId", (double) m->room_id) &&
              cJSON_AddNumberToObject(o, "seq", (double) m->seq) &&
@@ -28,7 +28,8 @@ cJSON *chat_message_to_json(const struct chat_message *m)
              (m->image_name ? cJSON_AddStringToObject(o, "imageName", m->image_name) != NULL
                             : cJSON_AddNullToObject(o, "imageName") != NULL);
     }
-    ok = ok && cJSON_AddStringToObject(o, "clientMsgId", m->client_msg_id ? m->client_msg_id : "") &&
+    ok = ok &&
+         cJSON_AddStringToObject(o, "clientMsgId", m->client_msg_id ? m->client_msg_id : "") &&
          cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, m->created_at_ms));
     if (!ok) {
         cJSON_Delete(o);

@@ -260,6 +260,17 @@ void config_load_or_exit(struct config *cfg, const char *program)
     }
 }
 
+int config_value(const struct config *cfg, const char *name, char *buf, size_t cap)
+{
+    const struct key_desc *k = find_key(name);
+    if (!k)
+        return ERR_NOT_FOUND;
+    const char *field = (const char *) cfg + k->offset;
+    int n = k->type == KEY_INT ? snprintf(buf, cap, "%d", *(const int *) (const void *) field)
+                               : snprintf(buf, cap, "%s", field);
+    return n >= 0 && (size_t) n < cap ? 0 : ERR_INVALID;
+}
+
 /* url_password: in "scheme://user:password@host/...", where the password
  * starts and how long it is; 0 when the value holds none. */
 static size_t url_password(const char *v, size_t *start)

@@ -89,6 +89,13 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
 /* config_load_or_exit: config_load, and on failure print the line and exit(2). */
 void config_load_or_exit(struct config *cfg, const char *program);
 
+/*
+ * config_value: the value of key `name` in *cfg as text (a number in
+ * decimal), unmasked, into buf. Returns 0, ERR_NOT_FOUND for a key the
+ * config does not have, or ERR_INVALID when buf is too small.
+ */
+int config_value(const struct config *cfg, const char *name, char *buf, size_t cap);
+
 /* config_dump: write every key and its value to a stream, secrets and the
  * passwords inside URLs (mongo_uri, ferretdb_postgresql_url) masked. */
 void config_dump(const struct config *cfg, FILE *out);

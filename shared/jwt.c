@@ -9,6 +9,7 @@
 #include "jwt.h"
 #include "b64url.h"
 #include "errors.h"
+#include "ids.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -78,24 +79,10 @@ static int numeric_date(const cJSON *v, int64_t *out)
 static int parse_sub(const cJSON *v, int64_t *out)
 {
     if (cJSON_IsString(v)) {
-        const char *s = v->valuestring;
-        size_t n = strlen(s);
-        if (n == 0 || n > 18 || s[0] == '0')
-            return ERR_AUTH;
-        int64_t id = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] < '0' || s[i] > '9')
-                return ERR_AUTH;
-            id = id * 10 + (s[i] - '0');
-        }
-        *out = id;
-        return 0;
+        return id_parse(v->valuestring, strlen(v->valuestring), out) == 0 ? 0 : ERR_AUTH;
     }
-    if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 9007199254740991.0 &&
-        (double) (int64_t) v->valuedouble == v->valuedouble) {
-        *out = (int64_t) v->valuedouble;
+    if (cJSON_IsNumber(v) && id_from_double(v->valuedouble, 1, out) == 0)
         return 0;
-    }
     return ERR_AUTH;
 }
 

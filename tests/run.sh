@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# run.sh BIN_DIR [SUITE [TEST]] - what `make test` does after building with
-# sanitizers: bring the stack up on the binaries in BIN_DIR, run the unit
-# tests, then the integration tests (which include the browser test and,
-# last, a check that no sanitizer report was written by any process), then
-# put the stack back the way it was found. With SUITE (make test
-# SUITE=relay), only that integration suite runs, or only its TEST. The
-# output ends with Check's summary line of the integration run; the exit
-# status is non-zero if any test failed.
+# run.sh [--unit|--integration] BIN_DIR [SUITE [TEST]] - what `make test`
+# does after building with sanitizers: run the unit tests (no servers
+# needed), then bring the stack up on the binaries in BIN_DIR, run the
+# integration tests (which include the browser test and, last, a check that
+# no sanitizer report was written by any process), then put the stack back
+# the way it was found. With SUITE (make test SUITE=relay), only that
+# integration suite runs, or only its TEST, and the unit tests are skipped.
+# --unit (make unit) runs only the unit tests and touches no stack;
+# --integration (make integration) only the integration part. The output
+# ends with Check's summary line of the last run; the exit status is
+# non-zero if any test failed.
 #
 # The tests never see the development data: the run makes its own MySQL
 # schema and MongoDB database, both chat_test_<unix time>_<pid>, and
@@ -18,10 +21,31 @@
 # first (tests/testdb.sh sweep).
 set -uo pipefail
 
-BIN=${1:?usage: tests/run.sh BIN_DIR [SUITE [TEST]]}
+PARTS=all
+case ${1:-} in
+--unit) PARTS=unit; shift ;;
+--integration) PARTS=integration; shift ;;
+esac
+BIN=${1:?usage: tests/run.sh [--unit|--integration] BIN_DIR [SUITE [TEST]]}
 shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+
+# run_unit: the unit tests, which need no server, config or database.
+run_unit() {
+    echo "== unit tests"
+    ASAN_OPTIONS=detect_leaks=1 "$BIN/unit_tests"
+}
+
+if [[ $PARTS == unit ]]; then
+    run_unit
+    exit
+fi
+unit_rc=skipped
+if [[ $PARTS == all && $# -eq 0 ]]; then
+    run_unit
+    unit_rc=$?
+fi
 export CHAT_VAR_DIR=$ROOT/var CHAT_CONFIG=$ROOT/var/chat.conf CHAT_BIN_DIR=$BIN
 export CHAT_TEST_OUT=${CHAT_TEST_OUT:-$ROOT/var/test-out}
 RUN=$CHAT_VAR_DIR/run
@@ -89,13 +113,6 @@ tests/testdb.sh create "$TESTDB" $$ || exit 1
 deploy/dev/stack.sh up || { echo "tests: the stack did not come up" >&2; exit 1; }
 echo "== databases of this run: $TESTDB (MySQL and MongoDB; dropped at the end)"
 
-unit_rc=0
-if (($# == 0)); then
-    echo "== unit tests"
-    ASAN_OPTIONS=detect_leaks=1 "$BIN/unit_tests"
-    unit_rc=$?
-fi
-
 echo "== integration tests (real MariaDB, FerretDB, lighttpd, relay; browser)${1:+: $*}"
 # Each test runs in its own child; give slow fault tests room.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
@@ -105,7 +122,7 @@ integ_rc=${PIPESTATUS[0]}
 # Put the stack back now, quietly, so Check's summary stays the last line.
 restore
 
-echo "== unit: $( (($#)) && echo skipped || { [[ $unit_rc -eq 0 ]] && echo passed || echo FAILED; })," \
+echo "== unit: $(case $unit_rc in skipped) echo skipped ;; 0) echo passed ;; *) echo FAILED ;; esac)," \
     "integration: $([[ $integ_rc -eq 0 ]] && echo passed || echo FAILED)"
 grep -E '^[0-9]+%: Checks' "$CHAT_TEST_OUT/integration.log" | tail -n1
-[[ $unit_rc -eq 0 && $integ_rc -eq 0 ]]
+[[ ($unit_rc == skipped || $unit_rc -eq 0) && $integ_rc -eq 0 ]]

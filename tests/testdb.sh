@@ -39,15 +39,15 @@ RUN_PATTERN='^chat_test_([0-9]{9,11})_[0-9]+$'
 
 die() { printf 'testdb: %s\n' "$*" >&2; exit 1; }
 
-# shellcheck source=../migrations/conf.sh
-. "$ROOT/migrations/conf.sh"
+# shellcheck source=../deploy/lib/config.sh
+. "$ROOT/deploy/lib/config.sh"
 
 MONGO_CMD=${CHAT_BIN_DIR:-$ROOT/build/rel/bin}/chat-mongo-cmd
 [[ -x $MONGO_CMD ]] || MONGO_CMD=$(command -v chat-mongo-cmd || true)
 
 DEFAULTS=$(mktemp)
 trap 'rm -f "$DEFAULTS"' EXIT
-mysql_defaults_write "$DEFAULTS"
+mysql_defaults_write "$DEFAULTS" || die "cannot read the MySQL settings from the config"
 
 sql() { mariadb --defaults-file="$DEFAULTS" --batch --skip-column-names -e "$1"; }
 

@@ -2,7 +2,7 @@
  * app.js - the browser chat page.
  *
  * Talks to the HTTP API (/api/v1/...) for sign-in, rooms and history, and to
- * the relay over one WebSocket for live messages (DESIGN.md sections 6 and 7).
+ * the relay over one WebSocket for live messages (docs/protocol.md).
  * Plain DOM, no framework and no build step.
  *
  * The few rules everything below keeps:

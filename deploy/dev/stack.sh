@@ -15,6 +15,11 @@
 # for the databases they use (mysql_database, mongo_database, e.g. from
 # CHAT_MYSQL_DATABASE): `make test` points the stack at its own throw-away
 # databases and back (var/run/databases records the ones in use).
+#
+# Settings are read through `chatctl config get` (deploy/lib/config.sh), the
+# programs' own loader, so chatctl must be built first: make builds before
+# it calls this script. Stopping needs no setting: what runs is known by
+# its pid file.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,21 +46,18 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-log_path=$LOG/ubsan:print_stacktrace=1}
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
 
+# shellcheck source=../lib/config.sh
+. "$ROOT/deploy/lib/config.sh"
+# shellcheck source=../lib/procs.sh
+. "$ROOT/deploy/lib/procs.sh"
+
 # ---------------------------------------------------------------- config
 
-# conf_get KEY: the effective value (environment CHAT_KEY over the file).
-conf_get() {
-    local env="CHAT_${1^^}"
-    if [[ -n ${!env:-} ]]; then
-        printf '%s' "${!env}"
-        return
-    fi
-    sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*\)$/\1/p" "$CONF" 2>/dev/null | tail -n1 |
-        sed 's/[[:space:]]*$//'
-}
-
+# write_config: the config on first use; then check that it loads, so that
+# no component starts on settings the programs would refuse.
 write_config() {
     if [[ -f $CONF ]]; then
+        conf_check || die "$CONF does not load (see above)"
         config_add_pg_url
         return 0
     fi
@@ -81,6 +83,7 @@ allowed_origins = http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT
 EOF
     umask 022
     say "wrote $CONF (fresh JWT secret and database password)"
+    conf_check || die "$CONF does not load (see above)"
 }
 
 pg_fresh_url() { echo "postgres://ferretdb:$(openssl rand -hex 16)@127.0.0.1:$POSTGRES_PORT/ferretdb"; }
@@ -104,76 +107,12 @@ own_postgres() { own_ferretdb && pg_url_parse && [[ $PG_HOST =~ ^(127\.0\.0\.1|l
 own_redis() { [[ $(conf_get redis_url) == "redis://127.0.0.1:$REDIS_PORT" ]]; }
 
 # ---------------------------------------------------------------- process helpers
-
-pid_of() {
-    local f=$RUN/$1.pid pid
-    [[ -f $f ]] || return 1
-    pid=$(<"$f")
-    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && { echo "$pid"; return 0; }
-    return 1
-}
-
-# wait_until TIMEOUT_S COMMAND...: poll every 0.2 s.
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS <= deadline)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    return 1
-}
-
-failed_start() {
-    local name=$1 log=$2
-    printf 'stack: %s failed to start; last lines of %s:\n' "$name" "$log" >&2
-    tail -n 20 "$log" >&2 2>/dev/null
-    exit 1
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# port_free_or_die NAME PORT: refuse to start NAME when something we did not
-# start already listens on its port (it would win the bind and our process
-# would exit, leaving a working server that no pid file tracks).
-port_free_or_die() {
-    port_open "$2" || return 0
-    local who
-    who=$(ss -ltnpH "sport = :$2" 2>/dev/null | sed -n 's/.*users:((\(.*\))).*/\1/p' | head -n1)
-    die "$1: port $2 is already in use by a process this script did not start${who:+ ($who)}; stop it first"
-}
-
-# started_or_die NAME LOG: after the port answers, the process we started
-# must still be the one alive.
-started_or_die() {
-    pid_of "$1" >/dev/null || failed_start "$1 (exited after start)" "$2"
-}
+# (pid_of, wait_until, port_open, port_free_or_die, proc_start, stop_pid and
+# failed_start are deploy/lib/procs.sh's)
 
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 # http_answers URL: any HTTP response at all (the page may not exist yet).
 http_answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1") != 000 ]]; }
-
-# stop_pid NAME [SIGNAL [LAST_SIGNAL]]: SIGNAL (TERM), then after 15 s
-# LAST_SIGNAL (KILL).
-stop_pid() {
-    local name=$1 sig=${2:-TERM} last=${3:-KILL} pid
-    pid=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null
-    for _ in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "$name (pid $pid) did not stop in 15 s; sending SIG$last"
-        kill "-$last" "$pid" 2>/dev/null
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
-    rm -f "$RUN/$name.pid"
-    say "stopped $name"
-}
 
 # ---------------------------------------------------------------- MariaDB
 
@@ -189,7 +128,6 @@ start_mariadb() {
         fi
         stop_pid mariadb   # alive but not answering: start it afresh
     fi
-    port_free_or_die mariadb "$MARIADB_PORT"
     if [[ ! -d $data/mysql ]]; then
         say "mariadb: initialising $data"
         mkdir -p "$data"
@@ -199,31 +137,50 @@ start_mariadb() {
     fi
     local as_root=()
     [[ $(id -u) -eq 0 ]] && as_root=(--user=root)
-    nohup mariadbd --no-defaults --datadir="$data" --port="$MARIADB_PORT" --bind-address=127.0.0.1 \
+    proc_start mariadb "$MARIADB_PORT" "$log" 60 \
+        'mariadb-admin --no-defaults --socket="$RUN/mysqld.sock" -uroot ping' -- \
+        mariadbd --no-defaults --datadir="$data" --port="$MARIADB_PORT" --bind-address=127.0.0.1 \
         --socket="$RUN/mysqld.sock" --pid-file="$RUN/mariadb.pid" --log-error="$log" \
         --default-time-zone=+00:00 --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
         --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
-        --skip-name-resolve "${as_root[@]}" >>"$log" 2>&1 &
-    wait_until 60 mariadb-admin --no-defaults --socket="$RUN/mysqld.sock" -uroot ping ||
-        failed_start mariadb "$log"
+        --skip-name-resolve "${as_root[@]}"
     mariadb_account
     say "mariadb: up on 127.0.0.1:$MARIADB_PORT (socket $RUN/mysqld.sock)"
+}
+
+# sql_name_ok WHAT NAME: NAME may be written into SQL as an identifier or
+# account name (letters, digits, _ $ -), or the script stops.
+sql_name_ok() {
+    [[ $2 =~ ^[A-Za-z0-9_$-]{1,64}$ ]] || die "mariadb: $1 '$2' is not letters, digits, _ \$ and - only"
+}
+
+# mysql_password_hash PASSWORD: the mysql_native_password hash of it
+# (*HEX of SHA-1 of SHA-1), so that the SQL carries that and never the
+# password, whatever characters it holds.
+mysql_password_hash() {
+    local h
+    h=$(printf '%s' "$1" | openssl dgst -sha1 -binary | openssl dgst -sha1 -hex | sed 's/^.*= *//')
+    printf '*%s' "${h^^}"
 }
 
 # mariadb_account: (re)state the application account and its grants; cheap
 # and idempotent, so every `up` runs it and a changed password takes effect.
 mariadb_account() {
-    # The password lives only in var/chat.conf.
-    local pw db user own_db="" seen=""
-    pw=$(conf_get mysql_password)
-    user=$(conf_get mysql_user)
+    # The password lives only in var/chat.conf; the SQL gets its hash.
+    local pw db user hash own_db="" seen="" file_db
+    { read -r user && IFS= read -r pw; } < <(conf_get mysql_user mysql_password) ||
+        die "mariadb: cannot read mysql_user and mysql_password from $CONF"
+    sql_name_ok mysql_user "$user"
+    hash=$(mysql_password_hash "$pw")
     # The database in effect and the one the config file names (the dev
     # data, which a test run overrides in the environment but whose
     # isolation it checks). A test run's database (chat_test_*,
     # tests/testdb.sh) is made and dropped by the run under the pattern
     # grant below; a grant naming it would outlive it.
-    for db in "$(conf_get mysql_database)" "$(CHAT_MYSQL_DATABASE='' conf_get mysql_database)"; do
+    file_db=$(unset CHAT_MYSQL_DATABASE && conf_get mysql_database)
+    for db in "$(conf_get mysql_database)" "$file_db"; do
         [[ -z $db || $db == chat_test_* || $db == "$seen" ]] && continue
+        sql_name_ok mysql_database "$db"
         seen=$db
         own_db+="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'127.0.0.1';
@@ -231,10 +188,10 @@ GRANT ALL PRIVILEGES ON \`$db\`.* TO '$user'@'localhost';
 "
     done
     mariadb_root <<SQL || failed_start "mariadb (account set-up)" "$LOG/mariadb.log"
-CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED BY '$pw';
-CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$pw';
-ALTER USER '$user'@'127.0.0.1' IDENTIFIED BY '$pw';
-ALTER USER '$user'@'localhost' IDENTIFIED BY '$pw';
+CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED BY PASSWORD '$hash';
+CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY PASSWORD '$hash';
+ALTER USER '$user'@'127.0.0.1' IDENTIFIED BY PASSWORD '$hash';
+ALTER USER '$user'@'localhost' IDENTIFIED BY PASSWORD '$hash';
 $own_db
 -- Tests create throw-away databases named chat_test_*.
 GRANT ALL PRIVILEGES ON \`chat\\_test\\_%\`.* TO '$user'@'127.0.0.1';
@@ -244,7 +201,8 @@ GRANT PROCESS ON *.* TO '$user'@'localhost';
 SQL
 }
 
-stop_mariadb() { own_mariadb && stop_pid mariadb; return 0; }
+# Stopping goes by pid file alone: it exists only for what we started.
+stop_mariadb() { stop_pid mariadb; }
 
 # ---------------------------------------------------------------- PostgreSQL
 #
@@ -348,7 +306,6 @@ start_postgres() {
         fi
         stop_postgres # alive but not answering: start it afresh
     fi
-    port_free_or_die postgres "$POSTGRES_PORT"
     bin=$(pg_bin) || exit 1
     if [[ ! -f $data/PG_VERSION ]]; then
         say "postgres: initialising $data"
@@ -362,13 +319,10 @@ start_postgres() {
     # as a parameter; a generic plan of it (which PostgreSQL may settle on
     # after five runs) cannot match the GIN expression indexes and reads the
     # whole table, so every run is planned with its values.
-    (cd / && exec nohup "${PG_AS[@]}" "$bin/postgres" -D "$data" -c listen_addresses=127.0.0.1 \
+    proc_start postgres "$POSTGRES_PORT" "$log" 60 pg_ready -- \
+        env -C / "${PG_AS[@]}" "$bin/postgres" -D "$data" -c listen_addresses=127.0.0.1 \
         -c port="$POSTGRES_PORT" -c unix_socket_directories="$data" -c logging_collector=off \
-        -c log_line_prefix='%m [%p] ' -c plan_cache_mode=force_custom_plan) \
-        >>"$log" 2>&1 &
-    echo $! >"$RUN/postgres.pid"
-    wait_until 60 pg_ready || failed_start postgres "$log"
-    started_or_die postgres "$log"
+        -c log_line_prefix='%m [%p] ' -c plan_cache_mode=force_custom_plan
     postgres_account "$data"
     say "postgres: up on 127.0.0.1:$POSTGRES_PORT (data in $data)"
     if ((fresh)) && compgen -G "$VAR/ferretdb/*.sqlite" >/dev/null; then
@@ -392,7 +346,7 @@ SQL
         failed_start "postgres (account set-up)" "$LOG/postgres.log"
 }
 
-stop_postgres() { own_postgres && stop_pid postgres INT QUIT; return 0; }
+stop_postgres() { stop_pid postgres INT QUIT; }
 
 # ---------------------------------------------------------------- FerretDB
 
@@ -417,20 +371,17 @@ start_ferretdb() {
         say "ferretdb: the running one stores in SQLite; restarting it on PostgreSQL"
     fi
     stop_pid ferretdb
-    port_free_or_die ferretdb "$FERRETDB_PORT"
     [[ -x $VAR/bin/ferretdb ]] || die "ferretdb: $VAR/bin/ferretdb is missing; run deploy/dev/deps.sh (make run does)"
     mkdir -p "$VAR/ferretdb-state"
     # The URL (with its password) goes through the environment, not argv.
-    FERRETDB_POSTGRESQL_URL=$url nohup "$VAR/bin/ferretdb" --handler=postgresql \
+    FERRETDB_POSTGRESQL_URL=$url proc_start ferretdb "$FERRETDB_PORT" "$log" 30 \
+        "port_open $FERRETDB_PORT" -- "$VAR/bin/ferretdb" --handler=postgresql \
         --state-dir="$VAR/ferretdb-state" --listen-addr="127.0.0.1:$FERRETDB_PORT" \
-        --debug-addr=127.0.0.1:27019 --telemetry=disable --log-level=warn >>"$log" 2>&1 &
-    echo $! >"$RUN/ferretdb.pid"
-    wait_until 30 port_open "$FERRETDB_PORT" || failed_start ferretdb "$log"
-    started_or_die ferretdb "$log"
+        --debug-addr=127.0.0.1:27019 --telemetry=disable --log-level=warn
     say "ferretdb: up on 127.0.0.1:$FERRETDB_PORT (stores in PostgreSQL)"
 }
 
-stop_ferretdb() { own_ferretdb && stop_pid ferretdb; return 0; }
+stop_ferretdb() { stop_pid ferretdb; }
 
 # ---------------------------------------------------------------- Redis
 
@@ -441,13 +392,10 @@ start_redis() {
         return 0
     fi
     stop_pid redis
-    port_free_or_die redis "$REDIS_PORT"
     mkdir -p "$VAR/redis"
-    nohup redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --save '' \
-        --appendonly no --daemonize no --logfile '' >>"$log" 2>&1 &
-    echo $! >"$RUN/redis.pid"
-    wait_until 20 port_open "$REDIS_PORT" || failed_start redis "$log"
-    started_or_die redis "$log"
+    proc_start redis "$REDIS_PORT" "$log" 20 "port_open $REDIS_PORT" -- \
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --save '' \
+        --appendonly no --daemonize no --logfile ''
     say "redis: up on 127.0.0.1:$REDIS_PORT"
 }
 
@@ -517,15 +465,15 @@ start_relay_one() {
         return 0
     fi
     stop_pid "$name"
-    port_ours "$port" || port_free_or_die "$name" "$port"
     [[ -x $BIN_DIR/chat-relay ]] || die "relay: $BIN_DIR/chat-relay is not built (run make)"
-    nohup "$BIN_DIR/chat-relay" >>"$log" 2>&1 &
-    pid=$!
-    echo "$pid" >"$RUN/$name.pid"
-    wait_until 20 listens "$pid" "$port" || failed_start "$name" "$log"
-    wait_until 20 http_ok "http://127.0.0.1:$port/healthz" || failed_start "$name" "$log"
-    started_or_die "$name" "$log"
-    say "$name: up on 127.0.0.1:$port (pid $pid)"
+    # The port may be shared with our other relays (SO_REUSEPORT), so it is
+    # checked here rather than by proc_start; ready: this very process
+    # listens and a relay answers /healthz.
+    port_ours "$port" || port_free_or_die "$name" "$port"
+    proc_start "$name" 0 "$log" 20 \
+        "listens \$(<\"\$RUN/$name.pid\") $port && http_ok http://127.0.0.1:$port/healthz" -- \
+        "$BIN_DIR/chat-relay"
+    say "$name: up on 127.0.0.1:$port (pid $(pid_of "$name"))"
 }
 
 start_relay() {
@@ -567,15 +515,12 @@ start_lighttpd() {
         return 0
     fi
     stop_pid lighttpd
-    port_free_or_die lighttpd "$WEB_PORT"
     mkdir -p "$VAR/lighttpd"
     render_lighttpd
     lighttpd -tt -f "$VAR/lighttpd.conf" >"$LOG/lighttpd-check.log" 2>&1 ||
         failed_start "lighttpd (config check)" "$LOG/lighttpd-check.log"
-    nohup lighttpd -D -f "$VAR/lighttpd.conf" >>"$log" 2>&1 &
-    echo $! >"$RUN/lighttpd.pid"
-    wait_until 20 http_answers "http://127.0.0.1:$WEB_PORT/" || failed_start lighttpd "$log"
-    started_or_die lighttpd "$log"
+    proc_start lighttpd "$WEB_PORT" "$log" 20 "http_answers http://127.0.0.1:$WEB_PORT/" -- \
+        lighttpd -D -f "$VAR/lighttpd.conf"
     say "lighttpd: up on 127.0.0.1:$WEB_PORT"
 }
 

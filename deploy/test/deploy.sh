@@ -49,6 +49,11 @@ MODDIR=/usr/lib/apache2/modules
 say() { printf 'deploy: %s\n' "$*"; }
 die() { printf 'deploy: %s\n' "$*" >&2; exit 1; }
 
+# shellcheck source=../lib/config.sh
+. "$ROOT/deploy/lib/config.sh"
+# shellcheck source=../lib/procs.sh
+. "$ROOT/deploy/lib/procs.sh"
+
 # The servers' workers run as www-data and must reach the page, the
 # sockets and (lighttpd) their logs. A checkout inside a private directory
 # such as /root hides them; then var/deploy becomes a link to a directory
@@ -82,44 +87,17 @@ port_of() {
 # relay_port: where /ws is proxied: CHAT_DEPLOY_RELAY_PORT (tests of a relay
 # that is down), else the relay's port as the programs see it.
 relay_port() {
-    local p=${CHAT_DEPLOY_RELAY_PORT:-${CHAT_RELAY_PORT:-}}
-    [[ -n $p ]] || p=$(awk -F= '/^[[:space:]]*relay_port[[:space:]]*=/ { gsub(/[[:space:]]/, "", $2); v = $2 } END { print v }' "$CONF" 2>/dev/null)
-    echo "${p:-8090}"
-}
-
-pid_alive() {
-    local f=$RUN/deploy-$1.pid pid
-    [[ -f $f ]] || return 1
-    pid=$(<"$f")
-    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && { echo "$pid"; return 0; }
-    return 1
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS <= deadline)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# stop_pidfile NAME: TERM the pid in var/run/deploy-NAME.pid, KILL after 15 s.
-stop_pidfile() {
-    local pid
-    if pid=$(pid_alive "$1"); then
-        kill -TERM "$pid" 2>/dev/null
-        if ! wait_until 15 bash -c "! kill -0 $pid"; then
-            say "$1 (pid $pid) ignored TERM for 15 s; killing it"
-            kill -KILL "$pid" 2>/dev/null
-            sleep 0.2
-        fi
+    if [[ -n ${CHAT_DEPLOY_RELAY_PORT:-} ]]; then
+        echo "$CHAT_DEPLOY_RELAY_PORT"
+    else
+        conf_get relay_port || die "cannot read relay_port from $CONF"
     fi
-    rm -f "$RUN/deploy-$1.pid"
 }
+
+# pid_alive INSTANCE, stop_pidfile INSTANCE: deploy/lib/procs.sh's pid_of
+# and stop_pid on var/run/deploy-INSTANCE.pid.
+pid_alive() { pid_of "deploy-$1"; }
+stop_pidfile() { stop_pid "deploy-$1"; }
 
 # ------------------------------------------------------------------ rendering
 
@@ -158,15 +136,18 @@ instance_dirs() {
 
 # www_config INSTANCE: a copy of the config that the web server's user can
 # read (root:www-data 0640), as the README asks for these set-ups. Programs
-# that Apache starts get none of our environment, so the CHAT_<KEY>
-# overrides of the keys the file sets (the databases of `make test`, for
-# one) are appended to the copy, where the last line of a key wins.
+# that Apache starts get none of our environment, so every CHAT_<KEY> of
+# the environment that names a setting (the databases of `make test`, for
+# one) is appended to the copy, where the last line of a key wins; the
+# value is the one the loader reads, so the copy loads to what we see.
 www_config() {
-    local c=$DEP/$1/chat.conf key env
+    local c=$DEP/$1/chat.conf key env value
     install -m 0640 -o root -g "$WEB_USER" "$CONF" "$c"
-    for key in $(sed -n 's/^[[:space:]]*\([a-z_]*\)[[:space:]]*=.*/\1/p' "$CONF" | sort -u); do
-        env="CHAT_${key^^}"
-        [[ -n ${!env:-} ]] && printf '%s = %s\n' "$key" "${!env}" >>"$c"
+    for env in $(compgen -e); do
+        [[ $env == CHAT_* ]] || continue
+        key=${env#CHAT_}
+        value=$(conf_get "${key,,}" 2>/dev/null) || continue   # not a setting
+        printf '%s = %s\n' "${key,,}" "$value" >>"$c"
     done
     echo "$c"
 }
@@ -290,14 +271,8 @@ start_pools() {
         pid_alive "pool-$name" >/dev/null && continue
         [[ -x $BIN/chat-$name ]] || die "pools: $BIN/chat-$name is not built"
         read -ra argv < <(pool_argv "$name")
-        nohup "${argv[@]}" >>"$d/log/fcgi-$name.log" 2>&1 &
-        echo $! >"$RUN/deploy-pool-$name.pid"
-    done
-    for name in "${POOL_NAMES[@]}"; do
-        wait_until 10 test -S "$d/$name.sock" || {
-            tail -n 20 "$d/log/fcgi-$name.log" >&2
-            die "pools: $d/$name.sock did not appear"
-        }
+        # Ready: the pool's socket is there (no TCP port to check).
+        proc_start "deploy-pool-$name" 0 "$d/log/fcgi-$name.log" 10 "test -S $d/$name.sock" -- "${argv[@]}"
     done
     say "pools: up (${POOL_NAMES[*]}, $POOL_CHILDREN processes each, sockets in $d)"
 }
@@ -379,8 +354,8 @@ start_instance() {
     apache | cgi | fcgid) apache2 -f "$d/httpd.conf" -k start >>"$d/log/start.log" 2>&1 ;;
     nginx) nginx -p "$d/" -c "$d/nginx.conf" >>"$d/log/start.log" 2>&1 ;;
     lighttpd | lighttpd-pools)
-        nohup lighttpd -D -f "$d/lighttpd.conf" >>"$d/log/start.log" 2>&1 &
-        echo $! >"$RUN/deploy-$inst.pid" ;;
+        # The port was checked above, before the pools were needed.
+        proc_start "deploy-$inst" 0 "$d/log/start.log" 15 "port_open $port" -- lighttpd -D -f "$d/lighttpd.conf" ;;
     esac
     if ! wait_until 15 port_open "$port" || ! wait_until 5 pid_alive "$inst"; then
         tail -n 20 "$d/log/start.log" "$d/log/error.log" >&2 2>/dev/null

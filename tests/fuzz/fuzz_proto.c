@@ -12,6 +12,7 @@
  */
 #include "errors.h"
 #include "fuzz.h"
+#include "ids.h"
 #include "proto.h"
 #include "utf8.h"
 
@@ -40,7 +41,7 @@ int fuzz_proto_one(const uint8_t *data, size_t size)
         FUZZ_CHECK(err.code != NULL && err.message != NULL);
         free(proto_error_frame(err.code, err.message, cmd.client_msg_id, cmd.room_id));
     } else {
-        FUZZ_CHECK(cmd.room_id > 0 && cmd.room_id <= PROTO_MAX_ID);
+        FUZZ_CHECK(cmd.room_id > 0 && cmd.room_id <= ID_MAX);
         FUZZ_CHECK(!cmd.has_user_id || cmd.user_id > 0);
         size_t chars = 0;
         switch (cmd.kind) {

@@ -796,10 +796,10 @@ START_TEST(test_api_body_errors)
     big[big_len - 1] = '}';
     big[big_len] = '\0';
     ck_assert_int_eq(http_json("POST", "/api/v1/rooms", jwt, big, &r), 0);
-    expect(&r, 413, "payload_too_large", "17 KB body");
+    expect(&r, 413, "too_large", "17 KB body");
     http_resp_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/dev/login", NULL, big, &r), 0);
-    expect(&r, 413, "payload_too_large", "17 KB login body");
+    expect(&r, 413, "too_large", "17 KB login body");
     http_resp_free(&r);
     free(big);
 

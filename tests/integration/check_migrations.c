@@ -8,6 +8,7 @@
  * the test database's table in that PostgreSQL.
  */
 #include "run_cmd.h"
+#include "test_dbs.h"
 #include "testenv.h"
 
 #include <check.h>
@@ -21,28 +22,10 @@ static char dbname[96];
 static char tmpdir[128];
 static char out[16384];
 
-static MYSQL *connect_server(void)
-{
-    const struct config *c = testenv_config();
-    MYSQL *m = mysql_init(NULL);
-    ck_assert_ptr_nonnull(m);
-    const char *sock = c->mysql_socket[0] ? c->mysql_socket : NULL;
-    if (!mysql_real_connect(m, c->mysql_host, c->mysql_user, c->mysql_password, NULL,
-                            (unsigned) c->mysql_port, sock, 0))
-        ck_abort_msg("cannot connect to MySQL: %s", mysql_error(m));
-    return m;
-}
-
-static void sql_exec(MYSQL *m, const char *q)
-{
-    if (mysql_query(m, q) != 0)
-        ck_abort_msg("query failed: %s: %s", q, mysql_error(m));
-}
-
 /* query_text: all rows of a query as "a|b|c\n" lines, for comparing state. */
 static void query_text(MYSQL *m, const char *q, char *buf, size_t cap)
 {
-    sql_exec(m, q);
+    test_dbs_exec(m, q);
     MYSQL_RES *res = mysql_store_result(m);
     size_t len = 0;
     buf[0] = '\0';
@@ -93,17 +76,7 @@ static void pg_gin_indexes(char *buf, size_t cap)
 
 static void setup(void)
 {
-    static int n;
-    const char *run = testenv_config()->mysql_database;
-    if (strncmp(run, "chat_test_", strlen("chat_test_")) == 0)
-        snprintf(dbname, sizeof dbname, "%.40s_mig_%ld_%d", run, (long) getpid(), n++);
-    else
-        snprintf(dbname, sizeof dbname, "chat_test_mig_%ld_%d", (long) getpid(), n++);
-    MYSQL *m = connect_server();
-    char q[256];
-    snprintf(q, sizeof q, "CREATE DATABASE `%s` CHARACTER SET utf8mb4", dbname);
-    sql_exec(m, q);
-    mysql_close(m);
+    test_dbs_create("mig", dbname, sizeof dbname);
     /* A private copy of the real migrations that a test may edit. */
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chat-mig-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
@@ -116,22 +89,13 @@ static void setup(void)
 
 static void teardown(void)
 {
-    MYSQL *m = connect_server();
-    char q[256];
-    snprintf(q, sizeof q, "DROP DATABASE IF EXISTS `%s`", dbname);
-    sql_exec(m, q);
-    mysql_close(m);
-    run_cmd(out, sizeof out,
-            "echo '{\"dropDatabase\": 1}' | CHAT_MONGO_DATABASE=%s %s/chat-mongo-cmd run -", dbname,
-            getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR") : "build/san/bin");
+    test_dbs_drop(dbname);
     run_cmd(out, sizeof out, "rm -rf %s", tmpdir);
 }
 
 static MYSQL *connect_db(void)
 {
-    MYSQL *m = connect_server();
-    ck_assert_int_eq(mysql_select_db(m, dbname), 0);
-    return m;
+    return test_dbs_connect(dbname);
 }
 
 START_TEST(test_migrations_apply_then_nothing_the_second_time)
@@ -224,8 +188,8 @@ START_TEST(test_migrations_username_case_clash_stops_migrate)
                      0);
     ck_assert_msg(migrate(tmpdir, "") == 0, "old schema: %s", out);
     MYSQL *m = connect_db();
-    sql_exec(m,
-             "INSERT INTO users (id, username, display_name) VALUES (1,'dup','a'),(2,'DUP','b')");
+    test_dbs_exec(
+        m, "INSERT INTO users (id, username, display_name) VALUES (1,'dup','a'),(2,'DUP','b')");
     ck_assert_int_eq(run_cmd(out, sizeof out, "mv %s/later/* %s/mysql/", tmpdir, tmpdir), 0);
     int rc = migrate(tmpdir, "");
     ck_assert_msg(rc != 0, "a case clash must stop migrate; output: %s", out);
@@ -238,7 +202,7 @@ START_TEST(test_migrations_username_case_clash_stops_migrate)
     query_text(m, "SELECT username FROM users ORDER BY id", rows, sizeof rows);
     ck_assert_str_eq(rows, "dup\nDUP\n");
 
-    sql_exec(m, "UPDATE users SET username = 'dup2' WHERE id = 2");
+    test_dbs_exec(m, "UPDATE users SET username = 'dup2' WHERE id = 2");
     ck_assert_msg(migrate(tmpdir, "") == 0, "after the rename: %s", out);
     ck_assert_int_ne(
         mysql_query(m, "INSERT INTO users (username, display_name) VALUES ('Dup','c')"), 0);
@@ -272,10 +236,11 @@ START_TEST(test_migrations_backfill_room_seq_state_from_stored_messages)
                      0);
     ck_assert_msg(migrate(tmpdir, "") == 0, "old schema: %s", out);
     MYSQL *m = connect_db();
-    sql_exec(m, "INSERT INTO users (id, username, display_name) VALUES (1,'a','a'),(2,'b','b'),"
-                "(3,'c','c')");
-    sql_exec(m, "INSERT INTO chat_rooms (id, user_low, user_high, created_by) VALUES "
-                "(10,1,2,1),(11,1,3,1),(12,2,3,2)");
+    test_dbs_exec(m,
+                  "INSERT INTO users (id, username, display_name) VALUES (1,'a','a'),(2,'b','b'),"
+                  "(3,'c','c')");
+    test_dbs_exec(m, "INSERT INTO chat_rooms (id, user_low, user_high, created_by) VALUES "
+                     "(10,1,2,1),(11,1,3,1),(12,2,3,2)");
     /* Room 10 holds seqs 1..7 (stored out of order), room 11 seqs 1..3,
      * room 12 nothing. */
     ck_assert_int_eq(
@@ -287,7 +252,7 @@ START_TEST(test_migrations_backfill_room_seq_state_from_stored_messages)
                 "{\"chatRoomId\": {\"$numberLong\": \"10\"}, \"seq\": {\"$numberLong\": \"5\"}},"
                 "{\"chatRoomId\": {\"$numberLong\": \"11\"}, \"seq\": {\"$numberLong\": \"1\"}}"
                 "]}' | CHAT_MONGO_DATABASE=%s %s/chat-mongo-cmd run -",
-                dbname, getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR") : "build/san/bin"),
+                dbname, test_dbs_bin_dir()),
         0);
 
     /* The upgrade: the seq columns and the data migration arrive. */

@@ -1,6 +1,6 @@
 /*
  * check_relay.c - the relay's WebSocket protocol against the running stack:
- * every row of DESIGN.md section 7's table, the guarantees (idempotent
+ * the frames and ERROR codes of docs/protocol.md, the guarantees (idempotent
  * retries, order, `since` replay without gap or duplicate), identity and
  * membership refusals, and the handshake answers.
  */
@@ -20,8 +20,10 @@ START_TEST(test_relay_text_exchange)
     struct rh_pair p;
     rh_pair_open(&p, "r", rh_port());
 
-    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"hi bob\","
-                    "\"clientMsgId\":\"c-1\"}", (long long) p.room);
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"hi bob\","
+             "\"clientMsgId\":\"c-1\"}",
+             (long long) p.room);
     cJSON *ack = rh_expect(&p.ca, "ACK");
     ck_assert_str_eq(rh_str(ack, "clientMsgId"), "c-1");
     ck_assert_int_eq(strlen(rh_str(ack, "id")), 24);
@@ -57,8 +59,9 @@ START_TEST(test_relay_image_exchange)
 {
     struct rh_pair p;
     rh_pair_open(&p, "r", rh_port());
-    rh_sendf(&p.ca, "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"imageUrl\":"
-                    "\"https://img.example/a.png\",\"imageName\":\"a.png\",\"clientMsgId\":\"i-1\"}",
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"imageUrl\":"
+             "\"https://img.example/a.png\",\"imageName\":\"a.png\",\"clientMsgId\":\"i-1\"}",
              (long long) p.room);
     cJSON *ack = rh_expect(&p.ca, "ACK");
     cJSON *msg = rh_expect(&p.cb, "MESSAGE");
@@ -75,8 +78,10 @@ START_TEST(test_relay_image_exchange)
     const char *bad[] = {"javascript:alert(1)", "/relative.png", "ftp://x/a.png", "https://",
                          "data:image/png;base64,AAAA"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        rh_sendf(&p.ca, "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"imageUrl\":\"%s\","
-                        "\"clientMsgId\":\"bad-%zu\"}", (long long) p.room, bad[i], i);
+        rh_sendf(&p.ca,
+                 "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"imageUrl\":\"%s\","
+                 "\"clientMsgId\":\"bad-%zu\"}",
+                 (long long) p.room, bad[i], i);
         cJSON *e = rh_expect_error(&p.ca, "bad_request");
         ck_assert_int_eq(rh_int(e, "chatRoomId"), p.room);
         cJSON_Delete(e);
@@ -90,7 +95,8 @@ START_TEST(test_relay_retry_is_idempotent)
 {
     struct rh_pair p;
     rh_pair_open(&p, "r", rh_port());
-#define DUP_FRAME "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"once\",\"clientMsgId\":\"dup-1\"}"
+#define DUP_FRAME                                                                                  \
+    "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"once\",\"clientMsgId\":\"dup-1\"}"
     rh_sendf(&p.ca, DUP_FRAME, (long long) p.room);
     cJSON *first = rh_expect(&p.ca, "ACK");
     cJSON *msg = rh_expect(&p.cb, "MESSAGE");
@@ -124,8 +130,10 @@ START_TEST(test_relay_fifty_in_order)
     struct rh_pair p;
     rh_pair_open(&p, "r", rh_port());
     for (int i = 0; i < 50; i++)
-        rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"n%d\","
-                        "\"clientMsgId\":\"o-%d\"}", (long long) p.room, i, i);
+        rh_sendf(&p.ca,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"n%d\","
+                 "\"clientMsgId\":\"o-%d\"}",
+                 (long long) p.room, i, i);
     int64_t prev = 0;
     for (int i = 0; i < 50; i++) {
         cJSON *ack = rh_expect(&p.ca, "ACK");
@@ -194,8 +202,10 @@ START_TEST(test_relay_since_with_live_traffic)
     rh_pair_open(&p, "r", rh_port());
     ws_close(&p.cb);
     for (int i = 0; i < 30; i++)
-        rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m\","
-                        "\"clientMsgId\":\"l-%d\"}", (long long) p.room, i);
+        rh_sendf(&p.ca,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m\","
+                 "\"clientMsgId\":\"l-%d\"}",
+                 (long long) p.room, i);
     int64_t last = 0;
     for (int i = 0; i < 15; i++) { /* half of them stored before the replay */
         cJSON *ack = rh_expect(&p.ca, "ACK");
@@ -205,8 +215,10 @@ START_TEST(test_relay_since_with_live_traffic)
     rh_connect(&p.cb, &p.b);
     rh_sendf(&p.cb, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld,\"since\":0}", (long long) p.room);
     for (int i = 30; i < 60; i++) /* and more while it runs */
-        rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m\","
-                        "\"clientMsgId\":\"l-%d\"}", (long long) p.room, i);
+        rh_sendf(&p.ca,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"m\","
+                 "\"clientMsgId\":\"l-%d\"}",
+                 (long long) p.room, i);
     for (int i = 15; i < 60; i++) {
         cJSON *ack = rh_expect(&p.ca, "ACK");
         last = rh_int(ack, "seq");
@@ -275,8 +287,10 @@ START_TEST(test_relay_non_member_refused)
     cJSON *e = rh_expect_error(&ce, "not_member");
     ck_assert_int_eq(rh_int(e, "chatRoomId"), p.room);
     cJSON_Delete(e);
-    rh_sendf(&ce, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"x\",\"clientMsgId\":\"e-1\"}",
-             (long long) p.room);
+    rh_sendf(
+        &ce,
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"x\",\"clientMsgId\":\"e-1\"}",
+        (long long) p.room);
     e = rh_expect_error(&ce, "not_member");
     ck_assert_str_eq(rh_str(e, "clientMsgId"), "e-1");
     cJSON_Delete(e);
@@ -295,18 +309,23 @@ START_TEST(test_relay_spoofed_user_id_refused)
 {
     struct rh_pair p;
     rh_pair_open(&p, "r", rh_port());
-    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"userId\":%lld,\"message\":\"x\","
-                    "\"clientMsgId\":\"sp-1\"}", (long long) p.room, (long long) p.b.id);
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"userId\":%lld,\"message\":\"x\","
+             "\"clientMsgId\":\"sp-1\"}",
+             (long long) p.room, (long long) p.b.id);
     cJSON *e = rh_expect_error(&p.ca, "forbidden");
     ck_assert_str_eq(rh_str(e, "clientMsgId"), "sp-1");
     cJSON_Delete(e);
     rh_no_frame(&p.cb, 300);
     /* The true id is accepted. */
-    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"userId\":%lld,\"message\":\"x\","
-                    "\"clientMsgId\":\"sp-2\"}", (long long) p.room, (long long) p.a.id);
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"userId\":%lld,\"message\":\"x\","
+             "\"clientMsgId\":\"sp-2\"}",
+             (long long) p.room, (long long) p.a.id);
     cJSON *ack = rh_expect(&p.ca, "ACK");
     cJSON *msg = rh_expect(&p.cb, "MESSAGE");
-    ck_assert_int_eq(rh_int(cJSON_GetObjectItemCaseSensitive(msg, "chatMessage"), "senderId"), p.a.id);
+    ck_assert_int_eq(rh_int(cJSON_GetObjectItemCaseSensitive(msg, "chatMessage"), "senderId"),
+                     p.a.id);
     cJSON_Delete(ack);
     cJSON_Delete(msg);
     rh_pair_close(&p);
@@ -320,18 +339,25 @@ START_TEST(test_relay_bad_frames_are_errors)
     struct rh_pair p;
     rh_pair_open(&p, "r", rh_port());
     const char *frames[] = {
-        "not json", "[1,2]", "{\"chatType\":\"DANCE\",\"chatRoomId\":1}",
-        "{\"chatRoomId\":1}", "{\"chatType\":\"ENTER\",\"chatRoomId\":\"7\"}",
-        "{\"chatType\":\"ENTER\",\"chatRoomId\":-3}", "{\"chatType\":\"ENTER\",\"chatRoomId\":1.5}",
+        "not json",
+        "[1,2]",
+        "{\"chatType\":\"DANCE\",\"chatRoomId\":1}",
+        "{\"chatRoomId\":1}",
+        "{\"chatType\":\"ENTER\",\"chatRoomId\":\"7\"}",
+        "{\"chatType\":\"ENTER\",\"chatRoomId\":-3}",
+        "{\"chatType\":\"ENTER\",\"chatRoomId\":1.5}",
     };
     for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
         ck_assert_int_eq(ws_send_text(&p.ca, frames[i]), 0);
         cJSON_Delete(rh_expect_error(&p.ca, "bad_request"));
     }
-    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"a\\u0000b\","
-                    "\"clientMsgId\":\"nul\"}", (long long) p.room);
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"a\\u0000b\","
+             "\"clientMsgId\":\"nul\"}",
+             (long long) p.room);
     cJSON_Delete(rh_expect_error(&p.ca, "bad_request"));
-    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"\",\"clientMsgId\":\"e\"}",
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"\",\"clientMsgId\":\"e\"}",
              (long long) p.room);
     cJSON_Delete(rh_expect_error(&p.ca, "bad_request"));
     rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"no id\"}",
@@ -358,15 +384,19 @@ START_TEST(test_relay_text_length_limit)
         text[o++] = (char) 0xa9;
     }
     text[o] = '\0';
-    snprintf(frame, cap + 64, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\",\"clientMsgId\":\"max\"}",
-             (long long) p.room, text);
+    snprintf(
+        frame, cap + 64,
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\",\"clientMsgId\":\"max\"}",
+        (long long) p.room, text);
     ck_assert_int_eq(ws_send_text(&p.ca, frame), 0);
     cJSON_Delete(rh_expect(&p.ca, "ACK"));
     cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
     text[o++] = 'x';
     text[o] = '\0';
-    snprintf(frame, cap + 64, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\",\"clientMsgId\":\"over\"}",
-             (long long) p.room, text);
+    snprintf(
+        frame, cap + 64,
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"%s\",\"clientMsgId\":\"over\"}",
+        (long long) p.room, text);
     ck_assert_int_eq(ws_send_text(&p.ca, frame), 0);
     cJSON *e = rh_expect_error(&p.ca, "too_large");
     ck_assert_str_eq(rh_str(e, "clientMsgId"), "over");
@@ -386,8 +416,10 @@ START_TEST(test_relay_rate_limit)
     rh_pair_open(&p, "r", rh_port());
     int n = testenv_config()->rate_burst + 20;
     for (int i = 0; i < n; i++)
-        rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"r\","
-                        "\"clientMsgId\":\"rl-%d\"}", (long long) p.room, i);
+        rh_sendf(&p.ca,
+                 "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"r\","
+                 "\"clientMsgId\":\"rl-%d\"}",
+                 (long long) p.room, i);
     int acks = 0, limited = 0;
     for (int i = 0; i < n; i++) {
         cJSON *j = rh_next(&p.ca, RH_TIMEOUT_MS);
@@ -482,12 +514,14 @@ START_TEST(test_relay_frame_sent_with_handshake)
     char *tok = rh_token(&a), target[128], enter[96];
     uint8_t frame[128];
     snprintf(target, sizeof target, "/ws?token=%s", tok);
-    int n = snprintf(enter, sizeof enter, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld}", (long long) room);
+    int n = snprintf(enter, sizeof enter, "{\"chatType\":\"ENTER\",\"chatRoomId\":%lld}",
+                     (long long) room);
     size_t flen = ws_frame_encode(frame, sizeof frame, WS_OP_TEXT, 0, enter, (size_t) n);
     struct ws_client c;
     int status;
     ck_assert_int_eq(ws_connect_early(&c, "127.0.0.1", rh_port(), target, NULL, frame, flen,
-                                      RH_TIMEOUT_MS, &status, NULL, 0), 0);
+                                      RH_TIMEOUT_MS, &status, NULL, 0),
+                     0);
     cJSON *j = rh_expect(&c, "ENTERED");
     ck_assert_int_eq(rh_int(j, "chatRoomId"), room);
     cJSON_Delete(j);
@@ -526,11 +560,12 @@ START_TEST(test_relay_token_expired)
     rh_user_new(&u, "rexp");
     char *tok = rh_token(&u);
     struct sqldb_arg arg = SQLDB_ARG_I64(u.id);
-    ck_assert_int_eq(sqldb_stmt_exec(api_db(),
-                                     "UPDATE socket_tokens SET expires_at = NOW(3) - INTERVAL 1 SECOND, "
-                                     "created_at = NOW(3) - INTERVAL 31 SECOND WHERE user_id = ?",
-                                     &arg, 1, NULL, NULL),
-                     0);
+    ck_assert_int_eq(
+        sqldb_stmt_exec(api_db(),
+                        "UPDATE socket_tokens SET expires_at = NOW(3) - INTERVAL 1 SECOND, "
+                        "created_at = NOW(3) - INTERVAL 31 SECOND WHERE user_id = ?",
+                        &arg, 1, NULL, NULL),
+        0);
     ck_assert_int_eq(rh_try_connect(&c, rh_port(), tok, NULL, NULL, 0), 401);
     ws_close(&c);
     free(tok);
@@ -567,19 +602,26 @@ START_TEST(test_relay_http_answers)
     char out[8192];
     int port = rh_port();
     const char *plain = "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n";
-    ck_assert_int_eq(http_raw("127.0.0.1", port, plain, strlen(plain), RH_TIMEOUT_MS, out, sizeof out), 426);
+    ck_assert_int_eq(
+        http_raw("127.0.0.1", port, plain, strlen(plain), RH_TIMEOUT_MS, out, sizeof out), 426);
     const char *nope = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
-    ck_assert_int_eq(http_raw("127.0.0.1", port, nope, strlen(nope), RH_TIMEOUT_MS, out, sizeof out), 404);
+    ck_assert_int_eq(
+        http_raw("127.0.0.1", port, nope, strlen(nope), RH_TIMEOUT_MS, out, sizeof out), 404);
     const char *nokey = "GET /ws?token=x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    ck_assert_int_eq(http_raw("127.0.0.1", port, nokey, strlen(nokey), RH_TIMEOUT_MS, out, sizeof out), 400);
+    ck_assert_int_eq(
+        http_raw("127.0.0.1", port, nokey, strlen(nokey), RH_TIMEOUT_MS, out, sizeof out), 400);
     const char *post = "POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
-    ck_assert_int_eq(http_raw("127.0.0.1", port, post, strlen(post), RH_TIMEOUT_MS, out, sizeof out), 405);
+    ck_assert_int_eq(
+        http_raw("127.0.0.1", port, post, strlen(post), RH_TIMEOUT_MS, out, sizeof out), 405);
     const char *health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-    ck_assert_int_eq(http_raw("127.0.0.1", port, health, strlen(health), RH_TIMEOUT_MS, out, sizeof out), 200);
+    ck_assert_int_eq(
+        http_raw("127.0.0.1", port, health, strlen(health), RH_TIMEOUT_MS, out, sizeof out), 200);
     const char *metrics = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-    ck_assert_int_eq(http_raw("127.0.0.1", port, metrics, strlen(metrics), RH_TIMEOUT_MS, out, sizeof out), 200);
-    ck_assert_msg(strstr(out, "chat_relay_connections ") != NULL, "no connections gauge in %s", out);
+    ck_assert_int_eq(
+        http_raw("127.0.0.1", port, metrics, strlen(metrics), RH_TIMEOUT_MS, out, sizeof out), 200);
+    ck_assert_msg(strstr(out, "chat_relay_connections ") != NULL, "no connections gauge in %s",
+                  out);
     ck_assert_msg(strstr(out, "chat_relay_refusals_total{reason=\"capacity\"}") != NULL,
                   "no refusal counters in metrics");
     ck_assert_msg(strstr(out, "chat_relay_write_latency_seconds_bucket") != NULL,

@@ -1,7 +1,7 @@
 /*
- * check_relay_scaleout.c - several relays with Redis pub/sub (issue 8,
- * DESIGN.md section 9): two private relays on ports of their own and two
- * sharing one port (SO_REUSEPORT), all against the stack's MariaDB and
+ * check_relay_scaleout.c - several relays with Redis pub/sub (issue 8;
+ * docs/operations.md, "Scaling out"): two private relays on ports of their
+ * own and two sharing one port (SO_REUSEPORT), all against the stack's MariaDB and
  * FerretDB and a private redis-server (stack.sh's, on 6380).
  *
  * Covered: messages both ways between a user on one relay and a user on

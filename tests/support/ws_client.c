@@ -3,6 +3,7 @@
  * benchmark code: clarity over speed, but no unbounded waits or buffers.
  */
 #include "ws_client.h"
+#include "ws_accept.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,15 +200,6 @@ static int http_status(const char *line)
     return end == line + 12 && v >= 100 && v <= 599 ? (int) v : 0;
 }
 
-static void accept_for(const char *key, char out[29])
-{
-    char in[128];
-    unsigned char d[SHA_DIGEST_LENGTH];
-    int n = snprintf(in, sizeof in, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
-    SHA1((const unsigned char *) in, (size_t) n, d);
-    EVP_EncodeBlock((unsigned char *) out, d, SHA_DIGEST_LENGTH);
-}
-
 int ws_connect(struct ws_client *c, const char *host, int port, const char *target,
                const char *origin, int timeout_ms, int *status, char *body, size_t cap)
 {
@@ -272,7 +263,7 @@ int ws_connect_early(struct ws_client *c, const char *host, int port, const char
         }
         return -1;
     }
-    accept_for(key, want);
+    ws_accept_key(key, want);
     char *acc = strcasestr(head, "\r\nSec-WebSocket-Accept: ");
     if (!acc || strncmp(acc + 24, want, 28) != 0) {
         *status = 0;
@@ -371,8 +362,8 @@ void ws_close(struct ws_client *c)
     c->len = c->cap = 0;
 }
 
-int http_raw(const char *host, int port, const char *request, size_t len, int timeout_ms,
-             char *out, size_t cap)
+int http_raw(const char *host, int port, const char *request, size_t len, int timeout_ms, char *out,
+             size_t cap)
 {
     struct ws_client c;
     memset(&c, 0, sizeof c);

@@ -43,16 +43,47 @@ START_TEST(test_proto_enter_and_leave)
     ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":0}", &cmd, &err), 0);
     ck_assert_int_eq(cmd.since, 0);
     proto_cmd_clear(&cmd);
-    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":12}", &cmd, &err), 0);
+    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":12}", &cmd, &err),
+                     0);
     ck_assert_int_eq(cmd.since, 12);
     proto_cmd_clear(&cmd);
-    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":null}", &cmd, &err), 0);
+    ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":null}", &cmd, &err),
+                     0);
     ck_assert_int_eq(cmd.since, -1);
     proto_cmd_clear(&cmd);
-    ck_assert_int_eq(parse("{\"chatType\":\"LEAVE\",\"chatRoomId\":9007199254740992}", &cmd, &err), 0);
+    ck_assert_int_eq(parse("{\"chatType\":\"LEAVE\",\"chatRoomId\":9007199254740991}", &cmd, &err),
+                     0);
     ck_assert_int_eq(cmd.kind, PROTO_LEAVE);
-    ck_assert_int_eq(cmd.room_id, 9007199254740992LL);
+    ck_assert_int_eq(cmd.room_id, 9007199254740991LL);
     proto_cmd_clear(&cmd);
+}
+END_TEST
+
+/* Ids end at 2^53 - 1 (shared/ids.h): 2^53 and 2^53 + 1, which a double
+ * cannot tell apart, are refused rather than rounded. */
+START_TEST(test_proto_ids_end_at_2_53_minus_1)
+{
+    expect_refused("{\"chatType\":\"LEAVE\",\"chatRoomId\":9007199254740992}", ERR_INVALID,
+                   "bad_request");
+    expect_refused("{\"chatType\":\"LEAVE\",\"chatRoomId\":9007199254740993}", ERR_INVALID,
+                   "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":9007199254740993}",
+                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"LEAVE\",\"chatRoomId\":7,\"userId\":9007199254740993}",
+                   ERR_INVALID, "bad_request");
+}
+END_TEST
+
+/* Text that is not UTF-8 is refused, whether raw in the frame or made by
+ * an escape (a lone surrogate). */
+START_TEST(test_proto_refuses_invalid_utf8)
+{
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\xff\"}",
+        ERR_INVALID, "bad_request");
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\xc0\xaf\"}",
+        ERR_INVALID, "bad_request");
 }
 END_TEST
 
@@ -60,8 +91,11 @@ START_TEST(test_proto_text_and_image)
 {
     struct proto_cmd cmd;
     struct proto_error err;
-    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"h\\u00e9 \\ud83d\\ude00\","
-                           "\"clientMsgId\":\"c-1\",\"userId\":3}", &cmd, &err), 0);
+    ck_assert_int_eq(
+        parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"h\\u00e9 \\ud83d\\ude00\","
+              "\"clientMsgId\":\"c-1\",\"userId\":3}",
+              &cmd, &err),
+        0);
     ck_assert_int_eq(cmd.kind, PROTO_TEXT);
     ck_assert_str_eq(cmd.message, "h\xc3\xa9 \xf0\x9f\x98\x80");
     ck_assert_str_eq(cmd.client_msg_id, "c-1");
@@ -69,8 +103,12 @@ START_TEST(test_proto_text_and_image)
     ck_assert_int_eq(cmd.user_id, 3);
     proto_cmd_clear(&cmd);
 
-    ck_assert_int_eq(parse("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"imageUrl\":\"HTTPS://x.example/a.png?s=1\","
-                           "\"imageName\":\"a.png\",\"clientMsgId\":\"c-2\"}", &cmd, &err), 0);
+    ck_assert_int_eq(
+        parse(
+            "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"imageUrl\":\"HTTPS://x.example/a.png?s=1\","
+            "\"imageName\":\"a.png\",\"clientMsgId\":\"c-2\"}",
+            &cmd, &err),
+        0);
     ck_assert_int_eq(cmd.kind, PROTO_IMAGE);
     ck_assert_str_eq(cmd.image_url, "HTTPS://x.example/a.png?s=1");
     ck_assert_str_eq(cmd.image_name, "a.png");
@@ -79,7 +117,9 @@ START_TEST(test_proto_text_and_image)
     proto_cmd_clear(&cmd);
 
     ck_assert_int_eq(parse("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"imageUrl\":\"http://x/a\","
-                           "\"imageName\":null,\"clientMsgId\":\"c-3\"}", &cmd, &err), 0);
+                           "\"imageName\":null,\"clientMsgId\":\"c-3\"}",
+                           &cmd, &err),
+                     0);
     ck_assert_ptr_null(cmd.image_name);
     proto_cmd_clear(&cmd);
 }
@@ -90,11 +130,16 @@ START_TEST(test_proto_text_limit_counts_code_points)
     struct proto_cmd cmd;
     struct proto_error err;
     /* 10 two-byte characters: 20 bytes, within 10 characters. */
-    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
-                           "\"message\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
-                           &cmd, &err), 0);
+    ck_assert_int_eq(
+        parse(
+            "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
+            "\"message\":"
+            "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
+            &cmd, &err),
+        0);
     proto_cmd_clear(&cmd);
-    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"12345678901\"}",
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":"
+                   "\"12345678901\"}",
                    ERR_TOO_LARGE, "too_large");
 }
 END_TEST
@@ -114,42 +159,58 @@ START_TEST(test_proto_each_refusal)
     expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":1.5}", ERR_INVALID, "bad_request");
     expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":\"7\"}", ERR_INVALID, "bad_request");
     expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":1e300}", ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":-1}", ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":\"3\"}", ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"userId\":\"3\"}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":-1}", ERR_INVALID,
+                   "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"since\":\"3\"}", ERR_INVALID,
+                   "bad_request");
+    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7,\"userId\":\"3\"}", ERR_INVALID,
+                   "bad_request");
     /* TEXT */
-    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\"}", ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":\"\"}",
-                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\"}", ERR_INVALID,
+                   "bad_request");
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":\"\"}",
+        ERR_INVALID, "bad_request");
     expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":7}",
                    ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":\"a\\nb\"}",
-                   ERR_INVALID, "bad_request");
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":\"a\\nb\"}",
+        ERR_INVALID, "bad_request");
     expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"message\":\"hi\",\"clientMsgId\":"
                    "\"01234567890123456789012345678901234567890123456789012345678901234\"}",
                    ERR_TOO_LARGE, "too_large");
-    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\"}", ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\"}",
-                   ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\"}", ERR_INVALID,
+                   "bad_request");
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\"}",
+        ERR_INVALID, "bad_request");
     expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":5}",
                    ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\\u0000b\"}",
-                   ERR_INVALID, "bad_request");
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\\u0000b\"}",
+        ERR_INVALID, "bad_request");
     /* IMAGE */
-    expect_refused("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\"}", ERR_INVALID, "bad_request");
-    const char *urls[] = {"javascript:alert(1)", "//x.example/a", "/a.png", "ftp://x/a", "https://",
-                          "http:///a", "https://a b", "https://x\\y", "data:x", "https://@x/"};
+    expect_refused("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\"}", ERR_INVALID,
+                   "bad_request");
+    const char *urls[] = {
+        "javascript:alert(1)", "//x.example/a", "/a.png",       "ftp://x/a", "https://",
+        "http:///a",           "https://a b",   "https://x\\y", "data:x",    "https://@x/"};
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         char frame[512];
-        snprintf(frame, sizeof frame,
-                 "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"%s\"}",
-                 urls[i]);
+        snprintf(
+            frame, sizeof frame,
+            "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"%s\"}",
+            urls[i]);
         expect_refused(frame, ERR_INVALID, "bad_request");
     }
-    expect_refused("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"https://x/\","
-                   "\"imageName\":7}", ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":"
+                   "\"https://x/\","
+                   "\"imageName\":7}",
+                   ERR_INVALID, "bad_request");
     char *big = malloc(PROTO_IMAGE_URL_MAX + 200);
-    int o = snprintf(big, 200, "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"https://x/");
+    int o = snprintf(
+        big, 200,
+        "{\"chatType\":\"IMAGE\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"imageUrl\":\"https://x/");
     memset(big + o, 'a', PROTO_IMAGE_URL_MAX);
     memcpy(big + o + PROTO_IMAGE_URL_MAX, "\"}", 3);
     expect_refused(big, ERR_TOO_LARGE, "too_large");
@@ -162,18 +223,23 @@ START_TEST(test_proto_error_keeps_ids)
 {
     struct proto_cmd cmd;
     struct proto_error err;
-    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c-9\",\"message\":\"\"}",
-                           &cmd, &err), ERR_INVALID);
+    ck_assert_int_eq(
+        parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c-9\",\"message\":\"\"}",
+              &cmd, &err),
+        ERR_INVALID);
     ck_assert_str_eq(cmd.client_msg_id, "c-9");
     ck_assert_int_eq(cmd.room_id, 7);
     proto_cmd_clear(&cmd);
-    ck_assert_int_eq(parse("{\"chatType\":\"SHOUT\",\"chatRoomId\":3,\"clientMsgId\":\"x\"}", &cmd, &err),
-                     ERR_INVALID);
+    ck_assert_int_eq(
+        parse("{\"chatType\":\"SHOUT\",\"chatRoomId\":3,\"clientMsgId\":\"x\"}", &cmd, &err),
+        ERR_INVALID);
     ck_assert_str_eq(cmd.client_msg_id, "x");
     ck_assert_int_eq(cmd.room_id, 3);
     proto_cmd_clear(&cmd);
     ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":5,\"clientMsgId\":\"c-nul\","
-                           "\"message\":\"bad\\u0000nul\"}", &cmd, &err), ERR_INVALID);
+                           "\"message\":\"bad\\u0000nul\"}",
+                           &cmd, &err),
+                     ERR_INVALID);
     ck_assert_str_eq(err.code, "bad_request");
     ck_assert_str_eq(cmd.client_msg_id, "c-nul");
     ck_assert_int_eq(cmd.room_id, 5);
@@ -186,19 +252,23 @@ END_TEST
 START_TEST(test_proto_trailing_bytes)
 {
     expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7}x", ERR_INVALID, "bad_request");
-    expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7}{\"chatType\":\"LEAVE\",\"chatRoomId\":7}",
-                   ERR_INVALID, "bad_request");
+    expect_refused(
+        "{\"chatType\":\"ENTER\",\"chatRoomId\":7}{\"chatType\":\"LEAVE\",\"chatRoomId\":7}",
+        ERR_INVALID, "bad_request");
     expect_refused("{\"chatType\":\"ENTER\",\"chatRoomId\":7} ]", ERR_INVALID, "bad_request");
     struct proto_cmd cmd;
     struct proto_error err;
     ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":4,\"clientMsgId\":\"t-1\","
-                           "\"message\":\"hi\"}1", &cmd, &err), ERR_INVALID);
+                           "\"message\":\"hi\"}1",
+                           &cmd, &err),
+                     ERR_INVALID);
     ck_assert_str_eq(cmd.client_msg_id, "t-1");
     ck_assert_int_eq(cmd.room_id, 4);
     proto_cmd_clear(&cmd);
     /* a NUL byte after the object is trailing data too */
-    ck_assert_int_eq(proto_parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}\0x", 37, MAX_CHARS, &cmd, &err),
-                     ERR_INVALID);
+    ck_assert_int_eq(
+        proto_parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}\0x", 37, MAX_CHARS, &cmd, &err),
+        ERR_INVALID);
     proto_cmd_clear(&cmd);
     ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7} \r\n\t", &cmd, &err), 0);
     ck_assert_int_eq(cmd.kind, PROTO_ENTER);
@@ -212,7 +282,9 @@ START_TEST(test_proto_escaped_backslash_is_not_nul)
     struct proto_cmd cmd;
     struct proto_error err;
     ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
-                           "\"message\":\"a\\\\u0000\"}", &cmd, &err), 0);
+                           "\"message\":\"a\\\\u0000\"}",
+                           &cmd, &err),
+                     0);
     ck_assert_str_eq(cmd.message, "a\\u0000");
     proto_cmd_clear(&cmd);
 }
@@ -250,8 +322,12 @@ START_TEST(test_proto_server_frames)
     ck_assert_ptr_null(cJSON_GetObjectItem(j, "chatRoomId"));
     cJSON_Delete(j);
 
-    struct chat_message m = {.room_id = 7, .seq = 3, .sender_id = 2, .type = CHAT_IMAGE,
-                             .image_url = "https://x/a.png", .client_msg_id = "c-5"};
+    struct chat_message m = {.room_id = 7,
+                             .seq = 3,
+                             .sender_id = 2,
+                             .type = CHAT_IMAGE,
+                             .image_url = "https://x/a.png",
+                             .client_msg_id = "c-5"};
     strcpy(m.id, "0123456789abcdef01234567");
     j = parse_frame(proto_message(&m));
     cJSON *cm = cJSON_GetObjectItem(j, "chatMessage");
@@ -268,6 +344,8 @@ Suite *proto_suite(void)
     Suite *s = suite_create("proto");
     TCase *tc = tcase_create("frames");
     tcase_add_test(tc, test_proto_enter_and_leave);
+    tcase_add_test(tc, test_proto_ids_end_at_2_53_minus_1);
+    tcase_add_test(tc, test_proto_refuses_invalid_utf8);
     tcase_add_test(tc, test_proto_text_and_image);
     tcase_add_test(tc, test_proto_text_limit_counts_code_points);
     tcase_add_test(tc, test_proto_each_refusal);
