@@ -2,8 +2,10 @@
 #include "rooms_api.h"
 #include "errors.h"
 #include "log.h"
+#include "room_state.h"
 #include "rooms.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 int rooms_api_parse_create(const struct api_req *req, struct api_resp *resp,
@@ -29,16 +31,26 @@ int rooms_api_parse_create(const struct api_req *req, struct api_resp *resp,
     return 0;
 }
 
-int rooms_api_parse_list(const struct api_req *req, struct api_resp *resp, int64_t *before,
-                         int *limit)
+int rooms_api_parse_list(const struct api_req *req, struct api_resp *resp,
+                         struct room_cursor *cursor, int *has_cursor, int *limit)
 {
-    int64_t b = 0, l = ROOMS_API_DEFAULT_LIMIT;
-    if (api_query_int(req, resp, "before", 1, INT64_MAX, &b) < 0 ||
-        api_query_int(req, resp, "limit", 1, ROOMS_PAGE_MAX, &l) < 0)
+    int64_t pair[2] = {0, 0}, l = ROOMS_API_DEFAULT_LIMIT;
+    int has = api_query_pair(req, resp, "cursor", pair);
+    if (has < 0 || api_query_int(req, resp, "limit", 1, ROOMS_PAGE_MAX, &l) < 0)
         return -1;
-    *before = b;
+    cursor->activity_ms = pair[0];
+    cursor->id = pair[1];
+    *has_cursor = has;
     *limit = (int) l;
     return 0;
+}
+
+int rooms_api_parse_read(const struct api_req *req, struct api_resp *resp, int64_t *seq)
+{
+    int rc = api_body_id(req, resp, "seq", seq);
+    if (rc == 0)
+        api_resp_error(resp, 400, "bad_request", "seq is required");
+    return rc == 1 ? 0 : -1;
 }
 
 static void create_room(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
@@ -90,18 +102,19 @@ static void create_room(struct api_ctx *ctx, struct api_req *req, struct api_res
 
 static void list_rooms(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
-    int64_t before;
-    int limit;
+    struct room_cursor cursor;
+    int has_cursor, limit;
     size_t n = 0;
     int more = 0;
-    if (rooms_api_parse_list(req, resp, &before, &limit) != 0)
+    if (rooms_api_parse_list(req, resp, &cursor, &has_cursor, &limit) != 0)
         return;
     struct room *rooms = calloc((size_t) limit, sizeof *rooms);
     if (!rooms) {
         api_resp_fail(resp, ERR_NOMEM);
         return;
     }
-    int rc = rooms_list(ctx->db, req->user.id, before, limit, rooms, &n, &more);
+    int rc =
+        rooms_list(ctx->db, req->user.id, has_cursor ? &cursor : NULL, limit, rooms, &n, &more);
     if (rc != 0) {
         api_resp_fail(resp, rc);
         goto out;
@@ -113,8 +126,14 @@ static void list_rooms(struct api_ctx *ctx, struct api_req *req, struct api_resp
         cJSON *r = rooms_to_json(&rooms[i]);
         ok = r && cJSON_AddItemToArray(arr, r);
     }
-    ok = ok && (more && n ? cJSON_AddNumberToObject(body, "nextBefore", (double) rooms[n - 1].id)
-                          : cJSON_AddNullToObject(body, "nextBefore")) != NULL;
+    if (ok && more && n) {
+        char next[48];
+        snprintf(next, sizeof next, "%lld.%lld", (long long) rooms[n - 1].view.last_activity_ms,
+                 (long long) rooms[n - 1].id);
+        ok = cJSON_AddStringToObject(body, "nextCursor", next) != NULL;
+    } else if (ok) {
+        ok = cJSON_AddNullToObject(body, "nextCursor") != NULL;
+    }
     if (!ok) {
         cJSON_Delete(body);
         body = NULL;
@@ -124,9 +143,38 @@ out:
     free(rooms);
 }
 
+/* mark_read: the caller has read the room up to seq (forward only). */
+static void mark_read(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    int64_t seq = 0, read = 0;
+    if (rooms_api_parse_read(req, resp, &seq) != 0)
+        return;
+    int rc = room_state_mark_read(ctx->db, req->path_id, req->user.id, seq, &read);
+    if (rc == ERR_NOT_FOUND) {
+        api_resp_error(resp, 404, "not_found", "no such room");
+        return;
+    }
+    if (rc == ERR_INVALID) {
+        api_resp_error(resp, 400, "seq_out_of_range", "seq is beyond the room's last message");
+        return;
+    }
+    if (rc != 0) {
+        api_resp_fail(resp, rc);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    if (body && (!cJSON_AddNumberToObject(body, "chatRoomId", (double) req->path_id) ||
+                 !cJSON_AddNumberToObject(body, "lastReadSeq", (double) read))) {
+        cJSON_Delete(body);
+        body = NULL;
+    }
+    api_resp_json(resp, 200, body);
+}
+
 static const struct api_route routes[] = {
     {"POST", "/api/v1/rooms", API_AUTH | API_JSON, create_room},
     {"GET", "/api/v1/rooms", API_AUTH, list_rooms},
+    {"POST", "/api/v1/rooms/{id}/read", API_AUTH | API_JSON, mark_read},
 };
 
 const struct api_app rooms_api_app = {"chat-rooms", routes, sizeof routes / sizeof routes[0], NULL,

@@ -844,31 +844,24 @@ static void assign_seqs(struct relay *r, struct outmsg **batch, const size_t *id
     }
 }
 
-/* record_stored: raise last_seq of every room that got a message stored
- * (or found one already stored), and publish those messages. */
-static void record_stored(struct relay *r, struct outmsg **batch, size_t n, int64_t *rooms,
-                          int64_t *seqs, const struct chat_message **done)
+/* record_stored: record what the batch left in the store (rooms' last
+ * seq and message, senders' watermarks, empty seqs), and publish the
+ * messages stored. */
+static void record_stored(struct relay *r, struct outmsg **batch, size_t n,
+                          struct seq_result *results, const struct chat_message **done)
 {
-    size_t nrooms = 0, ndone = 0;
+    size_t ndone = 0;
     for (size_t i = 0; i < n; i++) {
         const struct outmsg *om = batch[i];
-        if (om->status != OUTMSG_STORED && om->status != OUTMSG_DUPLICATE)
-            continue;
-        done[ndone++] = &om->m;
-        /* rooms[] stays sorted: rows are locked in ascending order. */
-        size_t lo = lower_bound_room(rooms, nrooms, sizeof *rooms, om->m.room_id);
-        if (lo < nrooms && rooms[lo] == om->m.room_id) {
-            if (om->m.seq > seqs[lo])
-                seqs[lo] = om->m.seq;
-            continue;
-        }
-        memmove(&rooms[lo + 1], &rooms[lo], (nrooms - lo) * sizeof *rooms);
-        memmove(&seqs[lo + 1], &seqs[lo], (nrooms - lo) * sizeof *seqs);
-        rooms[lo] = om->m.room_id;
-        seqs[lo] = om->m.seq;
-        nrooms++;
+        int stored = om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE;
+        int64_t burned = om->burned_seq;
+        if (!stored && om->status != ERR_CONFLICT && om->m.seq > 0)
+            burned = om->m.seq; /* reserved, never written */
+        results[i] = (struct seq_result){om->m.seq > 0 ? &om->m : NULL, stored, burned};
+        if (stored)
+            done[ndone++] = &om->m;
     }
-    seqalloc_stored(r->seqa, rooms, seqs, nrooms);
+    seqalloc_stored(r->seqa, results, n);
     /* Stored: now other relays may see it (stored before seen). */
     redis_pub_send(r->pub, done, ndone);
 }
@@ -881,12 +874,12 @@ static void write_run(struct job *j, void *ctx)
     int *status = calloc(w->n, sizeof *status);
     size_t *idx = calloc(w->n, sizeof *idx), ntodo = w->n;
     struct seq_claim *claims = calloc(w->n, sizeof *claims);
-    int64_t *rooms = calloc(w->n, sizeof *rooms), *seqs = calloc(w->n, sizeof *seqs);
+    struct seq_result *results = calloc(w->n, sizeof *results);
     const struct chat_message **done = calloc(w->n, sizeof(const struct chat_message *));
     (void) ctx;
 
     w->rc = 0;
-    if (!msgs || !status || !idx || !claims || !rooms || !seqs || !done) {
+    if (!msgs || !status || !idx || !claims || !results || !done) {
         for (size_t i = 0; i < w->n; i++)
             w->batch[i]->status = ERR_INTERNAL;
         goto out;
@@ -934,6 +927,7 @@ static void write_run(struct job *j, void *ctx)
             int frc = msgstore_find_client_msg(r->store, om->m.room_id, om->m.sender_id,
                                                om->m.client_msg_id, &orig);
             if (frc == 0) {
+                om->burned_seq = om->m.seq; /* the original holds another seq */
                 chat_message_clear(&om->m);
                 om->m = orig;
                 om->status = OUTMSG_DUPLICATE;
@@ -947,14 +941,13 @@ static void write_run(struct job *j, void *ctx)
         }
         ntodo = retry;
     }
-    record_stored(r, w->batch, w->n, rooms, seqs, done);
+    record_stored(r, w->batch, w->n, results, done);
 out:
     free(msgs);
     free(status);
     free(idx);
     free(claims);
-    free(rooms);
-    free(seqs);
+    free(results);
     free(done);
 }
 

@@ -122,6 +122,7 @@ struct outmsg {
     int status;            /* writer result: OUTMSG_STORED, OUTMSG_DUPLICATE or ERR_* */
     size_t bytes;          /* for the pending-bytes bound */
     size_t batch_pos;      /* send order within a finished batch */
+    int64_t burned_seq;    /* writer: a seq reserved for it that holds no message, or 0 */
     struct outmsg *next;
 };
 #define OUTMSG_STORED    0

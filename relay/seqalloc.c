@@ -4,17 +4,18 @@
  *
  * Per batch: one transaction that reserves every room of the batch in
  * ascending room order (two relays lock rows in the same order, so they
- * cannot deadlock), and after the insert one transaction that raises
- * last_seq. Rooms that need repair (served from memory, or collided) are
- * settled first. A failed MySQL call switches to memory for a backoff
- * period (1 s doubling to 16 s), so an outage costs one time-out per
- * period, not one per batch.
+ * cannot deadlock), and after the insert one transaction, rooms in the
+ * same order, that records what was stored (last_seq, the last message,
+ * the senders' read watermarks, seqs left empty). Rooms that need repair (served from memory, or
+ * collided) are settled first. A failed MySQL call switches to memory for a backoff period (1 s
+ * doubling to 16 s), so an outage costs one time-out per period, not one per batch.
  */
 #include "seqalloc.h"
 
 #include "errors.h"
 #include "i64map.h"
 #include "room_seq.h"
+#include "room_state.h"
 #include "timefmt.h"
 
 #include <assert.h>
@@ -284,29 +285,88 @@ void seqalloc_claim(struct seqalloc *sa, struct seq_claim *claims, size_t n)
     claim_memory(sa, claims, n);
 }
 
-void seqalloc_stored(struct seqalloc *sa, const int64_t *rooms, const int64_t *seqs, size_t n)
+/* by_room_seq: results in lock order (room ascending), each room's
+ * messages by seq. */
+static int by_room_seq(const void *a, const void *b)
 {
-    if (n == 0)
-        return;
-    int rc = ERR_UNAVAILABLE, txn = n > 1, tried = mysql_usable(sa);
-    if (tried && (!txn || (rc = sqldb_begin(sa->db)) == 0)) {
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            rc = room_seq_raise(sa->db, rooms[i], -1, seqs[i]);
-        if (rc == 0 && txn)
-            rc = sqldb_commit(sa->db);
-        if (rc && txn)
-            sqldb_rollback(sa->db);
+    const struct seq_result *x = *(const struct seq_result *const *) a;
+    const struct seq_result *y = *(const struct seq_result *const *) b;
+    if (x->m->room_id != y->m->room_id)
+        return x->m->room_id < y->m->room_id ? -1 : 1;
+    return (x->m->seq > y->m->seq) - (x->m->seq < y->m->seq);
+}
+
+/* record_room: the results of one room (sorted by seq, r[0..n-1]) in MySQL. */
+static int record_room(struct seqalloc *sa, const struct seq_result *const *r, size_t n)
+{
+    int rc = 0;
+    const struct chat_message *newest = NULL;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (r[i]->burned > 0)
+            rc = room_state_gap_add(sa->db, r[i]->m->room_id, r[i]->burned);
+        if (rc == 0 && r[i]->stored && r[i]->burned > 0)
+            rc = room_state_gap_fill(sa->db, r[i]->m->room_id, r[i]->m->seq); /* a duplicate */
+        if (r[i]->stored)
+            newest = r[i]->m;
+    }
+    if (rc == 0 && newest)
+        rc = room_state_stored(sa->db, newest);
+    /* Each sender's newest message of the room, once. */
+    for (size_t i = n; rc == 0 && i-- > 0;) {
+        if (!r[i]->stored)
+            continue;
+        int seen = 0;
+        for (size_t k = i + 1; k < n && !seen; k++)
+            seen = r[k]->stored && r[k]->m->sender_id == r[i]->m->sender_id;
+        if (!seen)
+            rc = room_state_read_raise(sa->db, r[i]->m->room_id, r[i]->m->sender_id, r[i]->m->seq);
+    }
+    return rc;
+}
+
+/* record_mysql: every room of the batch in one transaction; 0 or ERR_*. */
+static int record_mysql(struct seqalloc *sa, const struct seq_result *const *r, size_t n)
+{
+    int rc = sqldb_begin(sa->db);
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t k = i + 1;
+        while (k < n && r[k]->m->room_id == r[i]->m->room_id)
+            k++;
+        rc = record_room(sa, r + i, k - i);
+        i = k;
     }
     if (rc == 0)
+        return sqldb_commit(sa->db);
+    sqldb_rollback(sa->db);
+    return rc;
+}
+
+void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n)
+{
+    const struct seq_result **r = n ? calloc(n, sizeof *r) : NULL;
+    size_t k = 0;
+    if (!r)
+        return; /* nothing to record, or out of memory: the next batch raises last_seq */
+    for (size_t i = 0; i < n; i++)
+        if (res[i].m && (res[i].stored || res[i].burned > 0))
+            r[k++] = &res[i];
+    if (k == 0) {
+        free(r);
         return;
-    if (tried && rc == ERR_UNAVAILABLE)
-        set_up(sa, 0);
-    for (size_t i = 0; i < n; i++) {
-        struct repair *p = repair_get(sa, rooms[i]);
-        if (p && seqs[i] > p->stored)
-            p->stored = seqs[i];
     }
+    qsort(r, k, sizeof *r, by_room_seq);
+    int rc = ERR_UNAVAILABLE, tried = mysql_usable(sa);
+    if (tried)
+        rc = record_mysql(sa, r, k);
+    if (rc && tried && rc == ERR_UNAVAILABLE)
+        set_up(sa, 0);
+    if (rc)
+        for (size_t i = 0; i < k; i++) {
+            struct repair *p = r[i]->stored ? repair_get(sa, r[i]->m->room_id) : NULL;
+            if (p && r[i]->m->seq > p->stored)
+                p->stored = r[i]->m->seq;
+        }
+    free(r);
 }
 
 void seqalloc_collided(struct seqalloc *sa, int64_t room_id)

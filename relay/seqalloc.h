@@ -22,6 +22,7 @@
 #ifndef RELAY_SEQALLOC_H
 #define RELAY_SEQALLOC_H
 
+#include "chat_message.h"
 #include "seqgen.h"
 #include "sqldb.h"
 
@@ -50,9 +51,19 @@ void seqalloc_free(struct seqalloc *sa);
  * rooms in ascending order (the order rows are locked in). */
 void seqalloc_claim(struct seqalloc *sa, struct seq_claim *claims, size_t n);
 
-/* seqalloc_stored: rooms[i] now holds seqs up to seqs[i] in the store:
- * raise their last_seq (later, if MySQL is away). */
-void seqalloc_stored(struct seqalloc *sa, const int64_t *rooms, const int64_t *seqs, size_t n);
+/* One message of a finished batch, as seqalloc_stored records it. */
+struct seq_result {
+    const struct chat_message *m; /* room, seq, sender, created_at; m->seq 0: never got one */
+    int stored;                   /* 1: m is in the store (newly, or found as a duplicate) */
+    int64_t burned;               /* a seq reserved for it that holds no message, or 0 */
+};
+
+/* seqalloc_stored: record the outcome of a batch (n results, any order) in
+ * MySQL, in one transaction, rooms in ascending order: each room's last_seq
+ * and last message, each sender's read watermark (writing means having
+ * read), and the seqs that hold no message (so unread counts stay exact).
+ * While MySQL is away only last_seq is kept, to be raised on its return. */
+void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n);
 
 /* seqalloc_collided: an insert of room_id hit the unique index and was not
  * an idempotent retry: raise the room to the stored maximum before it gets

@@ -524,6 +524,27 @@ int api_query_int(const struct api_req *req, struct api_resp *resp, const char *
     return 1;
 }
 
+int api_query_pair(const struct api_req *req, struct api_resp *resp, const char *name,
+                   int64_t out[2])
+{
+    size_t len = 0;
+    int dups = 0;
+    const char *v = query_find(req->query, name, &len, &dups);
+    if (!v)
+        return 0;
+    const char *dot = memchr(v, '.', len);
+    int64_t a = 0, b = 0;
+    if (dups || !dot || dec_parse(v, (size_t) (dot - v), &a) != 0 ||
+        dec_parse(dot + 1, len - (size_t) (dot - v) - 1, &b) != 0) {
+        api_resp_error(resp, 400, "bad_request", "%s must be given once, as it was handed out",
+                       name);
+        return -1;
+    }
+    out[0] = a;
+    out[1] = b;
+    return 1;
+}
+
 int api_body_id(const struct api_req *req, struct api_resp *resp, const char *name, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->json, name);

@@ -143,6 +143,11 @@ int api_resp_header(struct api_resp *resp, const char *name, const char *value);
 int api_query_int(const struct api_req *req, struct api_resp *resp, const char *name, int64_t min,
                   int64_t max, int64_t *out);
 
+/* api_query_pair: the query parameter `name` as two whole numbers written
+ * "A.B" (a page cursor). Same returns as api_query_int. */
+int api_query_pair(const struct api_req *req, struct api_resp *resp, const char *name,
+                   int64_t out[2]);
+
 /*
  * Members of the JSON body (API_JSON routes). Same returns as
  * api_query_int: 1 present and valid, 0 absent (or JSON null), -1 after a

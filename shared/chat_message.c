@@ -9,6 +9,11 @@
 
 #include <stdlib.h>
 
+const char *chat_type_name(enum chat_type t)
+{
+    return t == CHAT_IMAGE ? "IMAGE" : "TEXT";
+}
+
 cJSON *chat_message_to_json(const struct chat_message *m)
 {
     char ts[TIMEFMT_RFC3339_LEN];
@@ -20,7 +25,7 @@ cJSON *chat_message_to_json(const struct chat_message *m)
              cJSON_AddNumberToObject(o, "chatRoomId", (double) m->room_id) &&
              cJSON_AddNumberToObject(o, "seq", (double) m->seq) &&
              cJSON_AddNumberToObject(o, "senderId", (double) m->sender_id) &&
-             cJSON_AddStringToObject(o, "chatType", m->type == CHAT_IMAGE ? "IMAGE" : "TEXT");
+             cJSON_AddStringToObject(o, "chatType", chat_type_name(m->type));
     if (ok && m->type == CHAT_TEXT)
         ok = cJSON_AddStringToObject(o, "message", m->message ? m->message : "") != NULL;
     if (ok && m->type == CHAT_IMAGE) {

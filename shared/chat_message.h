@@ -11,6 +11,9 @@
 
 enum chat_type { CHAT_TEXT, CHAT_IMAGE };
 
+/* chat_type_name: the wire name of a type ("TEXT", "IMAGE"). */
+const char *chat_type_name(enum chat_type t);
+
 struct chat_message {
     char id[25];            /* ObjectId as 24 hex characters */
     int64_t room_id;

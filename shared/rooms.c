@@ -86,16 +86,17 @@ int rooms_get(struct sqldb *db, int64_t room_id, struct room *out)
 static int create_once(struct sqldb *db, int64_t creator, int64_t lo, int64_t hi, int64_t *room_id,
                        int *created)
 {
-    struct sqldb_arg room_args[3] = {SQLDB_ARG_I64(lo), SQLDB_ARG_I64(hi), SQLDB_ARG_I64(creator)};
+    struct sqldb_arg room_args[4] = {SQLDB_ARG_I64(lo), SQLDB_ARG_I64(hi), SQLDB_ARG_I64(creator),
+                                     SQLDB_ARG_I64(timefmt_now_ms())};
     uint64_t affected = 0, id = 0;
     int rc = sqldb_begin(db);
     if (rc != 0)
         return rc;
-    rc =
-        sqldb_stmt_exec(db,
-                        "INSERT INTO chat_rooms (user_low, user_high, created_by) VALUES (?, ?, ?) "
-                        "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
-                        room_args, 3, &affected, &id);
+    rc = sqldb_stmt_exec(
+        db,
+        "INSERT INTO chat_rooms (user_low, user_high, created_by, last_activity_ms) "
+        "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
+        room_args, 4, &affected, &id);
     if (rc != 0)
         goto fail;
     *room_id = (int64_t) id;
@@ -149,10 +150,14 @@ int rooms_find_or_create(struct sqldb *db, int64_t a, int64_t b, struct room *ou
     return rc == ERR_NOT_FOUND ? ERR_INTERNAL : rc;
 }
 
+/* The viewer's state after ROOM_SELECT's columns (rooms_list). */
+#define VIEW_NCOLS 10
+
 struct list_ctx {
     struct room *out;
     size_t n, cap;
     struct room *scratch; /* the row buffers the columns are bound to */
+    int64_t viewer;
     int more;
 };
 
@@ -164,36 +169,108 @@ static int list_row(void *arg, const struct sqldb_col *cols, size_t ncols)
         lc->more = 1; /* the one row past the page */
         return 1;
     }
-    room_take(cols, lc->scratch);
-    lc->out[lc->n++] = *lc->scratch;
+    struct room *r = lc->scratch;
+    const struct sqldb_col *v = cols + ROOM_NCOLS;
+    room_take(cols, r);
+    r->viewer = lc->viewer;
+    r->view.last_seq = v[0].i64;
+    r->view.last_read_seq = v[1].i64;
+    r->view.peer_last_read_seq = v[2].i64;
+    r->view.last_activity_ms = v[3].i64;
+    r->view.has_last = v[9].i64 > 0 && !v[4].is_null && !v[5].is_null;
+    r->view.last_at_ms = v[6].is_null ? 0 : v[6].i64;
+    r->view.last_sender = v[7].is_null ? 0 : v[7].i64;
+    /* Seqs above the watermark, less those that hold no message. */
+    r->view.unread = r->view.last_seq - r->view.last_read_seq - v[8].i64;
+    if (r->view.unread < 0)
+        r->view.unread = 0;
+    lc->out[lc->n++] = *r;
     return 0;
 }
 
-int rooms_list(struct sqldb *db, int64_t user_id, int64_t before, int limit, struct room *out,
-               size_t *n, int *more)
+/* One page of "my rooms, newest activity first": each of the two member
+ * columns gives its own first limit+1 rooms in index order, and the union
+ * is cut to limit+1 again. The cursor is (activity, id), strictly after. */
+#define ROOM_PAGE_SIDE(col)                                                                        \
+    "(SELECT id, last_activity_ms FROM chat_rooms WHERE " col " = ? AND "                          \
+    "(last_activity_ms < ? OR (last_activity_ms = ? AND id < ?)) "                                 \
+    "ORDER BY last_activity_ms DESC, id DESC LIMIT ?)"
+
+int rooms_list(struct sqldb *db, int64_t user_id, const struct room_cursor *from, int limit,
+               struct room *out, size_t *n, int *more)
 {
     *n = 0;
     *more = 0;
     if (limit < 1 || limit > ROOMS_PAGE_MAX)
         return ERR_INVALID;
-    if (before <= 0)
-        before = INT64_MAX;
+    int64_t at = from ? from->activity_ms : INT64_MAX, id = from ? from->id : INT64_MAX;
     struct room scratch;
-    struct sqldb_col cols[ROOM_NCOLS];
+    struct sqldb_col cols[ROOM_NCOLS + VIEW_NCOLS];
     memset(&scratch, 0, sizeof scratch);
     room_cols(cols, &scratch);
-    struct list_ctx lc = {out, 0, (size_t) limit, &scratch, 0};
-    struct sqldb_arg args[3] = {SQLDB_ARG_I64(user_id), SQLDB_ARG_I64(before),
-                                SQLDB_ARG_I64(limit + 1)};
-    int rc = sqldb_stmt_query(db,
-                              ROOM_SELECT "JOIN chat_room_members m ON m.room_id = r.id "
-                                          "WHERE m.user_id = ? AND m.room_id < ? "
-                                          "ORDER BY m.room_id DESC LIMIT ?",
-                              args, 3, cols, ROOM_NCOLS, list_row, &lc);
+    struct sqldb_col *v = cols + ROOM_NCOLS;
+    v[0] = v[1] = v[2] = v[3] = SQLDB_COL_I64();
+    v[4] = SQLDB_COL_TEXT(scratch.view.last_type, sizeof scratch.view.last_type);
+    v[5] = SQLDB_COL_TEXT(scratch.view.last_preview, sizeof scratch.view.last_preview);
+    v[6] = v[7] = v[8] = SQLDB_COL_I64();
+    v[9] = SQLDB_COL_I64();
+    struct list_ctx lc = {out, 0, (size_t) limit, &scratch, user_id, 0};
+    struct sqldb_arg args[] = {
+        SQLDB_ARG_I64(user_id),   SQLDB_ARG_I64(at),        SQLDB_ARG_I64(at),
+        SQLDB_ARG_I64(id),        SQLDB_ARG_I64(limit + 1), SQLDB_ARG_I64(user_id),
+        SQLDB_ARG_I64(at),        SQLDB_ARG_I64(at),        SQLDB_ARG_I64(id),
+        SQLDB_ARG_I64(limit + 1), SQLDB_ARG_I64(user_id),   SQLDB_ARG_I64(user_id),
+        SQLDB_ARG_I64(limit + 1),
+    };
+    int rc = sqldb_stmt_query(
+        db,
+        "SELECT r.id, r.name, r.created_at, "
+        "ul.id, ul.username, ul.display_name, ul.created_at, "
+        "uh.id, uh.username, uh.display_name, uh.created_at, "
+        "r.last_seq, me.last_read_seq, peer.last_read_seq, r.last_activity_ms, "
+        "r.last_msg_type, r.last_msg_preview, r.last_msg_at_ms, r.last_msg_sender, "
+        "(SELECT COUNT(*) FROM chat_room_seq_gaps g WHERE g.room_id = r.id "
+        " AND g.seq > me.last_read_seq AND g.seq <= r.last_seq), r.last_msg_seq "
+        "FROM (" ROOM_PAGE_SIDE("user_low") " UNION ALL " ROOM_PAGE_SIDE(
+            "user_high") ") page "
+                         "JOIN chat_rooms r ON r.id = page.id "
+                         "JOIN users ul ON ul.id = r.user_low JOIN users uh ON uh.id = r.user_high "
+                         "JOIN chat_room_members me ON me.room_id = r.id AND me.user_id = ? "
+                         "JOIN chat_room_members peer ON peer.room_id = r.id "
+                         " AND peer.user_id = IF(r.user_low = ?, r.user_high, r.user_low) "
+                         "ORDER BY page.last_activity_ms DESC, page.id DESC LIMIT ?",
+        args, sizeof args / sizeof args[0], cols, ROOM_NCOLS + VIEW_NCOLS, list_row, &lc);
     if (rc < 0)
         return rc;
     *n = lc.n;
     *more = lc.more;
+    return 0;
+}
+
+/* view_to_json: the viewer's state of r into o; 0, or -1 out of memory. */
+static int view_to_json(const struct room *r, cJSON *o)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    const struct room_view *v = &r->view;
+    const struct user *peer = &r->members[r->members[0].id == r->viewer ? 1 : 0];
+    cJSON *pu = users_to_json(peer), *last = NULL;
+    if (!pu)
+        return -1;
+    cJSON_AddItemToObject(o, "peer", pu);
+    if (!cJSON_AddNumberToObject(o, "lastSeq", (double) v->last_seq) ||
+        !cJSON_AddNumberToObject(o, "lastReadSeq", (double) v->last_read_seq) ||
+        !cJSON_AddNumberToObject(o, "unreadCount", (double) v->unread) ||
+        !cJSON_AddNumberToObject(o, "peerLastReadSeq", (double) v->peer_last_read_seq) ||
+        !cJSON_AddStringToObject(o, "lastActivityAt", timefmt_rfc3339(ts, v->last_activity_ms)))
+        return -1;
+    if (!v->has_last)
+        return cJSON_AddNullToObject(o, "lastMessage") ? 0 : -1;
+    if (!(last = cJSON_AddObjectToObject(o, "lastMessage")) ||
+        !cJSON_AddStringToObject(last, "chatType", v->last_type) ||
+        !cJSON_AddStringToObject(last, "preview", v->last_preview) ||
+        !cJSON_AddNumberToObject(last, "senderId", (double) v->last_sender) ||
+        !cJSON_AddStringToObject(last, "createdAt", timefmt_rfc3339(ts, v->last_at_ms)))
+        return -1;
     return 0;
 }
 
@@ -214,6 +291,8 @@ cJSON *rooms_to_json(const struct room *r)
     if (!(r->has_name ? cJSON_AddStringToObject(o, "name", r->name)
                       : cJSON_AddNullToObject(o, "name")) ||
         !cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, r->created_at_ms)))
+        goto fail;
+    if (r->viewer && view_to_json(r, o) != 0)
         goto fail;
     return o;
 fail:

@@ -10,6 +10,7 @@
 #ifndef CHAT_ROOMS_H
 #define CHAT_ROOMS_H
 
+#include "room_state.h"
 #include "sqldb.h"
 #include "users.h"
 
@@ -20,12 +21,34 @@
 #define ROOM_NAME_BUF  (128 * 4 + 1)
 #define ROOMS_PAGE_MAX 100
 
+/* What one member sees of a room in the room list. */
+struct room_view {
+    int64_t last_seq;           /* the room's newest stored seq */
+    int64_t last_read_seq;      /* the viewer's watermark */
+    int64_t peer_last_read_seq; /* the other member's */
+    int64_t unread;             /* stored messages above the viewer's watermark */
+    int64_t last_activity_ms;   /* created, or the newest message */
+    int has_last;               /* 0: no message yet */
+    char last_type[8];
+    char last_preview[ROOM_PREVIEW_BUF];
+    int64_t last_at_ms, last_sender;
+};
+
 struct room {
     int64_t id;
     struct user members[2]; /* ordered by user id */
     char name[ROOM_NAME_BUF];
     int has_name; /* 0: name is SQL NULL (JSON null) */
     int64_t created_at_ms;
+    int64_t viewer;        /* rooms_list: whose view `view` is; 0: none */
+    struct room_view view; /* rooms_list only */
+};
+
+/* Where a room list page starts: after the room (activity_ms, id) in the
+ * order newest activity first, then highest id. */
+struct room_cursor {
+    int64_t activity_ms;
+    int64_t id;
 };
 
 /* rooms_is_member: 1 when user_id is a member of room_id, 0 when not (or the
@@ -48,17 +71,23 @@ int rooms_find_or_create(struct sqldb *db, int64_t a, int64_t b, struct room *ou
 int rooms_get(struct sqldb *db, int64_t room_id, struct room *out);
 
 /*
- * rooms_list: the rooms of user_id, newest (highest id) first, with id <
- * before (before <= 0: from the newest), at most `limit` (1..ROOMS_PAGE_MAX)
- * into out (room for `limit` entries). *n gets the count, *more 1 when
- * older rooms remain. Returns 0, ERR_INVALID (limit out of range),
- * ERR_UNAVAILABLE, ERR_INTERNAL.
+ * rooms_list: the rooms of user_id with what user_id sees of each (struct
+ * room_view), most recently active first (created, or the newest message),
+ * starting after *from (NULL: from the newest), at most `limit`
+ * (1..ROOMS_PAGE_MAX) into out (room for `limit` entries). *n gets the
+ * count, *more 1 when older rooms remain (the cursor of the next page is
+ * the last room's (view.last_activity_ms, id)). One statement, served by
+ * the (user_low|user_high, last_activity_ms, id) indexes: its cost follows
+ * the page, not the user's number of rooms or messages. Returns 0,
+ * ERR_INVALID (limit out of range), ERR_UNAVAILABLE, ERR_INTERNAL.
  */
-int rooms_list(struct sqldb *db, int64_t user_id, int64_t before, int limit, struct room *out,
-               size_t *n, int *more);
+int rooms_list(struct sqldb *db, int64_t user_id, const struct room_cursor *from, int limit,
+               struct room *out, size_t *n, int *more);
 
-/* rooms_to_json: the contract's Room object; caller owns it (cJSON_Delete);
- * NULL when out of memory. */
+/* rooms_to_json: the Room object (with the viewer's state when r->viewer
+ * is set: lastSeq, lastReadSeq, unreadCount, peer, peerLastReadSeq,
+ * lastMessage, lastActivityAt); caller owns it (cJSON_Delete); NULL when
+ * out of memory. */
 cJSON *rooms_to_json(const struct room *r);
 
 #endif

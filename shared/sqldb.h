@@ -62,7 +62,7 @@ enum sqldb_type {
 };
 
 #define SQLDB_MAX_ARGS 16
-#define SQLDB_MAX_COLS 16
+#define SQLDB_MAX_COLS 24
 
 /* One statement parameter; ptr is borrowed for the duration of the call. */
 struct sqldb_arg {

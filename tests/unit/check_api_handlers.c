@@ -94,20 +94,30 @@ END_TEST
 
 START_TEST(test_rooms_api_list_paging_params)
 {
-    int64_t before = -1;
-    int limit = -1;
+    struct room_cursor cur = {-1, -1};
+    int has = -1, limit = -1;
     query("");
-    ck_assert_int_eq(rooms_api_parse_list(&req, &resp, &before, &limit), 0);
-    ck_assert_int_eq(before, 0);
+    ck_assert_int_eq(rooms_api_parse_list(&req, &resp, &cur, &has, &limit), 0);
+    ck_assert_int_eq(has, 0);
     ck_assert_int_eq(limit, ROOMS_API_DEFAULT_LIMIT);
-    query("before=17&limit=100");
-    ck_assert_int_eq(rooms_api_parse_list(&req, &resp, &before, &limit), 0);
-    ck_assert_int_eq(before, 17);
+    query("cursor=1796055254123.17&limit=100");
+    ck_assert_int_eq(rooms_api_parse_list(&req, &resp, &cur, &has, &limit), 0);
+    ck_assert_int_eq(has, 1);
+    ck_assert_int_eq(cur.activity_ms, 1796055254123LL);
+    ck_assert_int_eq(cur.id, 17);
     ck_assert_int_eq(limit, 100);
-    static const char *bad[] = {"limit=0", "limit=101", "before=0", "before=x", "limit=1&limit=2"};
+    static const char *bad[] = {"limit=0",
+                                "limit=101",
+                                "cursor=17",
+                                "cursor=x.1",
+                                "cursor=1.-2",
+                                "cursor=1.2x",
+                                "cursor=1.2&cursor=1.2",
+                                "cursor=.5",
+                                "limit=1&limit=2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         query(bad[i]);
-        ck_assert_msg(rooms_api_parse_list(&req, &resp, &before, &limit) == -1, "%s", bad[i]);
+        ck_assert_msg(rooms_api_parse_list(&req, &resp, &cur, &has, &limit) == -1, "%s", bad[i]);
         ck_assert_int_eq(resp.status, 400);
     }
 }

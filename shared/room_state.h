@@ -1,0 +1,57 @@
+/*
+ * room_state.h - what a room's members have seen, in MySQL: the room's
+ * newest message (for the room list), each member's read watermark, and
+ * the seqs that were reserved but never stored (so unread counts are
+ * exact). All of it is derived from the per-room seq; nothing is stored
+ * or rewritten per message.
+ *
+ * The relay's writer calls room_state_stored, room_state_read_raise and the
+ * gap functions once per room (or sender) per write batch, inside the
+ * transaction that raises last_seq; the relay's READ and the API call
+ * room_state_mark_read. Same threading rules as sqldb.h.
+ */
+#ifndef CHAT_ROOM_STATE_H
+#define CHAT_ROOM_STATE_H
+
+#include "chat_message.h"
+#include "sqldb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROOM_PREVIEW_CHARS 80 /* characters of a TEXT kept for the room list */
+#define ROOM_PREVIEW_BUF   (ROOM_PREVIEW_CHARS * 4 + 1)
+
+/* room_state_preview: the room list's preview of m into buf (cap >=
+ * ROOM_PREVIEW_BUF): the first ROOM_PREVIEW_CHARS characters of a TEXT
+ * (cut between characters, never inside one), an IMAGE's name or "". */
+void room_state_preview(const struct chat_message *m, char *buf, size_t cap);
+
+/* room_state_stored: m (with its seq, created_at and sender) is stored:
+ * raise the room's last_seq to m->seq and, when m is newer than the room's
+ * last message, make it the last message and the room's last activity.
+ * Never lowers anything; safe to repeat and to race. Returns 0 (also when
+ * the room does not exist), ERR_UNAVAILABLE, ERR_INTERNAL. */
+int room_state_stored(struct sqldb *db, const struct chat_message *m);
+
+/* room_state_read_raise: user_id's watermark in room_id becomes at least
+ * seq (a member's own message: writing means having read). 0 (also when
+ * user_id is no member), ERR_UNAVAILABLE, ERR_INTERNAL. */
+int room_state_read_raise(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq);
+
+/* room_state_mark_read: a member says it has read up to seq. The
+ * watermark moves forward only: a seq at or below it changes nothing (and
+ * is no error); *read gets the watermark after the call. Returns 0,
+ * ERR_NOT_FOUND (no such room, or user_id is no member), ERR_INVALID (seq
+ * < 0 or above the room's last stored seq), ERR_UNAVAILABLE, ERR_INTERNAL. */
+int room_state_mark_read(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq,
+                         int64_t *read);
+
+/* room_state_gap_add: seq of room_id was reserved but will never hold a
+ * message. room_state_gap_fill: it does hold one after all (a write
+ * reported as failed was applied, found again by a client's retry). Both
+ * idempotent. 0, ERR_UNAVAILABLE, ERR_INTERNAL. */
+int room_state_gap_add(struct sqldb *db, int64_t room_id, int64_t seq);
+int room_state_gap_fill(struct sqldb *db, int64_t room_id, int64_t seq);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * check_conversation.c - conversation state through the API, with the
+ * messages sent through the stack's relay: the room list (peer, last
+ * message, unread counts, both watermarks, newest activity first, paged by
+ * cursor), POST /rooms/{id}/read (forward only, never past the last
+ * message, members only), and unread counts that stay exact when a write
+ * fails or a retry turns out to be a duplicate (seqs that hold no message).
+ */
+#include "api_helpers.h"
+#include "http_client.h"
+#include "relay_helpers.h"
+#include "testenv.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* room_of: the entry of room_id in u's room list (first page of 100);
+ * caller cJSON_Delete's *owner. */
+static const cJSON *room_of(const struct rh_user *u, int64_t room_id, cJSON **owner)
+{
+    struct http_resp r;
+    api_get("/api/v1/rooms?limit=100", u->jwt, &r);
+    ck_assert_msg(r.status == 200, "GET /rooms: %ld %s", r.status, r.body);
+    *owner = r.json;
+    r.json = NULL;
+    http_resp_free(&r);
+    const cJSON *rooms = cJSON_GetObjectItemCaseSensitive(*owner, "rooms"), *e;
+    cJSON_ArrayForEach(e, rooms) if (rh_int(e, "id") == room_id) return e;
+    ck_abort_msg("room %lld is not in the list", (long long) room_id);
+    return NULL;
+}
+
+/* unread_of: u's unreadCount of room_id. */
+static int64_t unread_of(const struct rh_user *u, int64_t room_id)
+{
+    cJSON *owner;
+    int64_t n = rh_int(room_of(u, room_id, &owner), "unreadCount");
+    cJSON_Delete(owner);
+    return n;
+}
+
+/* mark_read: POST /rooms/{room}/read {"seq": seq} as u; returns the status,
+ * *read (may be NULL) gets lastReadSeq of a 200. */
+static long mark_read(const struct rh_user *u, int64_t room, int64_t seq, int64_t *read)
+{
+    char path[96], body[64];
+    snprintf(path, sizeof path, "/api/v1/rooms/%lld/read", (long long) room);
+    snprintf(body, sizeof body, "{\"seq\":%lld}", (long long) seq);
+    struct http_resp r;
+    ck_assert_int_eq(http_json("POST", path, u->jwt, body, &r), 0);
+    long status = r.status;
+    if (status == 200 && read)
+        *read = rh_int(r.json, "lastReadSeq");
+    http_resp_free(&r);
+    return status;
+}
+
+/* A new room, three messages from a, then b reads up to the second. */
+START_TEST(test_conversation_room_list_state)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvlist", rh_port());
+    cJSON *owner;
+    const cJSON *e = room_of(&p.b, p.room, &owner);
+    ck_assert_int_eq(rh_int(e, "lastSeq"), 0);
+    ck_assert_int_eq(rh_int(e, "unreadCount"), 0);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(e, "lastMessage")));
+    ck_assert_int_eq(rh_int(cJSON_GetObjectItemCaseSensitive(e, "peer"), "id"), p.a.id);
+    cJSON_Delete(owner);
+
+    for (int i = 1; i <= 3; i++) {
+        char cmid[16], text[32];
+        snprintf(cmid, sizeof cmid, "cv-%d", i);
+        snprintf(text, sizeof text, "hello %d", i);
+        rh_text(&p.ca, p.room, cmid, text);
+        cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
+    }
+    e = room_of(&p.b, p.room, &owner);
+    ck_assert_int_eq(rh_int(e, "lastSeq"), 3);
+    ck_assert_int_eq(rh_int(e, "lastReadSeq"), 0);
+    ck_assert_int_eq(rh_int(e, "unreadCount"), 3);
+    ck_assert_int_eq(rh_int(e, "peerLastReadSeq"), 3); /* a wrote them: a has read them */
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(e, "lastMessage");
+    ck_assert_str_eq(rh_str(last, "chatType"), "TEXT");
+    ck_assert_str_eq(rh_str(last, "preview"), "hello 3");
+    ck_assert_int_eq(rh_int(last, "senderId"), p.a.id);
+    cJSON_Delete(owner);
+    ck_assert_int_eq(unread_of(&p.a, p.room), 0);
+
+    int64_t read = -1;
+    ck_assert_int_eq(mark_read(&p.b, p.room, 2, &read), 200);
+    ck_assert_int_eq(read, 2);
+    ck_assert_int_eq(unread_of(&p.b, p.room), 1);
+    e = room_of(&p.a, p.room, &owner);
+    ck_assert_int_eq(rh_int(e, "peerLastReadSeq"), 2); /* a's message 3 is unread by b */
+    cJSON_Delete(owner);
+    rh_pair_close(&p);
+}
+END_TEST
+
+/* The watermark moves forward only, never past the last message, and only
+ * a member moves it. */
+START_TEST(test_conversation_read_rules)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvread", rh_port());
+    for (int i = 1; i <= 4; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "r-%d", i);
+        rh_text(&p.ca, p.room, cmid, "x");
+    }
+    int64_t read = -1;
+    ck_assert_int_eq(mark_read(&p.b, p.room, 3, &read), 200);
+    ck_assert_int_eq(read, 3);
+    ck_assert_int_eq(mark_read(&p.b, p.room, 1, &read), 200); /* back: no change */
+    ck_assert_int_eq(read, 3);
+    ck_assert_int_eq(mark_read(&p.b, p.room, 5, &read), 400); /* past the last message */
+    ck_assert_int_eq(unread_of(&p.b, p.room), 1);
+    struct rh_user stranger;
+    rh_user_new(&stranger, "cvstranger");
+    ck_assert_int_eq(mark_read(&stranger, p.room, 1, NULL), 404);
+    ck_assert_int_eq(mark_read(&p.b, 900719925474099LL, 1, NULL), 404);
+    ck_assert_int_eq(mark_read(&p.b, p.room, 4, &read), 200);
+    ck_assert_int_eq(unread_of(&p.b, p.room), 0);
+    rh_user_free(&stranger);
+    rh_pair_close(&p);
+}
+END_TEST
+
+/* Unread counts messages, not seqs: a seq reserved by a write that failed
+ * (FerretDB paused) and one reserved by a retry that was a duplicate hold
+ * no message and are not counted. */
+START_TEST(test_conversation_unread_exact_across_gaps)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvgap", rh_port());
+    rh_text(&p.ca, p.room, "g-1", "one");
+    /* The same message again: ACKed with its first seq; a seq was reserved
+     * for the retry before the store said "duplicate". */
+    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"one\","
+                    "\"clientMsgId\":\"g-1\"}", (long long) p.room);
+    cJSON *ack = rh_expect(&p.ca, "ACK");
+    ck_assert_int_eq(rh_int(ack, "seq"), 1);
+    cJSON_Delete(ack);
+
+    pid_t ferret = testenv_pid("ferretdb");
+    ck_assert_int_gt(ferret, 0);
+    kill(ferret, SIGSTOP);
+    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"lost\","
+                    "\"clientMsgId\":\"g-2\"}", (long long) p.room);
+    cJSON *err = rh_next(&p.ca, 20000);
+    kill(ferret, SIGCONT);
+    ck_assert_msg(err && strcmp(rh_str(err, "type"), "ERROR") == 0, "no ERROR while paused");
+    cJSON_Delete(err);
+    int64_t seq = rh_text(&p.ca, p.room, "g-3", "three");
+    ck_assert_int_gt(seq, 2); /* seqs were spent on the duplicate and the failure */
+
+    int64_t seqs[8];
+    size_t stored = rh_history_seqs(&p.b, p.room, 0, seqs, 8);
+    ck_assert_int_eq(unread_of(&p.b, p.room), (int64_t) stored);
+    cJSON *owner;
+    const cJSON *e = room_of(&p.b, p.room, &owner);
+    ck_assert_int_eq(rh_int(e, "lastSeq"), seq);
+    cJSON_Delete(owner);
+    ck_assert_int_eq(mark_read(&p.b, p.room, seq, NULL), 200);
+    ck_assert_int_eq(unread_of(&p.b, p.room), 0);
+    rh_pair_close(&p);
+}
+END_TEST
+
+/* Newest activity first: a message moves its room to the top; paging with
+ * the cursor visits every room once. */
+START_TEST(test_conversation_rooms_by_activity)
+{
+    enum { N = 4 };
+    struct rh_user me, peer[N];
+    rh_user_new(&me, "cvorder");
+    int64_t room[N];
+    for (int i = 0; i < N; i++) {
+        rh_user_new(&peer[i], "cvorderp");
+        room[i] = rh_room(&me, &peer[i]);
+    }
+    /* A message in the oldest room makes it the most recent. */
+    struct ws_client c;
+    rh_connect(&c, &me);
+    rh_enter(&c, room[0], -1);
+    rh_text(&c, room[0], "o-1", "bump");
+    ws_close(&c);
+
+    int64_t want[N] = {room[0], room[3], room[2], room[1]}, got[N + 1];
+    int n = 0;
+    char path[160] = "/api/v1/rooms?limit=1";
+    for (int page = 0; page < N + 2; page++) {
+        struct http_resp r;
+        api_get(path, me.jwt, &r);
+        ck_assert_msg(r.status == 200, "GET %s: %ld %s", path, r.status, r.body);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r.json, "rooms"))
+        {
+            ck_assert_int_lt(n, N);
+            got[n++] = rh_int(e, "id");
+        }
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(r.json, "nextCursor");
+        int more = cJSON_IsString(next);
+        if (more)
+            snprintf(path, sizeof path, "/api/v1/rooms?limit=1&cursor=%s", next->valuestring);
+        http_resp_free(&r);
+        if (!more)
+            break;
+    }
+    ck_assert_int_eq(n, N);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(got[i], want[i]);
+    rh_user_free(&me);
+    for (int i = 0; i < N; i++)
+        rh_user_free(&peer[i]);
+}
+END_TEST
+
+/* The preview is the first 80 characters, cut between characters. */
+START_TEST(test_conversation_preview_is_short)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvprev", rh_port());
+    char text[600] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(text, "\xea\xb0\x80"); /* U+AC00, three bytes */
+    rh_text(&p.ca, p.room, "p-1", text);
+    cJSON *owner;
+    const cJSON *last =
+        cJSON_GetObjectItemCaseSensitive(room_of(&p.b, p.room, &owner), "lastMessage");
+    ck_assert_uint_eq(strlen(rh_str(last, "preview")), 80 * 3);
+    ck_assert(strncmp(rh_str(last, "preview"), text, 80 * 3) == 0);
+    cJSON_Delete(owner);
+    rh_pair_close(&p);
+}
+END_TEST
+
+static void resume_ferretdb(void)
+{
+    pid_t f = testenv_pid("ferretdb");
+    if (f > 0)
+        kill(f, SIGCONT);
+}
+
+Suite *conversation_suite(void)
+{
+    Suite *s = suite_create("conversation");
+    TCase *tc = tcase_create("room state");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, NULL, resume_ferretdb);
+    tcase_add_test(tc, test_conversation_room_list_state);
+    tcase_add_test(tc, test_conversation_read_rules);
+    tcase_add_test(tc, test_conversation_unread_exact_across_gaps);
+    tcase_add_test(tc, test_conversation_rooms_by_activity);
+    tcase_add_test(tc, test_conversation_preview_is_short);
+    suite_add_tcase(s, tc);
+    return s;
+}
