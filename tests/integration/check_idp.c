@@ -10,19 +10,22 @@
  * them. Provider users are named by a subject unique to the run, so
  * repeated runs never meet each other's users. Only GET /api/v1/me is
  * used for the fetch counts: chat-account runs as one process, so the
- * counts are those of one key cache.
+ * counts are those of one key cache. The last test runs chat-account as
+ * plain CGI, one process per request, sharing a cache directory.
  */
 #include "api_helpers.h"
 #include "http_client.h"
 #include "idp_keys.h"
 #include "jwk.h"
 #include "jwks_server.h"
+#include "run_cmd.h"
 #include "testenv.h"
 
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,6 +306,55 @@ START_TEST(test_idp_unknown_kid_flood_fetches_once_per_interval)
 }
 END_TEST
 
+/* cgi_me: GET /api/v1/me served by chat-account as plain CGI (a process
+ * per request) sharing the key cache directory `cache`; the status. */
+static int cgi_me(const char *cache, const char *tok)
+{
+    static char out[16384];
+    const char *bin = getenv("CHAT_BIN_DIR") && *getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR")
+                                                                        : "build/san/bin";
+    int rc = run_cmd(out, sizeof out,
+                     "CHAT_JWT_JWKS_CACHE_DIR=%s REQUEST_METHOD=GET REQUEST_URI=/api/v1/me "
+                     "HTTP_AUTHORIZATION='Bearer %s' GATEWAY_INTERFACE=CGI/1.1 %s/chat-account "
+                     "</dev/null 2>>%s/cgi.log",
+                     cache, tok, bin, cache);
+    ck_assert_msg(rc == 0, "chat-account as CGI: %d %s", rc, out);
+    int status = 0;
+    const char *st = strstr(out, "Status: ");
+    ck_assert_msg(st && sscanf(st, "Status: %d", &status) == 1, "no status: %s", out);
+    return status;
+}
+
+START_TEST(test_idp_cgi_processes_share_one_fetch)
+{
+    ready();
+    char cache[128];
+    snprintf(cache, sizeof cache, "%s/cache-%ld", dir, (long) getpid());
+    ck_assert_int_eq(mkdir(cache, 0700), 0);
+    const char *sub = testenv_unique("cgi");
+    const struct idp_key *keys[] = {&k_es, &k_rs, &k_ps, &k_ed};
+    publish(keys, 4, 300);
+    int hits = jwks_server_hits(dir);
+    /* the first process fetches and leaves the keys in the cache file */
+    ck_assert_int_eq(cgi_me(cache, token(&k_es, NULL, sub, "cgi", 600)), 200);
+    ck_assert_int_eq(jwks_server_hits(dir), hits + 1);
+    /* the next ones read them from there */
+    ck_assert_int_eq(cgi_me(cache, token(&k_rs, NULL, sub, "cgi", 600)), 200);
+    ck_assert_int_eq(cgi_me(cache, token(&k_ed, NULL, sub, "cgi", 600)), 200);
+    ck_assert_int_eq(jwks_server_hits(dir), hits + 1);
+    /* unknown kids in separate processes share the rate limit too */
+    time_t start = time(NULL);
+    char kid[32];
+    for (int i = 0; i < 6; i++) {
+        snprintf(kid, sizeof kid, "cgi-made-up-%d", i);
+        ck_assert_int_eq(cgi_me(cache, token(&k_es, kid, sub, "cgi", 600)), 401);
+    }
+    int extra = jwks_server_hits(dir) - (hits + 1);
+    ck_assert_msg(extra <= 1 + (int) ((time(NULL) - start) / MIN_INTERVAL),
+                  "%d fetches for 6 unknown kids", extra);
+}
+END_TEST
+
 Suite *idp_suite(void)
 {
     Suite *s = suite_create("idp");
@@ -314,6 +366,7 @@ Suite *idp_suite(void)
     tcase_add_test(tc, test_idp_rotation);
     tcase_add_test(tc, test_idp_server_down_keeps_last_keys);
     tcase_add_test(tc, test_idp_unknown_kid_flood_fetches_once_per_interval);
+    tcase_add_test(tc, test_idp_cgi_processes_share_one_fetch);
     suite_add_tcase(s, tc);
     return s;
 }
