@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     const char *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            seconds = atof(argv[++i]);
+            seconds = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out = argv[++i];
         else {
@@ -123,10 +123,10 @@ int main(int argc, char **argv)
     printf("%-6s %14s %12s %14s\n", "alg", "verifications", "per second", "us each (CPU)");
     int rc = 0;
     for (size_t a = 0; a < sizeof algs / sizeof algs[0] && rc == 0; a++) {
-        int n = algs[a] == JWT_ALG_HS256
-                    ? idp_sign_hs256(cfg.jwt_secret, strlen(cfg.jwt_secret),
-                                     "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, tok, sizeof tok)
-                    : idp_sign(&keys[a - 1], NULL, payload, tok, sizeof tok);
+        int n = algs[a] == JWT_ALG_HS256 ? idp_sign_hs256(cfg.jwt_secret, strlen(cfg.jwt_secret),
+                                                          "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+                                                          payload, tok, sizeof tok)
+                                         : idp_sign(&keys[a - 1], NULL, payload, tok, sizeof tok);
         if (n < 0) {
             rc = 1;
             break;

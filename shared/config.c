@@ -252,7 +252,8 @@ static int check_idp(struct config *cfg, char *errbuf, size_t errlen)
     if (!cfg->jwt_identity_claim[0] || !cfg->jwt_name_claims[0])
         return fail(errbuf, errlen, "config: jwt_identity_claim and jwt_name_claims must be set");
     if (cfg->jwt_jwks_min_interval > cfg->jwt_jwks_max_age)
-        return fail(errbuf, errlen, "config: jwt_jwks_min_interval must not exceed jwt_jwks_max_age");
+        return fail(errbuf, errlen,
+                    "config: jwt_jwks_min_interval must not exceed jwt_jwks_max_age");
     return 0;
 }
 

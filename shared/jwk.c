@@ -140,8 +140,7 @@ static EVP_PKEY *ec_from_jwk(const cJSON *jwk)
         return NULL;
     pt[0] = 0x04; /* uncompressed point */
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    if (bld &&
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
+    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt))
         pkey = pkey_from_params("EC", bld);
     OSSL_PARAM_BLD_free(bld);
@@ -304,7 +303,8 @@ int jwk_set_add_pem(struct jwk_set *set, const char *path, int alg, int allowed)
 static int es256_der(const unsigned char *sig, unsigned char *der, size_t cap, size_t *len)
 {
     ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, P256_COORD, NULL), *s = BN_bin2bn(sig + P256_COORD, P256_COORD, NULL);
+    BIGNUM *r = BN_bin2bn(sig, P256_COORD, NULL),
+           *s = BN_bin2bn(sig + P256_COORD, P256_COORD, NULL);
     int rc = ERR_INTERNAL;
     if (!es || !r || !s || !ECDSA_SIG_set0(es, r, s)) {
         BN_free(r);

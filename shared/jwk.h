@@ -28,9 +28,9 @@ enum jwt_alg {
 };
 #define JWT_ALG_ASYMMETRIC (JWT_ALG_RS256 | JWT_ALG_PS256 | JWT_ALG_ES256 | JWT_ALG_EDDSA)
 
-#define JWK_KID_MAX  128 /* bytes of a key id, NUL included */
-#define JWK_SET_MAX  32  /* keys kept from one document */
-#define JWK_DOC_MAX  (256 * 1024)
+#define JWK_KID_MAX      128 /* bytes of a key id, NUL included */
+#define JWK_SET_MAX      32  /* keys kept from one document */
+#define JWK_DOC_MAX      (256 * 1024)
 #define JWK_RSA_MIN_BITS 2048
 
 /* jwt_alg_from_name: the bit for "RS256", ..., 0 for anything else ("none"

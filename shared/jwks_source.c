@@ -306,14 +306,22 @@ static void cache_read(struct jwks_source *src, struct doc *doc_out)
         free(d.buf);
         return;
     }
-    int64_t fetched, expires, attempted;
-    int used = 0;
+    int64_t v[3];
     char *nl = memchr(d.buf, '\n', d.len);
-    if (!nl || sscanf(d.buf, CACHE_MAGIC " %" SCNd64 " %" SCNd64 " %" SCNd64 "%n", &fetched,
-                      &expires, &attempted, &used) != 3) {
+    const char *p = d.buf + sizeof CACHE_MAGIC - 1;
+    int ok = nl && strncmp(d.buf, CACHE_MAGIC " ", sizeof CACHE_MAGIC) == 0;
+    for (int i = 0; ok && i < 3; i++) {
+        char *end;
+        errno = 0;
+        v[i] = strtoll(p, &end, 10);
+        ok = errno == 0 && end != p && end <= nl && (*end == ' ' || *end == '\n');
+        p = end;
+    }
+    if (!ok) {
         free(d.buf);
         return;
     }
+    int64_t fetched = v[0], expires = v[1], attempted = v[2];
     if (attempted > src->last_attempt)
         src->last_attempt = attempted;
     size_t off = (size_t) (nl + 1 - d.buf);

@@ -23,9 +23,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define SIG_LEN      32  /* HMAC-SHA256 */
-#define SIG_MAX      1024 /* an 8192-bit RSA signature */
-#define KEYS_TRIED   4   /* keys of one alg tried for a token without kid */
+#define SIG_LEN    32   /* HMAC-SHA256 */
+#define SIG_MAX    1024 /* an 8192-bit RSA signature */
+#define KEYS_TRIED 4    /* keys of one alg tried for a token without kid */
 
 /* has_duplicate_member: 1 when an object repeats a member name (RFC 7519
  * lets us refuse such a token, and cJSON would silently take the first). */
@@ -243,8 +243,8 @@ static int claim_string(const cJSON *claims, const char *name, char *out, size_t
 }
 
 /* provider_identity: issuer, subject and name of a provider's token. */
-static int provider_identity(const struct config *cfg, const cJSON *claims,
-                             struct jwt_identity *id, const char **reason)
+static int provider_identity(const struct config *cfg, const cJSON *claims, struct jwt_identity *id,
+                             const char **reason)
 {
     const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
     if (iss && claim_string(claims, "iss", id->issuer, sizeof id->issuer) != 0) {
@@ -340,10 +340,8 @@ int jwt_verify_token(const struct config *cfg, struct jwks_source *keys, const c
     const char *kid = NULL;
     int rc = ERR_AUTH;
     hdr = decode_json(token, (size_t) (dot1 - token));
-    if (!hdr || (rc = check_header(cfg, hdr, &id->alg, &kid, reason)) != 0) {
-        rc = ERR_AUTH;
+    if (!hdr || check_header(cfg, hdr, &id->alg, &kid, reason) != 0)
         goto out;
-    }
     rc = check_signature(cfg, keys, id->alg, kid, token, (size_t) (dot2 - token), dot2 + 1,
                          len - (size_t) (dot2 + 1 - token), now, reason);
     if (rc != 0)

@@ -42,11 +42,11 @@ struct jwks_source;
 
 /* Who a valid token names. */
 struct jwt_identity {
-    int alg;                      /* the enum jwt_alg bit it was signed with */
-    int64_t user_id;              /* HS256: our user id (> 0); else 0 */
-    char issuer[JWT_ISS_MAX];     /* provider tokens: "iss" ("" when absent) */
-    char subject[JWT_ISS_MAX];    /* provider tokens: the identity claim */
-    char name[JWT_NAME_MAX];      /* provider tokens: first of jwt_name_claims; may be "" */
+    int alg;                   /* the enum jwt_alg bit it was signed with */
+    int64_t user_id;           /* HS256: our user id (> 0); else 0 */
+    char issuer[JWT_ISS_MAX];  /* provider tokens: "iss" ("" when absent) */
+    char subject[JWT_ISS_MAX]; /* provider tokens: the identity claim */
+    char name[JWT_NAME_MAX];   /* provider tokens: first of jwt_name_claims; may be "" */
 };
 
 /*

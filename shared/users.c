@@ -160,16 +160,17 @@ static int create_with_identity(struct sqldb *db, const char *issuer, const char
         else if (attempt == 1)
             snprintf(cand, sizeof cand, "%s-%02x%02x%02x", base, h[0], h[1], h[2]);
         else
-            snprintf(cand, sizeof cand, "%s-%02x%02x%02x%02x%02x%02x", base, h[0], h[1], h[2],
-                     h[3], h[4], h[5]);
+            snprintf(cand, sizeof cand, "%s-%02x%02x%02x%02x%02x%02x", base, h[0], h[1], h[2], h[3],
+                     h[4], h[5]);
         rc = users_create(db, cand, display, out);
     }
     if (rc != 0)
         return rc;
     struct sqldb_arg args[3] = {SQLDB_ARG_TEXT(issuer), SQLDB_ARG_TEXT(subject),
                                 SQLDB_ARG_I64(out->id)};
-    return sqldb_stmt_exec(db, "INSERT INTO user_identities (issuer, subject, user_id) VALUES (?, ?, ?)",
-                           args, 3, NULL, NULL);
+    return sqldb_stmt_exec(
+        db, "INSERT INTO user_identities (issuer, subject, user_id) VALUES (?, ?, ?)", args, 3,
+        NULL, NULL);
 }
 
 int users_provision(struct sqldb *db, const char *issuer, const char *subject, const char *name,

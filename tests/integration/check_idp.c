@@ -48,7 +48,8 @@ static void publish(const struct idp_key *const *keys, size_t n, int max_age)
 static void up(void)
 {
     static char url[128];
-    port = getenv("CHAT_TEST_JWKS_PORT") ? atoi(getenv("CHAT_TEST_JWKS_PORT")) : 18095;
+    const char *want = getenv("CHAT_TEST_JWKS_PORT");
+    port = want ? (int) strtol(want, NULL, 10) : 18095;
     snprintf(dir, sizeof dir, "/tmp/chat-jwks-XXXXXX");
     if (!mkdtemp(dir))
         return;
@@ -92,8 +93,9 @@ static void down(void)
 
 static void ready(void)
 {
-    ck_assert_msg(suite_ready, "the suite's set-up failed (key server on port %d, lighttpd restart "
-                               "with the provider settings; see var/log/stack-from-tests.log)",
+    ck_assert_msg(suite_ready,
+                  "the suite's set-up failed (key server on port %d, lighttpd restart "
+                  "with the provider settings; see var/log/stack-from-tests.log)",
                   port);
 }
 
@@ -142,15 +144,10 @@ static void wait_interval(void)
 /* log_has: the API's log (lighttpd's error log) holds `what`. */
 static int log_has(const char *what)
 {
-    char cmd[512], out[16];
-    snprintf(cmd, sizeof cmd, "grep -c -F -- '%s' %s/log/lighttpd-error.log", what,
-             testenv_var_dir());
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return 0;
-    int n = fgets(out, sizeof out, p) ? atoi(out) : 0;
-    pclose(p);
-    return n;
+    char out[64];
+    run_cmd(out, sizeof out, "grep -c -F -- '%s' %s/log/lighttpd-error.log", what,
+            testenv_var_dir());
+    return (int) strtol(out, NULL, 10);
 }
 
 START_TEST(test_idp_first_token_provisions_then_maps)
@@ -167,9 +164,9 @@ START_TEST(test_idp_first_token_provisions_then_maps)
     ck_assert_str_eq(username, name);
     /* later tokens, of any allowed algorithm, map to the same user */
     for (size_t i = 0; i < 4; i++) {
-        ck_assert_msg(me(token(keys[i], NULL, sub, "renamed", 600), &again, uname2,
-                         sizeof uname2) == 200,
-                      "%s", jwt_alg_name(keys[i]->alg));
+        ck_assert_msg(
+            me(token(keys[i], NULL, sub, "renamed", 600), &again, uname2, sizeof uname2) == 200,
+            "%s", jwt_alg_name(keys[i]->alg));
         ck_assert_int_eq(again, id);
         ck_assert_str_eq(uname2, name);
     }
@@ -311,18 +308,18 @@ END_TEST
 static int cgi_me(const char *cache, const char *tok)
 {
     static char out[16384];
-    const char *bin = getenv("CHAT_BIN_DIR") && *getenv("CHAT_BIN_DIR") ? getenv("CHAT_BIN_DIR")
-                                                                        : "build/san/bin";
+    const char *bin = getenv("CHAT_BIN_DIR");
+    if (!bin || !*bin)
+        bin = "build/san/bin";
     int rc = run_cmd(out, sizeof out,
                      "CHAT_JWT_JWKS_CACHE_DIR=%s REQUEST_METHOD=GET REQUEST_URI=/api/v1/me "
                      "HTTP_AUTHORIZATION='Bearer %s' GATEWAY_INTERFACE=CGI/1.1 %s/chat-account "
                      "</dev/null 2>>%s/cgi.log",
                      cache, tok, bin, cache);
     ck_assert_msg(rc == 0, "chat-account as CGI: %d %s", rc, out);
-    int status = 0;
     const char *st = strstr(out, "Status: ");
-    ck_assert_msg(st && sscanf(st, "Status: %d", &status) == 1, "no status: %s", out);
-    return status;
+    ck_assert_msg(st != NULL, "no status: %s", out);
+    return (int) strtol(st + 8, NULL, 10);
 }
 
 START_TEST(test_idp_cgi_processes_share_one_fetch)

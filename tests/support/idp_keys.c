@@ -164,8 +164,8 @@ static int append_sig(char *out, size_t cap, int pos, const unsigned char *sig, 
     return n < 0 ? -1 : pos + 1 + n;
 }
 
-int idp_sign_raw(const char *header, const char *payload, const unsigned char *sig,
-                 size_t sig_len, char *out, size_t cap)
+int idp_sign_raw(const char *header, const char *payload, const unsigned char *sig, size_t sig_len,
+                 char *out, size_t cap)
 {
     return append_sig(out, cap, signing_input(header, payload, out, cap), sig, sig_len);
 }
@@ -176,8 +176,8 @@ int idp_sign_hs256(const void *secret, size_t len, const char *header, const cha
     int pos = signing_input(header, payload, out, cap);
     unsigned char mac[32];
     unsigned int mlen = 0;
-    if (pos < 0 || !HMAC(EVP_sha256(), secret, (int) len, (unsigned char *) out, (size_t) pos, mac,
-                         &mlen))
+    if (pos < 0 ||
+        !HMAC(EVP_sha256(), secret, (int) len, (unsigned char *) out, (size_t) pos, mac, &mlen))
         return -1;
     return append_sig(out, cap, pos, mac, mlen);
 }

@@ -41,8 +41,8 @@ int idp_sign(const struct idp_key *k, const char *header, const char *payload, c
 
 /* idp_sign_raw: the same over an explicit signature (sig_len bytes), for
  * tokens with a signature of the wrong shape. */
-int idp_sign_raw(const char *header, const char *payload, const unsigned char *sig,
-                 size_t sig_len, char *out, size_t cap);
+int idp_sign_raw(const char *header, const char *payload, const unsigned char *sig, size_t sig_len,
+                 char *out, size_t cap);
 
 /* idp_sign_hs256: an HS256 token with `secret` (len bytes) as the key. */
 int idp_sign_hs256(const void *secret, size_t len, const char *header, const char *payload,

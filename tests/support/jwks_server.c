@@ -88,7 +88,7 @@ static void answer(int fd, const char *dir)
                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                "Cache-Control: public, max-age=%d\r\nContent-Length: %ld\r\n"
                                "Connection: close\r\n\r\n",
-                               atoi(age), len);
+                               (int) strtol(age, NULL, 10), len);
     write_all(fd, head, (size_t) h);
     if (len > 0)
         write_all(fd, doc, (size_t) len);

@@ -108,7 +108,7 @@ static void teardown(void)
 
 /* A good payload: issued now, an hour long. */
 #define GOOD                                                                                       \
-    "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"f81d4fae-7dec\",\"iat\":1800000000,"     \
+    "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"f81d4fae-7dec\",\"iat\":1800000000,"       \
     "\"exp\":1800003600,\"preferred_username\":\"jane.doe\"}"
 
 static const char *reason;
@@ -223,8 +223,8 @@ START_TEST(test_idp_alg_none)
     static const char *const hdrs[] = {"{\"alg\":\"none\"}", "{\"alg\":\"None\",\"kid\":\"rsa-1\"}",
                                        "{\"alg\":\"NONE\"}"};
     for (size_t i = 0; i < 3; i++) {
-        ck_assert_int_gt(idp_sign_raw(hdrs[i], GOOD, (const unsigned char *) "", 0, tok, sizeof tok),
-                         0);
+        ck_assert_int_gt(
+            idp_sign_raw(hdrs[i], GOOD, (const unsigned char *) "", 0, tok, sizeof tok), 0);
         ck_assert_int_eq(check(tok), ERR_AUTH);
         ck_assert_str_eq(reason, "alg_none");
     }
@@ -293,17 +293,17 @@ START_TEST(test_idp_claims)
                      ERR_AUTH);
     ck_assert_str_eq(reason, "lifetime_too_long");
     /* exp required, nbf honoured, a subject required */
-    ck_assert_int_eq(check(signed_by(&rs, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\"}")),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        check(signed_by(&rs, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\"}")), ERR_AUTH);
     ck_assert_str_eq(reason, "no_exp");
     ck_assert_int_eq(check(signed_by(&rs, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
                                           "\",\"sub\":\"u\",\"nbf\":1800000100,"
                                           "\"exp\":1800000600}")),
                      ERR_AUTH);
     ck_assert_str_eq(reason, "not_yet_valid");
-    ck_assert_int_eq(check(signed_by(&rs, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-                                          "\",\"exp\":1800000600}")),
-                     ERR_AUTH);
+    ck_assert_int_eq(
+        check(signed_by(&rs, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000600}")),
+        ERR_AUTH);
     ck_assert_str_eq(reason, "bad_subject");
 }
 END_TEST
@@ -435,9 +435,9 @@ START_TEST(test_idp_reason_logged_never_token)
     ck_assert_msg(!strstr(log, sig) && !strstr(log, head), "token in the log: %s", log);
 
     configure("RS256,ES256");
-    ck_assert_int_gt(idp_sign_raw("{\"alg\":\"none\"}", GOOD, (const unsigned char *) "", 0, tok,
-                                  sizeof tok),
-                     0);
+    ck_assert_int_gt(
+        idp_sign_raw("{\"alg\":\"none\"}", GOOD, (const unsigned char *) "", 0, tok, sizeof tok),
+        0);
     api_log(tok, &status, log, sizeof log);
     ck_assert_int_eq(status, 401);
     ck_assert_msg(strstr(log, "reason=alg_none"), "log: %s", log);
