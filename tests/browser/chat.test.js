@@ -147,6 +147,15 @@ async function signIn(u) {
   await waitForLive(u);
 }
 
+/* signInWithToken: the page's "sign in with a token" form, as a token
+ * from an external auth service or identity provider is pasted there. */
+async function signInWithToken(u, token) {
+  await u.page.goto(`${BASE}/`);
+  await u.page.click('#token-section summary');
+  await u.page.fill('#token-input', token);
+  await u.page.click('#token-submit');
+}
+
 async function waitForLive(u) {
   await u.page.locator('#conn[data-state="live"]').waitFor({ state: 'visible' });
 }
@@ -524,10 +533,7 @@ step('sign out, then sign in again by pasting a JWT', async () => {
   /* A fresh window signs in with bob's JWT, as from an external auth service. */
   const third = await newUser(alice.ctx.browser(), BOB);
   try {
-    await third.page.goto(`${BASE}/`);
-    await third.page.click('#token-section summary');
-    await third.page.fill('#token-input', bobToken);
-    await third.page.click('#token-submit');
+    await signInWithToken(third, bobToken);
     await third.page.locator('#app').waitFor({ state: 'visible' });
     const shown = await third.page.textContent('#me-username');
     expect(shown === `@${BOB}`, 'signed in by JWT as', `@${BOB}`, shown);
@@ -537,10 +543,7 @@ step('sign out, then sign in again by pasting a JWT', async () => {
   }
   const badCtx = await newUser(alice.ctx.browser(), 'nobody');
   try {
-    await badCtx.page.goto(`${BASE}/`);
-    await badCtx.page.click('#token-section summary');
-    await badCtx.page.fill('#token-input', 'not.a.jwt');
-    await badCtx.page.click('#token-submit');
+    await signInWithToken(badCtx, 'not.a.jwt');
     await badCtx.page.locator('#signin-error').waitFor({ state: 'visible' });
     expect(await badCtx.page.isHidden('#app'), 'a bad JWT does not sign in', true, false);
   } finally {
@@ -607,10 +610,7 @@ step('a user of an identity provider signs in with its token, no dev login', asy
     });
     const token = idp.issue(`${RUN}-0f9e-carol`, CAROL);
     carol = await newUser(alice.ctx.browser(), CAROL);
-    await carol.page.goto(`${BASE}/`);
-    await carol.page.click('#token-section summary');
-    await carol.page.fill('#token-input', token);
-    await carol.page.click('#token-submit');
+    await signInWithToken(carol, token);
     await carol.page.locator('#app').waitFor({ state: 'visible' });
     const shown = await carol.page.textContent('#me-username');
     expect(shown === `@${CAROL}`, 'provider user signed in as', `@${CAROL}`, shown);

@@ -45,6 +45,13 @@ static void publish(const struct idp_key *const *keys, size_t n, int max_age)
     ck_assert_int_eq(jwks_server_publish(dir, doc, max_age), 0);
 }
 
+/* publish_usual: the four keys the tests sign with. */
+static void publish_usual(int max_age)
+{
+    const struct idp_key *keys[] = {&k_es, &k_rs, &k_ps, &k_ed};
+    publish(keys, 4, max_age);
+}
+
 static void up(void)
 {
     static char url[128];
@@ -251,9 +258,8 @@ START_TEST(test_idp_server_down_keeps_last_keys)
 {
     ready();
     const char *sub = testenv_unique("outage");
-    const struct idp_key *keys[] = {&k_es, &k_rs, &k_ps, &k_ed};
     /* keys that go stale after a second */
-    publish(keys, 4, 1);
+    publish_usual(1);
     wait_interval();
     /* an unknown kid makes the API fetch them (the cached ones are fresh) */
     ck_assert_int_eq(me(token(&k_ed, "ed-unknown", sub, "o", 600), NULL, NULL, 0), 401);
@@ -268,7 +274,7 @@ START_TEST(test_idp_server_down_keeps_last_keys)
 
     /* back up: the next due fetch succeeds again */
     jwks_server_set_down(dir, port, 0);
-    publish(keys, 4, 300);
+    publish_usual(300);
     wait_interval();
     int hits = jwks_server_hits(dir);
     ck_assert_int_eq(me(token(&k_ps, NULL, sub, "o", 600), NULL, NULL, 0), 200);
@@ -280,8 +286,7 @@ START_TEST(test_idp_unknown_kid_flood_fetches_once_per_interval)
 {
     ready();
     const char *sub = testenv_unique("flood");
-    const struct idp_key *keys[] = {&k_es, &k_rs, &k_ps, &k_ed};
-    publish(keys, 4, 300);
+    publish_usual(300);
     wait_interval();
     int hits = jwks_server_hits(dir);
     time_t start = time(NULL);
@@ -329,8 +334,7 @@ START_TEST(test_idp_cgi_processes_share_one_fetch)
     snprintf(cache, sizeof cache, "%s/cache-%ld", dir, (long) getpid());
     ck_assert_int_eq(mkdir(cache, 0700), 0);
     const char *sub = testenv_unique("cgi");
-    const struct idp_key *keys[] = {&k_es, &k_rs, &k_ps, &k_ed};
-    publish(keys, 4, 300);
+    publish_usual(300);
     int hits = jwks_server_hits(dir);
     /* the first process fetches and leaves the keys in the cache file */
     ck_assert_int_eq(cgi_me(cache, token(&k_es, NULL, sub, "cgi", 600)), 200);
