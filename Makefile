@@ -24,7 +24,7 @@ OBJ         := $(BUILD)/obj
 BIN         := $(BUILD)/bin
 LIBCHAT     := $(BUILD)/lib/libchat.a
 
-PKGS        := libmariadb libmongoc-1.0 libbson-1.0 libcjson libcrypto hiredis
+PKGS        := libmariadb libmongoc-1.0 libbson-1.0 libcjson libcrypto hiredis libcurl
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)

@@ -11,3 +11,8 @@ $(eval $(call program,chat-bench,bench/main.c $(BENCH_LIB_SRC),$(CURL_LIBS)))
 $(OBJ)/tests/unit/check_wsclient.o $(OBJ)/tests/unit/check_jscan.o \
 $(OBJ)/tests/unit/check_latstats.o $(OBJ)/tests/unit/check_storeplan.o \
 $(OBJ)/tests/unit/check_report.o: CPPFLAGS += -Ibench
+
+# chat-bench-jwt: token verifications per second per algorithm, in one
+# process with no server; signs its tokens with the tests' stand-in provider.
+$(eval $(call program,chat-bench-jwt,bench/jwtbench.c tests/support/idp_keys.c,))
+$(OBJ)/bench/jwtbench.o: CPPFLAGS += -Itests/support

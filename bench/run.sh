@@ -33,6 +33,11 @@
 #   BENCH_STORE_ARGS       extra chat-bench options for the store runs
 #   BENCH_STORE_RESET=1    drop the kept stores first (they are seeded again)
 #
+# Before the main run (all scenarios, no BENCH_ARGS) chat-bench-jwt measures
+# JWT verifications per second for each algorithm in one process
+# (`bench/run.sh BIN jwt` runs it alone, BENCH_JWT=0 skips it,
+# BENCH_JWT_SECONDS per algorithm, default 2); JSON: <time>-jwt.json.
+#
 # After the main run (all scenarios, no BENCH_ARGS), a second chat-bench
 # run measures scale-out: the relay restarted with Redis (the stack's
 # private redis-server on 6380) plus a second relay on BENCH_RELAY2_PORT,
@@ -226,10 +231,19 @@ stores() {
     return $r
 }
 
+# jwt_run: token verifications per second per algorithm (chat-bench-jwt,
+# one process, no server): what each API request pays to check its JWT.
+jwt_run() {
+    say "JWT verifications per second, one process (${BENCH_JWT_SECONDS:-2} s per algorithm)"
+    "$BIN/chat-bench-jwt" --seconds "${BENCH_JWT_SECONDS:-2}" --out "${out%.json}-jwt.json"
+}
+
 case $what in
+jwt) jwt_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
 bigstore) stores || rc=1 ;;
 *)
+    if ((full)) && [[ ${BENCH_JWT:-1} == 1 ]]; then jwt_run || rc=1; fi
     main_run "$@" || rc=1
     if ((full)) && [[ ${BENCH_TWO_RELAYS:-1} == 1 ]]; then two_relays || rc=1; fi
     if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi

@@ -14,6 +14,8 @@
 #include "http_reason.h"
 #include "ids.h"
 #include "jsonnul.h"
+#include "jwk.h"
+#include "jwks_source.h"
 #include "jwt.h"
 #include "log.h"
 #include "pct.h"
@@ -292,8 +294,15 @@ static int authenticate(struct api_ctx *ctx, struct api_req *req, struct api_res
     const char *tok = h + 7;
     while (*tok == ' ')
         tok++;
-    int64_t sub = 0;
-    int rc = jwt_verify(ctx->cfg, tok, (int64_t) time(NULL), &sub);
+    struct jwt_identity id;
+    const char *reason = NULL;
+    int rc = jwt_verify_token(ctx->cfg, ctx->keys, tok, (int64_t) time(NULL), &id, &reason);
+    const char *event = ctx->keys ? jwks_source_event(ctx->keys) : NULL;
+    if (event)
+        log_info("jwks", "%s", event);
+    if (rc != 0)
+        log_info("auth_failed", "status=401 reason=%s alg=%s", reason,
+                 id.alg ? jwt_alg_name(id.alg) : "-");
     if (rc == ERR_EXPIRED) {
         answer_unauthorized(resp, "the token has expired", 1);
         return -1;
@@ -302,15 +311,32 @@ static int authenticate(struct api_ctx *ctx, struct api_req *req, struct api_res
         answer_unauthorized(resp, "the token is not valid", 1);
         return -1;
     }
-    rc = ctx->db ? users_find_by_id(ctx->db, sub, &req->user) : ERR_UNAVAILABLE;
+    int created = 0;
+    if (!ctx->db)
+        rc = ERR_UNAVAILABLE;
+    else if (id.alg == JWT_ALG_HS256)
+        rc = users_find_by_id(ctx->db, id.user_id, &req->user);
+    else
+        rc = users_provision(ctx->db, id.issuer, id.subject, id.name, &req->user, &created);
     if (rc == ERR_NOT_FOUND) {
+        log_info("auth_failed", "status=401 reason=no_such_user alg=%s", jwt_alg_name(id.alg));
         answer_unauthorized(resp, "the token names no existing user", 1);
+        return -1;
+    }
+    if (rc == ERR_INVALID || rc == ERR_CONFLICT) {
+        log_warn("auth_failed", "status=401 reason=%s alg=%s",
+                 rc == ERR_INVALID ? "identity_too_long" : "no_free_username",
+                 jwt_alg_name(id.alg));
+        answer_unauthorized(resp, "the token names no user that can be created", 1);
         return -1;
     }
     if (rc != 0) {
         api_resp_fail(resp, rc);
         return -1;
     }
+    if (created)
+        log_info("user_provisioned", "user=%lld alg=%s", (long long) req->user.id,
+                 jwt_alg_name(id.alg));
     return 0;
 }
 

@@ -14,7 +14,9 @@
  *   400 bad_request             malformed path/query/body, named field
  *   401 unauthorized            missing, malformed, wrong or expired JWT,
  *                               or a subject that names no user
- *                               (with WWW-Authenticate: Bearer)
+ *                               (with WWW-Authenticate: Bearer; the
+ *                               reason goes to the log as an
+ *                               auth_failed line, never the token)
  *   404 not_found               no route for the path (dev-only routes
  *                               while dev_login is off look the same)
  *   405 method_not_allowed      path known, method not (with Allow)
@@ -38,6 +40,7 @@
 
 struct sqldb;
 struct msgstore;
+struct jwks_source;
 
 #define API_PATH_MAX    512  /* decoded path bytes; longer paths are 404 */
 #define API_HEADERS_MAX 1024 /* extra response header bytes */
@@ -48,6 +51,9 @@ struct api_ctx {
     const struct config *cfg; /* borrowed, process lifetime */
     struct sqldb *db;         /* NULL only in tests: answers 503 */
     struct msgstore *ms;      /* NULL unless the app opened one */
+    /* The identity provider's keys (NULL: none configured, or in tests;
+     * then only HS256 tokens can pass). */
+    struct jwks_source *keys;
 };
 
 struct api_req {

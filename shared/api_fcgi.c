@@ -10,6 +10,7 @@
 #include "api_fcgi.h"
 #include "decimal.h"
 #include "errors.h"
+#include "jwks_source.h"
 #include "log.h"
 #include "sqldb.h"
 
@@ -114,10 +115,15 @@ int api_fcgi_main(const struct api_app *app)
     config_load_or_exit(&cfg, app->name);
     log_init(app->name, cfg.log_level);
 
-    struct api_ctx ctx = {&cfg, sqldb_new(&cfg), NULL};
+    struct api_ctx ctx = {&cfg, sqldb_new(&cfg), NULL, NULL};
     if (!ctx.db) {
         log_error("start_failed", "reason=out_of_memory");
         return 1;
+    }
+    if (jwks_source_open(&cfg, &ctx.keys, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", app->name, err);
+        sqldb_free(ctx.db);
+        exit(2);
     }
     if (app->init && app->init(&ctx, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", app->name, err);
@@ -144,6 +150,7 @@ int api_fcgi_main(const struct api_app *app)
     }
     if (app->deinit)
         app->deinit(&ctx);
+    jwks_source_free(ctx.keys);
     sqldb_free(ctx.db);
     return rc;
 }

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "errors.h"
+#include "jwk.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -55,6 +56,18 @@ static const struct key_desc keys[] = {
     INT(socket_token_ttl, 30, 1, 600),
     INT(socket_tokens_per_minute, 60, 0, 1000000),
     INT(dev_login, 0, 0, 1),
+    STR(jwt_algorithms, "HS256"),
+    STR(jwt_jwks_url, ""),
+    STR(jwt_jwks_file, ""),
+    STR(jwt_public_key_file, ""),
+    STR(jwt_public_key_alg, ""),
+    STR(jwt_jwks_cache_dir, ""),
+    INT(jwt_jwks_max_age, 3600, 1, 7 * 86400),
+    INT(jwt_jwks_min_interval, 30, 1, 86400),
+    INT(jwt_jwks_timeout, 5, 1, 60),
+    STR(jwt_typ, ""),
+    STR(jwt_identity_claim, "sub"),
+    STR(jwt_name_claims, "preferred_username,name,email"),
     INT(max_body_bytes, 16384, 256, 1048576),
     STR(public_ws_url, "ws://127.0.0.1:8080/ws"),
     STR(relay_host, "127.0.0.1"),
@@ -196,6 +209,54 @@ static int load_file(struct config *cfg, const char *path, unsigned char *seen, 
     return rc;
 }
 
+/* loopback_http: 1 when url is http:// to 127.0.0.1, [::1] or localhost,
+ * the one place a key set may travel without TLS (tests, a local proxy). */
+static int loopback_http(const char *url)
+{
+    static const char *const hosts[] = {"http://127.0.0.1", "http://[::1]", "http://localhost"};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        size_t n = strlen(hosts[i]);
+        if (strncmp(url, hosts[i], n) == 0 && (url[n] == ':' || url[n] == '/' || url[n] == '\0'))
+            return 1;
+    }
+    return 0;
+}
+
+/* check_idp: the identity provider keys fit together: known algorithms, a
+ * key source exactly when an asymmetric algorithm is allowed, HTTPS. */
+static int check_idp(struct config *cfg, char *errbuf, size_t errlen)
+{
+    if (jwt_alg_list_parse(cfg->jwt_algorithms, &cfg->jwt_alg_mask) != 0)
+        return fail(errbuf, errlen,
+                    "config: jwt_algorithms must list some of HS256, RS256, PS256, ES256, EdDSA");
+    int any_source = cfg->jwt_jwks_url[0] || cfg->jwt_jwks_file[0] || cfg->jwt_public_key_file[0];
+    if ((cfg->jwt_alg_mask & JWT_ALG_ASYMMETRIC) && !any_source)
+        return fail(errbuf, errlen,
+                    "config: jwt_algorithms names a public-key algorithm but no jwt_jwks_url, "
+                    "jwt_jwks_file or jwt_public_key_file is set");
+    if (any_source && !(cfg->jwt_alg_mask & JWT_ALG_ASYMMETRIC))
+        return fail(errbuf, errlen,
+                    "config: a provider key is configured but jwt_algorithms allows none of "
+                    "RS256, PS256, ES256, EdDSA");
+    if (cfg->jwt_jwks_url[0] && strncmp(cfg->jwt_jwks_url, "https://", 8) != 0 &&
+        !loopback_http(cfg->jwt_jwks_url))
+        return fail(errbuf, errlen,
+                    "config: jwt_jwks_url must start with https:// (http:// only to loopback)");
+    if (cfg->jwt_public_key_alg[0]) {
+        int a = jwt_alg_from_name(cfg->jwt_public_key_alg);
+        if (!(a & JWT_ALG_ASYMMETRIC) || !(a & cfg->jwt_alg_mask))
+            return fail(errbuf, errlen,
+                        "config: jwt_public_key_alg must be one of the public-key algorithms of "
+                        "jwt_algorithms");
+    }
+    if (!cfg->jwt_identity_claim[0] || !cfg->jwt_name_claims[0])
+        return fail(errbuf, errlen, "config: jwt_identity_claim and jwt_name_claims must be set");
+    if (cfg->jwt_jwks_min_interval > cfg->jwt_jwks_max_age)
+        return fail(errbuf, errlen,
+                    "config: jwt_jwks_min_interval must not exceed jwt_jwks_max_age");
+    return 0;
+}
+
 int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
     unsigned char seen[NKEYS] = {0};
@@ -243,6 +304,8 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
 
     if (cfg->jwt_max_lifetime > 0 && cfg->jwt_ttl > cfg->jwt_max_lifetime)
         return fail(errbuf, errlen, "config: jwt_ttl must not exceed jwt_max_lifetime");
+    if ((rc = check_idp(cfg, errbuf, errlen)) != 0)
+        return rc;
     if (cfg->pong_timeout <= cfg->ping_interval)
         return fail(errbuf, errlen, "config: pong_timeout must be greater than ping_interval");
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&

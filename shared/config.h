@@ -48,6 +48,21 @@ struct config {
     int socket_tokens_per_minute;      /* per user, counted in MySQL; 0: no limit */
     int dev_login;                     /* 0 or 1 */
 
+    /* Tokens of an identity provider (jwk.h, jwks_source.h) */
+    char jwt_algorithms[CONFIG_STR_MAX];      /* allow-list, e.g. "HS256,RS256" */
+    int jwt_alg_mask;                         /* the list as enum jwt_alg bits (derived) */
+    char jwt_jwks_url[CONFIG_STR_MAX];        /* https:// (http:// only to loopback) */
+    char jwt_jwks_file[CONFIG_STR_MAX];       /* a JWKS document on disk */
+    char jwt_public_key_file[CONFIG_STR_MAX]; /* one PEM public key or certificate */
+    char jwt_public_key_alg[CONFIG_STR_MAX];  /* its algorithm; empty: from its type */
+    char jwt_jwks_cache_dir[CONFIG_STR_MAX];  /* shared cache of the URL's keys; empty: none */
+    int jwt_jwks_max_age;         /* seconds keys live without Cache-Control, and at most */
+    int jwt_jwks_min_interval;    /* seconds between two fetches of the URL */
+    int jwt_jwks_timeout;         /* seconds for one fetch */
+    char jwt_typ[CONFIG_STR_MAX]; /* required header typ; empty: JWT, at+jwt or none */
+    char jwt_identity_claim[CONFIG_STR_MAX]; /* claim naming the user at the provider */
+    char jwt_name_claims[CONFIG_STR_MAX];    /* claims tried, in order, for a new user's name */
+
     /* HTTP API */
     int max_body_bytes;
     char public_ws_url[CONFIG_STR_MAX]; /* what socket-token answers point at */

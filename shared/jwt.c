@@ -1,15 +1,19 @@
 /*
- * jwt.c - HS256 verify and sign (see jwt.h).
+ * jwt.c - JWT verify (HS256 and the provider algorithms) and HS256 sign
+ * (see jwt.h).
  *
- * Order of checks in jwt_verify: size and shape (three segments), then the
- * header (small, bounded) so anything but alg HS256 is refused before a MAC
- * is computed (RFC 8725 section 3.1), then the signature, and only then the
- * claims: unauthenticated claims never reach the JSON parser.
+ * Order of checks in jwt_verify_token: size and shape (three segments),
+ * then the header (small, bounded) so an algorithm outside the allow-list
+ * is refused before any key is looked at (RFC 8725 section 3.1), then the
+ * key by alg and kid, then the signature, and only then the claims:
+ * unauthenticated claims never reach the JSON parser.
  */
 #include "jwt.h"
 #include "b64url.h"
 #include "errors.h"
 #include "ids.h"
+#include "jwk.h"
+#include "jwks_source.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -20,7 +24,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define SIG_LEN 32 /* HMAC-SHA256 */
+#define SIG_LEN    32   /* HMAC-SHA256 */
+#define SIG_MAX    1024 /* an 8192-bit RSA signature */
+#define KEYS_TRIED 4    /* keys of one alg tried for a token without kid */
 
 /* has_duplicate_member: 1 when an object repeats a member name (RFC 7519
  * lets us refuse such a token, and cJSON would silently take the first). */
@@ -103,103 +109,257 @@ static int audience_ok(const cJSON *aud, const char *want)
     return 0;
 }
 
-static int check_header(const cJSON *hdr)
+/* typ_is: the header typ equals `want`, without case, with or without
+ * "application/". */
+static int typ_is(const char *t, const char *want)
 {
-    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(hdr, "alg");
-    if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "HS256") != 0)
+    if (strncasecmp(t, "application/", 12) == 0)
+        t += 12;
+    if (strncasecmp(want, "application/", 12) == 0)
+        want += 12;
+    return strcasecmp(t, want) == 0;
+}
+
+/* check_header: the algorithm (in the allow-list) and the kid (NULL when
+ * absent) of a token. */
+static int check_header(const struct config *cfg, const cJSON *hdr, int *alg, const char **kid,
+                        const char **reason)
+{
+    int allowed = cfg->jwt_alg_mask ? cfg->jwt_alg_mask : JWT_ALG_HS256;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(hdr, "alg");
+    if (!cJSON_IsString(a)) {
+        *reason = "no_alg";
         return ERR_AUTH;
-    /* typ is optional; when present it must say JWT, or at+jwt for an
-     * OAuth access token (RFC 9068), with or without "application/". */
+    }
+    if (strcasecmp(a->valuestring, "none") == 0) {
+        *reason = "alg_none";
+        return ERR_AUTH;
+    }
+    *alg = jwt_alg_from_name(a->valuestring);
+    if (!(*alg & allowed)) {
+        *reason = "alg_not_allowed";
+        return ERR_AUTH;
+    }
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(hdr, "kid");
+    if (k && (!cJSON_IsString(k) || strlen(k->valuestring) >= JWK_KID_MAX)) {
+        *reason = "bad_kid";
+        return ERR_AUTH;
+    }
+    *kid = k ? k->valuestring : NULL;
     const cJSON *typ = cJSON_GetObjectItemCaseSensitive(hdr, "typ");
-    if (typ) {
-        if (!cJSON_IsString(typ))
+    if (cfg->jwt_typ[0]) {
+        if (!cJSON_IsString(typ) || !typ_is(typ->valuestring, cfg->jwt_typ)) {
+            *reason = "wrong_typ";
             return ERR_AUTH;
-        const char *t = typ->valuestring;
-        if (strncasecmp(t, "application/", 12) == 0)
-            t += 12;
-        if (strcasecmp(t, "JWT") != 0 && strcasecmp(t, "at+jwt") != 0)
+        }
+    } else if (typ) {
+        /* typ is optional; when present it must say JWT, or at+jwt for an
+         * OAuth access token (RFC 9068). */
+        if (!cJSON_IsString(typ) ||
+            (!typ_is(typ->valuestring, "JWT") && !typ_is(typ->valuestring, "at+jwt"))) {
+            *reason = "wrong_typ";
             return ERR_AUTH;
+        }
     }
     /* We implement no extension, so a critical one can never be honoured. */
-    if (cJSON_GetObjectItemCaseSensitive(hdr, "crit"))
+    if (cJSON_GetObjectItemCaseSensitive(hdr, "crit")) {
+        *reason = "crit_header";
         return ERR_AUTH;
+    }
     return 0;
 }
 
-static int check_claims(const struct config *cfg, const cJSON *claims, int64_t now, int64_t *sub)
+/* check_signature: the token's signature over header.payload under the
+ * key(s) its alg and kid select. */
+static int check_signature(const struct config *cfg, struct jwks_source *keys, int alg,
+                           const char *kid, const char *token, size_t signed_len,
+                           const char *sig_text, size_t sig_text_len, int64_t now,
+                           const char **reason)
+{
+    unsigned char sig[SIG_MAX + 3];
+    size_t sig_len;
+    if (b64url_decode(sig_text, sig_text_len, sig, sizeof sig, &sig_len) != 0) {
+        *reason = "malformed_signature";
+        return ERR_AUTH;
+    }
+    if (alg == JWT_ALG_HS256) {
+        unsigned char want[SIG_LEN];
+        if (sig_len != SIG_LEN) {
+            *reason = "bad_signature_length";
+            return ERR_AUTH;
+        }
+        if (hmac_sha256(cfg, token, signed_len, want) != 0) {
+            *reason = "internal";
+            return ERR_INTERNAL;
+        }
+        if (CRYPTO_memcmp(want, sig, SIG_LEN) != 0) {
+            *reason = "bad_signature";
+            return ERR_AUTH;
+        }
+        return 0;
+    }
+    if (alg == JWT_ALG_ES256 && sig_len != 64) {
+        *reason = "bad_signature_length";
+        return ERR_AUTH;
+    }
+    const struct jwk_key *cand[KEYS_TRIED];
+    enum jwks_miss miss = JWKS_MISS_NO_KEYS;
+    size_t n = keys ? jwks_source_find(keys, now, alg, kid, cand, KEYS_TRIED, &miss) : 0;
+    if (n == 0) {
+        *reason = miss == JWKS_MISS_KID   ? "unknown_kid"
+                  : miss == JWKS_MISS_ALG ? "no_key_for_alg"
+                                          : "no_provider_keys";
+        return ERR_AUTH;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (jwk_verify(cand[i], token, signed_len, sig, sig_len))
+            return 0;
+    *reason = "bad_signature";
+    return ERR_AUTH;
+}
+
+/* claim_string: a string claim copied into out; 0, or ERR_AUTH when absent,
+ * not a string, empty or too long. */
+static int claim_string(const cJSON *claims, const char *name, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(claims, name);
+    if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) >= cap)
+        return ERR_AUTH;
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return 0;
+}
+
+/* provider_identity: issuer, subject and name of a provider's token. */
+static int provider_identity(const struct config *cfg, const cJSON *claims, struct jwt_identity *id,
+                             const char **reason)
+{
+    const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
+    if (iss && claim_string(claims, "iss", id->issuer, sizeof id->issuer) != 0) {
+        *reason = "bad_issuer";
+        return ERR_AUTH;
+    }
+    if (claim_string(claims, cfg->jwt_identity_claim, id->subject, sizeof id->subject) != 0) {
+        *reason = "bad_subject";
+        return ERR_AUTH;
+    }
+    /* the first of the name claims that is a usable string */
+    char list[CONFIG_STR_MAX];
+    snprintf(list, sizeof list, "%s", cfg->jwt_name_claims);
+    char *save = NULL;
+    for (char *c = strtok_r(list, ", ", &save); c; c = strtok_r(NULL, ", ", &save))
+        if (claim_string(claims, c, id->name, sizeof id->name) == 0)
+            break;
+    return 0;
+}
+
+static int check_claims(const struct config *cfg, const cJSON *claims, int64_t now,
+                        struct jwt_identity *id, const char **reason)
 {
     int64_t exp, nbf;
-    if (numeric_date(cJSON_GetObjectItemCaseSensitive(claims, "exp"), &exp) != 0)
+    if (numeric_date(cJSON_GetObjectItemCaseSensitive(claims, "exp"), &exp) != 0) {
+        *reason = "no_exp";
         return ERR_AUTH;
+    }
     const cJSON *nbf_v = cJSON_GetObjectItemCaseSensitive(claims, "nbf");
-    if (nbf_v && (numeric_date(nbf_v, &nbf) != 0 || now + cfg->jwt_leeway < nbf))
+    if (nbf_v && (numeric_date(nbf_v, &nbf) != 0 || now + cfg->jwt_leeway < nbf)) {
+        *reason = "not_yet_valid";
         return ERR_AUTH;
+    }
     if (cfg->jwt_issuer[0]) {
         const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
-        if (!cJSON_IsString(iss) || strcmp(iss->valuestring, cfg->jwt_issuer) != 0)
+        if (!cJSON_IsString(iss) || strcmp(iss->valuestring, cfg->jwt_issuer) != 0) {
+            *reason = "wrong_issuer";
             return ERR_AUTH;
+        }
     }
     if (cfg->jwt_audience[0] &&
-        !audience_ok(cJSON_GetObjectItemCaseSensitive(claims, "aud"), cfg->jwt_audience))
+        !audience_ok(cJSON_GetObjectItemCaseSensitive(claims, "aud"), cfg->jwt_audience)) {
+        *reason = "wrong_audience";
         return ERR_AUTH;
-    if (parse_sub(cJSON_GetObjectItemCaseSensitive(claims, "sub"), sub) != 0)
+    }
+    if (id->alg == JWT_ALG_HS256) {
+        if (parse_sub(cJSON_GetObjectItemCaseSensitive(claims, "sub"), &id->user_id) != 0) {
+            *reason = "bad_subject";
+            return ERR_AUTH;
+        }
+    } else if (provider_identity(cfg, claims, id, reason) != 0) {
         return ERR_AUTH;
+    }
     /* A stolen token is only as dangerous as it is long-lived: refuse one
      * whose issuer gave it more than jwt_max_lifetime, counted from iat and
      * from now (so a missing or future iat does not stretch it). */
     if (cfg->jwt_max_lifetime > 0) {
         const cJSON *iat_v = cJSON_GetObjectItemCaseSensitive(claims, "iat");
         int64_t iat;
-        if (iat_v && (numeric_date(iat_v, &iat) != 0 || exp - iat > cfg->jwt_max_lifetime))
+        if ((iat_v && (numeric_date(iat_v, &iat) != 0 || exp - iat > cfg->jwt_max_lifetime)) ||
+            exp - now > (int64_t) cfg->jwt_max_lifetime + cfg->jwt_leeway) {
+            *reason = "lifetime_too_long";
             return ERR_AUTH;
-        if (exp - now > (int64_t) cfg->jwt_max_lifetime + cfg->jwt_leeway)
-            return ERR_AUTH;
+        }
     }
     /* Expiry last: an expired token is reported as such only when it would
      * otherwise have been accepted. */
-    if (now - cfg->jwt_leeway >= exp)
+    if (now - cfg->jwt_leeway >= exp) {
+        *reason = "expired";
         return ERR_EXPIRED;
+    }
     return 0;
 }
 
-int jwt_verify(const struct config *cfg, const char *token, int64_t now, int64_t *sub)
+int jwt_verify_token(const struct config *cfg, struct jwks_source *keys, const char *token,
+                     int64_t now, struct jwt_identity *id, const char **reason)
 {
-    *sub = 0;
+    memset(id, 0, sizeof *id);
+    *reason = "malformed";
     size_t len = strnlen(token, JWT_MAX_LEN + 1);
-    if (len == 0 || len > JWT_MAX_LEN)
+    if (len == 0)
         return ERR_AUTH;
+    if (len > JWT_MAX_LEN) {
+        *reason = "too_long";
+        return ERR_AUTH;
+    }
     const char *dot1 = memchr(token, '.', len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t) (dot1 + 1 - token)) : NULL;
     if (!dot2 || memchr(dot2 + 1, '.', len - (size_t) (dot2 + 1 - token)))
         return ERR_AUTH;
 
     cJSON *hdr = NULL, *claims = NULL;
+    const char *kid = NULL;
     int rc = ERR_AUTH;
     hdr = decode_json(token, (size_t) (dot1 - token));
-    if (!hdr || check_header(hdr) != 0)
+    if (!hdr || check_header(cfg, hdr, &id->alg, &kid, reason) != 0)
         goto out;
-
-    unsigned char want[SIG_LEN], got[SIG_LEN + 3];
-    size_t got_len;
-    if (b64url_decode(dot2 + 1, len - (size_t) (dot2 + 1 - token), got, sizeof got, &got_len) ||
-        got_len != SIG_LEN)
-        goto out;
-    if ((rc = hmac_sha256(cfg, token, (size_t) (dot2 - token), want)) != 0)
+    rc = check_signature(cfg, keys, id->alg, kid, token, (size_t) (dot2 - token), dot2 + 1,
+                         len - (size_t) (dot2 + 1 - token), now, reason);
+    if (rc != 0)
         goto out;
     rc = ERR_AUTH;
-    if (CRYPTO_memcmp(want, got, SIG_LEN) != 0)
-        goto out;
-
     claims = decode_json(dot1 + 1, (size_t) (dot2 - dot1 - 1));
-    if (!claims)
+    if (!claims) {
+        *reason = "malformed_claims";
         goto out;
-    rc = check_claims(cfg, claims, now, sub);
+    }
+    rc = check_claims(cfg, claims, now, id, reason);
+    if (rc == 0)
+        *reason = "ok";
 out:
-    if (rc != 0)
-        *sub = 0;
+    if (rc != 0) {
+        int alg = id->alg;
+        memset(id, 0, sizeof *id);
+        id->alg = alg;
+    }
     cJSON_Delete(hdr);
     cJSON_Delete(claims);
     return rc;
+}
+
+int jwt_verify(const struct config *cfg, const char *token, int64_t now, int64_t *sub)
+{
+    struct jwt_identity id;
+    const char *reason;
+    int rc = jwt_verify_token(cfg, NULL, token, now, &id, &reason);
+    *sub = rc == 0 && id.alg == JWT_ALG_HS256 ? id.user_id : 0;
+    return rc != 0 ? rc : *sub > 0 ? 0 : ERR_AUTH;
 }
 
 /* append_b64_json: encode a cJSON object as one base64url segment at

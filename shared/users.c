@@ -3,6 +3,9 @@
 #include "errors.h"
 #include "utf8.h"
 
+#include <openssl/sha.h>
+#include <stdio.h>
+
 #include <string.h>
 
 #define USER_COLUMNS "id, username, display_name, created_at"
@@ -99,6 +102,102 @@ int users_find_or_create(struct sqldb *db, const char *name, struct user *out, i
     if (rc == 0 && created)
         *created = 1;
     return rc;
+}
+
+int users_find_by_identity(struct sqldb *db, const char *issuer, const char *subject,
+                           struct user *out)
+{
+    struct sqldb_arg args[2] = {SQLDB_ARG_TEXT(issuer), SQLDB_ARG_TEXT(subject)};
+    struct sqldb_col cols[4] = {
+        SQLDB_COL_I64(),
+        SQLDB_COL_TEXT(out->username, sizeof out->username),
+        SQLDB_COL_TEXT(out->display_name, sizeof out->display_name),
+        SQLDB_COL_TIME(),
+    };
+    int rc = sqldb_stmt_row(db,
+                            "SELECT u.id, u.username, u.display_name, u.created_at FROM "
+                            "user_identities i JOIN users u ON u.id = i.user_id "
+                            "WHERE i.issuer = ? AND i.subject = ?",
+                            args, 2, cols, 4);
+    if (rc != 0)
+        return rc;
+    out->id = cols[0].i64;
+    out->created_at_ms = cols[3].i64;
+    return 0;
+}
+
+/* name_base: what is left of a provider's name under the username rule;
+ * an e-mail address gives its local part. */
+static void name_base(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = name; *p && *p != '@' && n + 1 < cap && n < 24; p++) {
+        char c = *p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '.' || c == '-')
+            out[n++] = c;
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, cap, "user");
+}
+
+/* create_with_identity: the user row under the first free candidate name
+ * and the identity row, inside the caller's transaction. */
+static int create_with_identity(struct sqldb *db, const char *issuer, const char *subject,
+                                const char *name, struct user *out)
+{
+    char base[32], cand[USER_NAME_MAX + 1], ident[2 * 256 + 2];
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    int len = snprintf(ident, sizeof ident, "%s\n%s", issuer, subject);
+    SHA256((const unsigned char *) ident, (size_t) len, h);
+    name_base(name, base, sizeof base);
+    const char *display = users_display_valid(name) ? name : NULL;
+    int rc = ERR_CONFLICT;
+    for (int attempt = 0; attempt < 3 && rc == ERR_CONFLICT; attempt++) {
+        if (attempt == 0)
+            snprintf(cand, sizeof cand, "%s", base);
+        else if (attempt == 1)
+            snprintf(cand, sizeof cand, "%s-%02x%02x%02x", base, h[0], h[1], h[2]);
+        else
+            snprintf(cand, sizeof cand, "%s-%02x%02x%02x%02x%02x%02x", base, h[0], h[1], h[2], h[3],
+                     h[4], h[5]);
+        rc = users_create(db, cand, display, out);
+    }
+    if (rc != 0)
+        return rc;
+    struct sqldb_arg args[3] = {SQLDB_ARG_TEXT(issuer), SQLDB_ARG_TEXT(subject),
+                                SQLDB_ARG_I64(out->id)};
+    return sqldb_stmt_exec(
+        db, "INSERT INTO user_identities (issuer, subject, user_id) VALUES (?, ?, ?)", args, 3,
+        NULL, NULL);
+}
+
+int users_provision(struct sqldb *db, const char *issuer, const char *subject, const char *name,
+                    struct user *out, int *created)
+{
+    if (created)
+        *created = 0;
+    if (strlen(issuer) > 255 || strlen(subject) > 255 || !*subject)
+        return ERR_INVALID;
+    int rc = users_find_by_identity(db, issuer, subject, out);
+    if (rc != ERR_NOT_FOUND)
+        return rc;
+    if ((rc = sqldb_begin(db)) != 0)
+        return rc;
+    rc = create_with_identity(db, issuer, subject, name ? name : "", out);
+    if (rc == 0)
+        rc = sqldb_commit(db);
+    if (rc != 0) {
+        sqldb_rollback(db);
+        /* A concurrent first sign-in of the same identity won the race. */
+        if (rc == ERR_CONFLICT && users_find_by_identity(db, issuer, subject, out) == 0)
+            return 0;
+        return rc;
+    }
+    if (created)
+        *created = 1;
+    return 0;
 }
 
 cJSON *users_to_json(const struct user *u)

@@ -51,6 +51,26 @@ int users_create(struct sqldb *db, const char *name, const char *display, struct
  * concurrent create of the same name. Same returns as users_create. */
 int users_find_or_create(struct sqldb *db, const char *name, struct user *out, int *created);
 
+/* users_find_by_identity: the user a provider's (issuer, subject) maps to.
+ * Same returns as users_find_by_id. */
+int users_find_by_identity(struct sqldb *db, const char *issuer, const char *subject,
+                           struct user *out);
+
+/*
+ * users_provision: the user of a provider's (issuer, subject), created on
+ * its first sign-in together with its user_identities row (one
+ * transaction). The new username is `name` (the provider's name claim, may
+ * be "") reduced to the username rule (at most 24 characters, "user" when
+ * nothing is left), with "-" and a few hex digits of a hash of the
+ * identity added when that name is taken; the display name is `name` when
+ * it is a valid display name, else the username. *created (may be NULL)
+ * says whether the row is new. Safe against a concurrent first sign-in of
+ * the same identity. Returns 0, ERR_INVALID (issuer or subject too long),
+ * ERR_CONFLICT (no free username), ERR_UNAVAILABLE, ERR_INTERNAL.
+ */
+int users_provision(struct sqldb *db, const char *issuer, const char *subject, const char *name,
+                    struct user *out, int *created);
+
 /* users_to_json: {"id","username","displayName"}; caller owns the result
  * (cJSON_Delete); NULL when out of memory. */
 cJSON *users_to_json(const struct user *u);

@@ -7,7 +7,10 @@
  * unique to this run, go through the conversation that issue 5 describes:
  * sign in, room errors, a room, messages both ways, a reload, a relay
  * restart in the middle, an HTML payload, a long conversation paged from
- * the top, sign-out and sign-in by pasted JWT.
+ * the top, sign-out and sign-in by pasted JWT, and a third user, carol,
+ * who signs in with a token of a stand-in identity provider (an ES256 key
+ * and its JWKS served by this test on CHAT_TEST_IDP_PORT, default 18096)
+ * and starts a room with alice.
  *
  * Steps run in order and share the two windows; when one fails, the later
  * ones are reported as not run (and counted as failed). Screenshots of both
@@ -142,6 +145,15 @@ async function signIn(u) {
   await u.page.click('#login-submit');
   await u.page.locator('#app').waitFor({ state: 'visible' });
   await waitForLive(u);
+}
+
+/* signInWithToken: the page's "sign in with a token" form, as a token
+ * from an external auth service or identity provider is pasted there. */
+async function signInWithToken(u, token) {
+  await u.page.goto(`${BASE}/`);
+  await u.page.click('#token-section summary');
+  await u.page.fill('#token-input', token);
+  await u.page.click('#token-submit');
 }
 
 async function waitForLive(u) {
@@ -521,10 +533,7 @@ step('sign out, then sign in again by pasting a JWT', async () => {
   /* A fresh window signs in with bob's JWT, as from an external auth service. */
   const third = await newUser(alice.ctx.browser(), BOB);
   try {
-    await third.page.goto(`${BASE}/`);
-    await third.page.click('#token-section summary');
-    await third.page.fill('#token-input', bobToken);
-    await third.page.click('#token-submit');
+    await signInWithToken(third, bobToken);
     await third.page.locator('#app').waitFor({ state: 'visible' });
     const shown = await third.page.textContent('#me-username');
     expect(shown === `@${BOB}`, 'signed in by JWT as', `@${BOB}`, shown);
@@ -534,14 +543,97 @@ step('sign out, then sign in again by pasting a JWT', async () => {
   }
   const badCtx = await newUser(alice.ctx.browser(), 'nobody');
   try {
-    await badCtx.page.goto(`${BASE}/`);
-    await badCtx.page.click('#token-section summary');
-    await badCtx.page.fill('#token-input', 'not.a.jwt');
-    await badCtx.page.click('#token-submit');
+    await signInWithToken(badCtx, 'not.a.jwt');
     await badCtx.page.locator('#signin-error').waitFor({ state: 'visible' });
     expect(await badCtx.page.isHidden('#app'), 'a bad JWT does not sign in', true, false);
   } finally {
     await badCtx.ctx.close();
+  }
+});
+
+/* A stand-in identity provider: an ES256 key made here, its JWKS served on
+ * loopback, and an access token for a user it knows. lighttpd's API
+ * programs are restarted to trust it (the way check_idp.c does) and put
+ * back afterwards. */
+const IDP_PORT = Number(process.env.CHAT_TEST_IDP_PORT || 18096);
+const IDP_ISS = `http://127.0.0.1:${IDP_PORT}/realms/chat`;
+const CAROL = `carol_${RUN}`;
+const FROM_CAROL = `hello from the identity provider ${RUN}`;
+
+function startProvider() {
+  const crypto = require('crypto');
+  const http = require('http');
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = `browser-${RUN}`;
+  const jwks = { keys: [Object.assign(publicKey.export({ format: 'jwk' }), { kid, alg: 'ES256', use: 'sig' })] };
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  /* An access token as a provider issues it after its own sign-in. */
+  const issue = (sub, name) => {
+    const now = Math.floor(Date.now() / 1000);
+    const input = `${b64({ alg: 'ES256', typ: 'at+jwt', kid })}.${b64({
+      iss: IDP_ISS, sub, preferred_username: name, name: `Carol ${RUN}`, iat: now, exp: now + 600,
+    })}`;
+    const sig = crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${sig.toString('base64url')}`;
+  };
+  let fetches = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/realms/chat/jwks') {
+      fetches++;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=300' });
+      res.end(JSON.stringify(jwks));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(IDP_PORT, '127.0.0.1', () => resolve({ server, issue, fetches: () => fetches }));
+  });
+}
+
+async function restartLighttpd(env) {
+  const vars = Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(' ');
+  const r = await runShell(`${vars} '${ROOT}/deploy/dev/stack.sh' restart lighttpd`, RESTART_WAIT_MS);
+  expect(r.code === 0, `lighttpd restart (${vars || 'plain'})`, 0, `${r.code}: ${r.output.slice(-400)}`);
+}
+
+step('a user of an identity provider signs in with its token, no dev login', async () => {
+  const { alice } = users;
+  const idp = await startProvider();
+  let carol = null;
+  try {
+    await restartLighttpd({
+      CHAT_JWT_ALGORITHMS: 'HS256,ES256',
+      CHAT_JWT_JWKS_URL: `${IDP_ISS}/jwks`,
+    });
+    const token = idp.issue(`${RUN}-0f9e-carol`, CAROL);
+    carol = await newUser(alice.ctx.browser(), CAROL);
+    await signInWithToken(carol, token);
+    await carol.page.locator('#app').waitFor({ state: 'visible' });
+    const shown = await carol.page.textContent('#me-username');
+    expect(shown === `@${CAROL}`, 'provider user signed in as', `@${CAROL}`, shown);
+    expect(idp.fetches() >= 1, 'the API fetched the provider keys', '>= 1', idp.fetches());
+    await waitForLive(carol);
+    /* The new user chats like any other: a room with alice, by name. */
+    await carol.page.fill('#new-room-peer', ALICE);
+    await carol.page.click('#new-room-submit');
+    await carol.page.locator('#room').waitFor({ state: 'visible' });
+    await sendText(carol, FROM_CAROL);
+    await waitForMessage(carol, FROM_CAROL, 'sent');
+    /* The same subject signs in again later: the same user. */
+    const again = await carol.page.evaluate(async (t) => {
+      const r = await fetch('/api/v1/me', { headers: { Authorization: `Bearer ${t}` } });
+      return r.json();
+    }, idp.issue(`${RUN}-0f9e-carol`, 'renamed'));
+    expect(again.user && again.user.username === CAROL, 'second token maps to', CAROL, again.user);
+    expect(carol.pageErrors.length === 0, 'carol: uncaught page errors', [], carol.pageErrors);
+    expect(carol.cspViolations.length === 0, 'carol: CSP violations', [], carol.cspViolations);
+  } finally {
+    if (carol) await carol.ctx.close().catch(() => {});
+    await restartLighttpd({});
+    idp.server.close();
   }
 });
 

@@ -19,6 +19,7 @@
 int fuzz_handshake_one(const uint8_t *data, size_t size);
 int fuzz_proto_one(const uint8_t *data, size_t size);
 int fuzz_jwt_one(const uint8_t *data, size_t size);
+int fuzz_jwks_one(const uint8_t *data, size_t size);
 int fuzz_pct_one(const uint8_t *data, size_t size);
 int fuzz_b64url_one(const uint8_t *data, size_t size);
 int fuzz_config_one(const uint8_t *data, size_t size);

@@ -98,7 +98,7 @@ int fuzz_api_one(const uint8_t *data, size_t size)
     cfg.jwt_ttl = 600;
     cfg.max_body_bytes = 4096;
     cfg.dev_login = 1;
-    struct api_ctx ctx = {&cfg, NULL, NULL};
+    struct api_ctx ctx = {&cfg, NULL, NULL, NULL};
 
     char *env[NVARS + 2] = {NULL};
     size_t nenv = 0, off = 0;

@@ -255,11 +255,30 @@ static pid_t spawn_relay(int port, const char *const *env, char *log, size_t cap
     return pid;
 }
 
+/* port_listening: 1 when something accepts connections on 127.0.0.1:port. */
+static int port_listening(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int up = fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return up;
+}
+
 pid_t rh_spawn(int port, const char *const *env)
 {
     char log[512];
+    /* A relay of a test that failed dies with that test's process (its
+     * death signal), but not always before the next test starts: wait for
+     * the port, or the new relay would lose the bind and the test would
+     * talk to the dying one. */
+    for (int waited = 0; waited < 10000 && port_listening(port); waited += 50)
+        usleep(50 * 1000);
     pid_t pid = spawn_relay(port, env, log, sizeof log);
-    if (testenv_wait_port(port, 20000) != 0) {
+    int status;
+    if (testenv_wait_port(port, 20000) != 0 || waitpid(pid, &status, WNOHANG) != 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         ck_abort_msg("relay on port %d did not start (see %s)", port, log);

@@ -243,7 +243,7 @@ START_TEST(test_api_apps_route_only_their_paths)
     struct config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.max_body_bytes = 16384;
-    struct api_ctx ctx = {&cfg, NULL, NULL};
+    struct api_ctx ctx = {&cfg, NULL, NULL, NULL};
     static const struct {
         const struct api_app *app;
         const char *method, *uri;

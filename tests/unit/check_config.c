@@ -1,6 +1,7 @@
 /* check_config.c - the config loader: defaults, file, environment, errors. */
 #include "config.h"
 #include "errors.h"
+#include "jwk.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -118,6 +119,55 @@ START_TEST(test_config_jwt_max_lifetime)
 }
 END_TEST
 
+/* The provider settings fit together: known algorithms, a key source for
+ * a public-key algorithm and none without one, HTTPS except to loopback. */
+START_TEST(test_config_identity_provider)
+{
+    struct config cfg;
+    char err[256] = "";
+    write_conf("jwt_secret = " SECRET "\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.jwt_alg_mask, JWT_ALG_HS256);
+
+    static const struct {
+        const char *lines, *error; /* error NULL: loads */
+    } cases[] = {
+        {"jwt_algorithms = HS256, ES256,EdDSA\njwt_jwks_url = https://sso.example.com/certs\n",
+         NULL},
+        {"jwt_algorithms = RS256\njwt_jwks_url = http://127.0.0.1:18095/jwks\n", NULL},
+        {"jwt_algorithms = RS256\njwt_jwks_url = http://localhost/jwks\n", NULL},
+        {"jwt_algorithms = HS256,none\n", "jwt_algorithms must list"},
+        {"jwt_algorithms = HS512\n", "jwt_algorithms must list"},
+        {"jwt_algorithms = \n", "jwt_algorithms must list"},
+        {"jwt_algorithms = HS256,RS256\n", "no jwt_jwks_url"},
+        {"jwt_jwks_file = /etc/chat/jwks.json\n", "allows none of"},
+        {"jwt_algorithms = RS256\njwt_jwks_url = http://sso.example.com/certs\n",
+         "must start with https://"},
+        {"jwt_algorithms = RS256\njwt_jwks_url = http://127.0.0.1.example.com/certs\n",
+         "must start with https://"},
+        {"jwt_algorithms = RS256\njwt_public_key_file = /k.pem\njwt_public_key_alg = HS256\n",
+         "jwt_public_key_alg"},
+        {"jwt_algorithms = RS256\njwt_jwks_url = https://a/\njwt_jwks_min_interval = 7200\n",
+         "jwt_jwks_min_interval must not exceed"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "jwt_secret = " SECRET "\n%s", cases[i].lines);
+        write_conf(text);
+        int rc = config_load(&cfg, path, err, sizeof err);
+        if (!cases[i].error)
+            ck_assert_msg(rc == 0, "case %zu: %s", i, err);
+        else
+            ck_assert_msg(rc == ERR_INVALID && strstr(err, cases[i].error), "case %zu: %d %s", i,
+                          rc, err);
+    }
+    write_conf("jwt_secret = " SECRET "\njwt_algorithms = HS256, ES256,EdDSA\n"
+               "jwt_jwks_file = /x.json\n");
+    ck_assert_int_eq(config_load(&cfg, path, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.jwt_alg_mask, JWT_ALG_HS256 | JWT_ALG_ES256 | JWT_ALG_EDDSA);
+}
+END_TEST
+
 START_TEST(test_config_rejects_unknown_key)
 {
     struct config cfg;
@@ -201,6 +251,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_config_defaults_and_file);
     tcase_add_test(tc, test_config_env_overrides_file);
     tcase_add_test(tc, test_config_rejects_short_secret);
+    tcase_add_test(tc, test_config_identity_provider);
     tcase_add_test(tc, test_config_requires_secret);
     tcase_add_test(tc, test_config_rejects_invalid_number);
     tcase_add_test(tc, test_config_jwt_max_lifetime);

@@ -24,6 +24,7 @@ static const struct {
     {"handshake", fuzz_handshake_one},
     {"proto", fuzz_proto_one},
     {"jwt", fuzz_jwt_one},
+    {"jwks", fuzz_jwks_one},
     {"pct", fuzz_pct_one},
     {"b64url", fuzz_b64url_one},
     {"config", fuzz_config_one},
