@@ -141,8 +141,10 @@ START_TEST(test_conversation_unread_exact_across_gaps)
     rh_text(&p.ca, p.room, "g-1", "one");
     /* The same message again: ACKed with its first seq; a seq was reserved
      * for the retry before the store said "duplicate". */
-    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"one\","
-                    "\"clientMsgId\":\"g-1\"}", (long long) p.room);
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"one\","
+             "\"clientMsgId\":\"g-1\"}",
+             (long long) p.room);
     cJSON *ack = rh_expect(&p.ca, "ACK");
     ck_assert_int_eq(rh_int(ack, "seq"), 1);
     cJSON_Delete(ack);
@@ -150,8 +152,10 @@ START_TEST(test_conversation_unread_exact_across_gaps)
     pid_t ferret = testenv_pid("ferretdb");
     ck_assert_int_gt(ferret, 0);
     kill(ferret, SIGSTOP);
-    rh_sendf(&p.ca, "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"lost\","
-                    "\"clientMsgId\":\"g-2\"}", (long long) p.room);
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"lost\","
+             "\"clientMsgId\":\"g-2\"}",
+             (long long) p.room);
     cJSON *err = rh_next(&p.ca, 20000);
     kill(ferret, SIGCONT);
     ck_assert_msg(err && strcmp(rh_str(err, "type"), "ERROR") == 0, "no ERROR while paused");
