@@ -84,6 +84,19 @@ static int load_last_seq(void *arg, int64_t room_id, int64_t *last)
     return msgstore_last_seq(arg, room_id, last);
 }
 
+/* probe_seq: whether the store holds seq of room_id (writer thread). */
+static int probe_seq(void *arg, int64_t room_id, int64_t seq, int *exists)
+{
+    struct chat_message *msgs = NULL;
+    size_t n = 0;
+    int more = 0;
+    int rc = msgstore_page(arg, room_id, 0, seq - 1, 1, &msgs, &n, &more);
+    if (rc == 0)
+        *exists = n == 1 && msgs[0].seq == seq;
+    chat_message_array_free(msgs, n);
+    return rc;
+}
+
 /* ---------------------------------------------------------- connections */
 
 static void conn_kill(struct conn *c);
@@ -857,7 +870,10 @@ static void record_stored(struct relay *r, struct outmsg **batch, size_t n,
         int64_t burned = om->burned_seq;
         if (!stored && om->status != ERR_CONFLICT && om->m.seq > 0)
             burned = om->m.seq; /* reserved, never written */
-        results[i] = (struct seq_result){om->m.seq > 0 ? &om->m : NULL, stored, burned};
+        /* A write that timed out may still land: its seq is only a gap
+         * once the store says so. */
+        int uncertain = !stored && om->status == ERR_UNAVAILABLE;
+        results[i] = (struct seq_result){om->m.seq > 0 ? &om->m : NULL, stored, burned, uncertain};
         if (stored)
             done[ndone++] = &om->m;
     }
@@ -1333,6 +1349,8 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
         goto fail;
     r->pub = redis_pub_new(redis_port ? redis_host : NULL, redis_port, r->origin);
     r->seqa = seqalloc_new(sqldb_new(cfg), load_last_seq, r->store);
+    if (r->seqa)
+        seqalloc_set_probe(r->seqa, probe_seq, r->store);
     if (!r->pub || !r->seqa) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;

@@ -20,6 +20,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 16000  /* a hung MySQL costs one time-out per period */
@@ -43,7 +44,20 @@ struct seqalloc {
     int64_t retry_ms;       /* monotonic: do not ask MySQL before this */
     int backoff_ms;         /* the next wait after a failure */
     int up;                 /* atomically read by other threads */
+    seq_probe_fn *probe;    /* settles uncertain seqs; NULL: never */
+    void *probe_arg;
+    struct uncertain *unsure; /* oldest first */
+    size_t nunsure;
 };
+
+/* A seq whose write timed out: a gap, unless the write landed after all. */
+struct uncertain {
+    int64_t room_id, seq;
+    int64_t since_ms; /* monotonic */
+};
+
+#define MAX_UNSURE   4096 /* beyond, the oldest are counted as messages */
+#define PROBES_BATCH 8    /* store look-ups per batch, to bound its latency */
 
 /* fallback_seed: the loader for mem: what this writer reserved last, else
  * the store's maximum (the caller passes the loop's hint itself). */
@@ -96,7 +110,51 @@ void seqalloc_free(struct seqalloc *sa)
     seqgen_free(sa->mem);
     free_values(&sa->reserved);
     free_values(&sa->repairs);
+    free(sa->unsure);
     free(sa);
+}
+
+void seqalloc_set_probe(struct seqalloc *sa, seq_probe_fn *probe, void *arg)
+{
+    sa->probe = probe;
+    sa->probe_arg = arg;
+}
+
+/* unsure_add: remember an uncertain seq (the oldest goes when full). */
+static void unsure_add(struct seqalloc *sa, int64_t room_id, int64_t seq)
+{
+    if (!sa->probe)
+        return;
+    if (!sa->unsure && !(sa->unsure = calloc(MAX_UNSURE, sizeof *sa->unsure)))
+        return;
+    if (sa->nunsure == MAX_UNSURE) {
+        memmove(sa->unsure, sa->unsure + 1, (MAX_UNSURE - 1) * sizeof *sa->unsure);
+        sa->nunsure--;
+    }
+    sa->unsure[sa->nunsure++] = (struct uncertain){room_id, seq, timefmt_mono_ms()};
+}
+
+/* unsure_settle: ask the store about up to PROBES_BATCH settled uncertain
+ * seqs; record the empty ones as gaps (inside the caller's transaction).
+ * Those the store cannot answer now stay. 0 or the MySQL error. */
+static int unsure_settle(struct seqalloc *sa)
+{
+    int64_t now = timefmt_mono_ms();
+    size_t keep = 0, probes = 0;
+    int rc = 0;
+    for (size_t i = 0; i < sa->nunsure; i++) {
+        struct uncertain u = sa->unsure[i];
+        int exists = 1;
+        if (rc || probes == PROBES_BATCH || now - u.since_ms < SEQALLOC_SETTLE_MS ||
+            (probes++, sa->probe(sa->probe_arg, u.room_id, u.seq, &exists) != 0)) {
+            sa->unsure[keep++] = u;
+            continue;
+        }
+        if (!exists && (rc = room_state_gap_add(sa->db, u.room_id, u.seq)) != 0)
+            sa->unsure[keep++] = u; /* MySQL failed: try again with the next batch */
+    }
+    sa->nunsure = keep;
+    return rc;
 }
 
 int seqalloc_mysql_up(const struct seqalloc *sa)
@@ -302,7 +360,7 @@ static int record_room(struct seqalloc *sa, const struct seq_result *const *r, s
     int rc = 0;
     const struct chat_message *newest = NULL;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (r[i]->burned > 0)
+        if (r[i]->burned > 0 && !r[i]->uncertain)
             rc = room_state_gap_add(sa->db, r[i]->m->room_id, r[i]->burned);
         if (rc == 0 && r[i]->stored && r[i]->burned > 0)
             rc = room_state_gap_fill(sa->db, r[i]->m->room_id, r[i]->m->seq); /* a duplicate */
@@ -324,10 +382,15 @@ static int record_room(struct seqalloc *sa, const struct seq_result *const *r, s
     return rc;
 }
 
-/* record_mysql: every room of the batch in one transaction; 0 or ERR_*. */
-static int record_mysql(struct seqalloc *sa, const struct seq_result *const *r, size_t n)
+/* record_mysql: every room of the batch in one transaction, and the
+ * uncertain seqs that have settled when the batch stored something (the
+ * store is answering); 0 or ERR_*. */
+static int record_mysql(struct seqalloc *sa, const struct seq_result *const *r, size_t n,
+                        int stored_any)
 {
     int rc = sqldb_begin(sa->db);
+    if (rc == 0 && stored_any && sa->nunsure)
+        rc = unsure_settle(sa);
     for (size_t i = 0; rc == 0 && i < n;) {
         size_t k = i + 1;
         while (k < n && r[k]->m->room_id == r[i]->m->room_id)
@@ -345,11 +408,16 @@ void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n
 {
     const struct seq_result **r = n ? calloc(n, sizeof *r) : NULL;
     size_t k = 0;
+    int stored_any = 0;
     if (!r)
         return; /* nothing to record, or out of memory: the next batch raises last_seq */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (res[i].m && (res[i].stored || res[i].burned > 0))
             r[k++] = &res[i];
+        if (res[i].m && res[i].burned > 0 && res[i].uncertain)
+            unsure_add(sa, res[i].m->room_id, res[i].burned);
+        stored_any |= res[i].m && res[i].stored;
+    }
     if (k == 0) {
         free(r);
         return;
@@ -357,7 +425,7 @@ void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n
     qsort(r, k, sizeof *r, by_room_seq);
     int rc = ERR_UNAVAILABLE, tried = mysql_usable(sa);
     if (tried)
-        rc = record_mysql(sa, r, k);
+        rc = record_mysql(sa, r, k, stored_any);
     if (rc && tried && rc == ERR_UNAVAILABLE)
         set_up(sa, 0);
     if (rc)

@@ -56,12 +56,25 @@ struct seq_result {
     const struct chat_message *m; /* room, seq, sender, created_at; m->seq 0: never got one */
     int stored;                   /* 1: m is in the store (newly, or found as a duplicate) */
     int64_t burned;               /* a seq reserved for it that holds no message, or 0 */
+    int uncertain;                /* burned by a write that timed out: it may land after all */
 };
+
+/* seq_probe_fn: whether room_id holds a message with seq in the store:
+ * 0 with *exists set, or ERR_* when the store cannot say now. */
+typedef int seq_probe_fn(void *arg, int64_t room_id, int64_t seq, int *exists);
+
+/* seqalloc_set_probe: how seqalloc_stored settles uncertain seqs: once one
+ * is SEQALLOC_SETTLE_MS old and a later write has succeeded, it asks the
+ * store and records a gap only when no message holds the seq. Without a
+ * probe, uncertain seqs are never recorded as gaps. */
+#define SEQALLOC_SETTLE_MS 5000
+void seqalloc_set_probe(struct seqalloc *sa, seq_probe_fn *probe, void *arg);
 
 /* seqalloc_stored: record the outcome of a batch (n results, any order) in
  * MySQL, in one transaction, rooms in ascending order: each room's last_seq
  * and last message, each sender's read watermark (writing means having
- * read), and the seqs that hold no message (so unread counts stay exact).
+ * read), and the seqs that hold no message (so unread counts stay exact;
+ * an uncertain one only once the store has confirmed it holds nothing).
  * While MySQL is away only last_seq is kept, to be raised on its return. */
 void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n);
 

@@ -176,6 +176,46 @@ START_TEST(test_conversation_unread_exact_across_gaps)
 }
 END_TEST
 
+/* A write that really failed (FerretDB stopped, so nothing lands later):
+ * its seq is counted as a message only until the store has confirmed it
+ * holds nothing, which the writer checks once the seq has settled and a
+ * later write succeeded. Unread then equals what history holds. */
+START_TEST(test_conversation_lost_write_settles)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvlost", rh_port());
+    rh_text(&p.ca, p.room, "l-1", "one");
+    ck_assert_int_eq(testenv_stack("stop ferretdb"), 0);
+    rh_sendf(&p.ca,
+             "{\"chatType\":\"TEXT\",\"chatRoomId\":%lld,\"message\":\"lost\","
+             "\"clientMsgId\":\"l-2\"}",
+             (long long) p.room);
+    cJSON *err = rh_next(&p.ca, 20000);
+    int started = testenv_stack("start ferretdb");
+    ck_assert_msg(err && strcmp(rh_str(err, "type"), "ERROR") == 0, "no ERROR with FerretDB down");
+    cJSON_Delete(err);
+    ck_assert_int_eq(started, 0);
+    /* Later messages succeed; after SEQALLOC_SETTLE_MS (5 s) one of them
+     * settles the lost seq. */
+    int64_t seqs[64];
+    size_t stored = 0;
+    int64_t unread = -1;
+    for (int i = 0; i < 40; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "l-%d", i + 3);
+        rh_text(&p.ca, p.room, cmid, "later");
+        stored = rh_history_seqs(&p.b, p.room, 0, seqs, 64);
+        unread = unread_of(&p.b, p.room);
+        if (unread == (int64_t) stored)
+            break;
+        usleep(500 * 1000);
+    }
+    ck_assert_msg(unread == (int64_t) stored, "unread %lld, history holds %zu", (long long) unread,
+                  stored);
+    rh_pair_close(&p);
+}
+END_TEST
+
 /* Newest activity first: a message moves its room to the top; paging with
  * the cursor visits every room once. */
 START_TEST(test_conversation_rooms_by_activity)
@@ -260,6 +300,7 @@ Suite *conversation_suite(void)
     tcase_add_test(tc, test_conversation_room_list_state);
     tcase_add_test(tc, test_conversation_read_rules);
     tcase_add_test(tc, test_conversation_unread_exact_across_gaps);
+    tcase_add_test(tc, test_conversation_lost_write_settles);
     tcase_add_test(tc, test_conversation_rooms_by_activity);
     tcase_add_test(tc, test_conversation_preview_is_short);
     suite_add_tcase(s, tc);

@@ -83,7 +83,7 @@ START_TEST(test_seqalloc_store_down_is_unavailable)
     ck_assert_int_eq(c[1].first, 5);
     /* Recording stored seqs without MySQL must not fail or crash. */
     struct chat_message m = {.room_id = 2, .seq = 5, .sender_id = 1};
-    struct seq_result res[2] = {{&m, 1, 0}, {NULL, 0, 0}};
+    struct seq_result res[2] = {{&m, 1, 0, 0}, {NULL, 0, 0, 0}};
     seqalloc_stored(sa, res, 2);
     seqalloc_free(sa);
 }
