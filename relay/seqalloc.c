@@ -371,7 +371,7 @@ static int record_room(struct seqalloc *sa, const struct seq_result *const *r, s
         rc = room_state_stored(sa->db, newest);
     /* Each sender's newest message of the room, once. */
     for (size_t i = n; rc == 0 && i-- > 0;) {
-        if (!r[i]->stored)
+        if (!r[i]->stored || !r[i]->m)
             continue;
         int seen = 0;
         for (size_t k = i + 1; k < n && !seen; k++)
@@ -406,7 +406,7 @@ static int record_mysql(struct seqalloc *sa, const struct seq_result *const *r, 
 
 void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n)
 {
-    const struct seq_result **r = n ? calloc(n, sizeof *r) : NULL;
+    const struct seq_result **r = n ? calloc(n, sizeof(const struct seq_result *)) : NULL;
     size_t k = 0;
     int stored_any = 0;
     if (!r)
@@ -422,7 +422,7 @@ void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n
         free(r);
         return;
     }
-    qsort(r, k, sizeof *r, by_room_seq);
+    qsort(r, k, sizeof(const struct seq_result *), by_room_seq);
     int rc = ERR_UNAVAILABLE, tried = mysql_usable(sa);
     if (tried)
         rc = record_mysql(sa, r, k, stored_any);

@@ -270,9 +270,10 @@ START_TEST(test_conversation_preview_is_short)
 {
     struct rh_pair p;
     rh_pair_open(&p, "cvprev", rh_port());
-    char text[600] = "";
+    char text[301];
     for (int i = 0; i < 100; i++)
-        strcat(text, "\xea\xb0\x80"); /* U+AC00, three bytes */
+        memcpy(text + 3 * i, "\xea\xb0\x80", 3); /* U+AC00, three bytes */
+    text[300] = '\0';
     rh_text(&p.ca, p.room, "p-1", text);
     cJSON *owner;
     const cJSON *last =
