@@ -23,6 +23,7 @@
   const STORAGE_KEY = 'chat.session';
   const HISTORY_PAGE = 50;
   const ROOMS_PAGE = 50;
+  const BASE_TITLE = document.title;
   const MAX_TEXT_CHARS = 4000;          /* the relay's default max_text_chars */
   const MAX_ENTERED_ROOMS = 50;         /* well under the relay's 100 per connection */
   const BACKOFF_BASE_MS = 500;
@@ -47,7 +48,7 @@
     session: null,          /* { token, user } */
     rooms: new Map(),       /* room id -> RoomState */
     roomOrder: [],          /* room ids in list order (newest first) */
-    roomsNextBefore: null,
+    roomsCursor: null,     /* nextCursor of the room list; null: no more */
     currentRoomId: null,
     pendingById: new Map(), /* clientMsgId -> message of ours awaiting ACK */
     localCounter: 0,        /* creation order of our pending messages */
@@ -79,7 +80,8 @@
       historyReady: false,
       wantEntered: false,   /* keep ENTERed on every (re)connection */
       entered: false,       /* ENTERED received on the current socket */
-      unread: 0,
+      unread: 0,            /* messages of the peer not read yet (the server's count, then live) */
+      readSent: 0,          /* the highest seq this page has reported as read */
       lastTouched: 0,
       error: '',
     };
@@ -258,7 +260,7 @@
     state.session = null;
     state.rooms = new Map();
     state.roomOrder = [];
-    state.roomsNextBefore = null;
+    state.roomsCursor = null;
     state.currentRoomId = null;
     state.pendingById = new Map();
     try { localStorage.removeItem(STORAGE_KEY); } catch (e) { /* nothing stored */ }
@@ -324,6 +326,10 @@
       rs = newRoomState(room);
       state.rooms.set(room.id, rs);
     }
+    /* The server counts what was stored while this page was away; the open
+     * room is read as it is shown. */
+    if (typeof room.unreadCount === 'number' && room.id !== state.currentRoomId) rs.unread = room.unreadCount;
+    if (typeof room.lastReadSeq === 'number') rs.readSent = Math.max(rs.readSent, room.lastReadSeq);
     if (!state.roomOrder.includes(room.id)) {
       if (atTop) state.roomOrder.unshift(room.id);
       else state.roomOrder.push(room.id);
@@ -341,7 +347,7 @@
       /* Keep the server's newest-first order for the first page and put
        * anything older (loaded with "show older") after it. */
       state.roomOrder = fresh.concat(state.roomOrder.filter((id) => !fresh.includes(id)));
-      if (first || state.roomsNextBefore === null) state.roomsNextBefore = data.nextBefore ?? null;
+      if (first || state.roomsCursor === null) state.roomsCursor = data.nextCursor ?? null;
       showError($('rooms-error'), '');
     } catch (e) {
       if (e.status !== 401) showError($('rooms-error'), `Could not load conversations: ${e.message}`);
@@ -352,11 +358,12 @@
   }
 
   async function loadOlderRooms() {
-    if (state.roomsNextBefore === null) return;
+    if (state.roomsCursor === null) return;
     try {
-      const data = await api('GET', `/rooms?before=${state.roomsNextBefore}&limit=${ROOMS_PAGE}`);
+      const cursor = encodeURIComponent(state.roomsCursor);
+      const data = await api('GET', `/rooms?cursor=${cursor}&limit=${ROOMS_PAGE}`);
       for (const r of data.rooms || []) upsertRoom(r, false);
-      state.roomsNextBefore = data.nextBefore ?? null;
+      state.roomsCursor = data.nextCursor ?? null;
     } catch (e) {
       if (e.status !== 401) showError($('rooms-error'), `Could not load conversations: ${e.message}`);
     }
@@ -397,7 +404,7 @@
       const avatar = h('span', { className: 'avatar', 'aria-hidden': 'true' });
       fillAvatar(avatar, peer);
       const last = rs.messages.length ? rs.messages[rs.messages.length - 1] : null;
-      const preview = last ? previewText(last) : (peer ? `@${peer.username}` : '');
+      const preview = last ? previewText(last) : serverPreview(rs.room, peer);
       const badge = rs.unread ? h('span', { className: 'badge', 'aria-label': `${rs.unread} unread` }, String(rs.unread)) : null;
       return h('li', { className: 'room-item' + (id === state.currentRoomId ? ' active' : '') },
         h('a', { href: `#room=${id}`, dataset: { roomId: String(id) }, 'aria-current': id === state.currentRoomId ? 'page' : null },
@@ -409,7 +416,50 @@
     });
     list.replaceChildren(...items);
     $('rooms-empty').hidden = state.roomOrder.length > 0;
-    $('rooms-more').hidden = state.roomsNextBefore === null || state.roomsNextBefore === undefined;
+    $('rooms-more').hidden = state.roomsCursor === null || state.roomsCursor === undefined;
+    renderTitle();
+  }
+
+  /* serverPreview: the room list's own last message, for a room whose
+   * messages this page has not loaded. */
+  function serverPreview(room, peer) {
+    const m = room.lastMessage;
+    if (!m) return peer ? `@${peer.username}` : '';
+    const mine = state.session && m.senderId === state.session.user.id;
+    const body = m.chatType === 'IMAGE' ? `Image${m.preview ? `: ${m.preview}` : ''}` : m.preview;
+    return (mine ? 'You: ' : '') + body.replace(/\s+/g, ' ');
+  }
+
+  /* renderTitle: the unread total in the tab's title. */
+  function renderTitle() {
+    let total = 0;
+    for (const rs of state.rooms.values()) total += rs.unread;
+    document.title = total ? `(${total}) ${BASE_TITLE}` : BASE_TITLE;
+  }
+
+  /* markReadIfSeen: the open room's newest message is on screen in a
+   * focused window: tell the server (once per new seq), so the peer's
+   * unread marker and this user's count on other devices clear. */
+  function markReadIfSeen() {
+    const rs = state.rooms.get(state.currentRoomId);
+    if (!rs || !state.session || rs.lastSeq <= rs.readSent) return;
+    /* Sending already moved the watermark over our own messages: only a
+     * newer message of the peer needs reporting. */
+    const me = state.session.user.id;
+    let peerNewer = false;
+    for (let i = rs.messages.length - 1; i >= 0 && !peerNewer; i--) {
+      const m = rs.messages[i];
+      if (m.status !== 'sent' || m.seq <= rs.readSent) continue;
+      peerNewer = m.senderId !== me;
+    }
+    if (!peerNewer) return;
+    if (document.visibilityState !== 'visible' || !document.hasFocus()) return;
+    if (!isNearBottom($('messages'))) return;
+    const seq = rs.lastSeq;
+    rs.readSent = seq;
+    api('POST', `/rooms/${rs.room.id}/read`, { seq }).catch(() => {
+      if (rs.readSent === seq) rs.readSent = 0; /* try again on the next chance */
+    });
   }
 
   function previewText(m) {
@@ -759,6 +809,7 @@
       if (hadLast !== list.lastElementChild) $('jump-latest').hidden = false;
     }
     state.forceBottom = false;
+    markReadIfSeen();
     /* Still at the top (a first page too short to scroll, or a fling that
      * ran on past the restored position): fetch the next older page now,
      * as no further scroll event may come. */
@@ -785,7 +836,10 @@
     const box = $('messages');
     if (!rs) return;
     if (box.scrollTop < NEAR_TOP_PX) loadOlderHistory(rs);
-    if (isNearBottom(box)) $('jump-latest').hidden = true;
+    if (isNearBottom(box)) {
+      $('jump-latest').hidden = true;
+      markReadIfSeen();
+    }
   }
 
   /* ------------------------------------------------------------------ */
@@ -1202,8 +1256,12 @@
      * instead of waiting out a long backoff. */
     window.addEventListener('online', reconnectNow);
     document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') reconnectNow();
+      if (document.visibilityState === 'visible') {
+        reconnectNow();
+        markReadIfSeen();
+      }
     });
+    window.addEventListener('focus', markReadIfSeen);
   }
 
   async function start() {
