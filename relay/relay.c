@@ -474,13 +474,13 @@ static void token_run(struct job *j, void *ctx)
 
 static void upgrade(struct conn *c, int64_t user_id);
 
-static void token_done(struct job *j)
+static void token_done(struct job *j, int status)
 {
     struct token_job *t = (struct token_job *) j;
     struct relay *r = t->relay;
     OPENSSL_cleanse(t->token, sizeof t->token);
-    struct conn *c = j->cancelled ? NULL : relay_conn(r, t->conn_id);
-    if (!j->cancelled)
+    struct conn *c = status == WORKQ_OK ? relay_conn(r, t->conn_id) : NULL;
+    if (status == WORKQ_OK)
         r->n_admitted--;
     if (c) {
         if (r->stop_phase)
@@ -511,10 +511,10 @@ static void health_run(struct job *j, void *ctx)
 #define HEALTH_SQL_OK   1
 #define HEALTH_MONGO_OK 2
 
-static void health_done(struct job *j)
+static void health_done(struct job *j, int status)
 {
     struct health_job *h = (struct health_job *) j;
-    struct conn *c = j->cancelled ? NULL : relay_conn(h->relay, h->conn_id);
+    struct conn *c = status == WORKQ_OK ? relay_conn(h->relay, h->conn_id) : NULL;
     if (c && c->state == CONN_WAIT) {
         if (h->rc == 0)
             c->health_ok |= h->mongo ? HEALTH_MONGO_OK : HEALTH_SQL_OK;
@@ -835,7 +835,7 @@ static void assign_seqs(struct relay *r, struct outmsg **batch, const size_t *id
         struct outmsg *om = batch[idx[t]];
         struct seq_claim *c = claim_of(claims, nclaims, om->m.room_id);
         om->m.seq = 0;
-        om->status = 0;
+        om->status = OUTMSG_PENDING;
         if (c->status == 0) {
             om->m.seq = c->first++;
         } else {
@@ -960,12 +960,16 @@ out:
 
 static void fail_pending(struct relay *r, const char *why);
 
-static void write_done(struct job *j)
+static void write_done(struct job *j, int status)
 {
     struct write_job *w = (struct write_job *) j;
     struct relay *r = w->relay;
-    int outage = !j->cancelled && w->rc == ERR_UNAVAILABLE;
-    if (!j->cancelled) {
+    int outage = status == WORKQ_OK && w->rc == ERR_UNAVAILABLE;
+    if (status == WORKQ_CANCELLED) {
+        /* Never written: each sender gets an ERROR, never an ACK. */
+        for (size_t i = 0; i < w->n; i++)
+            w->batch[i]->status = OUTMSG_CANCELLED;
+    } else {
         metrics_observe_batch(&r->metrics, w->n, timefmt_mono_ms() - w->started_ms);
         r->writing = 0;
         int up = seqalloc_mysql_up(r->seqa);

@@ -119,13 +119,17 @@ struct outmsg {
     uint64_t conn_id;      /* the sending connection */
     struct chat_message m; /* writer fills id, seq, created_at */
     int64_t seq_hint;      /* the room's newest seq as the loop knows it, or -1 */
-    int status;            /* writer result: OUTMSG_STORED, OUTMSG_DUPLICATE or ERR_* */
+    int status;            /* OUTMSG_* (positive) or the ERR_* (negative) that failed it */
     size_t bytes;          /* for the pending-bytes bound */
     size_t batch_pos;      /* send order within a finished batch */
     struct outmsg *next;
 };
-#define OUTMSG_STORED    0
-#define OUTMSG_DUPLICATE 1 /* m now holds the original message */
+/* No status means success by default: a message is PENDING until the
+ * writer says otherwise, and one whose batch never ran is CANCELLED. */
+#define OUTMSG_PENDING   0 /* not written (yet) */
+#define OUTMSG_STORED    1
+#define OUTMSG_DUPLICATE 2 /* m now holds the original message */
+#define OUTMSG_CANCELLED 3 /* its batch was cancelled at shutdown: never written */
 
 struct relay {
     const struct config *cfg;

@@ -184,7 +184,7 @@ static void page_run(struct job *j, void *ctx)
         l->last_seq = l->msgs[l->n - 1].seq;
 }
 
-static void lookup_done(struct job *j);
+static void lookup_done(struct job *j, int status);
 #define GAP_WAIT_MS  200  /* how long a gap may stay open before MongoDB is asked */
 #define GAP_AGAIN_MS 500  /* between further looks while it stays open */
 #define GAP_RETRY_MS 1000 /* after a failed gap fetch */
@@ -231,11 +231,11 @@ static void send_held(void *arg, const char *frame, size_t len)
     conn_send_frame(c, frame, len);
 }
 
-static void lookup_done(struct job *j)
+static void lookup_done(struct job *j, int status)
 {
     struct lookup_job *l = (struct lookup_job *) j;
     struct relay *r = l->relay;
-    struct conn *c = j->cancelled ? NULL : relay_conn(r, l->conn_id);
+    struct conn *c = status == WORKQ_OK ? relay_conn(r, l->conn_id) : NULL;
     struct sub *s = c ? find_sub(c, l->room_id) : NULL;
 
     if (s && l->want_last && s->enter_busy && s->enter_job_epoch == l->epoch) {
@@ -554,6 +554,10 @@ static void answer(struct relay *r, struct outmsg *om)
         if (c)
             refuse(c, REFUSE_STORE_UNAVAILABLE, "unavailable",
                    "message store unavailable, retry later", om->m.client_msg_id, om->m.room_id);
+    } else if (om->status == OUTMSG_CANCELLED) {
+        if (c)
+            refuse(c, REFUSE_STORE_UNAVAILABLE, "unavailable", "server shutting down, retry later",
+                   om->m.client_msg_id, om->m.room_id);
     } else {
         log_error("store_failed", "room=%lld sender=%lld err=\"%s\"", (long long) om->m.room_id,
                   (long long) om->m.sender_id, err_str(om->status));
@@ -610,10 +614,10 @@ static void continue_cmd(struct conn *c, struct cmd_node *n)
         send_enqueue(c, n);
 }
 
-static void member_done(struct job *j)
+static void member_done(struct job *j, int status)
 {
     struct member_job *m = (struct member_job *) j;
-    struct conn *c = j->cancelled ? NULL : relay_conn(m->relay, m->conn_id);
+    struct conn *c = status == WORKQ_OK ? relay_conn(m->relay, m->conn_id) : NULL;
     if (!c || c->blocked != m->cmd) {
         free(m);
         return;

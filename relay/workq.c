@@ -90,8 +90,8 @@ struct workq *workq_new(int nthreads, void *(*thread_init)(void *arg),
     struct workq *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
-    q->workers = calloc((size_t) nthreads, sizeof *q->workers);
-    if (!q->workers) {
+    q->workers = nthreads > 0 ? calloc((size_t) nthreads, sizeof *q->workers) : NULL;
+    if (nthreads > 0 && !q->workers) {
         free(q);
         return NULL;
     }
@@ -127,7 +127,6 @@ struct workq *workq_new(int nthreads, void *(*thread_init)(void *arg),
 void workq_submit(struct workq *q, struct job *j)
 {
     j->next = NULL;
-    j->cancelled = 0;
     pthread_mutex_lock(&q->lock);
     if (q->tail)
         q->tail->next = j;
@@ -157,7 +156,7 @@ size_t workq_complete(struct workq *q)
     size_t n = 0;
     while (j) {
         struct job *next = j->next;
-        j->done(j);
+        j->done(j, WORKQ_OK);
         j = next;
         n++;
     }
@@ -200,8 +199,7 @@ int workq_free(struct workq *q, int wait_ms)
     workq_complete(q);
     for (struct job *j = q->head, *next; j; j = next) {
         next = j->next;
-        j->cancelled = 1;
-        j->done(j);
+        j->done(j, WORKQ_CANCELLED);
     }
     pthread_cond_destroy(&q->cond);
     pthread_cond_destroy(&q->idle);

@@ -5,9 +5,11 @@
  * The loop submits a job; a worker runs job->run(job, thread_ctx) (this is
  * where MySQL or MongoDB may block), moves it to a done list and writes one
  * byte to notify_fd. When that fd is readable the loop drains it and calls
- * workq_complete, which runs job->done(job) on the loop thread. done owns
- * the job from then on (usually frees it). run must not touch loop state;
- * done must not block.
+ * workq_complete, which runs job->done(job, WORKQ_OK) on the loop thread.
+ * A job still queued when the queue is freed never runs: its done gets
+ * WORKQ_CANCELLED, so cancelled work can never pass for success (as
+ * libuv's done(req, status)). done owns the job from then on (usually
+ * frees it). run must not touch loop state; done must not block.
  *
  * Each thread gets its own context from thread_init (e.g. its own MySQL
  * connection), released with thread_fini when the queue is freed.
@@ -17,16 +19,22 @@
 
 #include <stddef.h>
 
+/* The status done receives. */
+enum workq_status {
+    WORKQ_OK = 0,        /* run ran; its results are in the job */
+    WORKQ_CANCELLED = 1, /* run never ran (the queue was freed): the results are unset */
+};
+
 struct job {
     void (*run)(struct job *j, void *thread_ctx); /* worker thread */
-    void (*done)(struct job *j);                  /* loop thread; owns j */
-    int cancelled;  /* set when the queue is freed before run: done must only free */
+    void (*done)(struct job *j, int status);      /* loop thread; owns j; status: WORKQ_* */
     struct job *next;
 };
 
 struct workq;
 
-/* workq_new: start nthreads workers. thread_init(arg) makes each thread's
+/* workq_new: start nthreads workers (0: none; every job submitted is
+ * cancelled when the queue is freed, which tests use). thread_init(arg) makes each thread's
  * context (NULL is a valid context; thread_init may be NULL); thread_fini
  * releases it at exit (may be NULL). notify_fd: the write end of a
  * non-blocking pipe the loop watches (borrowed). NULL on failure. */
@@ -39,12 +47,13 @@ void workq_submit(struct workq *q, struct job *j);
 /* workq_pending: jobs queued or running (not yet completed). */
 size_t workq_pending(struct workq *q);
 
-/* workq_complete: call done for every finished job; returns how many. */
+/* workq_complete: call done(j, WORKQ_OK) for every finished job; returns
+ * how many. */
 size_t workq_complete(struct workq *q);
 
 /* workq_free: stop the workers after their current job, waiting at most
- * wait_ms for them; then call done on every job left, queued ones with
- * cancelled = 1, and free the queue. Returns 0 (also for NULL), or -1 when
+ * wait_ms for them; then call done on every job left: finished ones with
+ * WORKQ_OK, queued ones with WORKQ_CANCELLED; and free the queue. Returns 0 (also for NULL), or -1 when
  * a worker was still busy at the deadline: the threads are then detached
  * and the queue deliberately leaked, and the caller must not free what
  * those jobs use either (the process is about to exit). */
