@@ -59,15 +59,6 @@ struct health_job {
     int rc;
 };
 
-struct write_job {
-    struct job base;
-    struct relay *relay;
-    struct outmsg **batch;
-    size_t n;
-    int64_t started_ms;
-    int rc; /* ERR_UNAVAILABLE when the store could not be reached at all */
-};
-
 static void *sql_thread_init(void *arg)
 {
     struct relay *r = arg;
@@ -600,8 +591,8 @@ static void serve_metrics(struct conn *c)
         .connections = r->n_open,
         .handshaking = i64map_len(&r->conns) - r->n_open,
         .rooms = roommap_count(&r->rooms),
-        .queue_depth = r->npending,
-        .writes_in_flight = r->writing,
+        .queue_depth = writer_queued(r->writer),
+        .writes_in_flight = writer_writing(r->writer),
         .max_connections = r->max_conns,
     };
     size_t len;
@@ -772,345 +763,6 @@ static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
         conn_flush(c);
 }
 
-/* ------------------------------------------------------------- writing */
-
-_Static_assert(offsetof(struct seq_claim, room_id) == 0, "lower_bound_room reads ids at offset 0");
-
-/* lower_bound_room: the index of the first of n elements (each `size`
- * bytes, sorted by an int64_t room id at offset 0) whose id is >= room. */
-static size_t lower_bound_room(const void *base, size_t n, size_t size, int64_t room)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int64_t id;
-        memcpy(&id, (const char *) base + mid * size, sizeof id);
-        if (id < room)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* claims_build: one claim per room of batch[idx[0..n-1]], ascending by
- * room (the lock order seqalloc wants); *nclaims set. */
-static void claims_build(struct outmsg **batch, const size_t *idx, size_t n,
-                         struct seq_claim *claims, size_t *nclaims)
-{
-    size_t k = 0;
-    for (size_t t = 0; t < n; t++) {
-        const struct outmsg *om = batch[idx[t]];
-        size_t lo = lower_bound_room(claims, k, sizeof *claims, om->m.room_id);
-        if (lo < k && claims[lo].room_id == om->m.room_id) {
-            claims[lo].count++;
-            continue;
-        }
-        memmove(&claims[lo + 1], &claims[lo], (k - lo) * sizeof *claims);
-        claims[lo] = (struct seq_claim){.room_id = om->m.room_id, .count = 1, .hint = om->seq_hint};
-        k++;
-    }
-    *nclaims = k;
-}
-
-static struct seq_claim *claim_of(struct seq_claim *claims, size_t n, int64_t room_id)
-{
-    size_t lo = lower_bound_room(claims, n, sizeof *claims, room_id);
-    return lo < n && claims[lo].room_id == room_id ? &claims[lo] : NULL;
-}
-
-/* assign_seqs: give batch[idx[0..n-1]] their seqs in batch order (so a
- * room's messages keep the order they arrived in); a message that gets
- * none has m.seq = 0 and its status set. */
-static void assign_seqs(struct relay *r, struct outmsg **batch, const size_t *idx, size_t n,
-                        struct seq_claim *claims, int round)
-{
-    size_t nclaims = 0;
-    claims_build(batch, idx, n, claims, &nclaims);
-    if (round > 0)
-        for (size_t i = 0; i < nclaims; i++)
-            claims[i].hint = -1; /* the hint may be what collided */
-    seqalloc_claim(r->seqa, claims, nclaims);
-    for (size_t t = 0; t < n; t++) {
-        struct outmsg *om = batch[idx[t]];
-        struct seq_claim *c = claim_of(claims, nclaims, om->m.room_id);
-        om->m.seq = 0;
-        om->status = OUTMSG_PENDING;
-        if (c->status == 0) {
-            om->m.seq = c->first++;
-        } else {
-            om->status = c->status == ERR_NOT_FOUND ? ERR_INTERNAL : c->status;
-        }
-    }
-}
-
-/* record_stored: raise last_seq of every room that got a message stored
- * (or found one already stored), and publish those messages. */
-static void record_stored(struct relay *r, struct outmsg **batch, size_t n, int64_t *rooms,
-                          int64_t *seqs, const struct chat_message **done)
-{
-    size_t nrooms = 0, ndone = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct outmsg *om = batch[i];
-        if (om->status != OUTMSG_STORED && om->status != OUTMSG_DUPLICATE)
-            continue;
-        done[ndone++] = &om->m;
-        /* rooms[] stays sorted: rows are locked in ascending order. */
-        size_t lo = lower_bound_room(rooms, nrooms, sizeof *rooms, om->m.room_id);
-        if (lo < nrooms && rooms[lo] == om->m.room_id) {
-            if (om->m.seq > seqs[lo])
-                seqs[lo] = om->m.seq;
-            continue;
-        }
-        memmove(&rooms[lo + 1], &rooms[lo], (nrooms - lo) * sizeof *rooms);
-        memmove(&seqs[lo + 1], &seqs[lo], (nrooms - lo) * sizeof *seqs);
-        rooms[lo] = om->m.room_id;
-        seqs[lo] = om->m.seq;
-        nrooms++;
-    }
-    seqalloc_stored(r->seqa, rooms, seqs, nrooms);
-    /* Stored: now other relays may see it (stored before seen). */
-    redis_pub_send(r->pub, done, ndone);
-}
-
-static void write_run(struct job *j, void *ctx)
-{
-    struct write_job *w = (struct write_job *) j;
-    struct relay *r = w->relay;
-    struct chat_message *msgs = calloc(w->n, sizeof *msgs);
-    int *status = calloc(w->n, sizeof *status);
-    size_t *idx = calloc(w->n, sizeof *idx), ntodo = w->n;
-    struct seq_claim *claims = calloc(w->n, sizeof *claims);
-    int64_t *rooms = calloc(w->n, sizeof *rooms), *seqs = calloc(w->n, sizeof *seqs);
-    const struct chat_message **done = calloc(w->n, sizeof(const struct chat_message *));
-    (void) ctx;
-
-    w->rc = 0;
-    if (!msgs || !status || !idx || !claims || !rooms || !seqs || !done) {
-        for (size_t i = 0; i < w->n; i++)
-            w->batch[i]->status = ERR_INTERNAL;
-        goto out;
-    }
-    for (size_t i = 0; i < w->n; i++)
-        idx[i] = i;
-
-    /* A collision on {chatRoomId, seq} means another writer got there
-     * first: the room is repaired and the message tries again, a few times. */
-    for (int round = 0; round < 3 && ntodo > 0; round++) {
-        int64_t now = timefmt_now_ms();
-        size_t k = 0;
-        assign_seqs(r, w->batch, idx, ntodo, claims, round);
-        for (size_t t = 0; t < ntodo; t++) {
-            struct outmsg *om = w->batch[idx[t]];
-            if (om->m.seq <= 0)
-                continue; /* no seq: status says why */
-            om->m.created_at_ms = now;
-            msgs[k] = om->m; /* shallow: strings stay owned by om */
-            idx[k++] = idx[t];
-        }
-        if (k == 0)
-            break;
-        int rc = msgstore_insert_many(r->store, msgs, k, status);
-        if (rc) {
-            for (size_t t = 0; t < k; t++)
-                w->batch[idx[t]]->status = rc;
-            if (rc == ERR_UNAVAILABLE)
-                w->rc = ERR_UNAVAILABLE;
-            break;
-        }
-        size_t retry = 0;
-        for (size_t t = 0; t < k; t++) {
-            struct outmsg *om = w->batch[idx[t]];
-            memcpy(om->m.id, msgs[t].id, sizeof om->m.id);
-            if (status[t] == 0) {
-                om->status = OUTMSG_STORED;
-                continue;
-            }
-            if (status[t] != ERR_CONFLICT) {
-                om->status = status[t];
-                continue;
-            }
-            struct chat_message orig;
-            int frc = msgstore_find_client_msg(r->store, om->m.room_id, om->m.sender_id,
-                                               om->m.client_msg_id, &orig);
-            if (frc == 0) {
-                chat_message_clear(&om->m);
-                om->m = orig;
-                om->status = OUTMSG_DUPLICATE;
-            } else if (frc == ERR_NOT_FOUND) {
-                seqalloc_collided(r->seqa, om->m.room_id);
-                idx[retry++] = idx[t];
-                om->status = ERR_CONFLICT;
-            } else {
-                om->status = frc;
-            }
-        }
-        ntodo = retry;
-    }
-    record_stored(r, w->batch, w->n, rooms, seqs, done);
-out:
-    free(msgs);
-    free(status);
-    free(idx);
-    free(claims);
-    free(rooms);
-    free(seqs);
-    free(done);
-}
-
-static void fail_pending(struct relay *r, const char *why);
-
-static void write_done(struct job *j, int status)
-{
-    struct write_job *w = (struct write_job *) j;
-    struct relay *r = w->relay;
-    int outage = status == WORKQ_OK && w->rc == ERR_UNAVAILABLE;
-    if (status == WORKQ_CANCELLED) {
-        /* Never written: each sender gets an ERROR, never an ACK. */
-        for (size_t i = 0; i < w->n; i++)
-            w->batch[i]->status = OUTMSG_CANCELLED;
-    } else {
-        metrics_observe_batch(&r->metrics, w->n, timefmt_mono_ms() - w->started_ms);
-        r->writing = 0;
-        int up = seqalloc_mysql_up(r->seqa);
-        if (!up && !r->seq_mysql_down_logged)
-            log_warn("seq_mysql_down", "seqs=memory repair=on_return");
-        else if (up && r->seq_mysql_down_logged)
-            log_info("seq_mysql_up", "seqs=mysql");
-        r->seq_mysql_down_logged = !up;
-        if (outage)
-            log_warn("store_unavailable", "batch=%zu pending=%zu", w->n, r->npending);
-    }
-    session_write_done(r, w->batch, w->n);
-    /* Messages queued meanwhile would wait for the same time-out. Refused
-     * after the batch is answered: they were sent after it, and a client
-     * gets its answers in the order it sent. */
-    if (outage)
-        fail_pending(r, "message store unavailable, retry later");
-    free(w->batch);
-    free(w);
-}
-
-static void outmsg_free(struct outmsg *om)
-{
-    chat_message_clear(&om->m);
-    free(om);
-}
-
-static void fail_pending(struct relay *r, const char *why)
-{
-    while (r->pending) {
-        struct outmsg *om = r->pending;
-        r->pending = om->next;
-        struct conn *c = relay_conn(r, om->conn_id);
-        if (c) {
-            c->unanswered--;
-            session_send_error(c, "unavailable", why, om->m.client_msg_id, om->m.room_id);
-        }
-        metrics_refuse(&r->metrics, REFUSE_STORE_UNAVAILABLE);
-        outmsg_free(om);
-    }
-    r->pending_tail = NULL;
-    r->npending = 0;
-    r->pending_bytes = 0;
-}
-
-void relay_enqueue_write(struct relay *r, struct outmsg *om)
-{
-    struct conn *c = relay_conn(r, om->conn_id);
-    size_t max = (size_t) r->cfg->max_pending_messages;
-    if (r->npending >= max || r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES ||
-        (r->npending >= max / 4 * 3 && c && c->unanswered >= RELAY_PENDING_LIGHT)) {
-        if (c)
-            session_send_error(c, "unavailable", "relay overloaded, retry later",
-                               om->m.client_msg_id, om->m.room_id);
-        metrics_refuse(&r->metrics, REFUSE_STORE_UNAVAILABLE);
-        outmsg_free(om);
-        return;
-    }
-    om->next = NULL;
-    if (r->pending_tail)
-        r->pending_tail->next = om;
-    else
-        r->pending = om;
-    r->pending_tail = om;
-    r->npending++;
-    r->pending_bytes += om->bytes;
-    r->metrics.messages_in++;
-    if (c)
-        c->unanswered++;
-}
-
-/* start_batch: hand up to write_batch_max queued messages to the writer.
- * One batch at a time: while it is out, new messages pile up and go
- * together in the next insertMany, and per-room order is kept. */
-static void start_batch(struct relay *r)
-{
-    size_t n = r->npending < (size_t) r->cfg->write_batch_max ? r->npending
-                                                              : (size_t) r->cfg->write_batch_max;
-    struct write_job *w = calloc(1, sizeof *w);
-    struct outmsg **batch = calloc(n, sizeof(struct outmsg *));
-    if (!w || !batch) {
-        free(w);
-        free(batch);
-        return; /* try again next iteration */
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct outmsg *om = r->pending;
-        r->pending = om->next;
-        om->next = NULL;
-        r->pending_bytes -= om->bytes;
-        if (relay_lastseq_get(r, om->m.room_id, &om->seq_hint) != 0)
-            om->seq_hint = -1;
-        batch[i] = om;
-    }
-    if (!r->pending)
-        r->pending_tail = NULL;
-    r->npending -= n;
-    w->base.run = write_run;
-    w->base.done = write_done;
-    w->relay = r;
-    w->batch = batch;
-    w->n = n;
-    w->started_ms = timefmt_mono_ms();
-    r->writing = n;
-    workq_submit(r->writerq, &w->base);
-}
-
-/* ------------------------------------------------------- last seq cache */
-
-void relay_lastseq_note(struct relay *r, int64_t room_id, int64_t seq)
-{
-    int64_t *v = i64map_get(&r->lastseq, room_id);
-    if (v) {
-        if (*v < seq)
-            *v = seq;
-        return;
-    }
-    if (i64map_len(&r->lastseq) >= RELAY_LASTSEQ_MAX) {
-        size_t pos = 0;
-        int64_t key;
-        void *val;
-        while (i64map_next(&r->lastseq, &pos, &key, &val))
-            free(val);
-        i64map_deinit(&r->lastseq);
-    }
-    if (!(v = malloc(sizeof *v)))
-        return;
-    *v = seq;
-    if (i64map_put(&r->lastseq, room_id, v) != 0)
-        free(v);
-}
-
-int relay_lastseq_get(struct relay *r, int64_t room_id, int64_t *seq)
-{
-    int64_t *v = i64map_get(&r->lastseq, room_id);
-    if (!v)
-        return ERR_NOT_FOUND;
-    *seq = *v;
-    return 0;
-}
-
 /* ------------------------------------------------- loop hooks and timers */
 
 static void begin_stop(struct relay *r)
@@ -1124,16 +776,17 @@ static void begin_stop(struct relay *r)
         close(r->listen_fd);
         r->listen_fd = -1;
     }
-    log_info("stopping", "connections=%zu pending=%zu writing=%zu", r->n_open, r->npending,
-             r->writing);
+    log_info("stopping", "connections=%zu pending=%zu writing=%zu", r->n_open,
+             writer_queued(r->writer), writer_writing(r->writer));
 }
 
 static void advance_stop(struct relay *r)
 {
     int64_t now = timefmt_mono_ms();
     if (r->stop_phase == 1 &&
-        ((r->npending == 0 && r->writing == 0) || now >= r->drain_deadline_ms)) {
-        fail_pending(r, "server shutting down");
+        ((writer_queued(r->writer) == 0 && writer_writing(r->writer) == 0) ||
+         now >= r->drain_deadline_ms)) {
+        writer_fail_pending(r->writer, "server shutting down");
         r->stop_phase = 2;
         size_t pos = 0;
         int64_t key;
@@ -1149,8 +802,7 @@ static void before_sleep(struct ev_loop *loop, void *data)
 {
     struct relay *r = data;
     (void) loop;
-    if (r->writing == 0 && r->npending > 0)
-        start_batch(r);
+    writer_kick(r->writer);
     while (r->flush_list) {
         struct conn *c = r->flush_list;
         r->flush_list = c->next_flush;
@@ -1275,6 +927,8 @@ static void bus_subscribed(void *arg, int64_t room_id)
 
 static const struct redis_bus_events bus_events = {bus_message, bus_up, bus_subscribed, bus_down};
 
+static const struct writer_events writer_events = {session_write_done, session_write_failed};
+
 /* ------------------------------------------------------------ lifecycle */
 
 size_t relay_max_connections(const struct relay *r)
@@ -1294,7 +948,7 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->listen_fd = r->wake_rd = r->wake_wr = -1;
     r->next_conn_id = 1;
     i64map_init(&r->conns);
-    i64map_init(&r->lastseq);
+    lastseq_init(&r->lastseq);
     roommap_init(&r->rooms);
 
     /* Descriptors the relay needs besides clients: stdio, listener, wake
@@ -1354,6 +1008,12 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->writerq = workq_new(1, NULL, NULL, r, r->wake_wr);
     if (!r->sqlq || !r->mongoq || !r->healthq || !r->writerq) {
         snprintf(errbuf, errlen, "cannot start worker threads");
+        goto fail;
+    }
+    r->writer = writer_new(cfg, r->writerq, r->store, r->seqa, r->pub, &r->lastseq, &r->metrics,
+                           &writer_events, r);
+    if (!r->writer) {
+        snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
     if (ev_add(r->loop, r->wake_rd, EV_READ, on_wake, r) != 0 ||
@@ -1454,16 +1114,9 @@ void relay_free(struct relay *r)
     int stuck = workq_free(r->sqlq, 500) != 0;
     stuck |= workq_free(r->mongoq, 500) != 0;
     stuck |= workq_free(r->healthq, 500) != 0;
-    stuck |= workq_free(r->writerq, 500) != 0;
-    while (r->pending) {
-        struct outmsg *om = r->pending;
-        r->pending = om->next;
-        outmsg_free(om);
-    }
-    pos = 0;
-    while (i64map_next(&r->lastseq, &pos, &key, &val))
-        free(val);
-    i64map_deinit(&r->lastseq);
+    stuck |= workq_free(r->writerq, 500) != 0; /* a batch still queued is cancelled */
+    writer_free(r->writer);
+    lastseq_deinit(&r->lastseq);
     i64map_deinit(&r->conns);
     admission_deinit(&r->adm);
     roommap_deinit(&r->rooms);

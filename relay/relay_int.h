@@ -17,6 +17,7 @@
 #include "config.h"
 #include "handshake.h"
 #include "i64map.h"
+#include "lastseq.h"
 #include "metrics.h"
 #include "proto.h"
 #include "ratelimit.h"
@@ -24,6 +25,7 @@
 #include "replay.h"
 #include "roommap.h"
 #include "workq.h"
+#include "writer.h"
 #include "wsconn.h"
 
 #include <signal.h>
@@ -34,13 +36,6 @@
 #define RELAY_REPLAY_PAGE     200  /* messages per replay query */
 #define RELAY_REPLAY_MAX_HELD 1000 /* live messages held per replaying subscription */
 
-#define RELAY_PENDING_MAX_BYTES (64u << 20)
-/* Past three quarters of max_pending_messages only a connection with fewer
- * than RELAY_PENDING_LIGHT of its own unanswered still gets in: under
- * overload the heaviest senders are refused first and a quiet room goes
- * through. */
-#define RELAY_PENDING_LIGHT 4
-#define RELAY_LASTSEQ_MAX   100000 /* rooms whose last seq is remembered */
 #define RELAY_HEADROOM_FDS  16     /* sockets above the limit that can still get a 503 */
 #define RELAY_CRON_MS       250
 #define RELAY_ENTER_RATE    20 /* ENTERs per second per connection, on average */
@@ -114,23 +109,6 @@ struct conn {
     size_t unanswered;        /* its messages queued or being written */
 };
 
-/* outmsg: one TEXT/IMAGE on its way to MongoDB and back. */
-struct outmsg {
-    uint64_t conn_id;      /* the sending connection */
-    struct chat_message m; /* writer fills id, seq, created_at */
-    int64_t seq_hint;      /* the room's newest seq as the loop knows it, or -1 */
-    int status;            /* OUTMSG_* (positive) or the ERR_* (negative) that failed it */
-    size_t bytes;          /* for the pending-bytes bound */
-    size_t batch_pos;      /* send order within a finished batch */
-    struct outmsg *next;
-};
-/* No status means success by default: a message is PENDING until the
- * writer says otherwise, and one whose batch never ran is CANCELLED. */
-#define OUTMSG_PENDING   0 /* not written (yet) */
-#define OUTMSG_STORED    1
-#define OUTMSG_DUPLICATE 2 /* m now holds the original message */
-#define OUTMSG_CANCELLED 3 /* its batch was cancelled at shutdown: never written */
-
 struct relay {
     const struct config *cfg;
     struct ev_loop *loop;
@@ -149,20 +127,17 @@ struct relay {
     size_t fd_slots;       /* descriptors for clients of every stage: max_conns + headroom */
     struct admission adm;  /* HTTP-stage bounds, connections per user */
     struct roommap rooms;  /* room id -> struct sub * */
-    struct i64map lastseq; /* room id -> int64_t *: newest seq seen (ENTER fallback) */
+    struct lastseq lastseq; /* newest seq seen per room (ENTER fallback, seq hints) */
     uint64_t next_epoch;
     struct conn *flush_list, *reap_list;
 
-    struct outmsg *pending, *pending_tail; /* FIFO for the next batch */
-    size_t npending, pending_bytes;
-    size_t writing; /* messages in the batch in flight (0: writer idle) */
+    struct writer *writer; /* the pending queue and the batch in flight */
 
     struct metrics metrics;
     uint64_t origin;           /* random id of this process; tags what it publishes */
     struct redis_bus *bus;     /* pub/sub subscriber; NULL without redis_url */
     struct seqalloc *seqa;     /* the writer thread's seq source */
     struct redis_pub *pub;     /* the writer thread's publisher */
-    int seq_mysql_down_logged; /* one log line per MySQL outage of the writer */
     uint64_t redis_in;         /* messages received from other relays */
     uint64_t redis_bus_errors; /* subscriber connects failed or lost */
     int redis_down_logged;     /* one log line per outage, not per retry */
@@ -178,16 +153,15 @@ void conn_close(struct conn *c, uint16_t code, const char *reason);
 void conn_send_frame(struct conn *c, const char *frame, size_t len);
 void conn_send_owned(struct conn *c, char *frame); /* frees frame; NULL = out of memory */
 struct conn *relay_conn(struct relay *r, uint64_t id);
-void relay_enqueue_write(struct relay *r, struct outmsg *om);
-void relay_lastseq_note(struct relay *r, int64_t room_id, int64_t seq);
-int relay_lastseq_get(struct relay *r, int64_t room_id, int64_t *seq);
 
 /* session.c: the protocol of an open WebSocket */
 void session_open(struct conn *c);
 void session_on_text(void *arg, const char *text, size_t len);
 void session_on_alive(void *arg);
 void session_close(struct conn *c); /* leave every room, drop queued commands */
-void session_write_done(struct relay *r, struct outmsg **batch, size_t n);
+/* session_write_done, session_write_failed: writer_events (arg: the relay). */
+void session_write_done(void *arg, struct outmsg **batch, size_t n);
+void session_write_failed(void *arg, struct outmsg *om, const char *why);
 void session_send_error(struct conn *c, const char *code, const char *message,
                         const char *client_msg_id, int64_t room_id);
 /* session_remote_message: a message another relay stored (via Redis);

@@ -251,7 +251,7 @@ static void lookup_done(struct job *j, int status)
 
     if (l->want_last && l->base.run == last_run) {
         int64_t seen;
-        if (relay_lastseq_get(r, l->room_id, &seen) == 0 && (l->rc || seen > l->last_seq)) {
+        if (lastseq_get(&r->lastseq, l->room_id, &seen) == 0 && (l->rc || seen > l->last_seq)) {
             /* What this relay delivered is stored; MySQL may lag behind it
              * (the writer was in its memory fallback) or be unreachable. */
             l->last_seq = seen;
@@ -278,7 +278,7 @@ static void lookup_done(struct job *j, int status)
             remove_sub(c, s);
             goto out;
         }
-        relay_lastseq_note(r, l->room_id, l->last_seq);
+        lastseq_note(&r->lastseq, l->room_id, l->last_seq);
         conn_send_owned(c, proto_entered(l->room_id, l->last_seq));
         if (!s->since_given)
             replay_set_cursor(&s->replay, l->last_seq);
@@ -349,11 +349,6 @@ static void enter_start(struct conn *c, struct cmd_node *n)
 
 /* ------------------------------------------------------------ sending */
 
-static size_t str_size(const char *s)
-{
-    return s ? strlen(s) + 1 : 0;
-}
-
 static void send_enqueue(struct conn *c, struct cmd_node *n)
 {
     struct relay *r = c->relay;
@@ -382,10 +377,15 @@ static void send_enqueue(struct conn *c, struct cmd_node *n)
     om->m.image_name = cmd->image_name;
     om->m.client_msg_id = cmid;
     cmd->message = cmd->image_url = cmd->image_name = NULL; /* moved */
-    om->bytes = sizeof *om + str_size(om->m.message) + str_size(om->m.image_url) +
-                str_size(om->m.image_name) + str_size(cmid);
+    om->bytes = outmsg_size(om);
     free_cmd(n);
-    relay_enqueue_write(r, om);
+    if (writer_enqueue(r->writer, om, c->unanswered) != 0) {
+        session_send_error(c, "unavailable", "relay overloaded, retry later", om->m.client_msg_id,
+                           om->m.room_id);
+        outmsg_free(om);
+        return;
+    }
+    c->unanswered++;
 }
 
 /* ------------------------------------------------- seq gaps (scale-out) */
@@ -471,7 +471,7 @@ static void deliver(struct relay *r, const struct chat_message *m, const struct 
 void session_remote_message(struct relay *r, int64_t room_id, int64_t seq, const char *frame,
                             size_t len)
 {
-    relay_lastseq_note(r, room_id, seq);
+    lastseq_note(&r->lastseq, room_id, seq);
     deliver_frame(r, room_id, seq, frame, len, NULL);
 }
 
@@ -567,8 +567,18 @@ static void answer(struct relay *r, struct outmsg *om)
     }
 }
 
-void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
+void session_write_failed(void *arg, struct outmsg *om, const char *why)
 {
+    struct conn *c = relay_conn(arg, om->conn_id);
+    if (c) {
+        c->unanswered--;
+        session_send_error(c, "unavailable", why, om->m.client_msg_id, om->m.room_id);
+    }
+}
+
+void session_write_done(void *arg, struct outmsg **batch, size_t n)
+{
+    struct relay *r = arg;
     for (size_t i = 0; i < n; i++)
         batch[i]->batch_pos = i;
     /* Receivers get each room in seq order (a seq retried after a collision
@@ -585,17 +595,14 @@ void session_write_done(struct relay *r, struct outmsg **batch, size_t n)
              * it (or anything newer) drops it by seq, but one that never
              * did gets it, as happens when an insert reported unavailable
              * was applied after all and the client retried. */
-            relay_lastseq_note(r, om->m.room_id, om->m.seq);
+            lastseq_note(&r->lastseq, om->m.room_id, om->m.seq);
             deliver(r, &om->m, relay_conn(r, om->conn_id));
         }
     }
     if (n > 1)
         qsort(batch, n, sizeof(struct outmsg *), by_batch_pos);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         answer(r, batch[i]);
-        chat_message_clear(&batch[i]->m);
-        free(batch[i]);
-    }
 }
 
 /* ------------------------------------------------------------ membership */
