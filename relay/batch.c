@@ -105,8 +105,7 @@ static void assign_seqs(struct seqalloc *seqa, struct outmsg **batch, const size
 /* record_stored: raise last_seq of every room that got a message stored
  * (or found one already stored), and publish those messages. */
 static void record_stored(struct seqalloc *seqa, struct redis_pub *pub, struct outmsg **batch,
-                          size_t n, int64_t *rooms, int64_t *seqs,
-                          const struct chat_message **done)
+                          size_t n, int64_t *rooms, int64_t *seqs, const struct chat_message **done)
 {
     size_t nrooms = 0, ndone = 0;
     for (size_t i = 0; i < n; i++) {

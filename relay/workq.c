@@ -5,6 +5,8 @@
  */
 #include "workq.h"
 
+#include "errors.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,13 +21,13 @@ struct worker {
 
 struct workq {
     pthread_mutex_t lock;
-    pthread_cond_t cond;      /* jobs queued, or stop */
-    pthread_cond_t idle;      /* a worker exited */
-    struct job *head, *tail;  /* queued */
+    pthread_cond_t cond;     /* jobs queued, or stop */
+    pthread_cond_t idle;     /* a worker exited */
+    struct job *head, *tail; /* queued */
     struct job *done_head, *done_tail;
     size_t queued, running;
     int stop;
-    int alive;                /* workers not yet exited */
+    int alive; /* workers not yet exited */
     int notify_fd;
     void *(*thread_init)(void *arg);
     void (*thread_fini)(void *ctx);
@@ -161,6 +163,25 @@ size_t workq_complete(struct workq *q)
         n++;
     }
     return n;
+}
+
+int workq_run_one(struct workq *q, void *ctx)
+{
+    pthread_mutex_lock(&q->lock);
+    struct job *j = q->head;
+    if (j) {
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->queued--;
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (!j)
+        return ERR_NOT_FOUND;
+    j->next = NULL;
+    j->run(j, ctx);
+    j->done(j, WORKQ_OK);
+    return 0;
 }
 
 int workq_free(struct workq *q, int wait_ms)

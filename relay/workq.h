@@ -51,12 +51,18 @@ size_t workq_pending(struct workq *q);
  * how many. */
 size_t workq_complete(struct workq *q);
 
+/* workq_run_one: run the first queued job on the calling thread, then its
+ * done with WORKQ_OK; ctx is the thread context run gets. For a queue of
+ * no threads only (tests step through their jobs with it). Returns 0, or
+ * ERR_NOT_FOUND when nothing is queued. */
+int workq_run_one(struct workq *q, void *ctx);
+
 /* workq_free: stop the workers after their current job, waiting at most
  * wait_ms for them; then call done on every job left: finished ones with
- * WORKQ_OK, queued ones with WORKQ_CANCELLED; and free the queue. Returns 0 (also for NULL), or -1 when
- * a worker was still busy at the deadline: the threads are then detached
- * and the queue deliberately leaked, and the caller must not free what
- * those jobs use either (the process is about to exit). */
+ * WORKQ_OK, queued ones with WORKQ_CANCELLED; and free the queue. Returns 0 (also for NULL), or -1
+ * when a worker was still busy at the deadline: the threads are then detached and the queue
+ * deliberately leaked, and the caller must not free what those jobs use either (the process is
+ * about to exit). */
 int workq_free(struct workq *q, int wait_ms);
 
 #endif

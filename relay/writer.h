@@ -55,6 +55,12 @@ struct writer *writer_new(const struct config *cfg, struct workq *q, struct msgs
  * fine. */
 void writer_free(struct writer *w);
 
+/* writer_set_write: have the writer thread call write(arg, batch, n)
+ * instead of batch_write (tests: results without a database). write
+ * returns like batch_write. */
+typedef int writer_write_fn(void *arg, struct outmsg **batch, size_t n);
+void writer_set_write(struct writer *w, writer_write_fn *write, void *arg);
+
 /* writer_enqueue: queue om for the next batch (the writer owns it then)
  * and return 0; or ERR_UNAVAILABLE when a bound refuses it (the caller
  * keeps om). sender_unanswered: the sender's messages queued or being

@@ -13,10 +13,10 @@
 
 struct test_job {
     struct job base;
-    int ran;       /* set by run (worker thread) */
-    int status;    /* what done received, -1 before */
-    int order;     /* completion order */
-    int *counter;  /* shared completion counter */
+    int ran;      /* set by run (worker thread) */
+    int status;   /* what done received, -1 before */
+    int order;    /* completion order */
+    int *counter; /* shared completion counter */
 };
 
 static void test_run(struct job *j, void *ctx)
@@ -34,8 +34,8 @@ static void test_done(struct job *j, int status)
 
 static void job_init(struct test_job *t, int *counter)
 {
-    *t = (struct test_job){.base = {.run = test_run, .done = test_done}, .status = -1,
-                           .counter = counter};
+    *t = (struct test_job){
+        .base = {.run = test_run, .done = test_done}, .status = -1, .counter = counter};
 }
 
 START_TEST(test_workq_done_ok_after_run)
