@@ -472,7 +472,8 @@ START_TEST(test_hostile_one_user_every_slot)
         if (r.status != 201)
             break;
         http_resp_free(&r);
-        ck_assert_msg(++got <= limit, "%d socket tokens in a minute for one user", got);
+        got++;
+        ck_assert_msg(got <= limit, "%d socket tokens in a minute for one user", got);
     }
     char retry[32];
     ck_assert_int_eq(r.status, 429);
