@@ -16,6 +16,7 @@
 #include "ev.h"
 #include "fanout.h"
 #include "lastseq.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "msgstore.h"
@@ -32,14 +33,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define RELAY_HEADROOM_FDS 16 /* sockets above the limit that can still get a 503 */
@@ -63,6 +62,7 @@ struct relay {
     struct redis_bus *bus; /* pub/sub subscriber; NULL without redis_url */
     struct seqalloc *seqa; /* the writer thread's seq source */
     struct redis_pub *pub; /* the writer thread's publisher */
+    struct listener *listener;
     struct transport *transport;
     struct routes *routes;
     struct writer *writer;
@@ -200,7 +200,7 @@ static void begin_stop(struct relay *r)
     r->stop_deadline_ms = now + 8000;
     routes_stop(r->routes);
     sessions_stop(r->sessions);
-    transport_unlisten(r->transport);
+    listener_close(r->listener);
     log_info("stopping", "connections=%zu pending=%zu writing=%zu", transport_open(r->transport),
              writer_queued(r->writer), writer_writing(r->writer));
 }
@@ -397,14 +397,14 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
-    r->transport =
-        transport_new(cfg, r->loop, &r->adm, &r->metrics, r->fd_slots, &transport_events, r);
+    r->transport = transport_new(cfg, r->loop, &r->adm, &r->metrics, &transport_events, r);
+    r->listener = r->transport ? listener_new(r->loop, r->transport, &r->adm, r->fd_slots) : NULL;
     r->routes = routes_new(cfg, &r->adm, &r->metrics, r->sqlq, r->healthq, r->store, r->max_conns,
                            &routes_events, r);
     r->fanout = fanout_new(cfg, r->loop, r->transport, r->sqlq, r->mongoq, r->store, &r->metrics,
                            &r->lastseq, r->bus);
     r->sessions = sessions_new(cfg, r->transport, r->writer, r->fanout, r->sqlq, &r->metrics);
-    if (!r->transport || !r->routes || !r->fanout || !r->sessions) {
+    if (!r->transport || !r->listener || !r->routes || !r->fanout || !r->sessions) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
@@ -416,45 +416,7 @@ fail:
 
 int relay_listen(struct relay *r, char *errbuf, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", r->cfg->relay_port);
-    int rc = getaddrinfo(r->cfg->relay_host[0] ? r->cfg->relay_host : NULL, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(errbuf, errlen, "relay_host %s: %s", r->cfg->relay_host, gai_strerror(rc));
-        return ERR_IO;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* With Redis, several relays (same user) may share the port; the
-         * kernel spreads new connections over them (DESIGN.md section 9).
-         * Without it a relay is alone, so a second one started by mistake
-         * fails with "address in use" instead of silently taking half of
-         * the users, who could then not reach the other half. */
-        if (r->cfg->redis_url[0])
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
-            break;
-        snprintf(errbuf, errlen, "listen on %s:%s: %s", r->cfg->relay_host, port, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return ERR_IO;
-    if (transport_listen(r->transport, fd) != 0) {
-        snprintf(errbuf, errlen, "listening socket fd %d is above FD_SETSIZE", fd);
-        return ERR_IO;
-    }
-    return 0;
+    return listener_open(r->listener, r->cfg, errbuf, errlen);
 }
 
 int relay_run(struct relay *r)
@@ -476,6 +438,7 @@ void relay_free(struct relay *r)
         return;
     /* Connections first (their sessions leave the room map), then the
      * workers, whose late completions find no connection to answer. */
+    listener_free(r->listener);
     transport_free(r->transport);
     r->transport = NULL;
     redis_bus_free(r->bus); /* after the sessions, which unsubscribe */

@@ -36,8 +36,6 @@ struct transport {
     struct metrics *metrics;
     const struct transport_events *ev;
     void *arg;
-    int listen_fd;
-    size_t fd_slots;     /* descriptors for clients of every stage */
     struct i64map conns; /* id -> conn */
     uint64_t next_conn_id;
     size_t n_open; /* CONN_OPEN */
@@ -47,7 +45,7 @@ struct transport {
 static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask);
 
 struct transport *transport_new(const struct config *cfg, struct ev_loop *loop,
-                                struct admission *adm, struct metrics *metrics, size_t fd_slots,
+                                struct admission *adm, struct metrics *metrics,
                                 const struct transport_events *ev, void *arg)
 {
     struct transport *t = calloc(1, sizeof *t);
@@ -59,8 +57,6 @@ struct transport *transport_new(const struct config *cfg, struct ev_loop *loop,
                             .metrics = metrics,
                             .ev = ev,
                             .arg = arg,
-                            .listen_fd = -1,
-                            .fd_slots = fd_slots,
                             .next_conn_id = 1};
     i64map_init(&t->conns);
     return t;
@@ -313,19 +309,17 @@ void transport_free(struct transport *t)
     }
     t->flush_list = NULL;
     i64map_deinit(&t->conns);
-    if (t->listen_fd >= 0)
-        close(t->listen_fd);
     free(t);
 }
 
 /* ------------------------------------------------------------ accepting */
 
-static int64_t accept_retry_timer(struct ev_loop *loop, int64_t id, void *data);
-static void on_accept(struct ev_loop *loop, int fd, void *data, int mask);
+int transport_reaping(const struct transport *t)
+{
+    return t->reap_list != NULL;
+}
 
-/* shed: close the oldest HTTP-stage connection (named by admission) so a
- * newer one gets its place. */
-static void shed(struct transport *t, struct adm_entry *e)
+void transport_shed(struct transport *t, struct adm_entry *e)
 {
     struct conn *v = (struct conn *) (void *) ((char *) e - offsetof(struct conn, adm));
     admission_remove(t->adm, e);
@@ -334,8 +328,8 @@ static void shed(struct transport *t, struct adm_entry *e)
     transport_kill(v);
 }
 
-static struct conn *accept_one(struct transport *t, int fd, const struct sockaddr *sa,
-                               socklen_t salen)
+struct conn *transport_accept(struct transport *t, int fd, const struct sockaddr *sa,
+                              socklen_t salen)
 {
     /* select() cannot watch it: refuse before anything else touches it. */
     if (fd >= FD_SETSIZE) {
@@ -363,7 +357,7 @@ static struct conn *accept_one(struct transport *t, int fd, const struct sockadd
     int64_t key = admission_addr_key(t->adm, sa, salen);
     struct adm_entry *victim = admission_victim(t->adm, key, 0);
     if (victim)
-        shed(t, victim);
+        transport_shed(t, victim);
     if (admission_add(t->adm, &c->adm, key) != 0) {
         free(c->in);
         free(c);
@@ -379,77 +373,6 @@ static struct conn *accept_one(struct transport *t, int fd, const struct sockadd
     }
     set_interest(c, EV_READ);
     return c;
-}
-
-struct conn *transport_adopt(struct transport *t, int fd)
-{
-    return accept_one(t, fd, NULL, 0);
-}
-
-static void on_accept(struct ev_loop *loop, int fd, void *data, int mask)
-{
-    struct transport *t = data;
-    (void) mask;
-    for (int i = 0; i < 64; i++) {
-        if (i64map_len(&t->conns) >= t->fd_slots) {
-            /* Every client descriptor is taken (closed ones are released
-             * before the next select()): make room by closing the oldest
-             * connection in the HTTP stage, or wait a little when every
-             * slot holds a WebSocket or a token check. */
-            struct adm_entry *victim = t->reap_list ? NULL : admission_victim(t->adm, 0, 1);
-            if (victim) {
-                shed(t, victim);
-            } else if (!t->reap_list) {
-                ev_del(loop, fd, EV_READ);
-                ev_timer_add(loop, 100, accept_retry_timer, t);
-            }
-            break;
-        }
-        struct sockaddr_storage ss;
-        socklen_t sslen = sizeof ss;
-        int cfd = accept4(fd, (struct sockaddr *) &ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd >= 0) {
-            accept_one(t, cfd, (struct sockaddr *) &ss, sslen);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            /* Out of descriptors: stop listening briefly instead of spinning. */
-            log_warn("accept_failed", "errno=%d", errno);
-            ev_del(loop, fd, EV_READ);
-            ev_timer_add(loop, 100, accept_retry_timer, t);
-        }
-        break;
-    }
-}
-
-static int64_t accept_retry_timer(struct ev_loop *loop, int64_t id, void *data)
-{
-    struct transport *t = data;
-    (void) id;
-    if (t->listen_fd >= 0)
-        ev_add(loop, t->listen_fd, EV_READ, on_accept, t);
-    return EV_TIMER_DONE;
-}
-
-int transport_listen(struct transport *t, int fd)
-{
-    if (ev_add(t->loop, fd, EV_READ, on_accept, t) != 0) {
-        close(fd);
-        return ERR_IO;
-    }
-    t->listen_fd = fd;
-    return 0;
-}
-
-void transport_unlisten(struct transport *t)
-{
-    if (t->listen_fd < 0)
-        return;
-    ev_del(t->loop, t->listen_fd, EV_READ);
-    close(t->listen_fd);
-    t->listen_fd = -1;
 }
 
 /* ----------------------------------------------------------- HTTP stage */

@@ -1,6 +1,6 @@
 /*
- * transport.h - the relay's sockets: accept (within the descriptor budget,
- * shedding the oldest HTTP-stage socket through admission.c), the HTTP
+ * transport.h - the relay's client sockets: a new one admitted within the
+ * HTTP-stage bounds (admission.c; listener.c accepts it), the HTTP
  * request buffer and its answer, the WebSocket once upgraded (wsconn.c
  * over the socket, MSG_MORE for frame headers), output flushed before
  * sleeping, pings and the handshake, pong and close time-outs, and the
@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define TRANSPORT_CLOSE_GRACE_MS 3000 /* after our close frame, before we drop the socket */
 
@@ -83,27 +84,30 @@ struct transport_events {
 
 /* transport_new: cfg (time-outs, output bound, message size), loop, adm
  * (HTTP-stage bounds, connections per user) and metrics are borrowed.
- * fd_slots: descriptors for clients of every stage. NULL when out of
- * memory. */
+ * NULL when out of memory. */
 struct transport *transport_new(const struct config *cfg, struct ev_loop *loop,
-                                struct admission *adm, struct metrics *metrics, size_t fd_slots,
+                                struct admission *adm, struct metrics *metrics,
                                 const struct transport_events *ev, void *arg);
 
-/* transport_free: kill and free every conn (events.freeing for open ones),
- * stop listening. NULL is fine. */
+/* transport_free: kill and free every conn (events.freeing for open
+ * ones). NULL is fine. */
 void transport_free(struct transport *t);
 
-/* transport_listen: accept on fd (a listening socket, owned from now on).
- * Returns 0, or ERR_IO when the loop cannot watch it (fd is closed). */
-int transport_listen(struct transport *t, int fd);
+/* transport_accept: a conn in the HTTP stage on fd (a connected socket,
+ * owned from now on; sa/salen its peer, NULL for none), within the
+ * HTTP-stage bounds (the oldest such conn of the address may be shed).
+ * NULL when it was refused (select() cannot watch fd) or out of memory:
+ * fd is closed then. */
+struct conn *transport_accept(struct transport *t, int fd, const struct sockaddr *sa,
+                              socklen_t salen);
 
-/* transport_adopt: take fd (a connected stream socket, owned from now
- * on) as if accepted: a conn in the HTTP stage whose request tests skip
- * (transport_upgrade next). NULL when out of memory (fd closed). */
-struct conn *transport_adopt(struct transport *t, int fd);
+/* transport_shed: close the HTTP-stage conn listed at e (named by
+ * admission_victim) so a newer one gets its place. */
+void transport_shed(struct transport *t, struct adm_entry *e);
 
-/* transport_unlisten: close the listening socket (at shutdown). */
-void transport_unlisten(struct transport *t);
+/* transport_reaping: killed conns still hold their descriptors (they are
+ * released before the loop sleeps). */
+int transport_reaping(const struct transport *t);
 
 /* transport_conn: the live conn with this id, or NULL (closed meanwhile). */
 struct conn *transport_conn(struct transport *t, uint64_t id);

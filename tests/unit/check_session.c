@@ -184,7 +184,7 @@ static void setup(void)
     h.sqlq = workq_new(0, NULL, NULL, NULL, h.pfd[1]);
     h.mongoq = workq_new(0, NULL, NULL, NULL, h.pfd[1]);
     h.writerq = workq_new(0, NULL, NULL, NULL, h.pfd[1]);
-    h.t = transport_new(&h.cfg, h.loop, &h.adm, &h.metrics, 64, &tev, NULL);
+    h.t = transport_new(&h.cfg, h.loop, &h.adm, &h.metrics, &tev, NULL);
     h.w = writer_new(&h.cfg, h.writerq, NULL, NULL, NULL, &h.ls, &h.metrics, &wev, NULL);
     h.fo = fanout_new(&h.cfg, h.loop, h.t, h.sqlq, h.mongoq, NULL, &h.metrics, &h.ls, NULL);
     h.ss = sessions_new(&h.cfg, h.t, h.w, h.fo, h.sqlq, &h.metrics);
@@ -246,7 +246,7 @@ static void client_open(struct client *cl, int64_t user_id)
     memset(cl, 0, sizeof *cl);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     cl->fd = sv[0];
-    ck_assert_ptr_nonnull(cl->c = transport_adopt(h.t, sv[1]));
+    ck_assert_ptr_nonnull(cl->c = transport_accept(h.t, sv[1], NULL, 0));
     ck_assert_int_eq(transport_upgrade(cl->c, user_id), 0);
     session_open(h.ss, cl->c);
     transport_start(cl->c);
