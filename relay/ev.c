@@ -20,17 +20,17 @@
 #include <sys/select.h>
 
 struct ev_file {
-    int mask;          /* EV_READ | EV_WRITE */
+    int mask; /* EV_READ | EV_WRITE */
     ev_file_fn *fn;
     void *data;
 };
 
 struct ev_timer {
     int64_t id;
-    int64_t when_ms;   /* monotonic deadline */
+    int64_t when_ms; /* monotonic deadline */
     ev_timer_fn *fn;
     void *data;
-    int deleted;       /* set by ev_timer_del while timers run */
+    int deleted; /* set by ev_timer_del while timers run */
     struct ev_timer *next;
 };
 
@@ -40,7 +40,7 @@ struct poller {
 };
 
 struct ev_loop {
-    int maxfd;                       /* highest fd with a mask, or -1 */
+    int maxfd; /* highest fd with a mask, or -1 */
     struct ev_file files[FD_SETSIZE];
     struct poller poll;
     struct ev_timer *timers;
@@ -151,7 +151,7 @@ int ev_timer_del(struct ev_loop *loop, int64_t id)
 {
     for (struct ev_timer *t = loop->timers; t; t = t->next) {
         if (t->id == id && !t->deleted) {
-            t->deleted = 1;   /* unlinked by run_timers, which may be iterating */
+            t->deleted = 1; /* unlinked by run_timers, which may be iterating */
             return 0;
         }
     }

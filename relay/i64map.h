@@ -14,10 +14,10 @@
 #include <stdint.h>
 
 struct i64map {
-    int64_t *keys;   /* 0 marks an empty slot, so keys must be > 0 */
+    int64_t *keys; /* 0 marks an empty slot, so keys must be > 0 */
     void **vals;
-    size_t cap;      /* slots, a power of two, or 0 before the first put */
-    size_t len;      /* occupied slots; kept <= cap * 3 / 4 */
+    size_t cap; /* slots, a power of two, or 0 before the first put */
+    size_t len; /* occupied slots; kept <= cap * 3 / 4 */
 };
 
 /* i64map_init / i64map_deinit: an empty map; deinit frees the slots (not
@@ -36,7 +36,10 @@ int i64map_put(struct i64map *m, int64_t key, void *val);
 void *i64map_del(struct i64map *m, int64_t key);
 
 /* i64map_len: number of keys. */
-static inline size_t i64map_len(const struct i64map *m) { return m->len; }
+static inline size_t i64map_len(const struct i64map *m)
+{
+    return m->len;
+}
 
 /* i64map_next: iterate: start with *pos = 0; returns 1 and fills *key and *val
  * for the next entry, 0 at the end. The map must not change meanwhile. */

@@ -65,8 +65,8 @@ int main(void)
     sigaction(SIGINT, &sa, NULL);
 
     log_info("started", "host=%s port=%d max_connections=%zu configured_max=%d workers=%d",
-             cfg.relay_host, cfg.relay_port, relay_max_connections(the_relay),
-             cfg.max_connections, cfg.relay_workers);
+             cfg.relay_host, cfg.relay_port, relay_max_connections(the_relay), cfg.max_connections,
+             cfg.relay_workers);
     int rc = relay_run(the_relay);
     relay_free(the_relay);
     the_relay = NULL;

@@ -1,71 +1,79 @@
 /*
- * relay.c - sockets, the HTTP stage, workers, timers and shutdown of the
- * relay (see relay.h; the chat protocol itself is in session.c).
+ * relay.c - the relay's life cycle (new, listen, run, stop, free), the
+ * wiring of its modules' events, the cron, the Redis bus events and the
+ * /metrics body. The only file that knows every module; each of them
+ * calls only downwards (see README.md for the picture).
  *
- * One thread runs the ev loop and owns every socket and every structure
- * here. Blocking work (token consume, membership, MongoDB reads and
- * writes) goes to three work queues whose completions come back through
- * the wake-up pipe. Following Redis' networking.c, a connection is never
- * freed inside its own callback: conn_kill() puts it on the reap list and
- * the before-sleep hook frees it; output is queued and flushed in the
- * before-sleep hook too, and write interest is only registered for
- * sockets that could not take everything at once.
+ * One thread runs the ev loop and owns every socket and every structure.
+ * Blocking work (token consume, membership, MongoDB reads and writes)
+ * goes to four work queues whose completions come back through the
+ * wake-up pipe.
  */
-#include "relay_int.h"
+#include "relay.h"
 
+#include "admission.h"
 #include "errors.h"
 #include "ev.h"
+#include "fanout.h"
+#include "lastseq.h"
+#include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgstore.h"
 #include "redis_bus.h"
 #include "redis_pub.h"
+#include "routes.h"
 #include "seqalloc.h"
-#include "socket_tokens.h"
+#include "session.h"
 #include "sqldb.h"
 #include "timefmt.h"
+#include "transport.h"
+#include "workq.h"
+#include "writer.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------- jobs */
+#define RELAY_HEADROOM_FDS 16 /* sockets above the limit that can still get a 503 */
+#define RELAY_CRON_MS      250
 
-struct token_job {
-    struct job base;
-    struct relay *relay;
-    uint64_t conn_id;
-    char token[HS_TOKEN_MAX + 1];
-    int64_t user_id;
-    int rc;
-};
-
-struct health_job {
-    struct job base;
-    struct relay *relay;
-    uint64_t conn_id;
-    int mongo; /* 0: MySQL, 1: MongoDB */
-    int rc;
-};
-
-struct write_job {
-    struct job base;
-    struct relay *relay;
-    struct outmsg **batch;
-    size_t n;
-    int64_t started_ms;
-    int rc; /* ERR_UNAVAILABLE when the store could not be reached at all */
+struct relay {
+    const struct config *cfg;
+    struct ev_loop *loop;
+    int wake_rd, wake_wr; /* workers and signals wake the loop here */
+    struct msgstore *store;
+    struct workq *sqlq;    /* tokens, membership, ENTER's last seq */
+    struct workq *mongoq;  /* replay pages and gap fetches */
+    struct workq *healthq; /* /healthz only, so no backlog can delay it */
+    struct workq *writerq; /* one thread: write batches (seqalloc, pub are its own) */
+    size_t max_conns;
+    size_t fd_slots;        /* descriptors for clients of every stage: max_conns + headroom */
+    struct admission adm;   /* HTTP-stage bounds, connections per user */
+    struct lastseq lastseq; /* newest seq seen per room (ENTER fallback, seq hints) */
+    struct metrics metrics;
+    uint64_t origin;       /* random id of this process; tags what it publishes */
+    struct redis_bus *bus; /* pub/sub subscriber; NULL without redis_url */
+    struct seqalloc *seqa; /* the writer thread's seq source */
+    struct redis_pub *pub; /* the writer thread's publisher */
+    struct listener *listener;
+    struct transport *transport;
+    struct routes *routes;
+    struct writer *writer;
+    struct fanout *fanout;
+    struct sessions *sessions;
+    uint64_t redis_in;         /* messages received from other relays */
+    uint64_t redis_bus_errors; /* subscriber connects failed or lost */
+    int redis_down_logged;     /* one log line per outage, not per retry */
+    volatile sig_atomic_t stop_requested;
+    int stop_phase; /* 0 running, 1 draining writes, 2 closing clients */
+    int64_t drain_deadline_ms, stop_deadline_ms;
 };
 
 static void *sql_thread_init(void *arg)
@@ -97,475 +105,42 @@ static int probe_seq(void *arg, int64_t room_id, int64_t seq, int *exists)
     return rc;
 }
 
-/* ---------------------------------------------------------- connections */
+/* ---------------------------------------------------------------- wiring */
 
-static void conn_kill(struct conn *c);
-static void http_reply(struct conn *c, int status, const char *extra, const char *ctype,
-                       const char *body, size_t body_len);
-static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask);
-
-struct conn *relay_conn(struct relay *r, uint64_t id)
+static void on_request(void *arg, struct conn *c, int rc)
 {
-    struct conn *c = i64map_get(&r->conns, (int64_t) id);
-    return c && !c->dead ? c : NULL;
+    struct relay *r = arg;
+    routes_request(r->routes, c, rc);
 }
 
-static void set_interest(struct conn *c, int want)
+static void on_text(void *arg, struct conn *c, const char *text, size_t len)
 {
-    struct ev_loop *loop = c->relay->loop;
-    int have = ev_mask(loop, c->fd);
-    if (have & ~want)
-        ev_del(loop, c->fd, have & ~want);
-    if (want & ~have)
-        ev_add(loop, c->fd, want & ~have, conn_on_event, c);
+    struct relay *r = arg;
+    session_text(r->sessions, c, text, len);
 }
 
-void conn_flush_later(struct conn *c)
+static void on_freeing(void *arg, struct conn *c)
 {
-    if (c->flushing || c->dead)
-        return;
-    c->flushing = 1;
-    c->next_flush = c->relay->flush_list;
-    c->relay->flush_list = c;
+    struct relay *r = arg;
+    session_close(r->sessions, c);
 }
 
-static void conn_kill(struct conn *c)
+static void on_opened(void *arg, struct conn *c)
 {
-    if (c->dead)
-        return;
-    c->dead = 1;
-    set_interest(c, EV_NONE);
-    c->next_reap = c->relay->reap_list;
-    c->relay->reap_list = c;
+    struct relay *r = arg;
+    session_open(r->sessions, c);
 }
 
-void conn_close(struct conn *c, uint16_t code, const char *reason)
+static void on_batch_done(void *arg, struct outmsg **batch, size_t n)
 {
-    if (c->dead)
-        return;
-    if (c->state != CONN_OPEN) {
-        conn_kill(c);
-        return;
-    }
-    if (c->closing)
-        return;
-    c->closing = 1;
-    c->close_deadline_ms = timefmt_mono_ms() + RELAY_CLOSE_GRACE_MS;
-    if (wsconn_close(c->ws, code, reason) != 0) {
-        conn_kill(c);
-        return;
-    }
-    log_info("ws_close", "conn=%llu user=%lld code=%u", (unsigned long long) c->id,
-             (long long) c->user_id, code);
-    conn_flush_later(c);
+    struct relay *r = arg;
+    session_write_done(r->sessions, batch, n);
 }
 
-/* conn_over_outbuf: 1 (and the connection is closing with 1008) when its
- * queued output plus `more` bytes would pass max_outbuf_bytes. Every kind
- * of frame counts, the pongs wslay queues for the peer's pings included. */
-static int conn_over_outbuf(struct conn *c, size_t more)
+static void on_write_failed(void *arg, struct outmsg *om, const char *why)
 {
-    struct relay *r = c->relay;
-    if (wsconn_queued_bytes(c->ws) + more <= (size_t) r->cfg->max_outbuf_bytes)
-        return 0;
-    metrics_refuse(&r->metrics, REFUSE_SLOW_CONSUMER);
-    log_warn("slow_consumer", "conn=%llu user=%lld queued=%zu", (unsigned long long) c->id,
-             (long long) c->user_id, wsconn_queued_bytes(c->ws));
-    conn_close(c, 1008, "slow consumer");
-    return 1;
-}
-
-/* conn_after_read: what reading did besides commands. A close queued by
- * the WebSocket layer (a protocol error, a ping flood, the echo of the
- * peer's close) makes the connection closing at once, so nothing more is
- * delivered to it or counted as sent; pongs it queued count against the
- * output limit. */
-static void conn_after_read(struct conn *c)
-{
-    if (c->dead || c->closing)
-        return;
-    if (wsconn_closing(c->ws)) {
-        c->closing = 1;
-        c->close_deadline_ms = timefmt_mono_ms() + RELAY_CLOSE_GRACE_MS;
-        /* The only 1008 the WebSocket layer sends by itself. */
-        if (wsconn_close_code(c->ws) == 1008)
-            metrics_refuse(&c->relay->metrics, REFUSE_PING_FLOOD);
-        log_info("ws_close", "conn=%llu user=%lld code=%u", (unsigned long long) c->id,
-                 (long long) c->user_id, wsconn_close_code(c->ws));
-        return;
-    }
-    conn_over_outbuf(c, 0);
-}
-
-void conn_send_frame(struct conn *c, const char *frame, size_t len)
-{
-    if (c->dead || c->closing || c->state != CONN_OPEN)
-        return;
-    if (conn_over_outbuf(c, len))
-        return;
-    int rc = wsconn_send_text(c->ws, frame, len);
-    if (rc == ERR_NOMEM) {
-        conn_close(c, 1011, "out of memory");
-        return;
-    }
-    conn_flush_later(c);
-}
-
-void conn_send_owned(struct conn *c, char *frame)
-{
-    if (!frame) {
-        conn_close(c, 1011, "out of memory");
-        return;
-    }
-    conn_send_frame(c, frame, strlen(frame));
-    free(frame);
-}
-
-/* conn_flush: write what is pending, then choose the fd interest. */
-static void conn_flush(struct conn *c)
-{
-    c->flushing = 0;
-    if (c->dead)
-        return;
-    while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (w <= 0) {
-            conn_kill(c);
-            return;
-        }
-        c->out_off += (size_t) w;
-    }
-    int out_pending = c->out_off < c->out_len;
-    if (!out_pending && c->out) {
-        free(c->out);
-        c->out = NULL;
-        c->out_len = c->out_off = 0;
-    }
-
-    switch (c->state) {
-    case CONN_HTTP:
-        set_interest(c, EV_READ);
-        break;
-    case CONN_WAIT:
-        set_interest(c, EV_NONE);
-        break;
-    case CONN_REPLY:
-        if (!out_pending) {
-            conn_kill(c);
-            return;
-        }
-        set_interest(c, EV_WRITE);
-        break;
-    case CONN_OPEN:
-        if (!out_pending && wsconn_write_wanted(c->ws) && wsconn_write(c->ws) != 0) {
-            conn_kill(c);
-            return;
-        }
-        if (wsconn_finished(c->ws)) {
-            conn_kill(c);
-            return;
-        }
-        set_interest(c, (wsconn_read_wanted(c->ws) ? EV_READ : 0) |
-                            (out_pending || wsconn_write_wanted(c->ws) ? EV_WRITE : 0));
-        break;
-    }
-}
-
-static void conn_free(struct conn *c)
-{
-    struct relay *r = c->relay;
-    if (c->state == CONN_OPEN) {
-        log_info("ws_end", "conn=%llu user=%lld close_code=%u seconds=%lld",
-                 (unsigned long long) c->id, (long long) c->user_id, wsconn_close_code(c->ws),
-                 (long long) ((timefmt_mono_ms() - c->opened_ms) / 1000));
-        session_close(c);
-        r->n_open--;
-        admission_user_close(&r->adm, c->user_id);
-    }
-    admission_remove(&r->adm, &c->adm);
-    i64map_del(&r->conns, (int64_t) c->id);
-    close(c->fd);
-    wsconn_free(c->ws);
-    free(c->in);
-    free(c->out);
-    free(c->subs);
-    free(c->member_of);
-    free(c);
-}
-
-/* ------------------------------------------------------------ accepting */
-
-static ssize_t sock_recv(void *arg, uint8_t *buf, size_t len)
-{
-    struct conn *c = arg;
-    if (c->in && c->early_off < c->in_len) {
-        /* Bytes that arrived with the handshake belong to the WebSocket. */
-        size_t n = c->in_len - c->early_off;
-        if (n > len)
-            n = len;
-        memcpy(buf, c->in + c->early_off, n);
-        c->early_off += n;
-        if (c->early_off == c->in_len) {
-            free(c->in); /* the handshake buffer is not needed any more */
-            c->in = NULL;
-            c->in_len = c->early_off = 0;
-        }
-        return (ssize_t) n;
-    }
-    ssize_t r;
-    do
-        r = recv(c->fd, buf, len, 0);
-    while (r < 0 && errno == EINTR);
-    return r;
-}
-
-static ssize_t sock_send(void *arg, const uint8_t *buf, size_t len, int more)
-{
-    struct conn *c = arg;
-    ssize_t r;
-    do
-        r = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-    while (r < 0 && errno == EINTR);
-    return r;
-}
-
-static const struct wsconn_io sock_io = {sock_recv, sock_send, NULL};
-static const struct wsconn_events session_events = {session_on_text, session_on_alive};
-
-static int64_t accept_retry_timer(struct ev_loop *loop, int64_t id, void *data);
-static void on_accept(struct ev_loop *loop, int fd, void *data, int mask);
-
-/* shed: close the oldest HTTP-stage connection (named by admission) so a
- * newer one gets its place. */
-static void shed(struct relay *r, struct adm_entry *e)
-{
-    struct conn *v = (struct conn *) (void *) ((char *) e - offsetof(struct conn, adm));
-    admission_remove(&r->adm, e);
-    metrics_refuse(&r->metrics, REFUSE_HANDSHAKE_SHED);
-    log_info("handshake_shed", "conn=%llu", (unsigned long long) v->id);
-    conn_kill(v);
-}
-
-static void accept_one(struct relay *r, int fd, const struct sockaddr *sa, socklen_t salen)
-{
-    /* select() cannot watch it: refuse before anything else touches it. */
-    if (fd >= FD_SETSIZE) {
-        metrics_refuse(&r->metrics, REFUSE_FD_LIMIT);
-        log_warn("accept_refused", "reason=fd_limit fd=%d", fd);
-        close(fd);
-        return;
-    }
-    struct conn *c = calloc(1, sizeof *c);
-    if (c)
-        c->in = malloc(HS_MAX_REQUEST);
-    if (!c || !c->in) {
-        if (c)
-            free(c);
-        close(fd);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->id = r->next_conn_id++;
-    c->fd = fd;
-    c->relay = r;
-    c->state = CONN_HTTP;
-    c->opened_ms = c->last_heard_ms = c->last_ping_ms = timefmt_mono_ms();
-    int64_t key = admission_addr_key(&r->adm, sa, salen);
-    struct adm_entry *victim = admission_victim(&r->adm, key, 0);
-    if (victim)
-        shed(r, victim);
-    if (admission_add(&r->adm, &c->adm, key) != 0) {
-        free(c->in);
-        free(c);
-        close(fd);
-        return;
-    }
-    if (i64map_put(&r->conns, (int64_t) c->id, c) != 0) {
-        admission_remove(&r->adm, &c->adm);
-        free(c->in);
-        free(c);
-        close(fd);
-        return;
-    }
-    set_interest(c, EV_READ);
-}
-
-static void on_accept(struct ev_loop *loop, int fd, void *data, int mask)
-{
-    struct relay *r = data;
-    (void) mask;
-    for (int i = 0; i < 64; i++) {
-        if (i64map_len(&r->conns) >= r->fd_slots) {
-            /* Every client descriptor is taken (closed ones are released
-             * before the next select()): make room by closing the oldest
-             * connection in the HTTP stage, or wait a little when every
-             * slot holds a WebSocket or a token check. */
-            struct adm_entry *victim = r->reap_list ? NULL : admission_victim(&r->adm, 0, 1);
-            if (victim) {
-                shed(r, victim);
-            } else if (!r->reap_list) {
-                ev_del(loop, fd, EV_READ);
-                ev_timer_add(loop, 100, accept_retry_timer, r);
-            }
-            break;
-        }
-        struct sockaddr_storage ss;
-        socklen_t sslen = sizeof ss;
-        int cfd = accept4(fd, (struct sockaddr *) &ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd >= 0) {
-            accept_one(r, cfd, (struct sockaddr *) &ss, sslen);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            /* Out of descriptors: stop listening briefly instead of spinning. */
-            log_warn("accept_failed", "errno=%d", errno);
-            ev_del(loop, fd, EV_READ);
-            ev_timer_add(loop, 100, accept_retry_timer, r);
-        }
-        break;
-    }
-}
-
-static int64_t accept_retry_timer(struct ev_loop *loop, int64_t id, void *data)
-{
-    struct relay *r = data;
-    (void) id;
-    if (r->listen_fd >= 0)
-        ev_add(loop, r->listen_fd, EV_READ, on_accept, r);
-    return EV_TIMER_DONE;
-}
-
-/* ----------------------------------------------------------- HTTP stage */
-
-static void http_reply(struct conn *c, int status, const char *extra, const char *ctype,
-                       const char *body, size_t body_len)
-{
-    size_t cap = 512 + (extra ? strlen(extra) : 0) + body_len;
-    free(c->out);
-    c->out = malloc(cap);
-    c->out_off = 0;
-    c->out_len = c->out ? hs_format_response(c->out, cap, status, extra, ctype, body, body_len) : 0;
-    c->state = CONN_REPLY;
-    if (c->out_len == 0) {
-        conn_kill(c);
-        return;
-    }
-    conn_flush_later(c);
-}
-
-static void http_text(struct conn *c, int status, const char *extra, const char *text)
-{
-    char body[256];
-    int n = snprintf(body, sizeof body, "%s\n", text);
-    http_reply(c, status, extra, "text/plain; charset=utf-8", body,
-               n > 0 && (size_t) n < sizeof body ? (size_t) n : 0);
-}
-
-/* refuse: answer a handshake with an HTTP error, count and log it. */
-static void refuse(struct conn *c, enum refusal why, int status, const char *extra,
-                   const char *reason)
-{
-    metrics_refuse(&c->relay->metrics, why);
-    log_info("handshake_refused", "conn=%llu status=%d reason=\"%s\"", (unsigned long long) c->id,
-             status, reason);
-    http_text(c, status, extra, reason);
-}
-
-static void token_run(struct job *j, void *ctx)
-{
-    struct token_job *t = (struct token_job *) j;
-    t->rc = ctx ? socket_token_consume(ctx, t->token, &t->user_id) : ERR_UNAVAILABLE;
-    OPENSSL_cleanse(t->token, sizeof t->token);
-}
-
-static void upgrade(struct conn *c, int64_t user_id);
-
-static void token_done(struct job *j)
-{
-    struct token_job *t = (struct token_job *) j;
-    struct relay *r = t->relay;
-    OPENSSL_cleanse(t->token, sizeof t->token);
-    struct conn *c = j->cancelled ? NULL : relay_conn(r, t->conn_id);
-    if (!j->cancelled)
-        r->n_admitted--;
-    if (c) {
-        if (r->stop_phase)
-            refuse(c, REFUSE_SHUTTING_DOWN, 503, NULL, "server shutting down");
-        else if (t->rc == 0)
-            upgrade(c, t->user_id);
-        else if (t->rc == ERR_AUTH || t->rc == ERR_EXPIRED || t->rc == ERR_NOT_FOUND)
-            refuse(c, REFUSE_TOKEN, 401, NULL, "invalid, expired or used token");
-        else
-            refuse(c, REFUSE_DB_UNAVAILABLE, 503, NULL, "database unavailable");
-    }
-    free(t);
-}
-
-static void health_run(struct job *j, void *ctx)
-{
-    struct health_job *h = (struct health_job *) j;
-    if (h->mongo) {
-        h->rc = msgstore_ping(h->relay->store);
-        return;
-    }
-    MYSQL *m = ctx ? sqldb_conn(ctx) : NULL;
-    h->rc = m ? 0 : ERR_UNAVAILABLE;
-    if (m && mysql_ping(m) != 0)
-        h->rc = sqldb_failed(ctx, mysql_errno(m));
-}
-
-#define HEALTH_SQL_OK   1
-#define HEALTH_MONGO_OK 2
-
-static void health_done(struct job *j)
-{
-    struct health_job *h = (struct health_job *) j;
-    struct conn *c = j->cancelled ? NULL : relay_conn(h->relay, h->conn_id);
-    if (c && c->state == CONN_WAIT) {
-        if (h->rc == 0)
-            c->health_ok |= h->mongo ? HEALTH_MONGO_OK : HEALTH_SQL_OK;
-        if (--c->health_waiting == 0) {
-            char body[128];
-            int ok = c->health_ok == (HEALTH_SQL_OK | HEALTH_MONGO_OK);
-            int n = snprintf(
-                body, sizeof body, "{\"status\":\"%s\",\"mysql\":\"%s\",\"mongodb\":\"%s\"}\n",
-                ok ? "ok" : "unavailable", c->health_ok & HEALTH_SQL_OK ? "ok" : "unavailable",
-                c->health_ok & HEALTH_MONGO_OK ? "ok" : "unavailable");
-            http_reply(c, ok ? 200 : 503, NULL, "application/json", body, (size_t) n);
-        }
-    }
-    free(h);
-}
-
-static void serve_health(struct conn *c)
-{
-    struct relay *r = c->relay;
-    c->state = CONN_WAIT;
-    c->health_waiting = 2;
-    c->health_ok = 0;
-    for (int mongo = 0; mongo < 2; mongo++) {
-        struct health_job *h = calloc(1, sizeof *h);
-        if (!h) {
-            c->health_waiting--;
-            continue;
-        }
-        h->base.run = health_run;
-        h->base.done = health_done;
-        h->relay = r;
-        h->conn_id = c->id;
-        h->mongo = mongo;
-        workq_submit(r->healthq, &h->base);
-    }
-    if (c->health_waiting == 0)
-        http_text(c, 503, NULL, "out of memory");
-    conn_flush_later(c);
+    struct relay *r = arg;
+    session_write_failed(r->sessions, om, why);
 }
 
 /* append_redis_metrics: the scale-out lines after the others; frees body
@@ -591,7 +166,7 @@ static char *append_redis_metrics(struct relay *r, char *body, size_t *len)
         "# TYPE chat_relay_gap_fetches_total counter\nchat_relay_gap_fetches_total %llu\n",
         redis_bus_up(r->bus), redis_pub_up(r->pub), (unsigned long long) errors,
         redis_bus_subscribed(r->bus), (unsigned long long) r->redis_in,
-        (unsigned long long) r->gap_fetches);
+        (unsigned long long) fanout_gap_fetches(r->fanout));
     if (n <= 0 || (size_t) n >= sizeof extra) {
         free(body);
         return NULL;
@@ -606,515 +181,27 @@ static char *append_redis_metrics(struct relay *r, char *body, size_t *len)
     return more;
 }
 
-static void serve_metrics(struct conn *c)
+static char *on_metrics(void *arg, size_t *len)
 {
-    struct relay *r = c->relay;
+    struct relay *r = arg;
+    size_t open = transport_open(r->transport);
     struct metrics_gauges g = {
-        .connections = r->n_open,
-        .handshaking = i64map_len(&r->conns) - r->n_open,
-        .rooms = roommap_count(&r->rooms),
-        .queue_depth = r->npending,
-        .writes_in_flight = r->writing,
+        .connections = open,
+        .handshaking = transport_count(r->transport) - open,
+        .rooms = fanout_rooms(r->fanout),
+        .queue_depth = writer_queued(r->writer),
+        .writes_in_flight = writer_writing(r->writer),
         .max_connections = r->max_conns,
     };
-    size_t len;
-    char *body = metrics_render(&r->metrics, &g, &len);
+    char *body = metrics_render(&r->metrics, &g, len);
     if (body && r->bus)
-        body = append_redis_metrics(r, body, &len);
-    if (!body) {
-        http_text(c, 503, NULL, "out of memory");
-        return;
-    }
-    http_reply(c, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", body, len);
-    free(body);
+        body = append_redis_metrics(r, body, len);
+    return body;
 }
 
-static void serve_ws(struct conn *c)
-{
-    struct relay *r = c->relay;
-    const struct config *cfg = r->cfg;
-    if (r->stop_phase) {
-        refuse(c, REFUSE_SHUTTING_DOWN, 503, NULL, "server shutting down");
-        return;
-    }
-    if (r->n_open + r->n_admitted >= r->max_conns) {
-        refuse(c, REFUSE_CAPACITY, 503, NULL, "at capacity");
-        return;
-    }
-    if (c->hs.has_origin && !hs_origin_allowed(cfg->allowed_origins, c->hs.origin)) {
-        refuse(c, REFUSE_ORIGIN, 403, NULL, "origin not allowed");
-        return;
-    }
-    if (c->hs.token[0] == '\0' || c->hs.token_too_long) {
-        OPENSSL_cleanse(c->hs.token, sizeof c->hs.token);
-        refuse(c, REFUSE_TOKEN, 401, NULL, "invalid, expired or used token");
-        return;
-    }
-    struct token_job *t = calloc(1, sizeof *t);
-    if (!t) {
-        http_text(c, 503, NULL, "out of memory");
-        return;
-    }
-    t->base.run = token_run;
-    t->base.done = token_done;
-    t->relay = r;
-    t->conn_id = c->id;
-    memcpy(t->token, c->hs.token, sizeof t->token);
-    OPENSSL_cleanse(c->hs.token, sizeof c->hs.token);
-    c->state = CONN_WAIT;
-    admission_remove(&r->adm, &c->adm); /* counted in n_admitted now */
-    r->n_admitted++;
-    workq_submit(r->sqlq, &t->base);
-    conn_flush_later(c);
-}
-
-static void http_read(struct conn *c)
-{
-    ssize_t n;
-    do
-        n = recv(c->fd, c->in + c->in_len, HS_MAX_REQUEST - c->in_len, 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-    if (n <= 0) {
-        conn_kill(c);
-        return;
-    }
-    c->in_len += (size_t) n;
-    int rc = hs_parse(c->in, c->in_len, &c->hs);
-    if (rc == HS_INCOMPLETE)
-        return;
-    if (rc == HS_BAD) {
-        const char *extra = NULL;
-        if (c->hs.status == 405)
-            extra = "Allow: GET\r\n";
-        else if (c->hs.status == 426)
-            extra = c->hs.want_version_header ? "Sec-WebSocket-Version: 13\r\n"
-                                              : "Upgrade: websocket\r\nConnection: Upgrade\r\n";
-        refuse(c, REFUSE_BAD_HANDSHAKE, c->hs.status, extra, c->hs.reason);
-        return;
-    }
-    c->early_off = c->hs.length;
-    switch (c->hs.route) {
-    case HS_ROUTE_HEALTHZ:
-        serve_health(c);
-        break;
-    case HS_ROUTE_METRICS:
-        serve_metrics(c);
-        break;
-    case HS_ROUTE_WS:
-        serve_ws(c);
-        break;
-    }
-}
-
-static void upgrade(struct conn *c, int64_t user_id)
-{
-    struct relay *r = c->relay;
-    char accept[HS_ACCEPT_LEN + 1], head[256];
-    int rc = admission_user_open(&r->adm, user_id);
-    if (rc == ERR_TOO_LARGE) {
-        refuse(c, REFUSE_USER_LIMIT, 429, NULL, "too many connections for this user");
-        return;
-    }
-    if (rc != 0) {
-        http_text(c, 503, NULL, "out of memory");
-        return;
-    }
-    hs_accept_key(c->hs.key, accept);
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
-    c->ws = wsconn_new(&sock_io, c, &session_events, c, (size_t) r->cfg->max_message_bytes);
-    c->out = malloc((size_t) n);
-    if (!c->ws || !c->out) {
-        admission_user_close(&r->adm, user_id);
-        http_text(c, 503, NULL, "out of memory");
-        return;
-    }
-    memcpy(c->out, head, (size_t) n);
-    c->out_len = (size_t) n;
-    c->out_off = 0;
-    c->state = CONN_OPEN;
-    c->user_id = user_id;
-    c->last_heard_ms = c->last_ping_ms = timefmt_mono_ms();
-    ratelimit_init(&c->rl, r->cfg->rate_per_sec, r->cfg->rate_burst, c->last_heard_ms);
-    /* A page reconnecting ENTERs all its rooms at once: the burst allows it. */
-    ratelimit_init(&c->enter_rl, RELAY_ENTER_RATE, r->cfg->max_rooms_per_conn + RELAY_ENTER_RATE,
-                   c->last_heard_ms);
-    r->n_open++;
-    r->metrics.connections_total++;
-    log_info("ws_open", "conn=%llu user=%lld origin=%s", (unsigned long long) c->id,
-             (long long) user_id, c->hs.has_origin ? "yes" : "none");
-    session_open(c);
-    conn_flush_later(c);
-    if (c->early_off < c->in_len) {
-        if (wsconn_read(c->ws) != 0)
-            conn_kill(c);
-        else
-            conn_after_read(c);
-    } else {
-        free(c->in);
-        c->in = NULL;
-        c->in_len = c->early_off = 0;
-    }
-}
-
-static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
-{
-    struct conn *c = data;
-    (void) loop;
-    (void) fd;
-    if (c->dead)
-        return;
-    if (mask & EV_READ) {
-        if (c->state == CONN_HTTP) {
-            http_read(c);
-        } else if (c->state == CONN_OPEN) {
-            if (wsconn_read(c->ws) != 0) {
-                wsconn_write(c->ws); /* best effort: a close frame wslay queued */
-                conn_kill(c);
-                return;
-            }
-            conn_after_read(c);
-            conn_flush_later(c);
-        }
-    }
-    if ((mask & EV_WRITE) && !c->dead)
-        conn_flush(c);
-}
-
-/* ------------------------------------------------------------- writing */
-
-_Static_assert(offsetof(struct seq_claim, room_id) == 0, "lower_bound_room reads ids at offset 0");
-
-/* lower_bound_room: the index of the first of n elements (each `size`
- * bytes, sorted by an int64_t room id at offset 0) whose id is >= room. */
-static size_t lower_bound_room(const void *base, size_t n, size_t size, int64_t room)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int64_t id;
-        memcpy(&id, (const char *) base + mid * size, sizeof id);
-        if (id < room)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* claims_build: one claim per room of batch[idx[0..n-1]], ascending by
- * room (the lock order seqalloc wants); *nclaims set. */
-static void claims_build(struct outmsg **batch, const size_t *idx, size_t n,
-                         struct seq_claim *claims, size_t *nclaims)
-{
-    size_t k = 0;
-    for (size_t t = 0; t < n; t++) {
-        const struct outmsg *om = batch[idx[t]];
-        size_t lo = lower_bound_room(claims, k, sizeof *claims, om->m.room_id);
-        if (lo < k && claims[lo].room_id == om->m.room_id) {
-            claims[lo].count++;
-            continue;
-        }
-        memmove(&claims[lo + 1], &claims[lo], (k - lo) * sizeof *claims);
-        claims[lo] = (struct seq_claim){.room_id = om->m.room_id, .count = 1, .hint = om->seq_hint};
-        k++;
-    }
-    *nclaims = k;
-}
-
-static struct seq_claim *claim_of(struct seq_claim *claims, size_t n, int64_t room_id)
-{
-    size_t lo = lower_bound_room(claims, n, sizeof *claims, room_id);
-    return lo < n && claims[lo].room_id == room_id ? &claims[lo] : NULL;
-}
-
-/* assign_seqs: give batch[idx[0..n-1]] their seqs in batch order (so a
- * room's messages keep the order they arrived in); a message that gets
- * none has m.seq = 0 and its status set. */
-static void assign_seqs(struct relay *r, struct outmsg **batch, const size_t *idx, size_t n,
-                        struct seq_claim *claims, int round)
-{
-    size_t nclaims = 0;
-    claims_build(batch, idx, n, claims, &nclaims);
-    if (round > 0)
-        for (size_t i = 0; i < nclaims; i++)
-            claims[i].hint = -1; /* the hint may be what collided */
-    seqalloc_claim(r->seqa, claims, nclaims);
-    for (size_t t = 0; t < n; t++) {
-        struct outmsg *om = batch[idx[t]];
-        struct seq_claim *c = claim_of(claims, nclaims, om->m.room_id);
-        om->m.seq = 0;
-        om->status = 0;
-        if (c->status == 0) {
-            om->m.seq = c->first++;
-        } else {
-            om->status = c->status == ERR_NOT_FOUND ? ERR_INTERNAL : c->status;
-        }
-    }
-}
-
-/* record_stored: record what the batch left in the store (rooms' last
- * seq and message, senders' watermarks, empty seqs), and publish the
- * messages stored. */
-static void record_stored(struct relay *r, struct outmsg **batch, size_t n,
-                          struct seq_result *results, const struct chat_message **done)
-{
-    size_t ndone = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct outmsg *om = batch[i];
-        int stored = om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE;
-        int64_t burned = om->burned_seq;
-        if (!stored && om->status != ERR_CONFLICT && om->m.seq > 0)
-            burned = om->m.seq; /* reserved, never written */
-        /* A write that timed out may still land: its seq is only a gap
-         * once the store says so. */
-        int uncertain = !stored && om->status == ERR_UNAVAILABLE;
-        results[i] = (struct seq_result){om->m.seq > 0 ? &om->m : NULL, stored, burned, uncertain};
-        if (stored)
-            done[ndone++] = &om->m;
-    }
-    seqalloc_stored(r->seqa, results, n);
-    /* Stored: now other relays may see it (stored before seen). */
-    redis_pub_send(r->pub, done, ndone);
-}
-
-static void write_run(struct job *j, void *ctx)
-{
-    struct write_job *w = (struct write_job *) j;
-    struct relay *r = w->relay;
-    struct chat_message *msgs = calloc(w->n, sizeof *msgs);
-    int *status = calloc(w->n, sizeof *status);
-    size_t *idx = calloc(w->n, sizeof *idx), ntodo = w->n;
-    struct seq_claim *claims = calloc(w->n, sizeof *claims);
-    struct seq_result *results = calloc(w->n, sizeof *results);
-    const struct chat_message **done = calloc(w->n, sizeof(const struct chat_message *));
-    (void) ctx;
-
-    w->rc = 0;
-    if (!msgs || !status || !idx || !claims || !results || !done) {
-        for (size_t i = 0; i < w->n; i++)
-            w->batch[i]->status = ERR_INTERNAL;
-        goto out;
-    }
-    for (size_t i = 0; i < w->n; i++)
-        idx[i] = i;
-
-    /* A collision on {chatRoomId, seq} means another writer got there
-     * first: the room is repaired and the message tries again, a few times. */
-    for (int round = 0; round < 3 && ntodo > 0; round++) {
-        int64_t now = timefmt_now_ms();
-        size_t k = 0;
-        assign_seqs(r, w->batch, idx, ntodo, claims, round);
-        for (size_t t = 0; t < ntodo; t++) {
-            struct outmsg *om = w->batch[idx[t]];
-            if (om->m.seq <= 0)
-                continue; /* no seq: status says why */
-            om->m.created_at_ms = now;
-            msgs[k] = om->m; /* shallow: strings stay owned by om */
-            idx[k++] = idx[t];
-        }
-        if (k == 0)
-            break;
-        int rc = msgstore_insert_many(r->store, msgs, k, status);
-        if (rc) {
-            for (size_t t = 0; t < k; t++)
-                w->batch[idx[t]]->status = rc;
-            if (rc == ERR_UNAVAILABLE)
-                w->rc = ERR_UNAVAILABLE;
-            break;
-        }
-        size_t retry = 0;
-        for (size_t t = 0; t < k; t++) {
-            struct outmsg *om = w->batch[idx[t]];
-            memcpy(om->m.id, msgs[t].id, sizeof om->m.id);
-            if (status[t] == 0) {
-                om->status = OUTMSG_STORED;
-                continue;
-            }
-            if (status[t] != ERR_CONFLICT) {
-                om->status = status[t];
-                continue;
-            }
-            struct chat_message orig;
-            int frc = msgstore_find_client_msg(r->store, om->m.room_id, om->m.sender_id,
-                                               om->m.client_msg_id, &orig);
-            if (frc == 0) {
-                om->burned_seq = om->m.seq; /* the original holds another seq */
-                chat_message_clear(&om->m);
-                om->m = orig;
-                om->status = OUTMSG_DUPLICATE;
-            } else if (frc == ERR_NOT_FOUND) {
-                seqalloc_collided(r->seqa, om->m.room_id);
-                idx[retry++] = idx[t];
-                om->status = ERR_CONFLICT;
-            } else {
-                om->status = frc;
-            }
-        }
-        ntodo = retry;
-    }
-    record_stored(r, w->batch, w->n, results, done);
-out:
-    free(msgs);
-    free(status);
-    free(idx);
-    free(claims);
-    free(results);
-    free(done);
-}
-
-static void fail_pending(struct relay *r, const char *why);
-
-static void write_done(struct job *j)
-{
-    struct write_job *w = (struct write_job *) j;
-    struct relay *r = w->relay;
-    int outage = !j->cancelled && w->rc == ERR_UNAVAILABLE;
-    if (!j->cancelled) {
-        metrics_observe_batch(&r->metrics, w->n, timefmt_mono_ms() - w->started_ms);
-        r->writing = 0;
-        int up = seqalloc_mysql_up(r->seqa);
-        if (!up && !r->seq_mysql_down_logged)
-            log_warn("seq_mysql_down", "seqs=memory repair=on_return");
-        else if (up && r->seq_mysql_down_logged)
-            log_info("seq_mysql_up", "seqs=mysql");
-        r->seq_mysql_down_logged = !up;
-        if (outage)
-            log_warn("store_unavailable", "batch=%zu pending=%zu", w->n, r->npending);
-    }
-    session_write_done(r, w->batch, w->n);
-    /* Messages queued meanwhile would wait for the same time-out. Refused
-     * after the batch is answered: they were sent after it, and a client
-     * gets its answers in the order it sent. */
-    if (outage)
-        fail_pending(r, "message store unavailable, retry later");
-    free(w->batch);
-    free(w);
-}
-
-static void outmsg_free(struct outmsg *om)
-{
-    chat_message_clear(&om->m);
-    free(om);
-}
-
-static void fail_pending(struct relay *r, const char *why)
-{
-    while (r->pending) {
-        struct outmsg *om = r->pending;
-        r->pending = om->next;
-        struct conn *c = relay_conn(r, om->conn_id);
-        if (c) {
-            c->unanswered--;
-            session_send_error(c, "unavailable", why, om->m.client_msg_id, om->m.room_id);
-        }
-        metrics_refuse(&r->metrics, REFUSE_STORE_UNAVAILABLE);
-        outmsg_free(om);
-    }
-    r->pending_tail = NULL;
-    r->npending = 0;
-    r->pending_bytes = 0;
-}
-
-void relay_enqueue_write(struct relay *r, struct outmsg *om)
-{
-    struct conn *c = relay_conn(r, om->conn_id);
-    size_t max = (size_t) r->cfg->max_pending_messages;
-    if (r->npending >= max || r->pending_bytes + om->bytes > RELAY_PENDING_MAX_BYTES ||
-        (r->npending >= max / 4 * 3 && c && c->unanswered >= RELAY_PENDING_LIGHT)) {
-        if (c)
-            session_send_error(c, "unavailable", "relay overloaded, retry later",
-                               om->m.client_msg_id, om->m.room_id);
-        metrics_refuse(&r->metrics, REFUSE_STORE_UNAVAILABLE);
-        outmsg_free(om);
-        return;
-    }
-    om->next = NULL;
-    if (r->pending_tail)
-        r->pending_tail->next = om;
-    else
-        r->pending = om;
-    r->pending_tail = om;
-    r->npending++;
-    r->pending_bytes += om->bytes;
-    r->metrics.messages_in++;
-    if (c)
-        c->unanswered++;
-}
-
-/* start_batch: hand up to write_batch_max queued messages to the writer.
- * One batch at a time: while it is out, new messages pile up and go
- * together in the next insertMany, and per-room order is kept. */
-static void start_batch(struct relay *r)
-{
-    size_t n = r->npending < (size_t) r->cfg->write_batch_max ? r->npending
-                                                              : (size_t) r->cfg->write_batch_max;
-    struct write_job *w = calloc(1, sizeof *w);
-    struct outmsg **batch = calloc(n, sizeof(struct outmsg *));
-    if (!w || !batch) {
-        free(w);
-        free(batch);
-        return; /* try again next iteration */
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct outmsg *om = r->pending;
-        r->pending = om->next;
-        om->next = NULL;
-        r->pending_bytes -= om->bytes;
-        if (relay_lastseq_get(r, om->m.room_id, &om->seq_hint) != 0)
-            om->seq_hint = -1;
-        batch[i] = om;
-    }
-    if (!r->pending)
-        r->pending_tail = NULL;
-    r->npending -= n;
-    w->base.run = write_run;
-    w->base.done = write_done;
-    w->relay = r;
-    w->batch = batch;
-    w->n = n;
-    w->started_ms = timefmt_mono_ms();
-    r->writing = n;
-    workq_submit(r->writerq, &w->base);
-}
-
-/* ------------------------------------------------------- last seq cache */
-
-void relay_lastseq_note(struct relay *r, int64_t room_id, int64_t seq)
-{
-    int64_t *v = i64map_get(&r->lastseq, room_id);
-    if (v) {
-        if (*v < seq)
-            *v = seq;
-        return;
-    }
-    if (i64map_len(&r->lastseq) >= RELAY_LASTSEQ_MAX) {
-        size_t pos = 0;
-        int64_t key;
-        void *val;
-        while (i64map_next(&r->lastseq, &pos, &key, &val))
-            free(val);
-        i64map_deinit(&r->lastseq);
-    }
-    if (!(v = malloc(sizeof *v)))
-        return;
-    *v = seq;
-    if (i64map_put(&r->lastseq, room_id, v) != 0)
-        free(v);
-}
-
-int relay_lastseq_get(struct relay *r, int64_t room_id, int64_t *seq)
-{
-    int64_t *v = i64map_get(&r->lastseq, room_id);
-    if (!v)
-        return ERR_NOT_FOUND;
-    *seq = *v;
-    return 0;
-}
+static const struct transport_events transport_events = {on_request, on_text, on_freeing};
+static const struct routes_events routes_events = {on_opened, on_metrics};
+static const struct writer_events writer_events = {on_batch_done, on_write_failed};
 
 /* ------------------------------------------------- loop hooks and timers */
 
@@ -1124,29 +211,23 @@ static void begin_stop(struct relay *r)
     r->stop_phase = 1;
     r->drain_deadline_ms = now + 5000;
     r->stop_deadline_ms = now + 8000;
-    if (r->listen_fd >= 0) {
-        ev_del(r->loop, r->listen_fd, EV_READ);
-        close(r->listen_fd);
-        r->listen_fd = -1;
-    }
-    log_info("stopping", "connections=%zu pending=%zu writing=%zu", r->n_open, r->npending,
-             r->writing);
+    routes_stop(r->routes);
+    sessions_stop(r->sessions);
+    listener_close(r->listener);
+    log_info("stopping", "connections=%zu pending=%zu writing=%zu", transport_open(r->transport),
+             writer_queued(r->writer), writer_writing(r->writer));
 }
 
 static void advance_stop(struct relay *r)
 {
     int64_t now = timefmt_mono_ms();
-    if (r->stop_phase == 1 &&
-        ((r->npending == 0 && r->writing == 0) || now >= r->drain_deadline_ms)) {
-        fail_pending(r, "server shutting down");
+    if (r->stop_phase == 1 && ((writer_queued(r->writer) == 0 && writer_writing(r->writer) == 0) ||
+                               now >= r->drain_deadline_ms)) {
+        writer_fail_pending(r->writer, "server shutting down");
         r->stop_phase = 2;
-        size_t pos = 0;
-        int64_t key;
-        void *val;
-        while (i64map_next(&r->conns, &pos, &key, &val))
-            conn_close(val, 1001, "server shutting down");
+        transport_close_all(r->transport, 1001, "server shutting down");
     }
-    if (r->stop_phase == 2 && (i64map_len(&r->conns) == 0 || now >= r->stop_deadline_ms))
+    if (r->stop_phase == 2 && (transport_count(r->transport) == 0 || now >= r->stop_deadline_ms))
         ev_stop(r->loop);
 }
 
@@ -1154,18 +235,8 @@ static void before_sleep(struct ev_loop *loop, void *data)
 {
     struct relay *r = data;
     (void) loop;
-    if (r->writing == 0 && r->npending > 0)
-        start_batch(r);
-    while (r->flush_list) {
-        struct conn *c = r->flush_list;
-        r->flush_list = c->next_flush;
-        conn_flush(c);
-    }
-    while (r->reap_list) {
-        struct conn *c = r->reap_list;
-        r->reap_list = c->next_reap;
-        conn_free(c);
-    }
+    writer_kick(r->writer);
+    transport_before_sleep(r->transport);
     if (r->stop_phase)
         advance_stop(r);
 }
@@ -1189,44 +260,9 @@ static void on_wake(struct ev_loop *loop, int fd, void *data, int mask)
 static int64_t cron(struct ev_loop *loop, int64_t id, void *data)
 {
     struct relay *r = data;
-    const struct config *cfg = r->cfg;
-    int64_t now = timefmt_mono_ms();
-    size_t pos = 0;
-    int64_t key;
-    void *val;
     (void) loop;
     (void) id;
-
-    while (i64map_next(&r->conns, &pos, &key, &val)) {
-        struct conn *c = val;
-        if (c->dead)
-            continue;
-        if (c->state != CONN_OPEN) {
-            if (now - c->opened_ms > (int64_t) cfg->handshake_timeout * 1000) {
-                metrics_refuse(&r->metrics, REFUSE_HANDSHAKE_TIMEOUT);
-                log_info("handshake_timeout", "conn=%llu", (unsigned long long) c->id);
-                conn_kill(c);
-            }
-            continue;
-        }
-        if (c->closing) {
-            if (now >= c->close_deadline_ms)
-                conn_kill(c);
-            continue;
-        }
-        if (now - c->last_heard_ms > (int64_t) cfg->pong_timeout * 1000) {
-            metrics_refuse(&r->metrics, REFUSE_PONG_TIMEOUT);
-            log_info("pong_timeout", "conn=%llu user=%lld", (unsigned long long) c->id,
-                     (long long) c->user_id);
-            conn_kill(c);
-            continue;
-        }
-        if (now - c->last_ping_ms >= (int64_t) cfg->ping_interval * 1000) {
-            c->last_ping_ms = now;
-            if (wsconn_ping(c->ws) == 0)
-                conn_flush_later(c);
-        }
-    }
+    transport_sweep(r->transport, timefmt_mono_ms());
     if (r->stop_requested && r->stop_phase == 0)
         begin_stop(r);
     return RELAY_CRON_MS;
@@ -1248,17 +284,17 @@ static void bus_message(void *arg, int64_t room_id, const char *payload, size_t 
     if (origin == r->origin)
         return; /* ours: delivered locally when the write came back */
     r->redis_in++;
-    session_remote_message(r, room_id, seq, frame, flen);
+    fanout_remote(r->fanout, room_id, seq, frame, flen);
 }
 
 static void bus_up(void *arg)
 {
     struct relay *r = arg;
-    log_info("redis_up", "side=subscriber rooms=%zu", roommap_count(&r->rooms));
+    log_info("redis_up", "side=subscriber rooms=%zu", fanout_rooms(r->fanout));
     r->redis_down_logged = 0;
     redis_pub_kick(r->pub);
     /* Whatever was published while we were away is in MongoDB. */
-    session_resync(r);
+    fanout_resync(r->fanout);
 }
 
 static void bus_down(void *arg, const char *why)
@@ -1275,13 +311,13 @@ static void bus_down(void *arg, const char *why)
 
 static void bus_subscribed(void *arg, int64_t room_id)
 {
-    session_room_subscribed(arg, room_id);
+    struct relay *r = arg;
+    fanout_room_subscribed(r->fanout, room_id);
 }
 
 static const struct redis_bus_events bus_events = {bus_message, bus_up, bus_subscribed, bus_down};
 
 /* ------------------------------------------------------------ lifecycle */
-
 size_t relay_max_connections(const struct relay *r)
 {
     return r->max_conns;
@@ -1296,11 +332,8 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
         return NULL;
     }
     r->cfg = cfg;
-    r->listen_fd = r->wake_rd = r->wake_wr = -1;
-    r->next_conn_id = 1;
-    i64map_init(&r->conns);
-    i64map_init(&r->lastseq);
-    roommap_init(&r->rooms);
+    r->wake_rd = r->wake_wr = -1;
+    lastseq_init(&r->lastseq);
 
     /* Descriptors the relay needs besides clients: stdio, listener, wake
      * pipe, one MySQL connection per SQL worker, per health worker (2) and
@@ -1363,6 +396,12 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "cannot start worker threads");
         goto fail;
     }
+    r->writer = writer_new(cfg, r->writerq, r->store, r->seqa, r->pub, &r->lastseq, &r->metrics,
+                           &writer_events, r);
+    if (!r->writer) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     if (ev_add(r->loop, r->wake_rd, EV_READ, on_wake, r) != 0 ||
         ev_timer_add(r->loop, RELAY_CRON_MS, cron, r) < 0) {
         snprintf(errbuf, errlen, "cannot set up the event loop");
@@ -1370,6 +409,17 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     }
     ev_set_before_sleep(r->loop, before_sleep, r);
     if (redis_port && !(r->bus = redis_bus_new(r->loop, redis_host, redis_port, &bus_events, r))) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    r->transport = transport_new(cfg, r->loop, &r->adm, &r->metrics, &transport_events, r);
+    r->listener = r->transport ? listener_new(r->loop, r->transport, &r->adm, r->fd_slots) : NULL;
+    r->routes = routes_new(cfg, &r->adm, &r->metrics, r->sqlq, r->healthq, r->store, r->max_conns,
+                           &routes_events, r);
+    r->fanout = fanout_new(cfg, r->loop, r->transport, r->sqlq, r->mongoq, r->store, &r->metrics,
+                           &r->lastseq, r->bus);
+    r->sessions = sessions_new(cfg, r->transport, r->writer, r->fanout, r->sqlq, &r->metrics);
+    if (!r->transport || !r->listener || !r->routes || !r->fanout || !r->sessions) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
@@ -1381,47 +431,7 @@ fail:
 
 int relay_listen(struct relay *r, char *errbuf, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", r->cfg->relay_port);
-    int rc = getaddrinfo(r->cfg->relay_host[0] ? r->cfg->relay_host : NULL, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(errbuf, errlen, "relay_host %s: %s", r->cfg->relay_host, gai_strerror(rc));
-        return ERR_IO;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* With Redis, several relays (same user) may share the port; the
-         * kernel spreads new connections over them (DESIGN.md section 9).
-         * Without it a relay is alone, so a second one started by mistake
-         * fails with "address in use" instead of silently taking half of
-         * the users, who could then not reach the other half. */
-        if (r->cfg->redis_url[0])
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
-            break;
-        snprintf(errbuf, errlen, "listen on %s:%s: %s", r->cfg->relay_host, port, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return ERR_IO;
-    if (ev_add(r->loop, fd, EV_READ, on_accept, r) != 0) {
-        snprintf(errbuf, errlen, "listening socket fd %d is above FD_SETSIZE", fd);
-        close(fd);
-        return ERR_IO;
-    }
-    r->listen_fd = fd;
-    return 0;
+    return listener_open(r->listener, r->cfg, errbuf, errlen);
 }
 
 int relay_run(struct relay *r)
@@ -1443,44 +453,29 @@ void relay_free(struct relay *r)
         return;
     /* Connections first (their sessions leave the room map), then the
      * workers, whose late completions find no connection to answer. */
-    size_t pos = 0;
-    int64_t key;
-    void *val;
-    while (i64map_next(&r->conns, &pos, &key, &val))
-        conn_kill(val);
-    while (r->reap_list) {
-        struct conn *c = r->reap_list;
-        r->reap_list = c->next_reap;
-        conn_free(c);
-    }
-    r->flush_list = NULL;
+    listener_free(r->listener);
+    transport_free(r->transport);
+    r->transport = NULL;
     redis_bus_free(r->bus); /* after the sessions, which unsubscribe */
     r->bus = NULL;
     /* Workers are idle after a drain; one blocked in a database call is
-     * not waited for long, so SIGTERM still ends within 10 s. */
+     * not waited for long, so SIGTERM still ends within 10 s. A job still
+     * queued completes as cancelled. */
     int stuck = workq_free(r->sqlq, 500) != 0;
     stuck |= workq_free(r->mongoq, 500) != 0;
     stuck |= workq_free(r->healthq, 500) != 0;
     stuck |= workq_free(r->writerq, 500) != 0;
-    while (r->pending) {
-        struct outmsg *om = r->pending;
-        r->pending = om->next;
-        outmsg_free(om);
-    }
-    pos = 0;
-    while (i64map_next(&r->lastseq, &pos, &key, &val))
-        free(val);
-    i64map_deinit(&r->lastseq);
-    i64map_deinit(&r->conns);
+    writer_free(r->writer);
+    sessions_free(r->sessions);
+    routes_free(r->routes);
+    fanout_free(r->fanout);
+    lastseq_deinit(&r->lastseq);
     admission_deinit(&r->adm);
-    roommap_deinit(&r->rooms);
     if (!stuck) {
         msgstore_free(r->store); /* else a blocked worker still uses it */
         redis_pub_free(r->pub);
         seqalloc_free(r->seqa);
     }
-    if (r->listen_fd >= 0)
-        close(r->listen_fd);
     if (r->wake_rd >= 0 && !stuck)
         close(r->wake_rd);
     if (r->wake_wr >= 0 && !stuck)

@@ -1,6 +1,6 @@
 /*
  * relay.h - the WebSocket relay: one event-loop thread that owns every
- * socket, worker threads for MySQL and MongoDB (DESIGN.md sections 7-8).
+ * socket, worker threads for MySQL and MongoDB (docs/relay.md).
  *
  *   struct relay *r = relay_new(&cfg, err, sizeof err);
  *   relay_listen(r);          bind relay_host:relay_port

@@ -23,7 +23,7 @@
 
 struct replay_item {
     int64_t seq;
-    char *frame;     /* owned copy of the MESSAGE frame; NULL: seen, not to send (replay_own) */
+    char *frame; /* owned copy of the MESSAGE frame; NULL: seen, not to send (replay_own) */
     size_t len;
 };
 
@@ -34,9 +34,9 @@ struct replay {
     struct replay_item *held; /* in arrival order */
     size_t nheld, cap;
     size_t max_held;
-    int contiguous;           /* several writers: deliver only last+1, hold past a gap */
-    int gap_fetch;            /* the running fetch closes a gap: REPLAY_GAP_WAIT or _SKIP */
-    int gap_hit;              /* a REPLAY_GAP_WAIT page stopped at a missing seq */
+    int contiguous; /* several writers: deliver only last+1, hold past a gap */
+    int gap_fetch;  /* the running fetch closes a gap: REPLAY_GAP_WAIT or _SKIP */
+    int gap_hit;    /* a REPLAY_GAP_WAIT page stopped at a missing seq */
 };
 
 enum replay_verdict { REPLAY_SEND, REPLAY_HELD, REPLAY_DROP };

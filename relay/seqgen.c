@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 struct counter {
-    int64_t next;      /* the seq the next message of the room gets */
+    int64_t next; /* the seq the next message of the room gets */
 };
 
 struct seqgen {

@@ -5,6 +5,8 @@
  */
 #include "workq.h"
 
+#include "errors.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -90,8 +92,8 @@ struct workq *workq_new(int nthreads, void *(*thread_init)(void *arg),
     struct workq *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
-    q->workers = calloc((size_t) nthreads, sizeof *q->workers);
-    if (!q->workers) {
+    q->workers = nthreads > 0 ? calloc((size_t) nthreads, sizeof *q->workers) : NULL;
+    if (nthreads > 0 && !q->workers) {
         free(q);
         return NULL;
     }
@@ -127,7 +129,6 @@ struct workq *workq_new(int nthreads, void *(*thread_init)(void *arg),
 void workq_submit(struct workq *q, struct job *j)
 {
     j->next = NULL;
-    j->cancelled = 0;
     pthread_mutex_lock(&q->lock);
     if (q->tail)
         q->tail->next = j;
@@ -176,8 +177,7 @@ size_t workq_drop_owner(struct workq *q, uint64_t owner)
     size_t n = 0;
     while (dropped) {
         struct job *next = dropped->next;
-        dropped->cancelled = 1;
-        dropped->done(dropped);
+        dropped->done(dropped, WORKQ_CANCELLED);
         dropped = next;
         n++;
     }
@@ -194,11 +194,30 @@ size_t workq_complete(struct workq *q)
     size_t n = 0;
     while (j) {
         struct job *next = j->next;
-        j->done(j);
+        j->done(j, WORKQ_OK);
         j = next;
         n++;
     }
     return n;
+}
+
+int workq_run_one(struct workq *q, void *ctx)
+{
+    pthread_mutex_lock(&q->lock);
+    struct job *j = q->head;
+    if (j) {
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->queued--;
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (!j)
+        return ERR_NOT_FOUND;
+    j->next = NULL;
+    j->run(j, ctx);
+    j->done(j, WORKQ_OK);
+    return 0;
 }
 
 int workq_free(struct workq *q, int wait_ms)
@@ -237,8 +256,7 @@ int workq_free(struct workq *q, int wait_ms)
     workq_complete(q);
     for (struct job *j = q->head, *next; j; j = next) {
         next = j->next;
-        j->cancelled = 1;
-        j->done(j);
+        j->done(j, WORKQ_CANCELLED);
     }
     pthread_cond_destroy(&q->cond);
     pthread_cond_destroy(&q->idle);

@@ -30,8 +30,8 @@ struct wsconn {
     void *io_arg;
     const struct wsconn_events *ev;
     void *ev_arg;
-    uint16_t close_code;   /* what we queued, 0 until then */
-    uint16_t violation;    /* close code the scanner called for, 0 if none */
+    uint16_t close_code; /* what we queued, 0 until then */
+    uint16_t violation;  /* close code the scanner called for, 0 if none */
     const char *violation_reason;
     struct ratelimit pings;
     /* The scanner: the header of the frame being read, then its payload. */
@@ -175,8 +175,8 @@ static void cb_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     }
 }
 
-struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg,
-                          const struct wsconn_events *ev, void *ev_arg, size_t max_msg)
+struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg, const struct wsconn_events *ev,
+                          void *ev_arg, size_t max_msg)
 {
     static const struct wslay_event_callbacks callbacks = {
         .recv_callback = cb_recv,

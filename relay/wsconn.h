@@ -60,8 +60,8 @@ struct wsconn;
 /* wsconn_new: a server context; io/events (and their args) are borrowed for
  * the connection's lifetime. max_msg bounds a received message (1009 past
  * it). NULL when out of memory. */
-struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg,
-                          const struct wsconn_events *ev, void *ev_arg, size_t max_msg);
+struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg, const struct wsconn_events *ev,
+                          void *ev_arg, size_t max_msg);
 
 /* wsconn_free: NULL is a no-op. Does not touch the socket. */
 void wsconn_free(struct wsconn *wc);
