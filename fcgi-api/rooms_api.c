@@ -149,7 +149,7 @@ static void mark_read(struct api_ctx *ctx, struct api_req *req, struct api_resp 
     int64_t seq = 0, read = 0;
     if (rooms_api_parse_read(req, resp, &seq) != 0)
         return;
-    int rc = room_state_mark_read(ctx->db, req->path_id, req->user.id, seq, &read);
+    int rc = room_state_mark_read(ctx->db, req->path_id, req->user.id, seq, &read, NULL);
     if (rc == ERR_NOT_FOUND) {
         api_resp_error(resp, 404, "not_found", "no such room");
         return;

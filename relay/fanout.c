@@ -537,6 +537,18 @@ void fanout_stored(struct fanout *fo, const struct chat_message *m, const struct
     free(frame);
 }
 
+void fanout_event(struct fanout *fo, int64_t room_id, const char *frame, size_t len,
+                  const struct conn *except)
+{
+    const struct roommap_entry *room = roommap_get(&fo->rooms, room_id);
+    for (size_t i = 0; room && i < room->n; i++) {
+        const struct sub *sub = room->members[i];
+        struct conn *c = sub->fm->conn;
+        if (c != except && !c->dead && !c->closing)
+            transport_send(c, frame, len);
+    }
+}
+
 void fanout_remote(struct fanout *fo, int64_t room_id, int64_t seq, const char *frame, size_t len)
 {
     lastseq_note(fo->lastseq, room_id, seq);

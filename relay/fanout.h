@@ -89,6 +89,12 @@ void fanout_leave(struct fanout *fo, struct fanout_member *fm, int64_t room_id);
  * is), in seq order per subscription. */
 void fanout_stored(struct fanout *fo, const struct chat_message *m, const struct conn *sender);
 
+/* fanout_event: a frame that is no stored message (READ, TYPING) to
+ * every connection that ENTERed room_id but `except` (NULL: none), as it
+ * comes: such frames carry no seq and are never replayed. frame borrowed. */
+void fanout_event(struct fanout *fo, int64_t room_id, const char *frame, size_t len,
+                  const struct conn *except);
+
 /* fanout_remote: a message another relay stored (via Redis); frame is
  * borrowed for the call. */
 void fanout_remote(struct fanout *fo, int64_t room_id, int64_t seq, const char *frame, size_t len);

@@ -126,6 +126,10 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
         cmd->kind = PROTO_TEXT;
     else if (strcmp(item->valuestring, "IMAGE") == 0)
         cmd->kind = PROTO_IMAGE;
+    else if (strcmp(item->valuestring, "READ") == 0)
+        cmd->kind = PROTO_READ;
+    else if (strcmp(item->valuestring, "TYPING") == 0)
+        cmd->kind = PROTO_TYPING;
     else {
         rc = fail(err, ERR_INVALID, "bad_request", "unknown chatType");
         goto out;
@@ -153,8 +157,15 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
         rc = 0;
         goto out;
     }
-    if (cmd->kind == PROTO_LEAVE) {
+    if (cmd->kind == PROTO_LEAVE || cmd->kind == PROTO_TYPING) {
         rc = 0;
+        goto out;
+    }
+    if (cmd->kind == PROTO_READ) {
+        item = cJSON_GetObjectItemCaseSensitive(root, "seq");
+        rc = get_id(item, 0, &cmd->seq) == 0
+                 ? 0
+                 : fail(err, ERR_INVALID, "bad_request", "seq must be a positive integer");
         goto out;
     }
 
@@ -264,6 +275,26 @@ char *proto_left(int64_t room_id)
     cJSON *o = cJSON_CreateObject();
     int ok = o && cJSON_AddStringToObject(o, "type", "LEFT") &&
              cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id);
+    return print_free(o, ok);
+}
+
+char *proto_read(int64_t room_id, int64_t user_id, int64_t seq)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "READ") &&
+             cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id) &&
+             cJSON_AddNumberToObject(o, "userId", (double) user_id) &&
+             cJSON_AddNumberToObject(o, "seq", (double) seq);
+    return print_free(o, ok);
+}
+
+char *proto_typing(int64_t room_id, int64_t user_id, int64_t ttl_ms)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "TYPING") &&
+             cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id) &&
+             cJSON_AddNumberToObject(o, "userId", (double) user_id) &&
+             cJSON_AddNumberToObject(o, "expiresInMs", (double) ttl_ms);
     return print_free(o, ok);
 }
 

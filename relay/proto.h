@@ -20,12 +20,13 @@
 #define PROTO_IMAGE_URL_MAX     2048 /* bytes */
 #define PROTO_IMAGE_NAME_MAX    256  /* bytes */
 
-enum proto_kind { PROTO_ENTER, PROTO_LEAVE, PROTO_TEXT, PROTO_IMAGE };
+enum proto_kind { PROTO_ENTER, PROTO_LEAVE, PROTO_TEXT, PROTO_IMAGE, PROTO_READ, PROTO_TYPING };
 
 struct proto_cmd {
     enum proto_kind kind;
     int64_t room_id; /* > 0 once valid; 0 when the frame had no usable one */
     int64_t since;   /* ENTER: seq to replay after, or -1 when absent */
+    int64_t seq;     /* READ: read up to this seq (>= 1) */
     int has_user_id;
     int64_t user_id;                                 /* when has_user_id */
     char client_msg_id[PROTO_CLIENT_MSG_ID_MAX + 1]; /* "" when absent or unusable */
@@ -57,6 +58,10 @@ char *proto_entered(int64_t room_id, int64_t last_seq);
 char *proto_left(int64_t room_id);
 char *proto_ack(const char *client_msg_id, const char *id, int64_t seq, int64_t created_at_ms);
 char *proto_message(const struct chat_message *m);
+/* proto_read: user_id has read room_id up to seq. proto_typing: user_id
+ * is typing in room_id; receivers show it for ttl_ms unless repeated. */
+char *proto_read(int64_t room_id, int64_t user_id, int64_t seq);
+char *proto_typing(int64_t room_id, int64_t user_id, int64_t ttl_ms);
 /* proto_error_frame: client_msg_id NULL or "" and room_id <= 0 are left out. */
 char *proto_error_frame(const char *code, const char *message, const char *client_msg_id,
                         int64_t room_id);

@@ -136,7 +136,7 @@ int redis_payload_parse(const char *payload, size_t len, uint64_t *origin, int64
         i++;
         digits++;
     }
-    if (digits == 0 || i >= len || payload[i] != ':' || s <= 0)
+    if (digits == 0 || i >= len || payload[i] != ':' || s < 0)
         return ERR_INVALID;
     i++;
     if (len - i < 2 || payload[i] != '{')

@@ -36,7 +36,8 @@ int redis_url_parse(const char *url, char host[REDIS_HOST_MAX], int *port);
 void redis_channel(char *buf, size_t cap, int64_t room_id);
 
 /* redis_payload_format: the published form of a stored message:
- * "<origin hex>:<seq>:<MESSAGE frame>". malloc'd (caller frees; *len set),
+ * "<origin hex>:<seq>:<MESSAGE frame>"; seq 0 marks a frame that is no
+ * stored message (READ, TYPING), delivered as it comes. malloc'd (caller frees; *len set),
  * NULL when out of memory. */
 char *redis_payload_format(uint64_t origin, int64_t seq, const char *frame, size_t frame_len,
                            size_t *len);

@@ -155,3 +155,22 @@ void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs
         freeReplyObject(reply);
     }
 }
+
+void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, size_t len)
+{
+    if (!connected(rp))
+        return;
+    size_t plen = 0;
+    char *payload = redis_payload_format(rp->origin, 0, frame, len, &plen);
+    if (!payload)
+        return;
+    char ch[64];
+    redis_channel(ch, sizeof ch, room_id);
+    redisReply *reply = redisCommand(rp->ctx, "PUBLISH %s %b", ch, payload, plen);
+    free(payload);
+    if (!reply) {
+        fail(rp, "publish");
+        return;
+    }
+    freeReplyObject(reply);
+}

@@ -31,6 +31,11 @@ void redis_pub_free(struct redis_pub *rp);
 /* redis_pub_send: publish msgs[0..n-1] (borrowed) in one pipeline. */
 void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs, size_t n);
 
+/* redis_pub_event: publish a frame that is no stored message (READ,
+ * TYPING) on room_id's channel, with seq 0 so receivers deliver it as it
+ * comes. Best effort: lost while Redis is away. */
+void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, size_t len);
+
 /* redis_pub_kick: Redis answers again (the subscriber reconnected): the
  * next publish tries at once instead of waiting out its backoff. */
 void redis_pub_kick(struct redis_pub *rp);

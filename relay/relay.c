@@ -284,7 +284,10 @@ static void bus_message(void *arg, int64_t room_id, const char *payload, size_t 
     if (origin == r->origin)
         return; /* ours: delivered locally when the write came back */
     r->redis_in++;
-    fanout_remote(r->fanout, room_id, seq, frame, flen);
+    if (seq == 0)
+        fanout_event(r->fanout, room_id, frame, flen, NULL); /* READ, TYPING */
+    else
+        fanout_remote(r->fanout, room_id, seq, frame, flen);
 }
 
 static void bus_up(void *arg)
@@ -316,6 +319,44 @@ static void bus_subscribed(void *arg, int64_t room_id)
 }
 
 static const struct redis_bus_events bus_events = {bus_message, bus_up, bus_subscribed, bus_down};
+
+/* A READ or TYPING frame on its way to the other relays. The writer
+ * thread's Redis connection publishes it (the loop's own is a subscriber
+ * and cannot), between two write batches. */
+struct event_job {
+    struct job base;
+    struct redis_pub *pub;
+    int64_t room_id;
+    size_t len;
+    char frame[]; /* len bytes */
+};
+
+static void event_run(struct job *j, void *ctx)
+{
+    struct event_job *e = (struct event_job *) j;
+    (void) ctx;
+    redis_pub_event(e->pub, e->room_id, e->frame, e->len);
+}
+
+static void event_done(struct job *j, int status)
+{
+    (void) status;
+    free(j);
+}
+
+static void publish_event(void *arg, int64_t room_id, const char *frame, size_t len)
+{
+    struct relay *r = arg;
+    struct event_job *e = malloc(sizeof *e + len);
+    if (!e)
+        return; /* best effort, like the event itself */
+    *e = (struct event_job){.base = {.run = event_run, .done = event_done},
+                            .pub = r->pub,
+                            .room_id = room_id,
+                            .len = len};
+    memcpy(e->frame, frame, len);
+    workq_submit(r->writerq, &e->base);
+}
 
 /* ------------------------------------------------------------ lifecycle */
 size_t relay_max_connections(const struct relay *r)
@@ -419,6 +460,8 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->fanout = fanout_new(cfg, r->loop, r->transport, r->sqlq, r->mongoq, r->store, &r->metrics,
                            &r->lastseq, r->bus);
     r->sessions = sessions_new(cfg, r->transport, r->writer, r->fanout, r->sqlq, &r->metrics);
+    if (r->sessions && r->bus)
+        sessions_set_publisher(r->sessions, publish_event, r);
     if (!r->transport || !r->listener || !r->routes || !r->fanout || !r->sessions) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;

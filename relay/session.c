@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "proto.h"
 #include "ratelimit.h"
+#include "room_state.h"
 #include "rooms.h"
 #include "timefmt.h"
 #include "transport.h"
@@ -29,6 +30,8 @@ struct sessions {
     struct workq *sqlq;
     struct metrics *metrics;
     session_member_fn *is_member;
+    session_publish_fn *publish; /* READ and TYPING to other relays; NULL: none */
+    void *publish_arg;
     int stopping;
 };
 
@@ -42,6 +45,7 @@ struct session {
     struct conn *c;
     struct ratelimit rl;       /* TEXT and IMAGE */
     struct ratelimit enter_rl; /* ENTER: each costs a database lookup */
+    struct ratelimit state_rl; /* READ (a database write each) and TYPING */
     struct fanout_member fm;   /* rooms ENTERed */
     int64_t *member_of;        /* rooms confirmed in MySQL, oldest first */
     size_t nmember;
@@ -84,6 +88,12 @@ struct sessions *sessions_new(const struct config *cfg, struct transport *t, str
 void sessions_set_membership(struct sessions *ss, session_member_fn *is_member)
 {
     ss->is_member = is_member;
+}
+
+void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish, void *arg)
+{
+    ss->publish = publish;
+    ss->publish_arg = arg;
 }
 
 void sessions_free(struct sessions *ss)
@@ -198,12 +208,108 @@ static void send_enqueue(struct sessions *ss, struct session *se, struct cmd_nod
     se->unanswered++;
 }
 
+/* ------------------------------------------------------- READ, TYPING */
+
+/* room_event: a READ or TYPING frame to the room's connections here (but
+ * `except`) and on the other relays. Takes frame. */
+static void room_event(struct sessions *ss, int64_t room_id, char *frame, const struct conn *except)
+{
+    if (!frame)
+        return; /* out of memory: an indicator is lost, nothing else */
+    size_t len = strlen(frame);
+    fanout_event(ss->fo, room_id, frame, len, except);
+    if (ss->publish)
+        ss->publish(ss->publish_arg, room_id, frame, len);
+    free(frame);
+}
+
+struct read_job {
+    struct job base;
+    struct sessions *ss;
+    uint64_t conn_id;
+    int64_t room_id, user_id, seq;
+    int64_t read; /* the watermark after */
+    int moved;
+    int rc;
+};
+
+static void read_run(struct job *j, void *ctx)
+{
+    struct read_job *r = (struct read_job *) j;
+    r->rc = ctx ? room_state_mark_read(ctx, r->room_id, r->user_id, r->seq, &r->read, &r->moved)
+                : ERR_UNAVAILABLE;
+}
+
+static void read_done(struct job *j, int status)
+{
+    struct read_job *r = (struct read_job *) j;
+    struct sessions *ss = r->ss;
+    struct session *se = status == WORKQ_OK ? session_of(ss, r->conn_id) : NULL;
+    if (status == WORKQ_OK && r->rc == 0 && r->moved) {
+        /* Everyone in the room hears it, the reader's other devices too. */
+        room_event(ss, r->room_id, proto_read(r->room_id, r->user_id, r->read), NULL);
+    } else if (se && r->rc == ERR_INVALID) {
+        refuse(ss, se->c, REFUSE_BAD_REQUEST, "seq_out_of_range",
+               "seq is beyond the room's last message", NULL, r->room_id);
+    } else if (se && r->rc == ERR_NOT_FOUND) {
+        refuse(ss, se->c, REFUSE_NOT_MEMBER, "not_member", "you are not a member of this room",
+               NULL, r->room_id);
+    } else if (se && r->rc) {
+        refuse(ss, se->c, REFUSE_STORE_UNAVAILABLE, "unavailable",
+               "the read position cannot be saved now, retry later", NULL, r->room_id);
+    }
+    if (se)
+        transport_flush_later(se->c);
+    free(r);
+}
+
+/* read_start: membership is confirmed: save the watermark (forward only,
+ * in MySQL) and tell the room when it moved. */
+static void read_start(struct sessions *ss, struct session *se, struct cmd_node *n)
+{
+    struct read_job *r = calloc(1, sizeof *r);
+    if (!r) {
+        send_error(se->c, "unavailable", "out of memory", NULL, n->cmd.room_id);
+        free_cmd(n);
+        return;
+    }
+    r->base.run = read_run;
+    r->base.done = read_done;
+    r->base.owner = se->c->id;
+    r->ss = ss;
+    r->conn_id = se->c->id;
+    r->room_id = n->cmd.room_id;
+    r->user_id = se->c->user_id;
+    r->seq = n->cmd.seq;
+    free_cmd(n);
+    workq_submit(ss->sqlq, &r->base);
+}
+
+/* typing_send: the other member sees "typing" for SESSION_TYPING_TTL_MS;
+ * never stored. */
+static void typing_send(struct sessions *ss, struct session *se, struct cmd_node *n)
+{
+    int64_t room_id = n->cmd.room_id;
+    free_cmd(n);
+    room_event(ss, room_id, proto_typing(room_id, se->c->user_id, SESSION_TYPING_TTL_MS), se->c);
+}
+
 static void continue_cmd(struct sessions *ss, struct session *se, struct cmd_node *n)
 {
-    if (n->cmd.kind == PROTO_ENTER)
+    switch (n->cmd.kind) {
+    case PROTO_ENTER:
         enter_start(ss, se, n);
-    else
+        break;
+    case PROTO_READ:
+        read_start(ss, se, n);
+        break;
+    case PROTO_TYPING:
+        typing_send(ss, se, n);
+        break;
+    default:
         send_enqueue(ss, se, n);
+        break;
+    }
 }
 
 /* ---------------------------------------------------- membership checks */
@@ -288,6 +394,8 @@ static void handle_cmd(struct sessions *ss, struct session *se, struct cmd_node 
         break;
     case PROTO_TEXT:
     case PROTO_IMAGE:
+    case PROTO_READ:
+    case PROTO_TYPING:
         break;
     }
     if (member_cached(se, cmd->room_id))
@@ -332,6 +440,10 @@ static int admit(struct sessions *ss, struct session *se, struct cmd_node *n, in
     } else if (cmd->kind == PROTO_ENTER && !ratelimit_take(&se->enter_rl, timefmt_mono_ms())) {
         refuse(ss, c, REFUSE_RATE_LIMITED, "rate_limited", "too many ENTERs, slow down", NULL,
                cmd->room_id);
+    } else if ((cmd->kind == PROTO_READ || cmd->kind == PROTO_TYPING) &&
+               !ratelimit_take(&se->state_rl, timefmt_mono_ms())) {
+        refuse(ss, c, REFUSE_RATE_LIMITED, "rate_limited", "too many READ or TYPING, slow down",
+               NULL, cmd->room_id);
     } else if (se->inbox_len >= SESSION_INBOX_MAX) {
         refuse(ss, c, REFUSE_RATE_LIMITED, "rate_limited", "too many commands waiting",
                cmd->client_msg_id, cmd->room_id);
@@ -386,6 +498,7 @@ void session_open(struct sessions *ss, struct conn *c)
     /* A page reconnecting ENTERs all its rooms at once: the burst allows it. */
     ratelimit_init(&se->enter_rl, SESSION_ENTER_RATE,
                    ss->cfg->max_rooms_per_conn + SESSION_ENTER_RATE, now);
+    ratelimit_init(&se->state_rl, SESSION_STATE_RATE, SESSION_STATE_BURST, now);
     c->session = se;
 }
 

@@ -22,8 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SESSION_INBOX_MAX  256 /* commands waiting behind a membership check */
-#define SESSION_ENTER_RATE 20  /* ENTERs per second per connection, on average */
+#define SESSION_INBOX_MAX     256 /* commands waiting behind a membership check */
+#define SESSION_ENTER_RATE    20  /* ENTERs per second per connection, on average */
+#define SESSION_STATE_RATE    5   /* READ and TYPING per second per connection, on average */
+#define SESSION_STATE_BURST   20
+#define SESSION_TYPING_TTL_MS 5000 /* a TYPING shows this long unless repeated */
 
 struct conn;
 struct fanout;
@@ -45,6 +48,11 @@ void sessions_free(struct sessions *ss);
  * instead of MySQL's rooms table (tests). */
 typedef int session_member_fn(void *sql_ctx, int64_t room_id, int64_t user_id);
 void sessions_set_membership(struct sessions *ss, session_member_fn *is_member);
+
+/* sessions_set_publisher: how READ and TYPING frames reach the other
+ * relays (room_id's channel); without one they stay on this relay. */
+typedef void session_publish_fn(void *arg, int64_t room_id, const char *frame, size_t len);
+void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish, void *arg);
 
 /* sessions_stop: shutting down: TEXT and IMAGE are refused from now on. */
 void sessions_stop(struct sessions *ss);

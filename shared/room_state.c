@@ -64,8 +64,9 @@ int room_state_read_raise(struct sqldb *db, int64_t room_id, int64_t user_id, in
 }
 
 int room_state_mark_read(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq,
-                         int64_t *read)
+                         int64_t *read, int *moved)
 {
+    uint64_t affected = 0;
     if (seq < 0)
         return ERR_INVALID;
     /* One statement decides: it moves the watermark only forward and only
@@ -77,7 +78,7 @@ int room_state_mark_read(struct sqldb *db, int64_t room_id, int64_t user_id, int
                              "SET m.last_read_seq = ? "
                              "WHERE m.room_id = ? AND m.user_id = ? AND m.last_read_seq < ? "
                              "AND r.last_seq >= ?",
-                             up, 5, NULL, NULL);
+                             up, 5, &affected, NULL);
     if (rc)
         return rc;
     /* Now the watermark and the room's last seq, which also tell "not a
@@ -92,6 +93,8 @@ int room_state_mark_read(struct sqldb *db, int64_t room_id, int64_t user_id, int
     if (rc)
         return rc;
     *read = cols[0].i64;
+    if (moved)
+        *moved = affected > 0;
     return seq > cols[1].i64 ? ERR_INVALID : 0;
 }
 

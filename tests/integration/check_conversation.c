@@ -285,6 +285,91 @@ START_TEST(test_conversation_preview_is_short)
 }
 END_TEST
 
+/* READ over the socket: saved forward only, told to every connection in
+ * the room (the reader's too) when it moved, refused past the last message
+ * and for a non-member. */
+START_TEST(test_conversation_read_frame)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvrframe", rh_port());
+    rh_text(&p.ca, p.room, "rf-1", "one");
+    int64_t last = rh_text(&p.ca, p.room, "rf-2", "two");
+    cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
+    cJSON_Delete(rh_expect(&p.cb, "MESSAGE"));
+
+    rh_sendf(&p.cb, "{\"chatType\":\"READ\",\"chatRoomId\":%lld,\"seq\":%lld}", (long long) p.room,
+             (long long) last);
+    for (int k = 0; k < 2; k++) {
+        cJSON *r = rh_expect(k ? &p.cb : &p.ca, "READ");
+        ck_assert_int_eq(rh_int(r, "chatRoomId"), p.room);
+        ck_assert_int_eq(rh_int(r, "userId"), p.b.id);
+        ck_assert_int_eq(rh_int(r, "seq"), last);
+        cJSON_Delete(r);
+    }
+    /* Back: nothing moves, nobody is told. */
+    rh_sendf(&p.cb, "{\"chatType\":\"READ\",\"chatRoomId\":%lld,\"seq\":1}", (long long) p.room);
+    rh_no_frame(&p.ca, 300);
+    rh_no_frame(&p.cb, 1);
+    rh_sendf(&p.cb, "{\"chatType\":\"READ\",\"chatRoomId\":%lld,\"seq\":%lld}", (long long) p.room,
+             (long long) last + 5);
+    cJSON_Delete(rh_expect_error(&p.cb, "seq_out_of_range"));
+    rh_sendf(&p.cb, "{\"chatType\":\"READ\",\"chatRoomId\":%lld}", (long long) p.room);
+    cJSON_Delete(rh_expect_error(&p.cb, "bad_request"));
+    ck_assert_int_eq(unread_of(&p.b, p.room), 0);
+    cJSON *owner;
+    ck_assert_int_eq(rh_int(room_of(&p.a, p.room, &owner), "peerLastReadSeq"), last);
+    cJSON_Delete(owner);
+
+    struct rh_user stranger;
+    struct ws_client cs;
+    rh_user_new(&stranger, "cvrstranger");
+    rh_connect(&cs, &stranger);
+    rh_sendf(&cs, "{\"chatType\":\"READ\",\"chatRoomId\":%lld,\"seq\":1}", (long long) p.room);
+    cJSON_Delete(rh_expect_error(&cs, "not_member"));
+    rh_sendf(&cs, "{\"chatType\":\"TYPING\",\"chatRoomId\":%lld}", (long long) p.room);
+    cJSON_Delete(rh_expect_error(&cs, "not_member"));
+    rh_no_frame(&p.ca, 300);
+    ws_close(&cs);
+    rh_user_free(&stranger);
+    rh_pair_close(&p);
+}
+END_TEST
+
+/* TYPING reaches the other member (not the typist), with its lifetime; it
+ * is never stored, and a flood is cut off with rate_limited. */
+START_TEST(test_conversation_typing_frame)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvtype", rh_port());
+    rh_sendf(&p.cb, "{\"chatType\":\"TYPING\",\"chatRoomId\":%lld}", (long long) p.room);
+    cJSON *t = rh_expect(&p.ca, "TYPING");
+    ck_assert_int_eq(rh_int(t, "chatRoomId"), p.room);
+    ck_assert_int_eq(rh_int(t, "userId"), p.b.id);
+    ck_assert_int_gt(rh_int(t, "expiresInMs"), 0);
+    cJSON_Delete(t);
+    rh_no_frame(&p.cb, 200);
+    int64_t seqs[4];
+    ck_assert_int_eq((int) rh_history_seqs(&p.a, p.room, 0, seqs, 4), 0);
+
+    int limited = 0, relayed = 0;
+    for (int i = 0; i < 60; i++)
+        rh_sendf(&p.cb, "{\"chatType\":\"TYPING\",\"chatRoomId\":%lld}", (long long) p.room);
+    cJSON *j;
+    while ((j = rh_next(&p.cb, 500)) != NULL) {
+        limited += strcmp(rh_str(j, "type"), "ERROR") == 0 &&
+                   strcmp(rh_str(j, "code"), "rate_limited") == 0;
+        cJSON_Delete(j);
+    }
+    while ((j = rh_next(&p.ca, 300)) != NULL) {
+        relayed += strcmp(rh_str(j, "type"), "TYPING") == 0;
+        cJSON_Delete(j);
+    }
+    ck_assert_int_gt(limited, 0);
+    ck_assert_int_eq(relayed + limited, 60);
+    rh_pair_close(&p);
+}
+END_TEST
+
 static void resume_ferretdb(void)
 {
     pid_t f = testenv_pid("ferretdb");
@@ -304,6 +389,8 @@ Suite *conversation_suite(void)
     tcase_add_test(tc, test_conversation_lost_write_settles);
     tcase_add_test(tc, test_conversation_rooms_by_activity);
     tcase_add_test(tc, test_conversation_preview_is_short);
+    tcase_add_test(tc, test_conversation_read_frame);
+    tcase_add_test(tc, test_conversation_typing_frame);
     suite_add_tcase(s, tc);
     return s;
 }

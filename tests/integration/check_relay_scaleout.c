@@ -62,7 +62,7 @@ static void suite_teardown(void)
 static pid_t spawn_relay(int port)
 {
     static const char *const env[] = {REDIS_URL, NULL};
-    return rh_spawn(port, env);
+    return rh_spawn_sharing(port, env);
 }
 
 /* ---------------------------------------------------- frame bookkeeping */
@@ -427,6 +427,37 @@ START_TEST(test_scaleout_two_relays_share_one_port)
 }
 END_TEST
 
+/* READ and TYPING cross relays too: bob on B reads and types, alice on A
+ * hears both; alice types, bob hears it. */
+START_TEST(test_scaleout_read_and_typing_cross_relays)
+{
+    struct duo d;
+    duo_open(&d, "sostate", PORT_A, PORT_B);
+    cJSON *ack = send_text(&d.ca, d.room, "st-1", &d.sa);
+    int64_t seq = rh_int(ack, "seq");
+    cJSON_Delete(ack);
+    await_seq(&d.cb, &d.sb, seq);
+
+    rh_sendf(&d.cb, "{\"chatType\":\"READ\",\"chatRoomId\":%lld,\"seq\":%lld}", (long long) d.room,
+             (long long) seq);
+    cJSON *r = rh_expect(&d.ca, "READ");
+    ck_assert_int_eq(rh_int(r, "userId"), d.bob.id);
+    ck_assert_int_eq(rh_int(r, "seq"), seq);
+    cJSON_Delete(r);
+    cJSON_Delete(rh_expect(&d.cb, "READ")); /* the reader's own connection */
+
+    rh_sendf(&d.cb, "{\"chatType\":\"TYPING\",\"chatRoomId\":%lld}", (long long) d.room);
+    cJSON *t = rh_expect(&d.ca, "TYPING");
+    ck_assert_int_eq(rh_int(t, "userId"), d.bob.id);
+    cJSON_Delete(t);
+    rh_sendf(&d.ca, "{\"chatType\":\"TYPING\",\"chatRoomId\":%lld}", (long long) d.room);
+    t = rh_expect(&d.cb, "TYPING");
+    ck_assert_int_eq(rh_int(t, "userId"), d.alice.id);
+    cJSON_Delete(t);
+    duo_close(&d);
+}
+END_TEST
+
 START_TEST(test_scaleout_retry_through_other_relay_stored_once)
 {
     struct duo d;
@@ -555,6 +586,7 @@ Suite *relay_scaleout_suite(void)
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
     tcase_add_test(tc, test_scaleout_two_relays_both_ways_in_order);
     tcase_add_test(tc, test_scaleout_retry_through_other_relay_stored_once);
+    tcase_add_test(tc, test_scaleout_read_and_typing_cross_relays);
     tcase_add_test(tc, test_scaleout_redis_outage_local_continues_then_resumes);
     tcase_add_test(tc, test_scaleout_sigkill_resume_on_other_relay_with_since);
     tcase_add_test(tc, test_scaleout_two_relays_share_one_port);

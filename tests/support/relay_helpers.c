@@ -267,15 +267,11 @@ static int port_listening(int port)
     return up;
 }
 
-pid_t rh_spawn(int port, const char *const *env)
+/* spawn_checked: start the relay, wait until the port accepts, and make
+ * sure the relay started is alive (not one that lost the bind). */
+static pid_t spawn_checked(int port, const char *const *env)
 {
     char log[512];
-    /* A relay of a test that failed dies with that test's process (its
-     * death signal), but not always before the next test starts: wait for
-     * the port, or the new relay would lose the bind and the test would
-     * talk to the dying one. */
-    for (int waited = 0; waited < 10000 && port_listening(port); waited += 50)
-        usleep(50 * 1000);
     pid_t pid = spawn_relay(port, env, log, sizeof log);
     int status;
     if (testenv_wait_port(port, 20000) != 0 || waitpid(pid, &status, WNOHANG) != 0) {
@@ -284,6 +280,22 @@ pid_t rh_spawn(int port, const char *const *env)
         ck_abort_msg("relay on port %d did not start (see %s)", port, log);
     }
     return pid;
+}
+
+pid_t rh_spawn(int port, const char *const *env)
+{
+    /* A relay of a test that failed dies with that test's process (its
+     * death signal), but not always before the next test starts: wait for
+     * the port, or the new relay would lose the bind and the test would
+     * talk to the dying one. */
+    for (int waited = 0; waited < 10000 && port_listening(port); waited += 50)
+        usleep(50 * 1000);
+    return spawn_checked(port, env);
+}
+
+pid_t rh_spawn_sharing(int port, const char *const *env)
+{
+    return spawn_checked(port, env);
 }
 
 int rh_spawn_exit(int port, const char *const *env, int wait_ms)

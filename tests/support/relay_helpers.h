@@ -99,6 +99,11 @@ size_t rh_history_seqs(const struct rh_user *u, int64_t room, int64_t after, int
  * failure). */
 pid_t rh_spawn(int port, const char *const *env);
 
+/* rh_spawn_sharing: rh_spawn for a relay that shares its port with one
+ * already listening there (SO_REUSEPORT, with Redis): no wait for the
+ * port to be free. */
+pid_t rh_spawn_sharing(int port, const char *const *env);
+
 /* rh_spawn_exit: start a private relay like rh_spawn that is expected not
  * to start; wait up to wait_ms for it to exit. Returns its exit status, or
  * -1 when it was still running (then killed) or died of a signal. */

@@ -266,10 +266,13 @@ START_TEST(test_scaleout_payload_round_trip)
     ck_assert_uint_eq(flen, strlen(frame));
     ck_assert_int_eq(memcmp(f, frame, flen), 0);
     free(p);
+    /* seq 0: a frame that is no stored message (READ, TYPING). */
+    ck_assert_int_eq(redis_payload_parse("0123456789abcdef:0:{}", 21, &origin, &seq, &f, &flen), 0);
+    ck_assert_int_eq(seq, 0);
     const char *bad[] = {"",
                          "0123456789abcdef:42:",
                          "0123456789abcdeg:42:{}",
-                         "0123456789abcdef:0:{}",
+                         "0123456789abcdef:-1:{}",
                          "0123456789abcdef::{}",
                          "0123456789abcdef:4x:{}",
                          "0123456789abcdef:42:[]",
