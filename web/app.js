@@ -23,6 +23,7 @@
   const STORAGE_KEY = 'chat.session';
   const HISTORY_PAGE = 50;
   const ROOMS_PAGE = 50;
+  const TYPING_EVERY_MS = 3000;         /* the relay shows a TYPING for 5 s */
   const BASE_TITLE = document.title;
   const MAX_TEXT_CHARS = 4000;          /* the relay's default max_text_chars */
   const MAX_ENTERED_ROOMS = 50;         /* well under the relay's 100 per connection */
@@ -82,6 +83,9 @@
       entered: false,       /* ENTERED received on the current socket */
       unread: 0,            /* messages of the peer not read yet (the server's count, then live) */
       readSent: 0,          /* the highest seq this page has reported as read */
+      peerRead: 0,          /* the peer's watermark: my messages above it are unread */
+      typingUntil: 0,       /* the peer is typing until this time (ms) */
+      typingTimer: null,
       lastTouched: 0,
       error: '',
     };
@@ -330,6 +334,7 @@
      * room is read as it is shown. */
     if (typeof room.unreadCount === 'number' && room.id !== state.currentRoomId) rs.unread = room.unreadCount;
     if (typeof room.lastReadSeq === 'number') rs.readSent = Math.max(rs.readSent, room.lastReadSeq);
+    if (typeof room.peerLastReadSeq === 'number') rs.peerRead = Math.max(rs.peerRead, room.peerLastReadSeq);
     if (!state.roomOrder.includes(room.id)) {
       if (atTop) state.roomOrder.unshift(room.id);
       else state.roomOrder.push(room.id);
@@ -457,6 +462,9 @@
     if (!isNearBottom($('messages'))) return;
     const seq = rs.lastSeq;
     rs.readSent = seq;
+    /* Over the socket the peer hears it at once; without one, the API
+     * saves it and the peer sees it on its next room list. */
+    if (sendFrame({ chatType: 'READ', chatRoomId: rs.room.id, seq })) return;
     api('POST', `/rooms/${rs.room.id}/read`, { seq }).catch(() => {
       if (rs.readSent === seq) rs.readSent = 0; /* try again on the next chance */
     });
@@ -520,7 +528,9 @@
     if (!rs) return;
     const peer = peerOf(rs.room);
     $('room-title').textContent = roomTitle(rs.room);
-    $('room-subtitle').textContent = peer ? `@${peer.username}` : '';
+    const typing = rs.typingUntil > Date.now();
+    $('room-subtitle').textContent = typing ? 'typing…' : (peer ? `@${peer.username}` : '');
+    $('room-subtitle').classList.toggle('typing', typing);
     fillAvatar($('room-avatar'), peer);
   }
 
@@ -572,6 +582,7 @@
     }
     const msg = {
       id: m.id,
+      roomId: rs.room.id,
       seq: m.seq,
       senderId: m.senderId,
       chatType: m.chatType,
@@ -721,6 +732,9 @@
   function statusLabel(msg) {
     if (msg.status === 'pending') return 'Sending…';
     if (msg.status === 'failed') return `Not sent${msg.error ? `: ${msg.error}` : ''}`;
+    /* My stored message the peer has not read yet: the "1" marker. */
+    const rs = state.rooms.get(msg.roomId);
+    if (rs && msg.senderId === state.session.user.id && msg.seq > rs.peerRead) return '1';
     return '';
   }
 
@@ -753,6 +767,7 @@
     msg.parts.time.textContent = timeFmt.format(when);
     msg.parts.time.title = fullFmt.format(when);
     msg.parts.status.textContent = statusLabel(msg);
+    msg.parts.status.classList.toggle('unread-mark', msg.parts.status.textContent === '1');
     msg.parts.retry.hidden = msg.status !== 'failed';
     msg.parts.discard.hidden = msg.status !== 'failed';
   }
@@ -870,6 +885,8 @@
     rs.byClientId.set(msg.clientMsgId, msg);
     state.pendingById.set(msg.clientMsgId, msg);
     insertSorted(rs, msg);
+    /* The peer drops "typing" at this message: the next keystroke says it again. */
+    rs.typingSentAt = 0;
     state.forceBottom = true;
     roomChanged(rs);
     flushOutbox();
@@ -1001,6 +1018,7 @@
 
   function onComposerInput() {
     autoGrow();
+    sendTyping();
     const n = codePointLength($('composer-input').value);
     $('composer-hint').textContent = n > MAX_TEXT_CHARS - 200 ? `${n} / ${MAX_TEXT_CHARS}` : '';
   }
@@ -1028,6 +1046,40 @@
     el.dataset.state = conn;
     const text = { offline: 'Offline', connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…' }[conn];
     $('conn-text').textContent = detail ? `${text} ${detail}` : text;
+  }
+
+  /* sendTyping: tell the peer, at most every TYPING_EVERY_MS while typing
+   * goes on (the relay's indicator lasts a few seconds). */
+  function sendTyping() {
+    const rs = state.rooms.get(state.currentRoomId);
+    const now = Date.now();
+    if (!rs || !$('composer-input').value || now - (rs.typingSentAt || 0) < TYPING_EVERY_MS) return;
+    if (sendFrame({ chatType: 'TYPING', chatRoomId: rs.room.id })) rs.typingSentAt = now;
+  }
+
+  function onRead(f) {
+    const rs = state.rooms.get(f.chatRoomId);
+    if (!rs || !state.session) return;
+    if (f.userId === state.session.user.id) {
+      /* Read on another device (or this one): nothing here is unread up to there. */
+      rs.readSent = Math.max(rs.readSent, f.seq);
+      if (rs.room.id !== state.currentRoomId) rs.unread = 0;
+      renderRoomList();
+      return;
+    }
+    if (f.seq <= rs.peerRead) return;
+    rs.peerRead = f.seq;
+    for (const m of rs.messages) if (m.el) updateMessageEl(m);
+  }
+
+  function onTyping(f) {
+    const rs = state.rooms.get(f.chatRoomId);
+    if (!rs || !state.session || f.userId === state.session.user.id) return;
+    const ms = Math.min(Math.max(f.expiresInMs || 0, 1000), 10000);
+    rs.typingUntil = Date.now() + ms;
+    clearTimeout(rs.typingTimer);
+    rs.typingTimer = setTimeout(() => { if (rs.room.id === state.currentRoomId) renderRoomHeader(); }, ms + 50);
+    if (rs.room.id === state.currentRoomId) renderRoomHeader();
   }
 
   function sendFrame(obj) {
@@ -1131,6 +1183,8 @@
       case 'ACK': onAck(f); break;
       case 'ERROR': onError(f); break;
       case 'LEFT': onLeft(f); break;
+      case 'READ': onRead(f); break;
+      case 'TYPING': onTyping(f); break;
       default: break; /* newer relays may add frame types */
     }
   }
@@ -1154,6 +1208,10 @@
     if (!rs) return;
     if (addStored(rs, m)) {
       if (rs.room.id !== state.currentRoomId && m.senderId !== state.session.user.id) rs.unread++;
+    }
+    if (m.senderId !== state.session.user.id && rs.typingUntil) {
+      rs.typingUntil = 0;
+      if (rs.room.id === state.currentRoomId) renderRoomHeader();
     }
     roomChanged(rs);
   }

@@ -344,6 +344,40 @@ step('messages go both ways: pending then sent, mine vs theirs, local times', as
   }
 });
 
+step('typing shows on the other side; my message is marked "1" until the peer reads it', async () => {
+  const { alice, bob } = users;
+  /* Bob types: alice's header says so (the relay relays TYPING). */
+  await bob.page.fill('#composer-input', 'thinking');
+  await waitUntil(async () => (await alice.page.textContent('#room-subtitle')) === 'typing…',
+    '"typing…" in alice\'s header');
+  await bob.page.fill('#composer-input', '');
+
+  /* Bob looks away (no room open): alice's next message stays unread,
+   * with its marker on alice and a badge in bob's list. */
+  await bob.page.evaluate(() => { window.location.hash = ''; });
+  await bob.page.locator('#room').waitFor({ state: 'hidden' });
+  const text = `read me ${RUN}`;
+  await sendText(alice, text);
+  const mine = await waitForMessage(alice, text, 'sent');
+  await waitUntil(async () => (await mine.first().locator('.msg-status').textContent()) === '1',
+    'the unread marker "1" on alice\'s message');
+  const badge = bob.page.locator(`#room-list a[data-room-id="${roomId}"] .badge`);
+  await waitUntil(async () => (await badge.count()) === 1 && (await badge.textContent()) === '1',
+    'an unread badge of 1 in bob\'s list');
+  await waitUntil(async () => /^\(1\) /.test(await bob.page.title()), 'the unread count in bob\'s title');
+  await screenshot(bob, 'bob-unread-list.png');
+
+  /* Bob opens the room in a focused window: he reads it, alice's marker
+   * clears and so does his badge. */
+  await bob.page.bringToFront();
+  await bob.page.locator(`#room-list a[data-room-id="${roomId}"]`).click();
+  await waitForMessage(bob, text);
+  await waitUntil(async () => (await mine.first().locator('.msg-status').textContent()) === '',
+    'the marker cleared on alice once bob read the message');
+  await waitUntil(async () => (await badge.count()) === 0, 'bob\'s badge cleared');
+  await alice.page.bringToFront();
+});
+
 step('an image message shows as an image', async () => {
   const { alice, bob } = users;
   const url = `${BASE}/favicon.svg?run=${RUN}`;
