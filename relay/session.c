@@ -376,14 +376,16 @@ static void send_enqueue(struct conn *c, struct cmd_node *n)
     om->conn_id = c->id;
     om->m.room_id = cmd->room_id;
     om->m.sender_id = c->user_id;
-    om->m.type = cmd->kind == PROTO_IMAGE ? CHAT_IMAGE : CHAT_TEXT;
+    om->m.type = cmd->kind == PROTO_IMAGE ? cmd->type : CHAT_TEXT;
+    om->m.media = cmd->media; /* moved */
+    cmd->media = NULL;
     om->m.message = cmd->message;
     om->m.image_url = cmd->image_url;
     om->m.image_name = cmd->image_name;
     om->m.client_msg_id = cmid;
     cmd->message = cmd->image_url = cmd->image_name = NULL; /* moved */
     om->bytes = sizeof *om + str_size(om->m.message) + str_size(om->m.image_url) +
-                str_size(om->m.image_name) + str_size(cmid);
+                str_size(om->m.image_name) + str_size(cmid) + (om->m.media ? sizeof *om->m.media : 0);
     free_cmd(n);
     relay_enqueue_write(r, om);
 }
@@ -704,7 +706,7 @@ void session_on_text(void *arg, const char *text, size_t len)
         return;
     }
     struct proto_cmd *cmd = &n->cmd;
-    int rc = proto_parse(text, len, (size_t) r->cfg->max_text_chars, cmd, &err);
+    int rc = proto_parse(text, len, (size_t) r->cfg->max_text_chars, r->cfg->media_key, cmd, &err);
     if (rc == ERR_NOMEM) {
         free_cmd(n);
         conn_close(c, 1011, "out of memory");

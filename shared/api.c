@@ -36,6 +36,8 @@ void api_resp_init(struct api_resp *resp)
 
 void api_resp_deinit(struct api_resp *resp)
 {
+    if (resp->stream_free)
+        resp->stream_free(resp->stream_arg);
     cJSON_Delete(resp->json);
     memset(resp, 0, sizeof *resp);
 }
@@ -50,6 +52,18 @@ int api_resp_header(struct api_resp *resp, const char *name, const char *value)
     }
     resp->headers_len += (size_t) n;
     return 0;
+}
+
+void api_resp_stream(struct api_resp *resp, int status,
+                     int (*stream)(void *arg, api_write_fn write, void *write_arg),
+                     void (*free_fn)(void *arg), void *arg)
+{
+    cJSON_Delete(resp->json);
+    resp->json = NULL;
+    resp->status = status;
+    resp->stream = stream;
+    resp->stream_free = free_fn;
+    resp->stream_arg = arg;
 }
 
 void api_resp_json(struct api_resp *resp, int status, cJSON *body)
@@ -129,6 +143,10 @@ static const char *reason_phrase(int status)
         return "Created";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
@@ -145,6 +163,12 @@ static const char *reason_phrase(int status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
     case 500:
         return "Internal Server Error";
     case 503:
@@ -153,8 +177,23 @@ static const char *reason_phrase(int status)
     return "Unknown";
 }
 
+/* render_stream_head: the head of a streamed answer, headers from the
+ * handler only. */
+static char *render_stream_head(const struct api_resp *resp, size_t *len)
+{
+    char head[API_HEADERS_MAX + 64];
+    int n = snprintf(head, sizeof head, "Status: %d %s\r\n%.*s\r\n", resp->status,
+                     reason_phrase(resp->status), (int) resp->headers_len, resp->headers);
+    if (n < 0 || (size_t) n >= sizeof head)
+        return NULL;
+    *len = (size_t) n;
+    return strdup(head);
+}
+
 char *api_resp_render(const struct api_resp *resp, size_t *len)
 {
+    if (resp->stream)
+        return render_stream_head(resp, len);
     char *body = resp->json ? cJSON_PrintUnformatted(resp->json) : NULL;
     size_t body_len = body ? strlen(body) : 0;
     int status = resp->status ? resp->status : 500;
@@ -245,12 +284,31 @@ static int parse_id(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
+/* key_len: the length of the {key} segment at s, 0 when it is not one. */
+static size_t key_len(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+    return n <= API_KEY_MAX && (s[n] == '/' || s[n] == '\0') ? n : 0;
+}
+
 /* route_match: 1 when path fits pattern (segment by segment; "{id}"
- * matches one positive id segment, stored in *id). */
-static int route_match(const char *pattern, const char *path, int64_t *id)
+ * matches one positive id segment, stored in *id; "{key}" one key segment,
+ * copied to key). */
+static int route_match(const char *pattern, const char *path, int64_t *id,
+                       char key[API_KEY_MAX + 1])
 {
     const char *p = pattern, *s = path;
     for (;;) {
+        if (strncmp(p, "{key}", 5) == 0) {
+            size_t n = key_len(s);
+            if (n == 0)
+                return 0;
+            memcpy(key, s, n);
+            key[n] = '\0';
+            p += 5;
+            s += n;
+            continue;
+        }
         if (strncmp(p, "{id}", 4) == 0) {
             size_t n = strcspn(s, "/");
             if (parse_id(s, n, id) != 0)
@@ -448,12 +506,14 @@ static const struct api_route *find_route(const struct api_app *app, const struc
     for (size_t i = 0; i < app->nroutes; i++) {
         const struct api_route *r = &app->routes[i];
         int64_t id = 0;
+        char key[API_KEY_MAX + 1] = "";
         if ((r->flags & API_DEV_ONLY) && ctx->cfg->dev_login != 1)
             continue;
-        if (!route_match(r->pattern, req->path, &id))
+        if (!route_match(r->pattern, req->path, &id, key))
             continue;
         if (strcmp(r->method, req->method) == 0) {
             req->path_id = id;
+            memcpy(req->path_key, key, sizeof key);
             return r;
         }
         path_known = 1;
@@ -523,7 +583,10 @@ void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp, api
     const struct api_route *route = find_route(app, ctx, &req, resp);
     if (!route)
         goto out;
-    if (req.content_length > ctx->cfg->max_body_bytes) {
+    req.envp = envp;
+    req.read = read_fn;
+    req.read_arg = read_arg;
+    if (!(route->flags & API_RAW_BODY) && req.content_length > ctx->cfg->max_body_bytes) {
         api_resp_error(resp, 413, "payload_too_large", "the request body exceeds %d bytes",
                        ctx->cfg->max_body_bytes);
         goto out;
@@ -550,6 +613,11 @@ out:
     }
     free(req.body);
     cJSON_Delete(req.json);
+}
+
+const char *api_req_env(const struct api_req *req, const char *name)
+{
+    return env_get(req->envp, name);
 }
 
 /* ------------------------------------------------------------ parameters */

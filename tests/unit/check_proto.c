@@ -3,6 +3,7 @@
  * the server frames' JSON.
  */
 #include "errors.h"
+#include "media_id.h"
 #include "proto.h"
 
 #include <check.h>
@@ -13,9 +14,11 @@
 
 #define MAX_CHARS 10
 
+static const unsigned char key[MEDIA_KEY_LEN] = {7, 7, 7};
+
 static int parse(const char *s, struct proto_cmd *cmd, struct proto_error *err)
 {
-    return proto_parse(s, strlen(s), MAX_CHARS, cmd, err);
+    return proto_parse(s, strlen(s), MAX_CHARS, key, cmd, err);
 }
 
 /* expect_refused: s is refused with rc and code; the command is cleared. */
@@ -197,7 +200,7 @@ START_TEST(test_proto_trailing_bytes)
     ck_assert_int_eq(cmd.room_id, 4);
     proto_cmd_clear(&cmd);
     /* a NUL byte after the object is trailing data too */
-    ck_assert_int_eq(proto_parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}\0x", 37, MAX_CHARS, &cmd, &err),
+    ck_assert_int_eq(proto_parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}\0x", 37, MAX_CHARS, key, &cmd, &err),
                      ERR_INVALID);
     proto_cmd_clear(&cmd);
     ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7} \r\n\t", &cmd, &err), 0);
@@ -263,12 +266,61 @@ START_TEST(test_proto_server_frames)
 }
 END_TEST
 
+/* A media message passes only with an id made for its room and facts. */
+START_TEST(test_proto_media_bound_to_room_and_facts)
+{
+    struct proto_cmd cmd;
+    struct proto_error err;
+    unsigned char oid[MEDIA_OID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    struct media_facts f = {"image/png", 1234, 640, 480};
+    char id[MEDIA_ID_LEN + 1], frame[512];
+    media_id_make(key, oid, 7, &f, id);
+#define fmt                                                                                        \
+    "{\"chatType\":\"%s\",\"chatRoomId\":%d,\"clientMsgId\":\"m\",\"media\":{\"id\":\"%s\","           \
+    "\"name\":\"a.png\",\"type\":\"%s\",\"size\":%d,\"width\":640,\"height\":480}}"
+    snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1234);
+    ck_assert_int_eq(parse(frame, &cmd, &err), 0);
+    ck_assert_int_eq(cmd.type, CHAT_IMAGE);
+    ck_assert_ptr_nonnull(cmd.media);
+    ck_assert_str_eq(cmd.media->id, id);
+    ck_assert_str_eq(cmd.media->name, "a.png");
+    ck_assert_int_eq(cmd.media->facts.width, 640);
+    proto_cmd_clear(&cmd);
+
+    /* another room, another size, a picture posing as a video */
+    snprintf(frame, sizeof frame, fmt, "IMAGE", 8, id, "image/png", 1234);
+    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
+    ck_assert_str_eq(err.message, "no such media in this room");
+    proto_cmd_clear(&cmd);
+    snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1235);
+    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
+    proto_cmd_clear(&cmd);
+    snprintf(frame, sizeof frame, fmt, "VIDEO", 7, id, "video/mp4", 1234);
+    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
+    proto_cmd_clear(&cmd);
+    snprintf(frame, sizeof frame, fmt, "VIDEO", 7, id, "image/png", 1234);
+    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
+    ck_assert_str_eq(err.message, "the media type does not fit the chatType");
+    proto_cmd_clear(&cmd);
+    /* no key: media refused */
+    snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1234);
+    ck_assert_int_eq(proto_parse(frame, strlen(frame), MAX_CHARS, NULL, &cmd, &err), ERR_INVALID);
+    proto_cmd_clear(&cmd);
+    /* a VIDEO without media */
+    ck_assert_int_eq(parse("{\"chatType\":\"VIDEO\",\"chatRoomId\":7,\"clientMsgId\":\"v\","
+                           "\"imageUrl\":\"http://x/a\"}", &cmd, &err), ERR_INVALID);
+    proto_cmd_clear(&cmd);
+#undef fmt
+}
+END_TEST
+
 Suite *proto_suite(void)
 {
     Suite *s = suite_create("proto");
     TCase *tc = tcase_create("frames");
     tcase_add_test(tc, test_proto_enter_and_leave);
     tcase_add_test(tc, test_proto_text_and_image);
+    tcase_add_test(tc, test_proto_media_bound_to_room_and_facts);
     tcase_add_test(tc, test_proto_text_limit_counts_code_points);
     tcase_add_test(tc, test_proto_each_refusal);
     tcase_add_test(tc, test_proto_error_keeps_ids);
