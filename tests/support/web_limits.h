@@ -14,9 +14,9 @@
 
 /* The Content-Security-Policy every config sends, word for word. */
 #define WEB_CSP                                                                                    \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; " \
-    "connect-src 'self' ws: wss:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "    \
-    "form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data: "  \
+    "blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; "             \
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /*
  * web_check_security_headers: the page (GET /), an API answer (GET
