@@ -58,7 +58,7 @@ static const struct key_desc keys[] = {
     INT(dev_login, 0, 0, 1),
     INT(max_body_bytes, 16384, 256, 1048576),
     STR(public_ws_url, "ws://127.0.0.1:8080/ws"),
-    {"media_secret", KEY_STR, "", 0, 0, offsetof(struct config, media_secret)},
+    STR(media_secret, ""),
     INT(media_max_image_bytes, 10485760, 1024, 1073741824),
     INT(media_max_video_bytes, 52428800, 1024, 1073741824),
     INT(media_max_pixels, 40000000, 1, 1000000000),
