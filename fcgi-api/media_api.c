@@ -12,6 +12,7 @@
 #include "log.h"
 #include "media_id.h"
 #include "media_scan.h"
+#include "media_thumb.h"
 #include "mediastore.h"
 #include "rooms.h"
 
@@ -91,6 +92,29 @@ static void answer_scan_error(struct api_resp *resp, int rc, const struct media_
     }
 }
 
+/* make_thumb: the thumbnail of a stored picture, from the stored copy. A
+ * picture without one still works (the page falls back to the picture),
+ * so a failure is only logged. */
+static void make_thumb(struct api_ctx *ctx, const unsigned char oid[MEDIA_OID_LEN], int64_t room,
+                       const struct media_facts *facts, int orientation)
+{
+    struct media_reader *rd = NULL;
+    void *thumb = NULL;
+    size_t len = 0;
+    int w = 0, h = 0;
+    const char *db = ctx->cfg->mongo_database;
+    int rc = mediastore_reader_open(ctx->ms, db, oid, &rd);
+    if (rc == 0)
+        rc = media_thumb_make(facts->mime, orientation, mediastore_reader_read, rd, &thumb, &len,
+                              &w, &h);
+    mediastore_reader_close(rd);
+    if (rc == 0)
+        rc = mediastore_put_thumb(ctx->ms, db, oid, room, thumb, len, w, h);
+    media_thumb_free(thumb);
+    if (rc != 0)
+        log_warn("media_thumb_failed", "type=%s err=%s", facts->mime, err_str(rc));
+}
+
 static void post_media(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
     const struct config *cfg = ctx->cfg;
@@ -150,6 +174,8 @@ static void post_media(struct api_ctx *ctx, struct api_req *req, struct api_resp
         api_resp_fail(resp, rc);
         goto out;
     }
+    if (!media_kind_is_video(s->kind))
+        make_thumb(ctx, oid, req->path_id, &facts, s->orientation);
     char id[MEDIA_ID_LEN + 1];
     media_id_make(cfg->media_key, oid, req->path_id, &facts, id);
     cJSON *body = cJSON_CreateObject();
@@ -222,11 +248,13 @@ static int stream_media(void *arg, api_write_fn write, void *warg)
     return rc;
 }
 
-static void get_media(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+/* send_media: the file (or, with thumb, its thumbnail) of the id in the
+ * path, to members of its room. */
+static void send_media(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp, int thumb)
 {
     unsigned char oid[MEDIA_OID_LEN], mac[MEDIA_MAC_LEN];
     struct media_send *ms = calloc(1, sizeof *ms);
-    char etag[API_KEY_MAX + 3], val[96];
+    char etag[API_KEY_MAX + 16], val[96];
     if (!ms) {
         api_resp_fail(resp, ERR_NOMEM);
         return;
@@ -251,8 +279,19 @@ static void get_media(struct api_ctx *ctx, struct api_req *req, struct api_resp 
             api_resp_error(resp, 404, "not_found", "no such media");
         goto fail;
     }
+    if (thumb) {
+        rc = ms->file.has_thumb ? mediastore_lookup(ctx->ms, ctx->cfg->mongo_database,
+                                                    ms->file.thumb_oid, &ms->file)
+                                : ERR_NOT_FOUND;
+        if (rc == ERR_NOT_FOUND)
+            api_resp_error(resp, 404, "not_found", "no thumbnail for this media");
+        else if (rc != 0)
+            api_resp_fail(resp, rc);
+        if (rc != 0)
+            goto fail;
+    }
     int64_t len = ms->file.facts.size;
-    snprintf(etag, sizeof etag, "\"%s\"", req->path_key);
+    snprintf(etag, sizeof etag, "\"%s%s\"", req->path_key, thumb ? "-thumb" : "");
     api_resp_header(resp, "ETag", etag);
     api_resp_header(resp, "Cache-Control", "private, max-age=31536000, immutable");
     api_resp_header(resp, "X-Content-Type-Options", "nosniff");
@@ -289,6 +328,16 @@ fail:
     free(ms);
 }
 
+static void get_media(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    send_media(ctx, req, resp, 0);
+}
+
+static void get_thumb(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    send_media(ctx, req, resp, 1);
+}
+
 static int media_init(struct api_ctx *ctx, char *err, size_t errlen)
 {
     ctx->ms = msgstore_new(ctx->cfg, err, errlen);
@@ -304,6 +353,7 @@ static void media_deinit(struct api_ctx *ctx)
 static const struct api_route routes[] = {
     {"POST", "/api/v1/rooms/{id}/media", API_AUTH | API_RAW_BODY, post_media},
     {"GET", "/api/v1/media/{key}", API_AUTH, get_media},
+    {"GET", "/api/v1/media/{key}/thumb", API_AUTH, get_thumb},
 };
 
 const struct api_app media_api_app = {"chat-media", routes, sizeof routes / sizeof routes[0],

@@ -11,6 +11,8 @@
  *   GET  /api/v1/media/<mediaId>        the file, to members of its room
  *        only (404 to anyone else, as for an id that does not exist), with
  *        ETag / If-None-Match and single byte ranges (206, 416).
+ *   GET  /api/v1/media/<mediaId>/thumb  a picture's thumbnail (WebP, at
+ *        most 320 pixels a side, upright), made at upload; 404 for videos.
  *
  * Both need the JWT in Authorization: the page fetches files with it and
  * shows them through blob: URLs, so no URL ever carries a credential.

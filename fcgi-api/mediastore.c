@@ -152,6 +152,11 @@ static int doc_to_file(const bson_t *doc, struct media_file *f)
     f->chunk_size = (int) doc_int(doc, "chunkSize");
     if (bson_iter_init_find(&it, doc, "uploadDate") && BSON_ITER_HOLDS_DATE_TIME(&it))
         f->upload_ms = bson_iter_date_time(&it);
+    bson_iter_init(&it, doc);
+    if (bson_iter_find_descendant(&it, "metadata.thumb", &sub) && BSON_ITER_HOLDS_OID(&sub)) {
+        memcpy(f->thumb_oid, bson_iter_oid(&sub)->bytes, MEDIA_OID_LEN);
+        f->has_thumb = 1;
+    }
     if (f->room_id <= 0 || f->facts.size < 0 || f->chunk_size <= 0)
         return ERR_NOT_FOUND;
     return 0;
@@ -180,6 +185,126 @@ int mediastore_lookup(struct msgstore *ms, const char *database,
     bson_destroy(filter);
     bson_destroy(opts);
     mongoc_collection_destroy(files);
+    msgstore_client_push(ms, client);
+    return rc;
+}
+
+/* open_bucket: the media bucket of database on client. */
+static mongoc_gridfs_bucket_t *open_bucket(mongoc_database_t *db, bson_error_t *e)
+{
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&opts, "bucketName", BUCKET);
+    mongoc_gridfs_bucket_t *b = mongoc_gridfs_bucket_new(db, &opts, NULL, e);
+    bson_destroy(&opts);
+    return b;
+}
+
+struct media_reader {
+    struct msgstore *ms;
+    mongoc_client_t *client;
+    mongoc_database_t *db;
+    mongoc_gridfs_bucket_t *bucket;
+    mongoc_stream_t *stream;
+};
+
+void mediastore_reader_close(struct media_reader *r)
+{
+    if (!r)
+        return;
+    if (r->stream)
+        mongoc_stream_destroy(r->stream);
+    if (r->bucket)
+        mongoc_gridfs_bucket_destroy(r->bucket);
+    if (r->db)
+        mongoc_database_destroy(r->db);
+    msgstore_client_push(r->ms, r->client);
+    free(r);
+}
+
+int mediastore_reader_open(struct msgstore *ms, const char *database,
+                           const unsigned char oid[MEDIA_OID_LEN], struct media_reader **out)
+{
+    bson_error_t e;
+    int rc = ERR_NOMEM;
+    struct media_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return ERR_NOMEM;
+    r->ms = ms;
+    if (!(r->client = msgstore_client_pop(ms)))
+        goto fail;
+    r->db = mongoc_client_get_database(r->client, database);
+    bson_value_t id = {.value_type = BSON_TYPE_OID};
+    memcpy(id.value.v_oid.bytes, oid, MEDIA_OID_LEN);
+    if (!(r->bucket = open_bucket(r->db, &e)) ||
+        !(r->stream = mongoc_gridfs_bucket_open_download_stream(r->bucket, &id, &e))) {
+        rc = msgstore_error(&e);
+        goto fail;
+    }
+    *out = r;
+    return 0;
+fail:
+    mediastore_reader_close(r);
+    return rc;
+}
+
+long mediastore_reader_read(void *arg, char *buf, size_t n)
+{
+    struct media_reader *r = arg;
+    ssize_t k = mongoc_stream_read(r->stream, buf, n, 1, 0);
+    return k < 0 ? -1 : (long) k;
+}
+
+int mediastore_put_thumb(struct msgstore *ms, const char *database,
+                         const unsigned char parent[MEDIA_OID_LEN], int64_t room_id,
+                         const void *data, size_t len, int w, int h)
+{
+    bson_error_t e;
+    int rc = 0;
+    mongoc_client_t *client = msgstore_client_pop(ms);
+    if (!client)
+        return ERR_NOMEM;
+    mongoc_database_t *db = mongoc_client_get_database(client, database);
+    mongoc_gridfs_bucket_t *bucket = open_bucket(db, &e);
+    mongoc_stream_t *s = NULL;
+    bson_oid_t poid, toid;
+    memcpy(poid.bytes, parent, MEDIA_OID_LEN);
+    bson_oid_init(&toid, NULL);
+    bson_value_t id = {.value_type = BSON_TYPE_OID};
+    id.value.v_oid = toid;
+    bson_t *opts = BCON_NEW("metadata", "{", "room", BCON_INT64(room_id), "thumbOf",
+                            BCON_OID(&poid), "type", BCON_UTF8("image/webp"), "width",
+                            BCON_INT32(w), "height", BCON_INT32(h), "ready", BCON_BOOL(true), "}");
+    if (!bucket ||
+        !(s = mongoc_gridfs_bucket_open_upload_stream_with_id(bucket, &id, "thumb", opts, &e))) {
+        rc = msgstore_error(&e);
+        goto out;
+    }
+    if (mongoc_stream_write(s, (void *) data, len, 0) != (ssize_t) len) {
+        mongoc_gridfs_bucket_abort_upload(s);
+        rc = ERR_UNAVAILABLE;
+        goto out;
+    }
+    if (mongoc_stream_close(s) != 0) {
+        rc = mongoc_gridfs_bucket_stream_error(s, &e) ? msgstore_error(&e) : ERR_UNAVAILABLE;
+        goto out;
+    }
+    mongoc_collection_t *files = mongoc_database_get_collection(db, BUCKET ".files");
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&poid));
+    bson_t *update = BCON_NEW("$set", "{", "metadata.thumb", BCON_OID(&toid), "}");
+    if (!mongoc_collection_update_one(files, filter, update, NULL, NULL, &e)) {
+        rc = msgstore_error(&e);
+        mongoc_gridfs_bucket_delete_by_id(bucket, &id, NULL);
+    }
+    bson_destroy(filter);
+    bson_destroy(update);
+    mongoc_collection_destroy(files);
+out:
+    if (s)
+        mongoc_stream_destroy(s);
+    bson_destroy(opts);
+    if (bucket)
+        mongoc_gridfs_bucket_destroy(bucket);
+    mongoc_database_destroy(db);
     msgstore_client_push(ms, client);
     return rc;
 }
@@ -341,17 +466,16 @@ int mediastore_gc(struct msgstore *ms, const char *database, const unsigned char
     if (!client)
         return ERR_NOMEM;
     mongoc_database_t *db = mongoc_client_get_database(client, database);
-    bson_t bopts = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&bopts, "bucketName", BUCKET);
-    mongoc_gridfs_bucket_t *bucket = mongoc_gridfs_bucket_new(db, &bopts, NULL, &e);
-    bson_destroy(&bopts);
+    mongoc_gridfs_bucket_t *bucket = open_bucket(db, &e);
     if (!bucket) {
         rc = msgstore_error(&e);
         goto out;
     }
     mongoc_collection_t *files = mongoc_database_get_collection(db, BUCKET ".files");
+    /* Thumbnails (metadata.thumbOf) go with their picture. */
     bson_t *filter = BCON_NEW("uploadDate", "{", "$lt", BCON_DATE_TIME(cutoff_ms), "}",
-                              "metadata.referenced", "{", "$ne", BCON_BOOL(true), "}");
+                              "metadata.referenced", "{", "$ne", BCON_BOOL(true), "}",
+                              "metadata.thumbOf", "{", "$exists", BCON_BOOL(false), "}");
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(files, filter, NULL, NULL);
     while (rc == 0 && mongoc_cursor_next(cur, &doc)) {
         struct media_file f;
@@ -375,6 +499,12 @@ int mediastore_gc(struct msgstore *ms, const char *database, const unsigned char
             rc = msgstore_error(&e);
         } else {
             (*removed)++;
+            if (f.has_thumb) {
+                bson_value_t tid = {.value_type = BSON_TYPE_OID};
+                memcpy(tid.value.v_oid.bytes, f.thumb_oid, MEDIA_OID_LEN);
+                if (!mongoc_gridfs_bucket_delete_by_id(bucket, &tid, &e))
+                    rc = msgstore_error(&e);
+            }
         }
     }
     if (rc == 0 && mongoc_cursor_error(cur, &e))

@@ -30,7 +30,11 @@ struct media_file {
     int64_t upload_ms; /* uploadDate */
     int chunk_size;
     struct media_facts facts; /* facts.size: the stored length */
+    int has_thumb;
+    unsigned char thumb_oid[MEDIA_OID_LEN]; /* when has_thumb */
 };
+
+struct media_reader;
 
 /* mediastore_upload_open: start a file for room_id by user_id with a new
  * ObjectId (in oid). 0, or a project error code. */
@@ -54,6 +58,20 @@ void mediastore_upload_abort(struct media_upload *up);
  * (or it is not finished). */
 int mediastore_lookup(struct msgstore *ms, const char *database,
                       const unsigned char oid[MEDIA_OID_LEN], struct media_file *f);
+
+/* mediastore_reader_open: read the stored bytes of file oid in order;
+ * mediastore_reader_read has the media_scan reader shape (arg: the
+ * reader). */
+int mediastore_reader_open(struct msgstore *ms, const char *database,
+                           const unsigned char oid[MEDIA_OID_LEN], struct media_reader **out);
+long mediastore_reader_read(void *arg, char *buf, size_t n);
+void mediastore_reader_close(struct media_reader *r);
+
+/* mediastore_put_thumb: store the thumbnail (WebP, w x h) of file parent
+ * and record it in the parent's metadata. */
+int mediastore_put_thumb(struct msgstore *ms, const char *database,
+                         const unsigned char parent[MEDIA_OID_LEN], int64_t room_id,
+                         const void *data, size_t len, int w, int h);
 
 /* mediastore_send: write bytes [from, to) of f through write (an
  * api_write_fn), reading only the chunks that hold them. */

@@ -314,7 +314,7 @@ static int scan_jpeg(struct media_scan *s)
                        (marker == 0xE2 && head >= 12 && memcmp(seg, "ICC_PROFILE", 12) == 0) ||
                        (marker == 0xEE && head >= 5 && memcmp(seg, "Adobe", 5) == 0);
             if (marker == 0xE1 && !orientation)
-                orientation = exif_orientation(seg, head);
+                s->orientation = orientation = exif_orientation(seg, head);
             if (!keep) {
                 if ((rc = get(s, NULL, body - head)))
                     return rc;

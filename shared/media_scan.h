@@ -45,7 +45,9 @@ struct media_scan {
 
     /* Results. */
     enum media_kind kind;
-    int width, height; /* 0 when the format does not say (WebM) */
+    int width, height; /* 0 when the format does not say (WebM); as seen, after
+                        * the EXIF orientation */
+    int orientation;   /* JPEG: the EXIF orientation kept (1..8), else 0 */
     int64_t in_bytes, out_bytes;
 
     /* Private. */

@@ -665,17 +665,18 @@
   /* mediaUrl: a blob: URL of an uploaded file, fetched once with the JWT
    * (an <img> or <video> cannot send an Authorization header, and a URL
    * carrying a credential would end up in logs and histories). */
-  function mediaUrl(id) {
-    let p = state.mediaUrls.get(id);
+  function mediaUrl(id, thumb) {
+    const key = thumb ? `${id}/thumb` : id;
+    let p = state.mediaUrls.get(key);
     if (!p) {
-      p = fetch(`${API}/media/${encodeURIComponent(id)}`, {
+      p = fetch(`${API}/media/${encodeURIComponent(id)}${thumb ? '/thumb' : ''}`, {
         headers: { Authorization: `Bearer ${state.session.token}` },
       }).then((res) => {
         if (!res.ok) throw new Error(`media ${res.status}`);
         return res.blob();
       }).then((blob) => URL.createObjectURL(blob));
-      p.catch(() => state.mediaUrls.delete(id));
-      state.mediaUrls.set(id, p);
+      p.catch(() => state.mediaUrls.delete(key));
+      state.mediaUrls.set(key, p);
     }
     return p;
   }
@@ -699,8 +700,11 @@
       : h('img', Object.assign({ alt: m.name || 'Image', onclick: () => openLightbox(m) }, size));
     const fig = h('figure', { className: 'bubble bubble-media', dataset: { mediaId: m.id } }, el,
       m.name ? h('figcaption', null, m.name) : null);
-    /* A picture being sent shows its local preview until it is stored. */
-    const src = msg.localUrl ? Promise.resolve(msg.localUrl) : mediaUrl(m.id);
+    /* A picture being sent shows its local copy; others their thumbnail
+     * (small, upright), or the picture itself when it has none. The
+     * lightbox always loads the full picture. */
+    const src = msg.localUrl ? Promise.resolve(msg.localUrl)
+      : video ? mediaUrl(m.id) : mediaUrl(m.id, true).catch(() => mediaUrl(m.id));
     src.then((url) => { el.src = url; fig.dataset.loaded = '1'; })
       .catch(() => { fig.dataset.loaded = 'failed'; });
     return fig;

@@ -413,9 +413,11 @@ step('a photo and a video from disk: preview, progress, both people see them, li
   for (const u of [alice, bob]) {
     const figs = u.page.locator('#message-list figure.bubble-media');
     await waitUntil(async () => (await figs.count()) >= before + 2, `two media messages on ${u.name}'s page`);
+    /* alice shows her own copy (480 x 320), bob the server's thumbnail (320 x 213) */
     const img = u.page.locator('#message-list figure.bubble-media img').last();
-    await waitUntil(() => img.evaluate((e) => e.complete && e.naturalWidth === 480 && e.naturalHeight === 320),
-      `the photo to load on ${u.name}`);
+    const [w, ht] = u === alice ? [480, 320] : [320, 213];
+    await waitUntil(() => img.evaluate((e, [ew, eh]) => e.complete && e.naturalWidth === ew && e.naturalHeight === eh, [w, ht]),
+      `the photo to load on ${u.name} at ${w} x ${ht}`);
     const vid = u.page.locator('#message-list figure.bubble-media video').last();
     await waitUntil(() => vid.evaluate((e) => e.readyState >= 1 && e.videoWidth === 160),
       `the video to load on ${u.name}`);

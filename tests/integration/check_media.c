@@ -508,6 +508,75 @@ START_TEST(test_media_metadata_removed)
 }
 END_TEST
 
+/* webp_size: the pixel size a WebP file declares. */
+static void webp_size(const unsigned char *b, size_t n, int *w, int *h)
+{
+    ck_assert_uint_ge(n, 30);
+    ck_assert_int_eq(memcmp(b, "RIFF", 4), 0);
+    ck_assert_int_eq(memcmp(b + 8, "WEBP", 4), 0);
+    if (!memcmp(b + 12, "VP8X", 4)) {
+        *w = 1 + (b[24] | b[25] << 8 | b[26] << 16);
+        *h = 1 + (b[27] | b[28] << 8 | b[29] << 16);
+    } else if (!memcmp(b + 12, "VP8 ", 4)) {
+        *w = (b[26] | b[27] << 8) & 0x3FFF;
+        *h = (b[28] | b[29] << 8) & 0x3FFF;
+    } else {
+        ck_assert_int_eq(memcmp(b + 12, "VP8L", 4), 0);
+        uint32_t bits = (uint32_t) b[21] | (uint32_t) b[22] << 8 | (uint32_t) b[23] << 16 |
+                        (uint32_t) b[24] << 24;
+        *w = 1 + (int) (bits & 0x3FFF);
+        *h = 1 + (int) ((bits >> 14) & 0x3FFF);
+    }
+}
+
+/* Pictures get a small upright WebP thumbnail; videos none. */
+START_TEST(test_media_thumbnails)
+{
+    struct two t;
+    two_open(&t);
+    size_t n;
+    unsigned char *photo = slurp("photo.jpg", &n);
+    char id[33], path[128], h[64];
+    upload_ok(t.ja, t.room, photo, n, id, NULL);
+    struct http_resp r;
+    int w = 0, ht = 0;
+    snprintf(path, sizeof path, "/api/v1/media/%s/thumb", id);
+    api_get(path, t.jb, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(http_header(&r, "Content-Type", h, sizeof h), "image/webp");
+    webp_size((const unsigned char *) r.body, r.len, &w, &ht);
+    ck_assert_int_eq(w, 320); /* 480 x 320 fitted into 320 x 320 */
+    ck_assert_int_eq(ht, 213);
+    ck_assert_uint_lt(r.len, n);
+    http_resp_free(&r);
+    api_get(path, t.jc, &r); /* a stranger */
+    ck_assert_int_eq(r.status, 404);
+    http_resp_free(&r);
+    free(photo);
+
+    /* a portrait phone photo (stored 64 x 48, EXIF orientation 6) */
+    unsigned char *jpg = jpeg_with_gps("GPS-X", &n);
+    upload_ok(t.ja, t.room, jpg, n, id, NULL);
+    snprintf(path, sizeof path, "/api/v1/media/%s/thumb", id);
+    api_get(path, t.jb, &r);
+    ck_assert_int_eq(r.status, 200);
+    webp_size((const unsigned char *) r.body, r.len, &w, &ht);
+    ck_assert_int_eq(w, 48);
+    ck_assert_int_eq(ht, 64);
+    http_resp_free(&r);
+    free(jpg);
+
+    unsigned char *mp4 = mp4_with_gps("x", &n);
+    upload_ok(t.ja, t.room, mp4, n, id, NULL);
+    snprintf(path, sizeof path, "/api/v1/media/%s/thumb", id);
+    api_get(path, t.jb, &r);
+    ck_assert_int_eq(r.status, 404);
+    http_resp_free(&r);
+    free(mp4);
+    two_close(&t);
+}
+END_TEST
+
 /* A client that sends part of a body and disconnects. */
 START_TEST(test_media_abort_leaves_nothing)
 {
@@ -676,6 +745,7 @@ Suite *media_suite(void)
     tcase_add_test(tc, test_media_strangers_get_404);
     tcase_add_test(tc, test_media_ranges);
     tcase_add_test(tc, test_media_metadata_removed);
+    tcase_add_test(tc, test_media_thumbnails);
     tcase_add_test(tc, test_media_abort_leaves_nothing);
     tcase_add_test(tc, test_media_message_same_room_only);
     tcase_add_test(tc, test_media_gc_removes_unsent_uploads);
