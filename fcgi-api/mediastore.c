@@ -309,12 +309,48 @@ out:
     return rc;
 }
 
+/* send_chunk: the part of chunk doc (number n) that falls in [from, to). */
+static int send_chunk(const bson_t *doc, const struct media_file *f, int64_t n, int64_t from,
+                      int64_t to, int (*write)(void *, const char *, size_t), void *warg)
+{
+    bson_iter_t it;
+    const uint8_t *data = NULL;
+    uint32_t len = 0;
+    bson_subtype_t sub;
+    if (doc_int(doc, "n") != n || !bson_iter_init_find(&it, doc, "data") ||
+        !BSON_ITER_HOLDS_BINARY(&it))
+        return ERR_INTERNAL;
+    bson_iter_binary(&it, &sub, &len, &data);
+    int64_t base = n * f->chunk_size;
+    int64_t a = from > base ? from - base : 0;
+    int64_t b = to - base < (int64_t) len ? to - base : (int64_t) len;
+    return a < b ? write(warg, (const char *) data + a, (size_t) (b - a)) : ERR_INTERNAL;
+}
+
+/* send_query: the chunks first..last of one query, in order. */
+static int send_query(mongoc_collection_t *chunks, const bson_t *filter, const bson_t *opts,
+                      const struct media_file *f, int64_t first, int64_t last, int64_t from,
+                      int64_t to, int (*write)(void *, const char *, size_t), void *warg)
+{
+    bson_error_t e;
+    const bson_t *doc;
+    int rc = 0;
+    int64_t n = first;
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(chunks, filter, opts, NULL);
+    while (rc == 0 && n <= last && mongoc_cursor_next(cur, &doc))
+        rc = send_chunk(doc, f, n++, from, to, write, warg);
+    if (rc == 0 && mongoc_cursor_error(cur, &e))
+        rc = msgstore_error(&e);
+    else if (rc == 0 && n != last + 1)
+        rc = ERR_INTERNAL; /* a chunk is missing */
+    mongoc_cursor_destroy(cur);
+    return rc;
+}
+
 int mediastore_send(struct msgstore *ms, const char *database, const struct media_file *f,
                     int64_t from, int64_t to, int (*write)(void *, const char *, size_t),
                     void *warg)
 {
-    bson_error_t e;
-    const bson_t *doc;
     bson_oid_t id;
     int rc = 0;
     if (from >= to)
@@ -323,38 +359,32 @@ int mediastore_send(struct msgstore *ms, const char *database, const struct medi
     if (!client)
         return ERR_NOMEM;
     memcpy(id.bytes, f->oid, MEDIA_OID_LEN);
-    int64_t first = from / f->chunk_size, last = (to - 1) / f->chunk_size;
     mongoc_collection_t *chunks = mongoc_client_get_collection(client, database, BUCKET ".chunks");
-    bson_t *filter = BCON_NEW("files_id", BCON_OID(&id), "n", "{", "$gte", BCON_INT64(first),
-                              "$lte", BCON_INT64(last), "}");
-    bson_t *opts = BCON_NEW("sort", "{", "n", BCON_INT32(1), "}", "batchSize", BCON_INT32(4));
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(chunks, filter, opts, NULL);
-    int64_t want = first;
-    while (rc == 0 && mongoc_cursor_next(cur, &doc)) {
-        bson_iter_t it;
-        const uint8_t *data = NULL;
-        uint32_t len = 0;
-        bson_subtype_t sub;
-        if (doc_int(doc, "n") != want || !bson_iter_init_find(&it, doc, "data") ||
-            !BSON_ITER_HOLDS_BINARY(&it)) {
-            rc = ERR_INTERNAL;
-            break;
+    int64_t first = from / f->chunk_size, last = (to - 1) / f->chunk_size;
+    int64_t total = (f->facts.size + f->chunk_size - 1) / f->chunk_size;
+    if ((last - first + 1) * 2 > total) {
+        /* Most of the file (a whole download, or a player's "bytes=0-"):
+         * one query. FerretDB applies the n range and the sort itself,
+         * after fetching the file's chunks by files_id. */
+        bson_t *filter = BCON_NEW("files_id", BCON_OID(&id), "n", "{", "$gte", BCON_INT64(first),
+                                  "$lte", BCON_INT64(last), "}");
+        bson_t *opts = BCON_NEW("sort", "{", "n", BCON_INT32(1), "}", "batchSize", BCON_INT32(4));
+        rc = send_query(chunks, filter, opts, f, first, last, from, to, write, warg);
+        bson_destroy(filter);
+        bson_destroy(opts);
+    } else {
+        /* A part (a player seeking): one query per chunk, both fields by
+         * equality, which the store answers from one index (see
+         * ferretdb-pg/0003_media_chunks_file_n_gin.sql), reading only the
+         * chunks asked for. */
+        bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+        for (int64_t n = first; rc == 0 && n <= last; n++) {
+            bson_t *filter = BCON_NEW("files_id", BCON_OID(&id), "n", BCON_INT32((int32_t) n));
+            rc = send_query(chunks, filter, opts, f, n, n, from, to, write, warg);
+            bson_destroy(filter);
         }
-        bson_iter_binary(&it, &sub, &len, &data);
-        int64_t base = want * f->chunk_size;
-        int64_t a = from > base ? from - base : 0;
-        int64_t b = to - base < (int64_t) len ? to - base : (int64_t) len;
-        if (a < b)
-            rc = write(warg, (const char *) data + a, (size_t) (b - a));
-        want++;
+        bson_destroy(opts);
     }
-    if (rc == 0 && mongoc_cursor_error(cur, &e))
-        rc = msgstore_error(&e);
-    else if (rc == 0 && want != last + 1)
-        rc = ERR_INTERNAL; /* a chunk is missing */
-    mongoc_cursor_destroy(cur);
-    bson_destroy(filter);
-    bson_destroy(opts);
     mongoc_collection_destroy(chunks);
     msgstore_client_push(ms, client);
     return rc;

@@ -10,7 +10,7 @@
  * carries in `metadata` the room, the uploader, what the upload found
  * (type, pixel size) and `ready`; only ready files are served. Reads fetch
  * the chunks of one file by `files_id` (and `n` for a range), never
- * anything of another file.
+ * anything of another file: one chunk per query.
  */
 #ifndef CHAT_MEDIASTORE_H
 #define CHAT_MEDIASTORE_H
