@@ -145,8 +145,8 @@ static void post_media(struct api_ctx *ctx, struct api_req *req, struct api_resp
                        "send a JPEG, PNG, GIF or WebP picture or an MP4 or WebM video");
         goto out;
     }
-    s->max_in = media_kind_is_video(s->kind) ? cfg->media_max_video_bytes
-                                             : cfg->media_max_image_bytes;
+    s->max_in =
+        media_kind_is_video(s->kind) ? cfg->media_max_video_bytes : cfg->media_max_image_bytes;
     if (rc == 0 && (req->content_length > s->max_in || s->in_bytes > s->max_in))
         rc = ERR_TOO_LARGE;
     if (rc == 0)
@@ -164,9 +164,8 @@ static void post_media(struct api_ctx *ctx, struct api_req *req, struct api_resp
     snprintf(facts.mime, sizeof facts.mime, "%s", media_kind_mime(s->kind));
     if (rc != 0) {
         mediastore_upload_abort(up);
-        log_info("media_refused", "user=%lld room=%lld err=%s bytes=%lld",
-                 (long long) req->user.id, (long long) req->path_id, err_str(rc),
-                 (long long) s->in_bytes);
+        log_info("media_refused", "user=%lld room=%lld err=%s bytes=%lld", (long long) req->user.id,
+                 (long long) req->path_id, err_str(rc), (long long) s->in_bytes);
         answer_scan_error(resp, rc, s, cfg);
         goto out;
     }
@@ -241,8 +240,8 @@ struct media_send {
 static int stream_media(void *arg, api_write_fn write, void *warg)
 {
     struct media_send *ms = arg;
-    int rc = mediastore_send(ms->ctx->ms, ms->ctx->cfg->mongo_database, &ms->file, ms->from,
-                             ms->to, write, warg);
+    int rc = mediastore_send(ms->ctx->ms, ms->ctx->cfg->mongo_database, &ms->file, ms->from, ms->to,
+                             write, warg);
     if (rc != 0 && rc != ERR_IO)
         log_warn("media_send_failed", "err=%s", err_str(rc));
     return rc;
@@ -263,8 +262,8 @@ static void send_media(struct api_ctx *ctx, struct api_req *req, struct api_resp
     int rc = media_id_parse(req->path_key, oid, mac);
     if (rc == 0)
         rc = mediastore_lookup(ctx->ms, ctx->cfg->mongo_database, oid, &ms->file);
-    if (rc == 0 && media_id_check(ctx->cfg->media_key, req->path_key, ms->file.room_id,
-                                  &ms->file.facts) != 0)
+    if (rc == 0 &&
+        media_id_check(ctx->cfg->media_key, req->path_key, ms->file.room_id, &ms->file.facts) != 0)
         rc = ERR_NOT_FOUND;
     if (rc == ERR_INVALID || rc == ERR_NOT_FOUND) {
         api_resp_error(resp, 404, "not_found", "no such media");

@@ -67,39 +67,14 @@ static gdImagePtr orient(gdImagePtr src, int o)
         return NULL;
     gdImageAlphaBlending(dst, 0);
     gdImageSaveAlpha(dst, 1);
+    /* Orientations 2-4 mirror across one or both axes; 5-8 first swap
+     * the axes (a transpose), then mirror. */
+    int flip_x = o == 2 || o == 3 || o == 7 || o == 8;
+    int flip_y = o == 3 || o == 4 || o == 6 || o == 7;
     for (int y = 0; y < gdImageSY(dst); y++)
         for (int x = 0; x < gdImageSX(dst); x++) {
-            int sx = x, sy = y;
-            switch (o) {
-            case 2:
-                sx = sw - 1 - x;
-                break;
-            case 3:
-                sx = sw - 1 - x;
-                sy = sh - 1 - y;
-                break;
-            case 4:
-                sy = sh - 1 - y;
-                break;
-            case 5:
-                sx = y;
-                sy = x;
-                break;
-            case 6:
-                sx = y;
-                sy = sh - 1 - x;
-                break;
-            case 7:
-                sx = sw - 1 - y;
-                sy = sh - 1 - x;
-                break;
-            case 8:
-                sx = sw - 1 - y;
-                sy = x;
-                break;
-            default:
-                break;
-            }
+            int u = swap ? y : x, v = swap ? x : y;
+            int sx = flip_x ? sw - 1 - u : u, sy = flip_y ? sh - 1 - v : v;
             gdImageSetPixel(dst, x, y, gdImageGetTrueColorPixel(src, sx, sy));
         }
     return dst;

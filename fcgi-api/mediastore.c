@@ -14,109 +14,159 @@
 
 #define BUCKET "media"
 
-struct media_upload {
+/* gfs: a client of the pool with the media bucket of one database open,
+ * and the upload or download stream in use, if any. */
+struct gfs {
     struct msgstore *ms;
     mongoc_client_t *client;
     mongoc_database_t *db;
     mongoc_gridfs_bucket_t *bucket;
     mongoc_stream_t *stream;
-    bson_oid_t oid;
+    bson_oid_t oid; /* the file of the stream */
 };
 
-static void upload_free(struct media_upload *up)
+struct media_upload {
+    struct gfs g;
+};
+
+struct media_reader {
+    struct gfs g;
+};
+
+static void gfs_close(struct gfs *g)
 {
-    if (up->stream)
-        mongoc_stream_destroy(up->stream);
-    if (up->bucket)
-        mongoc_gridfs_bucket_destroy(up->bucket);
-    if (up->db)
-        mongoc_database_destroy(up->db);
-    msgstore_client_push(up->ms, up->client);
-    free(up);
+    if (g->stream)
+        mongoc_stream_destroy(g->stream);
+    if (g->bucket)
+        mongoc_gridfs_bucket_destroy(g->bucket);
+    if (g->db)
+        mongoc_database_destroy(g->db);
+    msgstore_client_push(g->ms, g->client);
+    memset(g, 0, sizeof *g);
+}
+
+/* gfs_open: *g ready for database's bucket; on failure nothing is held. */
+static int gfs_open(struct msgstore *ms, const char *database, struct gfs *g)
+{
+    bson_error_t e;
+    memset(g, 0, sizeof *g);
+    g->ms = ms;
+    if (!(g->client = msgstore_client_pop(ms)))
+        return ERR_NOMEM;
+    g->db = mongoc_client_get_database(g->client, database);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&opts, "bucketName", BUCKET);
+    g->bucket = mongoc_gridfs_bucket_new(g->db, &opts, NULL, &e);
+    bson_destroy(&opts);
+    if (!g->bucket) {
+        gfs_close(g);
+        return msgstore_error(&e);
+    }
+    return 0;
+}
+
+/* gfs_upload: start a file with a new ObjectId (g->oid) and metadata. */
+static int gfs_upload(struct gfs *g, const char *filename, const bson_t *metadata)
+{
+    bson_error_t e;
+    bson_oid_init(&g->oid, NULL);
+    bson_value_t id = {.value_type = BSON_TYPE_OID};
+    id.value.v_oid = g->oid;
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT(&opts, "metadata", metadata);
+    g->stream =
+        mongoc_gridfs_bucket_open_upload_stream_with_id(g->bucket, &id, filename, &opts, &e);
+    bson_destroy(&opts);
+    return g->stream ? 0 : msgstore_error(&e);
+}
+
+/* stream_error: the project code of the stream's last error. */
+static int stream_error(mongoc_stream_t *stream)
+{
+    bson_error_t e;
+    return mongoc_gridfs_bucket_stream_error(stream, &e) ? msgstore_error(&e) : ERR_UNAVAILABLE;
+}
+
+/* gfs_finish: close the upload (the files document appears), then, when
+ * set is not NULL, $set it on that document; on failure the file is
+ * deleted again. */
+static int gfs_finish(struct gfs *g, const bson_t *set)
+{
+    bson_error_t e;
+    if (mongoc_stream_close(g->stream) != 0) {
+        int rc = stream_error(g->stream);
+        mongoc_gridfs_bucket_abort_upload(g->stream);
+        return rc;
+    }
+    if (!set)
+        return 0;
+    mongoc_collection_t *files = mongoc_database_get_collection(g->db, BUCKET ".files");
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&g->oid));
+    bson_t update = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT(&update, "$set", set);
+    int rc = 0;
+    if (!mongoc_collection_update_one(files, filter, &update, NULL, NULL, &e)) {
+        rc = msgstore_error(&e);
+        bson_value_t id = {.value_type = BSON_TYPE_OID};
+        id.value.v_oid = g->oid;
+        mongoc_gridfs_bucket_delete_by_id(g->bucket, &id, NULL);
+    }
+    bson_destroy(filter);
+    bson_destroy(&update);
+    mongoc_collection_destroy(files);
+    return rc;
 }
 
 int mediastore_upload_open(struct msgstore *ms, const char *database, int64_t room_id,
                            int64_t user_id, unsigned char oid[MEDIA_OID_LEN],
                            struct media_upload **out)
 {
-    bson_error_t e;
-    int rc = ERR_NOMEM;
     struct media_upload *up = calloc(1, sizeof *up);
     if (!up)
         return ERR_NOMEM;
-    up->ms = ms;
-    if (!(up->client = msgstore_client_pop(ms)))
-        goto fail;
-    up->db = mongoc_client_get_database(up->client, database);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&opts, "bucketName", BUCKET);
-    up->bucket = mongoc_gridfs_bucket_new(up->db, &opts, NULL, &e);
-    bson_destroy(&opts);
-    if (!up->bucket) {
-        rc = msgstore_error(&e);
-        goto fail;
+    int rc = gfs_open(ms, database, &up->g);
+    if (rc == 0) {
+        bson_t *meta = BCON_NEW("room", BCON_INT64(room_id), "uploader", BCON_INT64(user_id),
+                                "ready", BCON_BOOL(false));
+        rc = gfs_upload(&up->g, "upload", meta);
+        bson_destroy(meta);
+        if (rc != 0)
+            gfs_close(&up->g);
     }
-    bson_oid_init(&up->oid, NULL);
-    bson_value_t id = {.value_type = BSON_TYPE_OID};
-    id.value.v_oid = up->oid;
-    bson_t *uopts = BCON_NEW("metadata", "{", "room", BCON_INT64(room_id), "uploader",
-                             BCON_INT64(user_id), "ready", BCON_BOOL(false), "}");
-    up->stream = mongoc_gridfs_bucket_open_upload_stream_with_id(up->bucket, &id, "upload", uopts, &e);
-    bson_destroy(uopts);
-    if (!up->stream) {
-        rc = msgstore_error(&e);
-        goto fail;
+    if (rc != 0) {
+        free(up);
+        return rc;
     }
-    memcpy(oid, up->oid.bytes, MEDIA_OID_LEN);
+    memcpy(oid, up->g.oid.bytes, MEDIA_OID_LEN);
     *out = up;
     return 0;
-fail:
-    upload_free(up);
-    return rc;
 }
 
 int mediastore_upload_write(void *arg, const void *buf, size_t n)
 {
     struct media_upload *up = arg;
-    bson_error_t e;
-    ssize_t w = mongoc_stream_write(up->stream, (void *) buf, n, 0);
-    if (w == (ssize_t) n)
-        return 0;
-    return mongoc_gridfs_bucket_stream_error(up->stream, &e) ? msgstore_error(&e) : ERR_IO;
+    ssize_t w = mongoc_stream_write(up->g.stream, (void *) buf, n, 0);
+    return w == (ssize_t) n ? 0 : stream_error(up->g.stream);
 }
 
 void mediastore_upload_abort(struct media_upload *up)
 {
     if (!up)
         return;
-    mongoc_gridfs_bucket_abort_upload(up->stream); /* deletes the chunks written */
-    upload_free(up);
+    mongoc_gridfs_bucket_abort_upload(up->g.stream); /* deletes the chunks written */
+    gfs_close(&up->g);
+    free(up);
 }
 
 int mediastore_upload_finish(struct media_upload *up, const struct media_facts *facts)
 {
-    bson_error_t e;
-    int rc = 0;
-    if (mongoc_stream_close(up->stream) != 0) {
-        rc = mongoc_gridfs_bucket_stream_error(up->stream, &e) ? msgstore_error(&e) : ERR_IO;
-        mediastore_upload_abort(up);
-        return rc;
-    }
-    mongoc_collection_t *files = mongoc_database_get_collection(up->db, BUCKET ".files");
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&up->oid));
-    bson_t *update = BCON_NEW("$set", "{", "metadata.type", BCON_UTF8(facts->mime), "metadata.width",
-                              BCON_INT32(facts->width), "metadata.height",
-                              BCON_INT32(facts->height), "metadata.ready", BCON_BOOL(true), "}");
-    if (!mongoc_collection_update_one(files, filter, update, NULL, NULL, &e)) {
-        rc = msgstore_error(&e);
-        bson_value_t id = {.value_type = BSON_TYPE_OID};
-        id.value.v_oid = up->oid;
-        mongoc_gridfs_bucket_delete_by_id(up->bucket, &id, NULL);
-    }
-    bson_destroy(filter);
-    bson_destroy(update);
-    mongoc_collection_destroy(files);
-    upload_free(up);
+    bson_t *set = BCON_NEW("metadata.type", BCON_UTF8(facts->mime), "metadata.width",
+                           BCON_INT32(facts->width), "metadata.height", BCON_INT32(facts->height),
+                           "metadata.ready", BCON_BOOL(true));
+    int rc = gfs_finish(&up->g, set);
+    bson_destroy(set);
+    gfs_close(&up->g);
+    free(up);
     return rc;
 }
 
@@ -162,62 +212,54 @@ static int doc_to_file(const bson_t *doc, struct media_file *f)
     return 0;
 }
 
-int mediastore_lookup(struct msgstore *ms, const char *database,
-                      const unsigned char oid[MEDIA_OID_LEN], struct media_file *f)
+/* files_each: find(filter, opts) on media.files, fn called on each
+ * document until it returns non-zero (which is returned). */
+static int files_each(struct msgstore *ms, const char *database, const bson_t *filter,
+                      const bson_t *opts, int (*fn)(const bson_t *doc, void *arg), void *arg)
 {
     bson_error_t e;
     const bson_t *doc;
-    bson_oid_t id;
-    int rc = ERR_NOT_FOUND;
+    int rc = 0;
     mongoc_client_t *client = msgstore_client_pop(ms);
     if (!client)
         return ERR_NOMEM;
-    memcpy(id.bytes, oid, MEDIA_OID_LEN);
     mongoc_collection_t *files = mongoc_client_get_collection(client, database, BUCKET ".files");
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(files, filter, opts, NULL);
-    if (mongoc_cursor_next(cur, &doc))
-        rc = doc_to_file(doc, f);
-    else if (mongoc_cursor_error(cur, &e))
+    while (rc == 0 && mongoc_cursor_next(cur, &doc))
+        rc = fn(doc, arg);
+    if (rc == 0 && mongoc_cursor_error(cur, &e))
         rc = msgstore_error(&e);
     mongoc_cursor_destroy(cur);
-    bson_destroy(filter);
-    bson_destroy(opts);
     mongoc_collection_destroy(files);
     msgstore_client_push(ms, client);
     return rc;
 }
 
-/* open_bucket: the media bucket of database on client. */
-static mongoc_gridfs_bucket_t *open_bucket(mongoc_database_t *db, bson_error_t *e)
+/* found_file: files_each callback filling the struct media_file at arg;
+ * 1 when the file is ready. */
+static int found_file(const bson_t *doc, void *arg)
 {
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&opts, "bucketName", BUCKET);
-    mongoc_gridfs_bucket_t *b = mongoc_gridfs_bucket_new(db, &opts, NULL, e);
-    bson_destroy(&opts);
-    return b;
+    return doc_to_file(doc, arg) == 0 ? 1 : ERR_NOT_FOUND;
 }
 
-struct media_reader {
-    struct msgstore *ms;
-    mongoc_client_t *client;
-    mongoc_database_t *db;
-    mongoc_gridfs_bucket_t *bucket;
-    mongoc_stream_t *stream;
-};
+int mediastore_lookup(struct msgstore *ms, const char *database,
+                      const unsigned char oid[MEDIA_OID_LEN], struct media_file *f)
+{
+    bson_oid_t id;
+    memcpy(id.bytes, oid, MEDIA_OID_LEN);
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    int rc = files_each(ms, database, filter, opts, found_file, f);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return rc == 1 ? 0 : rc == 0 ? ERR_NOT_FOUND : rc;
+}
 
 void mediastore_reader_close(struct media_reader *r)
 {
     if (!r)
         return;
-    if (r->stream)
-        mongoc_stream_destroy(r->stream);
-    if (r->bucket)
-        mongoc_gridfs_bucket_destroy(r->bucket);
-    if (r->db)
-        mongoc_database_destroy(r->db);
-    msgstore_client_push(r->ms, r->client);
+    gfs_close(&r->g);
     free(r);
 }
 
@@ -225,32 +267,31 @@ int mediastore_reader_open(struct msgstore *ms, const char *database,
                            const unsigned char oid[MEDIA_OID_LEN], struct media_reader **out)
 {
     bson_error_t e;
-    int rc = ERR_NOMEM;
     struct media_reader *r = calloc(1, sizeof *r);
     if (!r)
         return ERR_NOMEM;
-    r->ms = ms;
-    if (!(r->client = msgstore_client_pop(ms)))
-        goto fail;
-    r->db = mongoc_client_get_database(r->client, database);
-    bson_value_t id = {.value_type = BSON_TYPE_OID};
-    memcpy(id.value.v_oid.bytes, oid, MEDIA_OID_LEN);
-    if (!(r->bucket = open_bucket(r->db, &e)) ||
-        !(r->stream = mongoc_gridfs_bucket_open_download_stream(r->bucket, &id, &e))) {
-        rc = msgstore_error(&e);
-        goto fail;
+    int rc = gfs_open(ms, database, &r->g);
+    if (rc == 0) {
+        bson_value_t id = {.value_type = BSON_TYPE_OID};
+        memcpy(id.value.v_oid.bytes, oid, MEDIA_OID_LEN);
+        r->g.stream = mongoc_gridfs_bucket_open_download_stream(r->g.bucket, &id, &e);
+        if (!r->g.stream) {
+            rc = msgstore_error(&e);
+            gfs_close(&r->g);
+        }
+    }
+    if (rc != 0) {
+        free(r);
+        return rc;
     }
     *out = r;
     return 0;
-fail:
-    mediastore_reader_close(r);
-    return rc;
 }
 
 long mediastore_reader_read(void *arg, char *buf, size_t n)
 {
     struct media_reader *r = arg;
-    ssize_t k = mongoc_stream_read(r->stream, buf, n, 1, 0);
+    ssize_t k = mongoc_stream_read(r->g.stream, buf, n, 1, 0);
     return k < 0 ? -1 : (long) k;
 }
 
@@ -258,54 +299,40 @@ int mediastore_put_thumb(struct msgstore *ms, const char *database,
                          const unsigned char parent[MEDIA_OID_LEN], int64_t room_id,
                          const void *data, size_t len, int w, int h)
 {
-    bson_error_t e;
-    int rc = 0;
-    mongoc_client_t *client = msgstore_client_pop(ms);
-    if (!client)
-        return ERR_NOMEM;
-    mongoc_database_t *db = mongoc_client_get_database(client, database);
-    mongoc_gridfs_bucket_t *bucket = open_bucket(db, &e);
-    mongoc_stream_t *s = NULL;
-    bson_oid_t poid, toid;
+    struct gfs g;
+    bson_oid_t poid;
     memcpy(poid.bytes, parent, MEDIA_OID_LEN);
-    bson_oid_init(&toid, NULL);
-    bson_value_t id = {.value_type = BSON_TYPE_OID};
-    id.value.v_oid = toid;
-    bson_t *opts = BCON_NEW("metadata", "{", "room", BCON_INT64(room_id), "thumbOf",
-                            BCON_OID(&poid), "type", BCON_UTF8("image/webp"), "width",
-                            BCON_INT32(w), "height", BCON_INT32(h), "ready", BCON_BOOL(true), "}");
-    if (!bucket ||
-        !(s = mongoc_gridfs_bucket_open_upload_stream_with_id(bucket, &id, "thumb", opts, &e))) {
-        rc = msgstore_error(&e);
-        goto out;
+    int rc = gfs_open(ms, database, &g);
+    if (rc != 0)
+        return rc;
+    bson_t *meta = BCON_NEW("room", BCON_INT64(room_id), "thumbOf", BCON_OID(&poid), "type",
+                            BCON_UTF8("image/webp"), "width", BCON_INT32(w), "height",
+                            BCON_INT32(h), "ready", BCON_BOOL(true));
+    rc = gfs_upload(&g, "thumb", meta);
+    bson_destroy(meta);
+    if (rc == 0 && mongoc_stream_write(g.stream, (void *) data, len, 0) != (ssize_t) len) {
+        rc = stream_error(g.stream);
+        mongoc_gridfs_bucket_abort_upload(g.stream);
+    } else if (rc == 0) {
+        rc = gfs_finish(&g, NULL);
     }
-    if (mongoc_stream_write(s, (void *) data, len, 0) != (ssize_t) len) {
-        mongoc_gridfs_bucket_abort_upload(s);
-        rc = ERR_UNAVAILABLE;
-        goto out;
+    /* The thumbnail is complete; now the picture names it. */
+    if (rc == 0) {
+        bson_error_t e;
+        mongoc_collection_t *files = mongoc_database_get_collection(g.db, BUCKET ".files");
+        bson_t *filter = BCON_NEW("_id", BCON_OID(&poid));
+        bson_t *update = BCON_NEW("$set", "{", "metadata.thumb", BCON_OID(&g.oid), "}");
+        if (!mongoc_collection_update_one(files, filter, update, NULL, NULL, &e)) {
+            rc = msgstore_error(&e);
+            bson_value_t id = {.value_type = BSON_TYPE_OID};
+            id.value.v_oid = g.oid;
+            mongoc_gridfs_bucket_delete_by_id(g.bucket, &id, NULL);
+        }
+        bson_destroy(filter);
+        bson_destroy(update);
+        mongoc_collection_destroy(files);
     }
-    if (mongoc_stream_close(s) != 0) {
-        rc = mongoc_gridfs_bucket_stream_error(s, &e) ? msgstore_error(&e) : ERR_UNAVAILABLE;
-        goto out;
-    }
-    mongoc_collection_t *files = mongoc_database_get_collection(db, BUCKET ".files");
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&poid));
-    bson_t *update = BCON_NEW("$set", "{", "metadata.thumb", BCON_OID(&toid), "}");
-    if (!mongoc_collection_update_one(files, filter, update, NULL, NULL, &e)) {
-        rc = msgstore_error(&e);
-        mongoc_gridfs_bucket_delete_by_id(bucket, &id, NULL);
-    }
-    bson_destroy(filter);
-    bson_destroy(update);
-    mongoc_collection_destroy(files);
-out:
-    if (s)
-        mongoc_stream_destroy(s);
-    bson_destroy(opts);
-    if (bucket)
-        mongoc_gridfs_bucket_destroy(bucket);
-    mongoc_database_destroy(db);
-    msgstore_client_push(ms, client);
+    gfs_close(&g);
     return rc;
 }
 
@@ -390,36 +417,35 @@ int mediastore_send(struct msgstore *ms, const char *database, const struct medi
     return rc;
 }
 
+/* What mediastore_usage counts. */
+struct usage {
+    int64_t since_ms, recent, bytes;
+};
+
+static int count_usage(const bson_t *doc, void *arg)
+{
+    struct usage *u = arg;
+    bson_iter_t it;
+    int64_t len = doc_int(doc, "length");
+    u->bytes += len > 0 ? len : 0;
+    if (bson_iter_init_find(&it, doc, "uploadDate") && BSON_ITER_HOLDS_DATE_TIME(&it) &&
+        bson_iter_date_time(&it) > u->since_ms)
+        u->recent++;
+    return 0;
+}
+
 int mediastore_usage(struct msgstore *ms, const char *database, int64_t user_id, int64_t since_ms,
                      int64_t *recent, int64_t *bytes)
 {
-    bson_error_t e;
-    const bson_t *doc;
-    int rc = 0;
-    *recent = *bytes = 0;
-    mongoc_client_t *client = msgstore_client_pop(ms);
-    if (!client)
-        return ERR_NOMEM;
-    mongoc_collection_t *files = mongoc_client_get_collection(client, database, BUCKET ".files");
+    struct usage u = {since_ms, 0, 0};
     bson_t *filter = BCON_NEW("metadata.uploader", BCON_INT64(user_id));
-    bson_t *opts = BCON_NEW("projection", "{", "length", BCON_INT32(1), "uploadDate",
-                            BCON_INT32(1), "}");
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(files, filter, opts, NULL);
-    while (mongoc_cursor_next(cur, &doc)) {
-        bson_iter_t it;
-        int64_t len = doc_int(doc, "length");
-        *bytes += len > 0 ? len : 0;
-        if (bson_iter_init_find(&it, doc, "uploadDate") && BSON_ITER_HOLDS_DATE_TIME(&it) &&
-            bson_iter_date_time(&it) > since_ms)
-            (*recent)++;
-    }
-    if (mongoc_cursor_error(cur, &e))
-        rc = msgstore_error(&e);
-    mongoc_cursor_destroy(cur);
+    bson_t *opts =
+        BCON_NEW("projection", "{", "length", BCON_INT32(1), "uploadDate", BCON_INT32(1), "}");
+    int rc = files_each(ms, database, filter, opts, count_usage, &u);
     bson_destroy(filter);
     bson_destroy(opts);
-    mongoc_collection_destroy(files);
-    msgstore_client_push(ms, client);
+    *recent = u.recent;
+    *bytes = u.bytes;
     return rc;
 }
 
@@ -492,15 +518,11 @@ int mediastore_gc(struct msgstore *ms, const char *database, const unsigned char
     const bson_t *doc;
     int rc = 0;
     *removed = *kept = 0;
-    mongoc_client_t *client = msgstore_client_pop(ms);
-    if (!client)
-        return ERR_NOMEM;
-    mongoc_database_t *db = mongoc_client_get_database(client, database);
-    mongoc_gridfs_bucket_t *bucket = open_bucket(db, &e);
-    if (!bucket) {
-        rc = msgstore_error(&e);
-        goto out;
-    }
+    struct gfs g;
+    if ((rc = gfs_open(ms, database, &g)) != 0)
+        return rc;
+    mongoc_database_t *db = g.db;
+    mongoc_gridfs_bucket_t *bucket = g.bucket;
     mongoc_collection_t *files = mongoc_database_get_collection(db, BUCKET ".files");
     /* Thumbnails (metadata.thumbOf) go with their picture. */
     bson_t *filter = BCON_NEW("uploadDate", "{", "$lt", BCON_DATE_TIME(cutoff_ms), "}",
@@ -544,9 +566,6 @@ int mediastore_gc(struct msgstore *ms, const char *database, const unsigned char
     mongoc_collection_destroy(files);
     if (rc == 0)
         rc = gc_orphan_chunks(db, cutoff_ms, removed);
-    mongoc_gridfs_bucket_destroy(bucket);
-out:
-    mongoc_database_destroy(db);
-    msgstore_client_push(ms, client);
+    gfs_close(&g);
     return rc;
 }

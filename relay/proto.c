@@ -153,8 +153,8 @@ static int parse_media(const cJSON *o, const unsigned char *key, struct proto_cm
     return 0;
 }
 
-int proto_parse(const char *text, size_t len, size_t max_text_chars,
-                const unsigned char *media_key, struct proto_cmd *cmd, struct proto_error *err)
+int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsigned char *media_key,
+                struct proto_cmd *cmd, struct proto_error *err)
 {
     cJSON *root = NULL;
     const cJSON *item;

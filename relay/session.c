@@ -385,7 +385,8 @@ static void send_enqueue(struct conn *c, struct cmd_node *n)
     om->m.client_msg_id = cmid;
     cmd->message = cmd->image_url = cmd->image_name = NULL; /* moved */
     om->bytes = sizeof *om + str_size(om->m.message) + str_size(om->m.image_url) +
-                str_size(om->m.image_name) + str_size(cmid) + (om->m.media ? sizeof *om->m.media : 0);
+                str_size(om->m.image_name) + str_size(cmid) +
+                (om->m.media ? sizeof *om->m.media : 0);
     free_cmd(n);
     relay_enqueue_write(r, om);
 }

@@ -18,10 +18,10 @@
 
 #include <stdint.h>
 
-#define MEDIA_OID_LEN 12 /* bytes of a BSON ObjectId */
-#define MEDIA_MAC_LEN 12 /* bytes of the truncated HMAC-SHA256 */
-#define MEDIA_ID_LEN  32 /* characters of the encoded id */
-#define MEDIA_KEY_LEN 32
+#define MEDIA_OID_LEN  12 /* bytes of a BSON ObjectId */
+#define MEDIA_MAC_LEN  12 /* bytes of the truncated HMAC-SHA256 */
+#define MEDIA_ID_LEN   32 /* characters of the encoded id */
+#define MEDIA_KEY_LEN  32
 #define MEDIA_MIME_MAX 16 /* "image/jpeg" ... "video/webm", with the NUL */
 
 /* What the upload found; covered by the MAC. */

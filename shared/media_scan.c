@@ -56,9 +56,9 @@ static int put(struct media_scan *s, const void *p, size_t n)
     return 0;
 }
 
-/* get: exactly n input bytes into dst (NULL: skip them); ERR_INVALID when
- * the input ends first. */
-static int get(struct media_scan *s, void *dst, uint64_t n)
+/* take: consume exactly n input bytes, copying them into dst (may be NULL)
+ * and, with out set, to the output; ERR_INVALID when the input ends first. */
+static int take(struct media_scan *s, void *dst, uint64_t n, int out)
 {
     unsigned char *d = dst;
     while (n) {
@@ -74,10 +74,18 @@ static int get(struct media_scan *s, void *dst, uint64_t n)
             memcpy(d, s->in + s->pos, k);
             d += k;
         }
+        if (out && (rc = put(s, s->in + s->pos, k)))
+            return rc;
         s->pos += k;
         n -= k;
     }
     return 0;
+}
+
+/* get: exactly n input bytes into dst (NULL: skip them). */
+static int get(struct media_scan *s, void *dst, uint64_t n)
+{
+    return take(s, dst, n, 0);
 }
 
 /* getc_: one input byte, or < 0 (ERR_INVALID at the end). */
@@ -91,21 +99,7 @@ static int getc_(struct media_scan *s)
 /* pass: copy n input bytes to the output. */
 static int pass(struct media_scan *s, uint64_t n)
 {
-    while (n) {
-        int rc = fill(s);
-        if (rc)
-            return rc;
-        if (s->pos == s->len)
-            return ERR_INVALID;
-        size_t k = s->len - s->pos;
-        if (k > n)
-            k = (size_t) n;
-        if ((rc = put(s, s->in + s->pos, k)))
-            return rc;
-        s->pos += k;
-        n -= k;
-    }
-    return 0;
+    return take(s, NULL, n, 1);
 }
 
 /* zero: skip n input bytes and write n zero bytes in their place. */
@@ -121,8 +115,9 @@ static int zero(struct media_scan *s, uint64_t n)
     return rc;
 }
 
-/* pass_rest / drop_rest: copy or discard everything up to the end. */
-static int pass_rest(struct media_scan *s)
+/* rest: everything up to the end, copied to the output with out set,
+ * else dropped. */
+static int rest(struct media_scan *s, int out)
 {
     for (;;) {
         int rc = fill(s);
@@ -130,22 +125,20 @@ static int pass_rest(struct media_scan *s)
             return rc;
         if (s->pos == s->len)
             return 0;
-        if ((rc = put(s, s->in + s->pos, s->len - s->pos)))
+        if (out && (rc = put(s, s->in + s->pos, s->len - s->pos)))
             return rc;
         s->pos = s->len;
     }
 }
 
+static int pass_rest(struct media_scan *s)
+{
+    return rest(s, 1);
+}
+
 static int drop_rest(struct media_scan *s)
 {
-    for (;;) {
-        int rc = fill(s);
-        if (rc)
-            return rc;
-        if (s->pos == s->len)
-            return 0;
-        s->pos = s->len;
-    }
+    return rest(s, 0);
 }
 
 /* at_end: 1 when the input is exhausted, 0 when more follows, < 0 error. */
@@ -153,6 +146,12 @@ static int at_end(struct media_scan *s)
 {
     int rc = fill(s);
     return rc ? rc : s->pos == s->len;
+}
+
+/* set_fourcc: write a four-character box or chunk name (no NUL). */
+static void set_fourcc(unsigned char *p, const char name[4])
+{
+    memcpy(p, name, 4);
 }
 
 static unsigned be16(const unsigned char *p)
@@ -220,9 +219,9 @@ static int exif_orientation(const unsigned char *p, size_t n)
 /* put_orientation: a minimal APP1 EXIF segment with only Orientation. */
 static int put_orientation(struct media_scan *s, int orientation)
 {
-    static const unsigned char head[] = {
-        0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8,
-        0,    1,    0x01, 0x12, 0,   3,   0,   0,   0, 1};
+    static const unsigned char head[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
+                                         'M',  'M',  0,    42,   0,   0,   0,   8,   0, 1,
+                                         0x01, 0x12, 0,    3,    0,   0,   0,   1};
     unsigned char tail[8] = {0, (unsigned char) orientation, 0, 0, 0, 0, 0, 0};
     int rc = put(s, head, sizeof head);
     return rc ? rc : put(s, tail, sizeof tail);
@@ -500,7 +499,7 @@ static int scan_webp(struct media_scan *s)
             return ERR_INVALID;
         left -= 8 + padded;
         if (!memcmp(b, "EXIF", 4) || !memcmp(b, "XMP ", 4)) {
-            memcpy(b, "JUNK", 4);
+            set_fourcc(b, "JUNK");
             if ((rc = put(s, b, 8)) || (rc = zero(s, padded)))
                 return rc;
             continue;
@@ -581,7 +580,7 @@ static int mp4_boxes(struct media_scan *s, uint64_t left, int depth)
         uint64_t body = size - hdr;
         const unsigned char *t = b + 4;
         if (!memcmp(t, "udta", 4) || !memcmp(t, "meta", 4)) {
-            memcpy(b + 4, "free", 4);
+            set_fourcc(b + 4, "free");
             if ((rc = put(s, b, hdr)) || (rc = zero(s, body)))
                 return rc;
             continue;

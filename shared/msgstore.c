@@ -226,7 +226,7 @@ static int doc_to_message(const bson_t *doc, struct chat_message *m)
     if (!bson_iter_init_find(&it, doc, "chatType") || !BSON_ITER_HOLDS_UTF8(&it))
         goto out;
     const char *type = bson_iter_utf8(&it, NULL);
-    m->type = strcmp(type, "IMAGE") == 0 ? CHAT_IMAGE
+    m->type = strcmp(type, "IMAGE") == 0   ? CHAT_IMAGE
               : strcmp(type, "VIDEO") == 0 ? CHAT_VIDEO
                                            : CHAT_TEXT;
     if (bson_iter_init_find(&it, doc, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it))

@@ -96,7 +96,7 @@ static void download(const char *jwt, const char *id, const char *range, struct 
     const char *base = testenv_web_base();
     const char *port = strrchr(base, ':');
     if (port)
-        sa.sin_port = htons((uint16_t) atoi(port + 1));
+        sa.sin_port = htons((uint16_t) strtol(port + 1, NULL, 10));
     ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
     ck_assert_int_eq(write(fd, req, (size_t) n), n);
     size_t cap = 1 << 20, len = 0;
@@ -135,7 +135,8 @@ static int64_t count_docs(const char *collection, const bson_t *filter)
     ck_assert_ptr_nonnull(c);
     mongoc_collection_t *coll = mongoc_client_get_collection(c, cfg->mongo_database, collection);
     bson_t empty = BSON_INITIALIZER;
-    int64_t n = mongoc_collection_count_documents(coll, filter ? filter : &empty, NULL, NULL, NULL, &e);
+    int64_t n =
+        mongoc_collection_count_documents(coll, filter ? filter : &empty, NULL, NULL, NULL, &e);
     ck_assert_msg(n >= 0, "count %s: %s", collection, e.message);
     mongoc_collection_destroy(coll);
     mongoc_client_destroy(c);
@@ -157,6 +158,12 @@ static int64_t wait_chunks(int64_t target, int above)
 
 /* ------------------------------------------------------------ fixtures */
 
+/* put_bytes: n bytes of s (no NUL) at p. */
+static void put_bytes(unsigned char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+}
+
 /* jpeg_with_gps: tiny.jpg with an EXIF block after SOI that holds an
  * Orientation of 6 (rotate) and a GPS IFD whose strings carry `marker`. */
 static unsigned char *jpeg_with_gps(const char *marker, size_t *len)
@@ -167,14 +174,16 @@ static unsigned char *jpeg_with_gps(const char *marker, size_t *len)
     size_t m = strlen(marker) + 1;
     /* big-endian TIFF: IFD0 with Orientation and GPSInfo, then a GPS IFD
      * with one ASCII entry (GPSMapDatum) pointing at marker. */
-    unsigned char tiff[200] = {'M', 'M', 0, 42, 0, 0, 0, 8,
-                               0, 2,                                  /* two entries */
-                               0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, /* Orientation 6 */
-                               0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38, /* GPS IFD at 38 */
-                               0, 0, 0, 0,                            /* no next IFD */
-                               0, 1,                                  /* GPS IFD: one entry */
-                               0x00, 0x12, 0, 2, 0, 0, 0, (unsigned char) m, 0, 0, 0, 56,
-                               0, 0, 0, 0};
+    unsigned char tiff[200] = {'M',  'M',  0, 42, 0, 0, 0, 8,
+                               0,    2, /* two entries */
+                               0x01, 0x12, 0, 3,  0, 0, 0, 1,
+                               0,    6,    0, 0, /* Orientation 6 */
+                               0x88, 0x25, 0, 4,  0, 0, 0, 1,
+                               0,    0,    0, 38, /* GPS IFD at 38 */
+                               0,    0,    0, 0,  /* no next IFD */
+                               0,    1,           /* GPS IFD: one entry */
+                               0x00, 0x12, 0, 2,  0, 0, 0, (unsigned char) m,
+                               0,    0,    0, 56, 0, 0, 0, 0};
     memcpy(tiff + 56, marker, m);
     size_t tiff_len = 56 + m;
     size_t seg = 2 + 6 + tiff_len;
@@ -182,7 +191,7 @@ static unsigned char *jpeg_with_gps(const char *marker, size_t *len)
     exif[1] = 0xE1;
     exif[2] = (unsigned char) (seg >> 8);
     exif[3] = (unsigned char) seg;
-    memcpy(exif + 4, "Exif\0\0", 6);
+    put_bytes(exif + 4, "Exif\0\0", 6);
     memcpy(exif + 10, tiff, tiff_len);
     size_t exif_len = 2 + seg;
     unsigned char *res = malloc(n + exif_len);
@@ -210,27 +219,27 @@ static unsigned char *mp4_with_gps(const char *marker, size_t *len)
     unsigned char *b = calloc(1, 1024);
     size_t p = 0, m = strlen(marker);
     put_be32(b + p, 20);
-    memcpy(b + p + 4, "ftypisom\0\0\0\0isom", 16);
+    put_bytes(b + p + 4, "ftypisom\0\0\0\0isom", 16);
     p += 20;
     size_t moov = p, tkhd_len = 8 + 84, trak_len = 8 + tkhd_len, udta_len = 8 + m;
     put_be32(b + p, (uint32_t) (8 + trak_len + udta_len));
-    memcpy(b + p + 4, "moov", 4);
+    put_bytes(b + p + 4, "moov", 4);
     p += 8;
     put_be32(b + p, (uint32_t) trak_len);
-    memcpy(b + p + 4, "trak", 4);
+    put_bytes(b + p + 4, "trak", 4);
     p += 8;
     put_be32(b + p, (uint32_t) tkhd_len);
-    memcpy(b + p + 4, "tkhd", 4);
+    put_bytes(b + p + 4, "tkhd", 4);
     put_be32(b + p + 8 + 76, 320u << 16);
     put_be32(b + p + 8 + 80, 240u << 16);
     p += tkhd_len;
     put_be32(b + p, (uint32_t) udta_len);
-    memcpy(b + p + 4, "udta", 4);
-    memcpy(b + p + 8, marker, m);
+    put_bytes(b + p + 4, "udta", 4);
+    put_bytes(b + p + 8, marker, m);
     p += udta_len;
     ck_assert_uint_eq(p - moov, 8 + trak_len + udta_len);
     put_be32(b + p, 16);
-    memcpy(b + p + 4, "mdat01234567", 12);
+    put_bytes(b + p + 4, "mdat01234567", 12);
     p += 16;
     *len = p;
     return b;
@@ -302,7 +311,8 @@ START_TEST(test_media_type_decided_by_bytes)
     struct two t;
     two_open(&t);
     struct http_resp r;
-    static const char text[] = "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
+    static const char text[] =
+        "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
     upload(t.ja, t.room, text, sizeof text - 1, "image/png", &r);
     ck_assert_int_eq(r.status, 415);
     ck_assert_str_eq(http_error_code(&r), "unsupported_media_type");
@@ -315,7 +325,7 @@ START_TEST(test_media_type_decided_by_bytes)
     http_resp_free(&r);
     /* a PNG signature with a broken body: recognised, then refused */
     static const unsigned char bad_png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0,
-                                            13,   'I', 'H', 'D', 'R', 0,    0,    0,    1,  0, 0};
+                                            13,   'I', 'H', 'D', 'R',  0,    0,    0,    1, 0, 0};
     upload(t.ja, t.room, bad_png, sizeof bad_png, "image/png", &r);
     ck_assert_int_eq(r.status, 400);
     http_resp_free(&r);
@@ -356,8 +366,8 @@ START_TEST(test_media_pixel_bomb_refused)
     struct two t;
     two_open(&t);
     /* a PNG that declares 50000 x 50000 pixels in 60 bytes */
-    unsigned char png[64] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-                             'I',  'H', 'D', 'R'};
+    unsigned char png[64] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                             0,    0,   0,   13,  'I',  'H',  'D',  'R'};
     put_be32(png + 16, 50000);
     put_be32(png + 20, 50000);
     png[24] = 8;
@@ -368,8 +378,8 @@ START_TEST(test_media_pixel_bomb_refused)
     ck_assert_str_eq(http_error_code(&r), "too_many_pixels");
     http_resp_free(&r);
     /* a JPEG whose frame header says 65000 x 65000 */
-    static const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 8, 0xFD, 0xE8, 0xFD,
-                                        0xE8, 1,    1,    0x11, 0, 0xFF, 0xD9};
+    static const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xC0, 0,    11, 8,    0xFD, 0xE8,
+                                        0xFD, 0xE8, 1,    1,    0x11, 0,  0xFF, 0xD9};
     upload(t.ja, t.room, jpg, sizeof jpg, NULL, &r);
     ck_assert_msg(r.status == 422, "got %ld %s", r.status, r.body);
     http_resp_free(&r);
@@ -419,7 +429,7 @@ START_TEST(test_media_ranges)
     unsigned char *big = malloc(n);
     memcpy(big, data, m - 16);
     put_be32(big + m - 16, (uint32_t) (n - (m - 16)));
-    memcpy(big + m - 12, "mdat", 4);
+    put_bytes(big + m - 12, "mdat", 4);
     for (size_t i = m - 8; i < n; i++)
         big[i] = (unsigned char) (i * 7);
     char id[33];
@@ -529,49 +539,50 @@ static void webp_size(const unsigned char *b, size_t n, int *w, int *h)
     }
 }
 
+/* thumb_of: GET the thumbnail of id as jwt; its status, and its pixel
+ * size when 200. */
+static long thumb_of(const char *jwt, const char *id, int *w, int *h)
+{
+    char path[128], ct[64];
+    struct http_resp r;
+    snprintf(path, sizeof path, "/api/v1/media/%s/thumb", id);
+    api_get(path, jwt, &r);
+    long status = r.status;
+    if (status == 200) {
+        ck_assert_str_eq(http_header(&r, "Content-Type", ct, sizeof ct), "image/webp");
+        webp_size((const unsigned char *) r.body, r.len, w, h);
+    }
+    http_resp_free(&r);
+    return status;
+}
+
 /* Pictures get a small upright WebP thumbnail; videos none. */
 START_TEST(test_media_thumbnails)
 {
     struct two t;
     two_open(&t);
     size_t n;
+    char id[33];
+    int w = 0, h = 0;
     unsigned char *photo = slurp("photo.jpg", &n);
-    char id[33], path[128], h[64];
     upload_ok(t.ja, t.room, photo, n, id, NULL);
-    struct http_resp r;
-    int w = 0, ht = 0;
-    snprintf(path, sizeof path, "/api/v1/media/%s/thumb", id);
-    api_get(path, t.jb, &r);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(http_header(&r, "Content-Type", h, sizeof h), "image/webp");
-    webp_size((const unsigned char *) r.body, r.len, &w, &ht);
+    ck_assert_int_eq(thumb_of(t.jb, id, &w, &h), 200);
     ck_assert_int_eq(w, 320); /* 480 x 320 fitted into 320 x 320 */
-    ck_assert_int_eq(ht, 213);
-    ck_assert_uint_lt(r.len, n);
-    http_resp_free(&r);
-    api_get(path, t.jc, &r); /* a stranger */
-    ck_assert_int_eq(r.status, 404);
-    http_resp_free(&r);
+    ck_assert_int_eq(h, 213);
+    ck_assert_int_eq(thumb_of(t.jc, id, &w, &h), 404); /* a stranger */
     free(photo);
 
     /* a portrait phone photo (stored 64 x 48, EXIF orientation 6) */
     unsigned char *jpg = jpeg_with_gps("GPS-X", &n);
     upload_ok(t.ja, t.room, jpg, n, id, NULL);
-    snprintf(path, sizeof path, "/api/v1/media/%s/thumb", id);
-    api_get(path, t.jb, &r);
-    ck_assert_int_eq(r.status, 200);
-    webp_size((const unsigned char *) r.body, r.len, &w, &ht);
+    ck_assert_int_eq(thumb_of(t.jb, id, &w, &h), 200);
     ck_assert_int_eq(w, 48);
-    ck_assert_int_eq(ht, 64);
-    http_resp_free(&r);
+    ck_assert_int_eq(h, 64);
     free(jpg);
 
     unsigned char *mp4 = mp4_with_gps("x", &n);
     upload_ok(t.ja, t.room, mp4, n, id, NULL);
-    snprintf(path, sizeof path, "/api/v1/media/%s/thumb", id);
-    api_get(path, t.jb, &r);
-    ck_assert_int_eq(r.status, 404);
-    http_resp_free(&r);
+    ck_assert_int_eq(thumb_of(t.jb, id, &w, &h), 404);
     free(mp4);
     two_close(&t);
 }
@@ -595,7 +606,7 @@ START_TEST(test_media_abort_leaves_nothing)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     const char *port = strrchr(testenv_web_base(), ':');
     if (port)
-        sa.sin_port = htons((uint16_t) atoi(port + 1));
+        sa.sin_port = htons((uint16_t) strtol(port + 1, NULL, 10));
     ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
     ck_assert_int_eq(write(fd, head, (size_t) hn), hn);
     /* a PNG's signature and header, then an ancillary chunk of 3.5 MB
@@ -603,7 +614,7 @@ START_TEST(test_media_abort_leaves_nothing)
     ck_assert_int_eq(write(fd, png, 33), 33);
     unsigned char ch[8];
     put_be32(ch, 3500000);
-    memcpy(ch + 4, "abCd", 4);
+    put_bytes(ch + 4, "abCd", 4);
     ck_assert_int_eq(write(fd, ch, 8), 8);
     static unsigned char filler[65536];
     for (int i = 0; i < 23; i++)
@@ -619,6 +630,17 @@ START_TEST(test_media_abort_leaves_nothing)
 }
 END_TEST
 
+/* send_png_message: an IMAGE message showing the uploaded tiny.png id. */
+static void send_png_message(struct ws_client *c, int64_t room, const char *cmid, const char *id,
+                             int64_t size)
+{
+    rh_sendf(c,
+             "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"clientMsgId\":\"%s\",\"media\":{"
+             "\"id\":\"%s\",\"name\":\"a.png\",\"type\":\"image/png\",\"size\":%lld,"
+             "\"width\":64,\"height\":48}}",
+             (long long) room, cmid, id, (long long) size);
+}
+
 /* The message that shows an upload, through the relay: same room only. */
 START_TEST(test_media_message_same_room_only)
 {
@@ -633,20 +655,12 @@ START_TEST(test_media_message_same_room_only)
     int64_t size = json_int(ans, "size");
     cJSON_Delete(ans);
     /* q.a tries to show p's picture in q's room */
-    rh_sendf(&q.ca,
-             "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"clientMsgId\":\"x1\",\"media\":{\"id\":"
-             "\"%s\",\"name\":\"a.png\",\"type\":\"image/png\",\"size\":%lld,\"width\":64,"
-             "\"height\":48}}",
-             (long long) q.room, id, (long long) size);
+    send_png_message(&q.ca, q.room, "x1", id, size);
     cJSON *e = rh_expect_error(&q.ca, "bad_request");
     ck_assert_str_eq(rh_str(e, "message"), "no such media in this room");
     cJSON_Delete(e);
     /* in its own room it is delivered with its facts */
-    rh_sendf(&p.ca,
-             "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"clientMsgId\":\"x2\",\"media\":{\"id\":"
-             "\"%s\",\"name\":\"a.png\",\"type\":\"image/png\",\"size\":%lld,\"width\":64,"
-             "\"height\":48}}",
-             (long long) p.room, id, (long long) size);
+    send_png_message(&p.ca, p.room, "x2", id, size);
     cJSON *m = rh_expect(&p.cb, "MESSAGE");
     const cJSON *cm = cJSON_GetObjectItemCaseSensitive(m, "chatMessage");
     ck_assert_str_eq(rh_str(cm, "chatType"), "IMAGE");
@@ -681,10 +695,7 @@ START_TEST(test_media_gc_removes_unsent_uploads)
     int64_t size = json_int(ans, "size");
     cJSON_Delete(ans);
     upload_ok(p.a.jwt, p.room, png, n, unsent, NULL);
-    rh_sendf(&p.ca,
-             "{\"chatType\":\"IMAGE\",\"chatRoomId\":%lld,\"clientMsgId\":\"g1\",\"media\":{\"id\":"
-             "\"%s\",\"type\":\"image/png\",\"size\":%lld,\"width\":64,\"height\":48}}",
-             (long long) p.room, sent, (long long) size);
+    send_png_message(&p.ca, p.room, "g1", sent, size);
     cJSON_Delete(rh_expect(&p.ca, "ACK"));
     /* only uploads older than the age given go: with a day, nothing */
     ck_assert_msg(run_cmd(out, sizeof out, "%s/chatctl media-gc 86400", bin_dir()) == 0, "%s", out);
@@ -714,8 +725,8 @@ START_TEST(test_media_upload_rate_limited)
         int rc = run_cmd(out, sizeof out,
                          "CHAT_MEDIA_UPLOADS_PER_HOUR=2 REQUEST_METHOD=POST "
                          "REQUEST_URI=/api/v1/rooms/%lld/media HTTP_AUTHORIZATION='Bearer %s' "
-                         "CONTENT_LENGTH=$(stat -c %%s " FIXTURES "tiny.png) %s/chat-media < " FIXTURES
-                         "tiny.png",
+                         "CONTENT_LENGTH=$(stat -c %%s " FIXTURES
+                         "tiny.png) %s/chat-media < " FIXTURES "tiny.png",
                          (long long) t.room, t.ja, bin_dir());
         ck_assert_msg(rc == 0, "%s", out);
         ck_assert_msg(strstr(out, i < 2 ? "Status: 201" : "Status: 429") != NULL, "upload %d: %s",

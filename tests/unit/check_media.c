@@ -127,8 +127,8 @@ START_TEST(test_media_scan_refusals)
     free(k.p);
     free(png);
     /* GIF: the screen is small, one frame is huge */
-    unsigned char gif[32] = {'G', 'I', 'F', '8', '9', 'a', 10, 0, 10, 0, 0, 0, 0,
-                             0x2C, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 2, 0};
+    unsigned char gif[32] = {'G',  'I', 'F', '8', '9', 'a',  10,   0,    10,   0, 0, 0, 0,
+                             0x2C, 0,   0,   0,   0,   0xFF, 0xFF, 0xFF, 0xFF, 0, 2, 0};
     ck_assert_int_eq(scan(gif, 25, 4096, s, &k), ERR_DENIED);
     free(k.p);
     free(s);
@@ -140,8 +140,8 @@ START_TEST(test_media_scan_strips_png_text_and_gif_comment)
 {
     int n;
     unsigned char *png = gd_bytes("png", 8, 8, &n);
-    static const unsigned char text[] = {0, 0, 0, 9, 't', 'E', 'X', 't', 'G', 'P', 'S', 0,
-                                         '5', '1', 'N', 'x', 'y', 0, 0, 0, 0};
+    static const unsigned char text[] = {0, 0,   0,   9,   't', 'E', 'X', 't', 'G', 'P', 'S',
+                                         0, '5', '1', 'N', 'x', 'y', 0,   0,   0,   0};
     unsigned char *withtext = malloc((size_t) n + sizeof text);
     memcpy(withtext, png, 33); /* signature + IHDR */
     memcpy(withtext + 33, text, sizeof text);
@@ -215,27 +215,37 @@ START_TEST(test_media_range_parse)
 }
 END_TEST
 
-/* Orientation 6 (turn a quarter clockwise): the red top-left corner of the
- * stored picture ends up top-right, and the picture stands upright. */
+/* Each EXIF orientation: where the red top-left quarter of the stored
+ * picture ends up once turned upright (0 top-left, 1 top-right, 2
+ * bottom-right, 3 bottom-left), and the upright size. */
 START_TEST(test_media_thumb_turns_upright)
 {
+    static const int corner[9] = {0, 0, 1, 2, 3, 0, 1, 2, 3};
     int n;
     unsigned char *png = gd_bytes("png", 600, 400, &n);
-    struct src src = {png, (size_t) n, 0, 1000};
+    for (int o = 1; o <= 8; o++) {
+        struct src src = {png, (size_t) n, 0, 1000};
+        void *thumb = NULL;
+        size_t len = 0;
+        int w = 0, h = 0;
+        ck_assert_int_eq(media_thumb_make("image/png", o, src_read, &src, &thumb, &len, &w, &h), 0);
+        ck_assert_int_eq(w, o >= 5 ? 213 : 320);
+        ck_assert_int_eq(h, o >= 5 ? 320 : 213);
+        gdImagePtr t = gdImageCreateFromWebpPtr((int) len, thumb);
+        ck_assert_ptr_nonnull(t);
+        const int xs[4] = {5, w - 5, w - 5, 5}, ys[4] = {5, 5, h - 5, h - 5};
+        for (int c = 0; c < 4; c++) {
+            int red = gdTrueColorGetRed(gdImageGetTrueColorPixel(t, xs[c], ys[c]));
+            ck_assert_msg(c == corner[o] ? red > 200 : red < 50,
+                          "orientation %d, corner %d: red %d", o, c, red);
+        }
+        gdImageDestroy(t);
+        media_thumb_free(thumb);
+    }
+    struct src bad = {(const unsigned char *) "nope", 4, 0, 4};
     void *thumb = NULL;
     size_t len = 0;
     int w = 0, h = 0;
-    ck_assert_int_eq(media_thumb_make("image/png", 6, src_read, &src, &thumb, &len, &w, &h), 0);
-    ck_assert_int_eq(w, 213);
-    ck_assert_int_eq(h, 320);
-    gdImagePtr t = gdImageCreateFromWebpPtr((int) len, thumb);
-    ck_assert_ptr_nonnull(t);
-    int tr = gdImageGetTrueColorPixel(t, w - 5, 5), bl = gdImageGetTrueColorPixel(t, 5, h - 5);
-    ck_assert_int_gt(gdTrueColorGetRed(tr), 200);
-    ck_assert_int_lt(gdTrueColorGetRed(bl), 50);
-    gdImageDestroy(t);
-    media_thumb_free(thumb);
-    struct src bad = {(const unsigned char *) "nope", 4, 0, 4};
     ck_assert_int_eq(media_thumb_make("image/png", 1, src_read, &bad, &thumb, &len, &w, &h),
                      ERR_INVALID);
     free(png);

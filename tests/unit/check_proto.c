@@ -276,7 +276,7 @@ START_TEST(test_proto_media_bound_to_room_and_facts)
     char id[MEDIA_ID_LEN + 1], frame[512];
     media_id_make(key, oid, 7, &f, id);
 #define fmt                                                                                        \
-    "{\"chatType\":\"%s\",\"chatRoomId\":%d,\"clientMsgId\":\"m\",\"media\":{\"id\":\"%s\","           \
+    "{\"chatType\":\"%s\",\"chatRoomId\":%d,\"clientMsgId\":\"m\",\"media\":{\"id\":\"%s\","       \
     "\"name\":\"a.png\",\"type\":\"%s\",\"size\":%d,\"width\":640,\"height\":480}}"
     snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1234);
     ck_assert_int_eq(parse(frame, &cmd, &err), 0);
@@ -287,28 +287,33 @@ START_TEST(test_proto_media_bound_to_room_and_facts)
     ck_assert_int_eq(cmd.media->facts.width, 640);
     proto_cmd_clear(&cmd);
 
-    /* another room, another size, a picture posing as a video */
-    snprintf(frame, sizeof frame, fmt, "IMAGE", 8, id, "image/png", 1234);
-    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
-    ck_assert_str_eq(err.message, "no such media in this room");
-    proto_cmd_clear(&cmd);
-    snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1235);
-    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
-    proto_cmd_clear(&cmd);
-    snprintf(frame, sizeof frame, fmt, "VIDEO", 7, id, "video/mp4", 1234);
-    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
-    proto_cmd_clear(&cmd);
-    snprintf(frame, sizeof frame, fmt, "VIDEO", 7, id, "image/png", 1234);
-    ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
-    ck_assert_str_eq(err.message, "the media type does not fit the chatType");
-    proto_cmd_clear(&cmd);
+    /* another room, another size, a picture posing as a video, a type
+     * that does not fit the chatType */
+    static const struct {
+        const char *chat_type, *mime, *message;
+        int room, size;
+    } bad[] = {
+        {"IMAGE", "image/png", "no such media in this room", 8, 1234},
+        {"IMAGE", "image/png", "no such media in this room", 7, 1235},
+        {"VIDEO", "video/mp4", "no such media in this room", 7, 1234},
+        {"VIDEO", "image/png", "the media type does not fit the chatType", 7, 1234},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(frame, sizeof frame, fmt, bad[i].chat_type, bad[i].room, id, bad[i].mime,
+                 bad[i].size);
+        ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
+        ck_assert_str_eq(err.message, bad[i].message);
+        proto_cmd_clear(&cmd);
+    }
     /* no key: media refused */
     snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1234);
     ck_assert_int_eq(proto_parse(frame, strlen(frame), MAX_CHARS, NULL, &cmd, &err), ERR_INVALID);
     proto_cmd_clear(&cmd);
     /* a VIDEO without media */
     ck_assert_int_eq(parse("{\"chatType\":\"VIDEO\",\"chatRoomId\":7,\"clientMsgId\":\"v\","
-                           "\"imageUrl\":\"http://x/a\"}", &cmd, &err), ERR_INVALID);
+                           "\"imageUrl\":\"http://x/a\"}",
+                           &cmd, &err),
+                     ERR_INVALID);
     proto_cmd_clear(&cmd);
 #undef fmt
 }
