@@ -567,8 +567,9 @@ static int mp4_boxes(struct media_scan *s, uint64_t left, int depth)
             hdr = 16;
         }
         if (size == 0) {
-            /* To the end of the file: only the last top-level box. */
-            if (depth || left != UINT64_MAX)
+            /* To the end of the file: only the last top-level box, and
+             * only in the 32-bit size (a 64-bit size of 0 means nothing). */
+            if (depth || left != UINT64_MAX || hdr != 8)
                 return ERR_INVALID;
             rc = put(s, b, 8);
             return rc ? rc : pass_rest(s);

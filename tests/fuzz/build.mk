@@ -6,7 +6,7 @@
 # build/fuzz/ and runs it for FUZZ_SECONDS (tests/fuzz/run.sh); plain
 # `make` never needs clang.
 
-FUZZ_NAMES   := handshake proto jwt pct b64url config api
+FUZZ_NAMES   := handshake proto jwt pct b64url config api media
 FUZZ_SRC     := $(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_NAMES)) tests/fuzz/fuzz_util.c
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang-14

@@ -23,6 +23,7 @@ int fuzz_pct_one(const uint8_t *data, size_t size);
 int fuzz_b64url_one(const uint8_t *data, size_t size);
 int fuzz_config_one(const uint8_t *data, size_t size);
 int fuzz_api_one(const uint8_t *data, size_t size);
+int fuzz_media_one(const uint8_t *data, size_t size);
 
 /* FUZZ_CHECK: abort on a broken property, in both builds (not assert(),
  * which NDEBUG would remove). */
