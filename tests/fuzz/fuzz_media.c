@@ -85,8 +85,7 @@ int fuzz_media_one(const uint8_t *data, size_t size)
     FUZZ_CHECK(s->kind != MEDIA_NONE && media_kind_mime(s->kind) != NULL);
     FUZZ_CHECK(s->out_bytes == (int64_t) a.len && a.len <= size - 1 + 36);
     if (!media_kind_is_video(s->kind))
-        FUZZ_CHECK(s->width > 0 && s->height > 0 &&
-                   (int64_t) s->width * s->height <= MAX_PIXELS);
+        FUZZ_CHECK(s->width > 0 && s->height > 0 && (int64_t) s->width * s->height <= MAX_PIXELS);
 
     rc = scan(t, a.p, a.len, 4096, &b);
     FUZZ_CHECK(rc == 0);
