@@ -16,6 +16,8 @@ FUZZ_CFLAGS  := -O1 -g -std=c11 $(WARN) -pthread $(PKG_CFLAGS) $(FUZZ_SAN)
 # What the harnesses reach: the shared library and the two relay parsers.
 FUZZ_LIB_SRC := $(SHARED_SRC) relay/handshake.c relay/proto.c
 
+# check_media uses the media harness's memory reader and writer.
+$(OBJ)/tests/unit/check_media.o: CPPFLAGS += -Itests/fuzz
 $(OBJ)/tests/unit/check_fuzz_corpus.o: CPPFLAGS += -Itests/fuzz \
     -DFUZZ_CORPUS_DIR='"$(CURDIR)/tests/fuzz/corpus"'
 

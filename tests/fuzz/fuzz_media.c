@@ -20,48 +20,13 @@
 #define MAX_PIXELS 4000000
 #define MAX_OUT    (1 << 20)
 
-struct feed {
-    const uint8_t *p;
-    size_t len, pos, step;
-};
-
-static long feed_read(void *arg, char *buf, size_t n)
+/* scan: one pass over the feed; the result code, the output in out. */
+static int scan(struct media_scan *s, struct fuzz_feed *in, struct fuzz_sink *out)
 {
-    struct feed *f = arg;
-    size_t k = f->len - f->pos;
-    if (k > n)
-        k = n;
-    if (k > f->step)
-        k = f->step;
-    memcpy(buf, f->p + f->pos, k);
-    f->pos += k;
-    return (long) k;
-}
-
-struct sink {
-    uint8_t *p;
-    size_t len;
-};
-
-static int sink_write(void *arg, const void *buf, size_t n)
-{
-    struct sink *k = arg;
-    if (k->len + n > MAX_OUT)
-        return ERR_TOO_LARGE;
-    memcpy(k->p + k->len, buf, n);
-    k->len += n;
-    return 0;
-}
-
-/* scan: one pass over data; the result code, the output in out. */
-static int scan(struct media_scan *s, const uint8_t *data, size_t len, size_t step,
-                struct sink *out)
-{
-    struct feed f = {data, len, 0, step};
     memset(s, 0, sizeof *s);
-    s->read = feed_read;
-    s->read_arg = &f;
-    s->write = sink_write;
+    s->read = fuzz_feed_read;
+    s->read_arg = in;
+    s->write = fuzz_sink_write;
     s->write_arg = out;
     s->max_in = MAX_OUT;
     s->max_pixels = MAX_PIXELS;
@@ -75,10 +40,11 @@ int fuzz_media_one(const uint8_t *data, size_t size)
         return 0;
     size_t step = (size_t) data[0] + 1;
     struct media_scan *s = malloc(sizeof *s), *t = malloc(sizeof *t);
-    struct sink a = {malloc(MAX_OUT), 0}, b = {malloc(MAX_OUT), 0};
+    struct fuzz_sink a = {malloc(MAX_OUT), 0, MAX_OUT}, b = {malloc(MAX_OUT), 0, MAX_OUT};
     if (!s || !t || !a.p || !b.p)
         goto out;
-    int rc = scan(s, data + 1, size - 1, step, &a);
+    struct fuzz_feed in = {data + 1, size - 1, 0, step};
+    int rc = scan(s, &in, &a);
     FUZZ_CHECK(rc == 0 || rc == ERR_INVALID || rc == ERR_DENIED || rc == ERR_TOO_LARGE);
     if (rc != 0)
         goto out;
@@ -87,7 +53,8 @@ int fuzz_media_one(const uint8_t *data, size_t size)
     if (!media_kind_is_video(s->kind))
         FUZZ_CHECK(s->width > 0 && s->height > 0 && (int64_t) s->width * s->height <= MAX_PIXELS);
 
-    rc = scan(t, a.p, a.len, 4096, &b);
+    struct fuzz_feed again = {a.p, a.len, 0, 4096};
+    rc = scan(t, &again, &b);
     FUZZ_CHECK(rc == 0);
     FUZZ_CHECK(t->kind == s->kind && t->width == s->width && t->height == s->height);
     FUZZ_CHECK(b.len == a.len && memcmp(a.p, b.p, a.len) == 0);

@@ -3,6 +3,7 @@
  * metadata removal (media_scan), media ids, the Range parser, thumbnails.
  */
 #include "errors.h"
+#include "fuzz.h"
 #include "media_api.h"
 #include "media_id.h"
 #include "media_scan.h"
@@ -13,50 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A memory source that hands out at most `step` bytes a read, so every
- * parser meets block boundaries in awkward places. */
-struct src {
-    const unsigned char *p;
-    size_t len, pos, step;
-};
-
-static long src_read(void *arg, char *buf, size_t n)
+/* scan: sniff and copy data through media_scan, step bytes a read
+ * (fuzz_feed); the result code, the output in k (caller frees k->p). */
+static int scan(const void *data, size_t len, size_t step, struct media_scan *s,
+                struct fuzz_sink *k)
 {
-    struct src *s = arg;
-    size_t k = s->len - s->pos;
-    if (k > n)
-        k = n;
-    if (k > s->step)
-        k = s->step;
-    memcpy(buf, s->p + s->pos, k);
-    s->pos += k;
-    return (long) k;
-}
-
-struct sink {
-    unsigned char *p;
-    size_t len;
-};
-
-static int sink_write(void *arg, const void *buf, size_t n)
-{
-    struct sink *k = arg;
-    k->p = realloc(k->p, k->len + n);
-    memcpy(k->p + k->len, buf, n);
-    k->len += n;
-    return 0;
-}
-
-/* scan: sniff and copy data through media_scan; result code, output in k. */
-static int scan(const void *data, size_t len, size_t step, struct media_scan *s, struct sink *k)
-{
-    static struct src src;
-    src = (struct src){data, len, 0, step};
+    static struct fuzz_feed src;
+    src = (struct fuzz_feed){data, len, 0, step};
     memset(s, 0, sizeof *s);
-    memset(k, 0, sizeof *k);
-    s->read = src_read;
+    *k = (struct fuzz_sink){malloc(1 << 20), 0, 1 << 20};
+    s->read = fuzz_feed_read;
     s->read_arg = &src;
-    s->write = sink_write;
+    s->write = fuzz_sink_write;
     s->write_arg = k;
     s->max_in = 1 << 20;
     s->max_pixels = 1000000;
@@ -88,7 +57,7 @@ START_TEST(test_media_scan_kinds_and_sizes)
             int n;
             unsigned char *img = gd_bytes(kinds[i], 37, 21, &n);
             struct media_scan *s = malloc(sizeof *s);
-            struct sink k;
+            struct fuzz_sink k;
             ck_assert_int_eq(scan(img, (size_t) n, step, s, &k), 0);
             ck_assert_int_eq(s->kind, want[i]);
             ck_assert_int_eq(s->width, 37);
@@ -113,7 +82,7 @@ END_TEST
 START_TEST(test_media_scan_refusals)
 {
     struct media_scan *s = malloc(sizeof *s);
-    struct sink k;
+    struct fuzz_sink k;
     ck_assert_int_eq(scan("hello, world", 12, 64, s, &k), ERR_INVALID);
     ck_assert_int_eq(s->kind, MEDIA_NONE);
     free(k.p);
@@ -147,7 +116,7 @@ START_TEST(test_media_scan_strips_png_text_and_gif_comment)
     memcpy(withtext + 33, text, sizeof text);
     memcpy(withtext + 33 + sizeof text, png + 33, (size_t) n - 33);
     struct media_scan *s = malloc(sizeof *s);
-    struct sink k;
+    struct fuzz_sink k;
     ck_assert_int_eq(scan(withtext, (size_t) n + sizeof text, 7, s, &k), 0);
     ck_assert_uint_eq(k.len, (size_t) n);
     ck_assert_int_eq(memcmp(k.p, png, (size_t) n), 0);
@@ -224,11 +193,12 @@ START_TEST(test_media_thumb_turns_upright)
     int n;
     unsigned char *png = gd_bytes("png", 600, 400, &n);
     for (int o = 1; o <= 8; o++) {
-        struct src src = {png, (size_t) n, 0, 1000};
+        struct fuzz_feed src = {png, (size_t) n, 0, 1000};
         void *thumb = NULL;
         size_t len = 0;
         int w = 0, h = 0;
-        ck_assert_int_eq(media_thumb_make("image/png", o, src_read, &src, &thumb, &len, &w, &h), 0);
+        ck_assert_int_eq(
+            media_thumb_make("image/png", o, fuzz_feed_read, &src, &thumb, &len, &w, &h), 0);
         ck_assert_int_eq(w, o >= 5 ? 213 : 320);
         ck_assert_int_eq(h, o >= 5 ? 320 : 213);
         gdImagePtr t = gdImageCreateFromWebpPtr((int) len, thumb);
@@ -242,11 +212,11 @@ START_TEST(test_media_thumb_turns_upright)
         gdImageDestroy(t);
         media_thumb_free(thumb);
     }
-    struct src bad = {(const unsigned char *) "nope", 4, 0, 4};
+    struct fuzz_feed bad = {(const uint8_t *) "nope", 4, 0, 4};
     void *thumb = NULL;
     size_t len = 0;
     int w = 0, h = 0;
-    ck_assert_int_eq(media_thumb_make("image/png", 1, src_read, &bad, &thumb, &len, &w, &h),
+    ck_assert_int_eq(media_thumb_make("image/png", 1, fuzz_feed_read, &bad, &thumb, &len, &w, &h),
                      ERR_INVALID);
     free(png);
 }
