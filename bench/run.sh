@@ -32,6 +32,9 @@
 #   BENCH_BURST_ROOMS      new rooms starting at once in the store runs (480)
 #   BENCH_STORE_ARGS       extra chat-bench options for the store runs
 #   BENCH_STORE_RESET=1    drop the kept stores first (they are seeded again)
+#   BENCH_MEDIA=0          skip the media run (bench/media.sh; alone:
+#                          `bench/run.sh BIN media`); BENCH_MEDIA_STORE_MIB
+#                          other media it keeps stored (500)
 #
 # Before the main run (all scenarios, no BENCH_ARGS) chat-bench-jwt measures
 # JWT verifications per second for each algorithm in one process
@@ -132,7 +135,7 @@ restore() {
     [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
     unset CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS CHAT_REDIS_URL \
         CHAT_MONGO_DATABASE CHAT_MYSQL_DATABASE CHAT_MAX_CONNECTIONS_PER_USER \
-        CHAT_SOCKET_TOKENS_PER_MINUTE
+        CHAT_SOCKET_TOKENS_PER_MINUTE CHAT_MEDIA_UPLOADS_PER_HOUR CHAT_MEDIA_QUOTA_MB
     "$STACK" restart relay >/dev/null || say "relay did not restart: run make run"
     "$STACK" restart lighttpd >/dev/null || say "lighttpd did not restart: run make run"
     local db
@@ -238,8 +241,18 @@ jwt_run() {
     "$BIN/chat-bench-jwt" --seconds "${BENCH_JWT_SECONDS:-2}" --out "${out%.json}-jwt.json"
 }
 
+# media: uploads and downloads on a GridFS holding >= 500 MiB (media.sh).
+media_run() {
+    bench_db chat_bench_media || return 1
+    say "media: restarting the relay and lighttpd on chat_bench_media (kept between runs)"
+    export CHAT_MEDIA_UPLOADS_PER_HOUR=0 CHAT_MEDIA_QUOTA_MB=0
+    use_db chat_bench_media || return 1
+    "$ROOT/bench/media.sh" "$BIN" "${out%.json}-media.json"
+}
+
 case $what in
 jwt) jwt_run || rc=1 ;;
+media) media_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
 bigstore) stores || rc=1 ;;
 *)
@@ -247,6 +260,7 @@ bigstore) stores || rc=1 ;;
     main_run "$@" || rc=1
     if ((full)) && [[ ${BENCH_TWO_RELAYS:-1} == 1 ]]; then two_relays || rc=1; fi
     if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi
+    if ((full)) && [[ ${BENCH_MEDIA:-1} == 1 ]]; then media_run || rc=1; fi
     ;;
 esac
 exit $rc

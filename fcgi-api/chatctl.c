@@ -11,6 +11,12 @@
  *                                     a line: the default, the file, then
  *                                     CHAT_<KEY>, as every program reads it
  *                                     (the shell scripts' one config reader)
+ *   chatctl media-gc [SECONDS]        remove uploads no message names that
+ *                                     are older than SECONDS (default
+ *                                     media_unreferenced_ttl), and chunks of
+ *                                     uploads that never finished; prints
+ *                                     "removed N kept M". For cron or
+ *                                     deploy/systemd/chat-media-gc.timer.
  *
  * Output is the bare value on stdout so scripts can capture it; messages go
  * to stderr. Exit status: 0 done, 1 failed (e.g. unknown user, database
@@ -20,6 +26,8 @@
 #include "errors.h"
 #include "ids.h"
 #include "jwt.h"
+#include "mediastore.h"
+#include "msgstore.h"
 #include "rooms.h"
 #include "sqldb.h"
 #include "users.h"
@@ -34,7 +42,8 @@ static void usage(void)
     fputs("usage: chatctl add-user NAME [DISPLAY]\n"
           "       chatctl token NAME|ID\n"
           "       chatctl room A B          (A, B: user names or ids)\n"
-          "       chatctl config get KEY...\n",
+          "       chatctl config get KEY...\n"
+          "       chatctl media-gc [SECONDS]\n",
           stderr);
 }
 
@@ -134,6 +143,40 @@ static int cmd_config_get(const struct config *cfg, int nkeys, char **keys)
     return 0;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int cmd_media_gc(const struct config *cfg, const char *age)
+{
+    char err[512] = "";
+    long secs = cfg->media_unreferenced_ttl;
+    if (age) {
+        char *end;
+        secs = strtol(age, &end, 10);
+        if (!*age || *end || secs < 0) {
+            fprintf(stderr, "chatctl: media-gc: SECONDS must be a whole number >= 0\n");
+            return 2;
+        }
+    }
+    struct msgstore *ms = msgstore_new(cfg, err, sizeof err);
+    if (!ms) {
+        fprintf(stderr, "chatctl: media-gc: %s\n", err);
+        return 1;
+    }
+    int removed = 0, kept = 0;
+    int rc = mediastore_gc(ms, cfg->mongo_database, cfg->media_key,
+                           now_ms() - (int64_t) secs * 1000, &removed, &kept);
+    msgstore_free(ms);
+    if (rc != 0)
+        return fail("media-gc", "-", rc);
+    printf("removed %d kept %d\n", removed, kept);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct config cfg;
@@ -145,7 +188,8 @@ int main(int argc, char **argv)
     int ok_args = (strcmp(cmd, "add-user") == 0 && (argc == 3 || argc == 4)) ||
                   (strcmp(cmd, "token") == 0 && argc == 3) ||
                   (strcmp(cmd, "room") == 0 && argc == 4) ||
-                  (strcmp(cmd, "config") == 0 && argc >= 4 && strcmp(argv[2], "get") == 0);
+                  (strcmp(cmd, "config") == 0 && argc >= 4 && strcmp(argv[2], "get") == 0) ||
+                  (strcmp(cmd, "media-gc") == 0 && (argc == 2 || argc == 3));
     if (!ok_args) {
         usage();
         return 2;
@@ -153,6 +197,8 @@ int main(int argc, char **argv)
     config_load_or_exit(&cfg, "chatctl");
     if (strcmp(cmd, "config") == 0)
         return cmd_config_get(&cfg, argc - 3, argv + 3);
+    if (strcmp(cmd, "media-gc") == 0)
+        return cmd_media_gc(&cfg, argc == 3 ? argv[2] : NULL);
     struct sqldb *db = sqldb_new(&cfg);
     if (!db) {
         fprintf(stderr, "chatctl: out of memory\n");

@@ -21,7 +21,8 @@ static size_t str_size(const char *s)
 size_t outmsg_size(const struct outmsg *om)
 {
     return sizeof *om + str_size(om->m.message) + str_size(om->m.image_url) +
-           str_size(om->m.image_name) + str_size(om->m.client_msg_id);
+           str_size(om->m.image_name) + str_size(om->m.client_msg_id) +
+           (om->m.media ? sizeof *om->m.media : 0);
 }
 
 void outmsg_free(struct outmsg *om)

@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "ids.h"
 #include "jsonnul.h"
+#include "media_id.h"
 #include "timefmt.h"
 #include "utf8.h"
 
@@ -73,8 +74,57 @@ static char *dup_string(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-int proto_parse(const char *text, size_t len, size_t max_text_chars, struct proto_cmd *cmd,
-                struct proto_error *err)
+/* get_count: a whole JSON number in 0..max. */
+static int get_count(const cJSON *item, double max, int64_t *out)
+{
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0 && item->valuedouble <= max) ||
+        (double) (int64_t) item->valuedouble != item->valuedouble)
+        return -1;
+    *out = (int64_t) item->valuedouble;
+    return 0;
+}
+
+/* parse_media: the `media` object of an uploaded picture or video; its id
+ * must have been made for this room and these facts (media_id.h). */
+static int parse_media(const cJSON *o, const unsigned char *key, struct proto_cmd *cmd,
+                       struct proto_error *err)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+    int64_t size, width, height;
+    if (!cJSON_IsObject(o) || !cJSON_IsString(id) || !cJSON_IsString(type) ||
+        strlen(type->valuestring) >= MEDIA_MIME_MAX || strlen(id->valuestring) != MEDIA_ID_LEN ||
+        get_count(cJSON_GetObjectItemCaseSensitive(o, "size"), 1e15, &size) != 0 ||
+        get_count(cJSON_GetObjectItemCaseSensitive(o, "width"), 1e6, &width) != 0 ||
+        get_count(cJSON_GetObjectItemCaseSensitive(o, "height"), 1e6, &height) != 0)
+        return fail(err, ERR_INVALID, "bad_request",
+                    "media needs id, type, size, width and height as the upload answered");
+    if (name && !cJSON_IsNull(name) &&
+        (!cJSON_IsString(name) || strlen(name->valuestring) > CHAT_MEDIA_NAME_MAX ||
+         has_control(name->valuestring)))
+        return fail(err, ERR_INVALID, "bad_request",
+                    "media name must be a string of at most 256 bytes without control characters");
+    const char *want = cmd->type == CHAT_VIDEO ? "video/" : "image/";
+    if (strncmp(type->valuestring, want, 6) != 0)
+        return fail(err, ERR_INVALID, "bad_request", "the media type does not fit the chatType");
+    if (!(cmd->media = calloc(1, sizeof *cmd->media)))
+        return fail(err, ERR_NOMEM, "internal", "out of memory");
+    struct chat_media *m = cmd->media;
+    memcpy(m->id, id->valuestring, MEDIA_ID_LEN + 1);
+    if (cJSON_IsString(name))
+        memcpy(m->name, name->valuestring, strlen(name->valuestring) + 1);
+    memcpy(m->facts.mime, type->valuestring, strlen(type->valuestring) + 1);
+    m->facts.size = size;
+    m->facts.width = (int) width;
+    m->facts.height = (int) height;
+    if (!key || media_id_check(key, m->id, cmd->room_id, &m->facts) != 0)
+        return fail(err, ERR_INVALID, "bad_request", "no such media in this room");
+    return 0;
+}
+
+int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsigned char *media_key,
+                struct proto_cmd *cmd, struct proto_error *err)
 {
     cJSON *root = NULL;
     const cJSON *item;
@@ -124,13 +174,17 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
         cmd->kind = PROTO_LEAVE;
     else if (strcmp(item->valuestring, "TEXT") == 0)
         cmd->kind = PROTO_TEXT;
-    else if (strcmp(item->valuestring, "IMAGE") == 0)
+    else if (strcmp(item->valuestring, "IMAGE") == 0) {
         cmd->kind = PROTO_IMAGE;
-    else if (strcmp(item->valuestring, "READ") == 0)
+        cmd->type = CHAT_IMAGE;
+    } else if (strcmp(item->valuestring, "VIDEO") == 0) {
+        cmd->kind = PROTO_IMAGE;
+        cmd->type = CHAT_VIDEO;
+    } else if (strcmp(item->valuestring, "READ") == 0) {
         cmd->kind = PROTO_READ;
-    else if (strcmp(item->valuestring, "TYPING") == 0)
+    } else if (strcmp(item->valuestring, "TYPING") == 0) {
         cmd->kind = PROTO_TYPING;
-    else {
+    } else {
         rc = fail(err, ERR_INVALID, "bad_request", "unknown chatType");
         goto out;
     }
@@ -204,6 +258,12 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, struct prot
         goto out;
     }
 
+    item = cJSON_GetObjectItemCaseSensitive(root, "media");
+    if (item || cmd->type == CHAT_VIDEO) {
+        rc = item ? parse_media(item, media_key, cmd, err)
+                  : fail(err, ERR_INVALID, "bad_request", "a VIDEO needs media");
+        goto out;
+    }
     item = cJSON_GetObjectItemCaseSensitive(root, "imageUrl");
     if (!cJSON_IsString(item)) {
         rc = fail(err, ERR_INVALID, "bad_request", "imageUrl is required");
@@ -250,6 +310,8 @@ void proto_cmd_clear(struct proto_cmd *cmd)
     free(cmd->message);
     free(cmd->image_url);
     free(cmd->image_name);
+    free(cmd->media);
+    cmd->media = NULL;
     cmd->message = cmd->image_url = cmd->image_name = NULL;
 }
 

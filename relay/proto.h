@@ -20,6 +20,8 @@
 #define PROTO_IMAGE_URL_MAX     2048 /* bytes */
 #define PROTO_IMAGE_NAME_MAX    256  /* bytes */
 
+/* PROTO_IMAGE: every message that is not TEXT, an IMAGE (by address or
+ * upload) or a VIDEO (upload); `type` tells them apart. */
 enum proto_kind { PROTO_ENTER, PROTO_LEAVE, PROTO_TEXT, PROTO_IMAGE, PROTO_READ, PROTO_TYPING };
 
 struct proto_cmd {
@@ -30,9 +32,12 @@ struct proto_cmd {
     int has_user_id;
     int64_t user_id;                                 /* when has_user_id */
     char client_msg_id[PROTO_CLIENT_MSG_ID_MAX + 1]; /* "" when absent or unusable */
-    char *message;    /* TEXT: owned, NUL-free UTF-8, 1..max_text_chars code points */
-    char *image_url;  /* IMAGE: owned, absolute http(s) URL */
-    char *image_name; /* IMAGE: owned, may be NULL */
+    char *message;            /* TEXT: owned, NUL-free UTF-8, 1..max_text_chars code points */
+    char *image_url;          /* IMAGE: owned, absolute http(s) URL */
+    char *image_name;         /* IMAGE: owned, may be NULL */
+    enum chat_type type;      /* TEXT, IMAGE or VIDEO for messages */
+    struct chat_media *media; /* IMAGE or VIDEO of an upload: owned, its id
+                               * checked against the room and its facts */
 };
 
 struct proto_error {
@@ -40,14 +45,16 @@ struct proto_error {
     const char *message; /* static sentence */
 };
 
-/* proto_parse: parse the len bytes of a text frame into *cmd. wslay has
- * checked that the frame is UTF-8; so does this (and that the decoded
- * message is, escapes included), for it is called on raw bytes too. max_text_chars bounds `message`
- * in code points. Returns 0; ERR_INVALID or ERR_TOO_LARGE with *err filled (cmd->room_id and
- * cmd->client_msg_id still set when they could be read, so the ERROR can name them); ERR_NOMEM. In
- * every case release cmd with proto_cmd_clear. text borrowed. */
-int proto_parse(const char *text, size_t len, size_t max_text_chars, struct proto_cmd *cmd,
-                struct proto_error *err);
+/* proto_parse: parse the len bytes of a text frame (valid UTF-8, as wslay
+ * checked) into *cmd. max_text_chars bounds `message` in code points;
+ * media_key (MEDIA_KEY_LEN bytes, see media_id.h) checks media ids, NULL
+ * refuses every media message.
+ * Returns 0; ERR_INVALID or ERR_TOO_LARGE with *err filled (cmd->room_id
+ * and cmd->client_msg_id still set when they could be read, so the ERROR
+ * can name them); ERR_NOMEM. In every case release cmd with
+ * proto_cmd_clear. text borrowed. */
+int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsigned char *media_key,
+                struct proto_cmd *cmd, struct proto_error *err);
 
 /* proto_cmd_clear: free the owned strings; NULL-safe, idempotent. */
 void proto_cmd_clear(struct proto_cmd *cmd);

@@ -191,7 +191,9 @@ static void send_enqueue(struct sessions *ss, struct session *se, struct cmd_nod
     om->conn_id = c->id;
     om->m.room_id = cmd->room_id;
     om->m.sender_id = c->user_id;
-    om->m.type = cmd->kind == PROTO_IMAGE ? CHAT_IMAGE : CHAT_TEXT;
+    om->m.type = cmd->kind == PROTO_IMAGE ? cmd->type : CHAT_TEXT;
+    om->m.media = cmd->media; /* moved */
+    cmd->media = NULL;
     om->m.message = cmd->message;
     om->m.image_url = cmd->image_url;
     om->m.image_name = cmd->image_name;
@@ -465,7 +467,8 @@ void session_text(struct sessions *ss, struct conn *c, const char *text, size_t 
         transport_close(c, 1011, "out of memory");
         return;
     }
-    int rc = proto_parse(text, len, (size_t) ss->cfg->max_text_chars, &n->cmd, &err);
+    int rc =
+        proto_parse(text, len, (size_t) ss->cfg->max_text_chars, ss->cfg->media_key, &n->cmd, &err);
     if (rc == ERR_NOMEM) {
         free_cmd(n);
         transport_close(c, 1011, "out of memory");

@@ -42,6 +42,8 @@ void api_resp_init(struct api_resp *resp)
 
 void api_resp_deinit(struct api_resp *resp)
 {
+    if (resp->stream_free)
+        resp->stream_free(resp->stream_arg);
     cJSON_Delete(resp->json);
     memset(resp, 0, sizeof *resp);
 }
@@ -56,6 +58,18 @@ int api_resp_header(struct api_resp *resp, const char *name, const char *value)
     }
     resp->headers_len += (size_t) n;
     return 0;
+}
+
+void api_resp_stream(struct api_resp *resp, int status,
+                     int (*stream)(void *arg, api_write_fn write, void *write_arg),
+                     void (*free_fn)(void *arg), void *arg)
+{
+    cJSON_Delete(resp->json);
+    resp->json = NULL;
+    resp->status = status;
+    resp->stream = stream;
+    resp->stream_free = free_fn;
+    resp->stream_arg = arg;
 }
 
 void api_resp_json(struct api_resp *resp, int status, cJSON *body)
@@ -126,8 +140,23 @@ void api_resp_fail(struct api_resp *resp, int err)
     }
 }
 
+/* render_stream_head: the head of a streamed answer, headers from the
+ * handler only. */
+static char *render_stream_head(const struct api_resp *resp, size_t *len)
+{
+    char head[API_HEADERS_MAX + 64];
+    int n = snprintf(head, sizeof head, "Status: %d %s\r\n%.*s\r\n", resp->status,
+                     http_reason(resp->status), (int) resp->headers_len, resp->headers);
+    if (n < 0 || (size_t) n >= sizeof head)
+        return NULL;
+    *len = (size_t) n;
+    return strdup(head);
+}
+
 char *api_resp_render(const struct api_resp *resp, size_t *len)
 {
+    if (resp->stream)
+        return render_stream_head(resp, len);
     char *body = resp->json ? cJSON_PrintUnformatted(resp->json) : NULL;
     size_t body_len = body ? strlen(body) : 0;
     int status = resp->status ? resp->status : 500;
@@ -198,12 +227,31 @@ static int request_path(char **envp, char *out, size_t cap)
     return out[0] == '/' ? 0 : ERR_INVALID;
 }
 
+/* key_len: the length of the {key} segment at s, 0 when it is not one. */
+static size_t key_len(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+    return n <= API_KEY_MAX && (s[n] == '/' || s[n] == '\0') ? n : 0;
+}
+
 /* route_match: 1 when path fits pattern (segment by segment; "{id}"
- * matches one positive id segment, stored in *id). */
-static int route_match(const char *pattern, const char *path, int64_t *id)
+ * matches one positive id segment, stored in *id; "{key}" one key segment,
+ * copied to key). */
+static int route_match(const char *pattern, const char *path, int64_t *id,
+                       char key[API_KEY_MAX + 1])
 {
     const char *p = pattern, *s = path;
     for (;;) {
+        if (strncmp(p, "{key}", 5) == 0) {
+            size_t n = key_len(s);
+            if (n == 0)
+                return 0;
+            memcpy(key, s, n);
+            key[n] = '\0';
+            p += 5;
+            s += n;
+            continue;
+        }
         if (strncmp(p, "{id}", 4) == 0) {
             size_t n = strcspn(s, "/");
             if (id_parse(s, n, id) != 0)
@@ -403,12 +451,14 @@ static const struct api_route *find_route(const struct api_app *app, const struc
     for (size_t i = 0; i < app->nroutes; i++) {
         const struct api_route *r = &app->routes[i];
         int64_t id = 0;
+        char key[API_KEY_MAX + 1] = "";
         if ((r->flags & API_DEV_ONLY) && ctx->cfg->dev_login != 1)
             continue;
-        if (!route_match(r->pattern, req->path, &id))
+        if (!route_match(r->pattern, req->path, &id, key))
             continue;
         if (strcmp(r->method, req->method) == 0) {
             req->path_id = id;
+            memcpy(req->path_key, key, sizeof key);
             return r;
         }
         path_known = 1;
@@ -476,7 +526,10 @@ void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp, api
     const struct api_route *route = find_route(app, ctx, &req, resp);
     if (!route)
         goto out;
-    if (req.content_length > ctx->cfg->max_body_bytes) {
+    req.envp = envp;
+    req.read = read_fn;
+    req.read_arg = read_arg;
+    if (!(route->flags & API_RAW_BODY) && req.content_length > ctx->cfg->max_body_bytes) {
         api_resp_error(resp, 413, "too_large", "the request body exceeds %d bytes",
                        ctx->cfg->max_body_bytes);
         goto out;
@@ -503,6 +556,11 @@ out:
     }
     free(req.body);
     cJSON_Delete(req.json);
+}
+
+const char *api_req_env(const struct api_req *req, const char *name)
+{
+    return env_get(req->envp, name);
 }
 
 /* ------------------------------------------------------------ parameters */

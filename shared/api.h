@@ -44,6 +44,15 @@ struct jwks_source;
 
 #define API_PATH_MAX    512  /* decoded path bytes; longer paths are 404 */
 #define API_HEADERS_MAX 1024 /* extra response header bytes */
+#define API_KEY_MAX     64   /* characters of a {key} path segment */
+
+/* api_read_fn: read up to n body bytes into buf; return the count, 0 at the
+ * end of the body, < 0 on error. */
+typedef long (*api_read_fn)(void *arg, char *buf, size_t n);
+
+/* api_write_fn: send n bytes of a streamed response body; 0, or ERR_IO
+ * when the client is gone. */
+typedef int (*api_write_fn)(void *arg, const char *buf, size_t n);
 
 /* Per-process state the handlers share: opened once at start, reused by
  * every request (and reconnected by sqldb/msgstore themselves). */
@@ -67,7 +76,11 @@ struct api_req {
     size_t body_len;
     cJSON *json;      /* owned; the body object on API_JSON routes */
     int64_t path_id;  /* the {id} segment of the route, else 0 */
+    char path_key[API_KEY_MAX + 1]; /* the {key} segment of the route, else "" */
     struct user user; /* the caller on API_AUTH routes */
+    char **envp;      /* the CGI variables, for api_req_env */
+    api_read_fn read; /* API_RAW_BODY routes: the body, read by the handler */
+    void *read_arg;
 };
 
 struct api_resp {
@@ -75,12 +88,23 @@ struct api_resp {
     char headers[API_HEADERS_MAX]; /* extra "Name: value\r\n" lines */
     size_t headers_len;
     cJSON *json; /* owned body; NULL: empty body */
+    /* A streamed body (media downloads). When stream is set the answer has
+     * no JSON body and no default headers but Status: the handler adds
+     * Content-Type, Content-Length and caching itself; after the head is
+     * sent, stream is called once to write the body, then stream_free
+     * (also when the head could not be sent). */
+    int (*stream)(void *arg, api_write_fn write, void *write_arg);
+    void (*stream_free)(void *arg);
+    void *stream_arg;
 };
 
 enum api_route_flags {
     API_AUTH = 1 << 0,     /* needs a valid bearer JWT of an existing user */
     API_JSON = 1 << 1,     /* needs a JSON object body */
     API_DEV_ONLY = 1 << 2, /* exists only while cfg->dev_login == 1 */
+    API_RAW_BODY = 1 << 3, /* the handler reads the body itself (req->read)
+                            * and applies its own size limit: the core's
+                            * max_body_bytes check is skipped */
 };
 
 typedef void (*api_handler_fn)(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp);
@@ -88,7 +112,8 @@ typedef void (*api_handler_fn)(struct api_ctx *ctx, struct api_req *req, struct 
 struct api_route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/api/v1/chat/{id}": literal segments and at
-                          * most one {id}, a positive decimal int64 */
+                          * most one {id}, a positive decimal int64, or one
+                          * {key}, 1..API_KEY_MAX of [A-Za-z0-9_-] */
     unsigned flags;      /* enum api_route_flags */
     api_handler_fn handler;
 };
@@ -104,10 +129,6 @@ struct api_app {
     void (*deinit)(struct api_ctx *ctx); /* may be NULL */
 };
 
-/* api_read_fn: read up to n body bytes into buf; return the count, 0 at the
- * end of the body, < 0 on error. */
-typedef long (*api_read_fn)(void *arg, char *buf, size_t n);
-
 /*
  * api_handle: serve one request. envp is the NULL-terminated "NAME=value"
  * array of CGI variables (borrowed for the call); the body is read through
@@ -118,6 +139,16 @@ typedef long (*api_read_fn)(void *arg, char *buf, size_t n);
  */
 void api_handle(const struct api_app *app, struct api_ctx *ctx, char **envp, api_read_fn read_body,
                 void *read_arg, struct api_resp *resp);
+
+/* api_req_env: the CGI variable `name` (e.g. "HTTP_RANGE") of the request,
+ * or NULL; borrowed for the request. */
+const char *api_req_env(const struct api_req *req, const char *name);
+
+/* api_resp_stream: answer status with a streamed body (see struct
+ * api_resp); takes ownership of arg, released with free_fn. */
+void api_resp_stream(struct api_resp *resp, int status,
+                     int (*stream)(void *arg, api_write_fn write, void *write_arg),
+                     void (*free_fn)(void *arg), void *arg);
 
 void api_resp_init(struct api_resp *resp);
 void api_resp_deinit(struct api_resp *resp);

@@ -84,6 +84,23 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+/* stream_out: the writer of streamed bodies; arg is the FCGX_Stream, or
+ * NULL for standard output (CGI). */
+static int stream_out(void *arg, const char *buf, size_t n)
+{
+    FCGX_Stream *out = arg;
+    if (!out)
+        return write_all(STDOUT_FILENO, buf, n);
+    while (n) {
+        int k = n > 65536 ? 65536 : (int) n;
+        if (FCGX_PutStr(buf, k, out) != k)
+            return ERR_IO;
+        buf += k;
+        n -= (size_t) k;
+    }
+    return 0;
+}
+
 /* serve: one request from envp; the rendered answer goes to out/fd. */
 static void serve(const struct api_app *app, struct api_ctx *ctx, char **envp, api_read_fn rd,
                   void *rd_arg, FCGX_Stream *out)
@@ -99,6 +116,8 @@ static void serve(const struct api_app *app, struct api_ctx *ctx, char **envp, a
     const char *p = text ? text : oom;
     size_t n = text ? len : sizeof oom - 1;
     int rc = out ? (FCGX_PutStr(p, (int) n, out) < 0 ? ERR_IO : 0) : write_all(STDOUT_FILENO, p, n);
+    if (rc == 0 && text && resp.stream)
+        rc = resp.stream(resp.stream_arg, stream_out, out);
     if (rc != 0)
         log_info("response_not_sent", "status=%d reason=client_gone", resp.status);
     free(text);

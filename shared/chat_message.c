@@ -9,9 +9,25 @@
 
 #include <stdlib.h>
 
-const char *chat_type_name(enum chat_type t)
+const char *chat_type_name(enum chat_type type)
 {
-    return t == CHAT_IMAGE ? "IMAGE" : "TEXT";
+    return type == CHAT_IMAGE ? "IMAGE" : type == CHAT_VIDEO ? "VIDEO" : "TEXT";
+}
+
+cJSON *chat_media_to_json(const struct chat_media *media)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "id", media->id) &&
+             cJSON_AddStringToObject(o, "name", media->name) &&
+             cJSON_AddStringToObject(o, "type", media->facts.mime) &&
+             cJSON_AddNumberToObject(o, "size", (double) media->facts.size) &&
+             cJSON_AddNumberToObject(o, "width", media->facts.width) &&
+             cJSON_AddNumberToObject(o, "height", media->facts.height);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
 }
 
 cJSON *chat_message_to_json(const struct chat_message *m)
@@ -28,7 +44,12 @@ cJSON *chat_message_to_json(const struct chat_message *m)
              cJSON_AddStringToObject(o, "chatType", chat_type_name(m->type));
     if (ok && m->type == CHAT_TEXT)
         ok = cJSON_AddStringToObject(o, "message", m->message ? m->message : "") != NULL;
-    if (ok && m->type == CHAT_IMAGE) {
+    if (ok && m->media) {
+        cJSON *media = chat_media_to_json(m->media);
+        ok = media && cJSON_AddItemToObject(o, "media", media);
+        if (!ok)
+            cJSON_Delete(media);
+    } else if (ok && m->type == CHAT_IMAGE) {
         ok = cJSON_AddStringToObject(o, "imageUrl", m->image_url ? m->image_url : "") &&
              (m->image_name ? cJSON_AddStringToObject(o, "imageName", m->image_name) != NULL
                             : cJSON_AddNullToObject(o, "imageName") != NULL);
@@ -51,6 +72,8 @@ void chat_message_clear(struct chat_message *m)
     free(m->image_url);
     free(m->image_name);
     free(m->client_msg_id);
+    free(m->media);
+    m->media = NULL;
     m->message = m->image_url = m->image_name = m->client_msg_id = NULL;
 }
 

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "errors.h"
 #include "jwk.h"
+#include "media_id.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -70,6 +71,13 @@ static const struct key_desc keys[] = {
     STR(jwt_name_claims, "preferred_username,name,email"),
     INT(max_body_bytes, 16384, 256, 1048576),
     STR(public_ws_url, "ws://127.0.0.1:8080/ws"),
+    STR(media_secret, ""),
+    INT(media_max_image_bytes, 10485760, 1024, 1073741824),
+    INT(media_max_video_bytes, 52428800, 1024, 1073741824),
+    INT(media_max_pixels, 40000000, 1, 1000000000),
+    INT(media_uploads_per_hour, 60, 0, 1000000),
+    INT(media_quota_mb, 1024, 0, 100000000),
+    INT(media_unreferenced_ttl, 86400, 0, 365 * 86400),
     STR(relay_host, "127.0.0.1"),
     INT(relay_port, 8090, 1, 65535),
     INT(relay_workers, 2, 1, 64),
@@ -306,6 +314,10 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
         return fail(errbuf, errlen, "config: jwt_ttl must not exceed jwt_max_lifetime");
     if ((rc = check_idp(cfg, errbuf, errlen)) != 0)
         return rc;
+    if (cfg->media_secret[0] && strlen(cfg->media_secret) < CONFIG_SECRET_MIN_LEN)
+        return fail(errbuf, errlen, "config: media_secret must be empty or at least %d bytes",
+                    CONFIG_SECRET_MIN_LEN);
+    media_key_derive(cfg, cfg->media_key);
     if (cfg->pong_timeout <= cfg->ping_interval)
         return fail(errbuf, errlen, "config: pong_timeout must be greater than ping_interval");
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
@@ -358,7 +370,8 @@ void config_dump(const struct config *cfg, FILE *out)
         size_t pw_at = 0, pw_len = 0;
         if (keys[i].type == KEY_INT)
             fprintf(out, "%s = %d\n", keys[i].name, *(const int *) (const void *) field);
-        else if (keys[i].type == KEY_SECRET || strstr(keys[i].name, "password"))
+        else if (keys[i].type == KEY_SECRET || strstr(keys[i].name, "password") ||
+                 strstr(keys[i].name, "secret"))
             fprintf(out, "%s = (%zu bytes, hidden)\n", keys[i].name, strlen(field));
         else if ((pw_len = url_password(field, &pw_at)) > 0)
             fprintf(out, "%s = %.*s(hidden)%s\n", keys[i].name, (int) pw_at, field,

@@ -67,6 +67,16 @@ struct config {
     int max_body_bytes;
     char public_ws_url[CONFIG_STR_MAX]; /* what socket-token answers point at */
 
+    /* Media uploads (pictures and videos in GridFS) */
+    char media_secret[CONFIG_STR_MAX]; /* key of media id MACs; empty: derived from jwt_secret */
+    int media_max_image_bytes;
+    int media_max_video_bytes;
+    int media_max_pixels;          /* width x height of an image, checked before decoding */
+    int media_uploads_per_hour;    /* per user; 0: no limit */
+    int media_quota_mb;            /* MiB one user may keep stored; 0: no limit */
+    int media_unreferenced_ttl;    /* seconds before `chatctl media-gc` removes unsent uploads */
+    unsigned char media_key[32];   /* derived at load from media_secret or jwt_secret */
+
     /* Relay */
     char relay_host[CONFIG_STR_MAX];
     int relay_port;

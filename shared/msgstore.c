@@ -182,6 +182,33 @@ static int get_int64(const bson_t *doc, const char *key, int64_t *out)
     return 0;
 }
 
+/* copy_utf8: the string at key into out (cap bytes, cut to fit); "" when
+ * absent. */
+static void copy_utf8(const bson_t *doc, const char *key, char *out, size_t cap)
+{
+    bson_iter_t it;
+    out[0] = '\0';
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+        snprintf(out, cap, "%s", bson_iter_utf8(&it, NULL));
+}
+
+/* doc_to_media: the media fields of a stored media message. */
+static int doc_to_media(const bson_t *doc, struct chat_media **out)
+{
+    int64_t v;
+    struct chat_media *md = calloc(1, sizeof *md);
+    if (!md)
+        return ERR_NOMEM;
+    copy_utf8(doc, "mediaId", md->id, sizeof md->id);
+    copy_utf8(doc, "mediaName", md->name, sizeof md->name);
+    copy_utf8(doc, "mediaType", md->facts.mime, sizeof md->facts.mime);
+    md->facts.size = get_int64(doc, "mediaSize", &v) == 0 ? v : 0;
+    md->facts.width = get_int64(doc, "mediaWidth", &v) == 0 ? (int) v : 0;
+    md->facts.height = get_int64(doc, "mediaHeight", &v) == 0 ? (int) v : 0;
+    *out = md;
+    return 0;
+}
+
 /* doc_to_message: fill *m from a stored document. ERR_INTERNAL for a
  * document that lacks a required field, ERR_NOMEM. On error *m is cleared. */
 static int doc_to_message(const bson_t *doc, struct chat_message *m)
@@ -198,13 +225,18 @@ static int doc_to_message(const bson_t *doc, struct chat_message *m)
         goto out;
     if (!bson_iter_init_find(&it, doc, "chatType") || !BSON_ITER_HOLDS_UTF8(&it))
         goto out;
-    m->type = strcmp(bson_iter_utf8(&it, NULL), "IMAGE") == 0 ? CHAT_IMAGE : CHAT_TEXT;
+    const char *type = bson_iter_utf8(&it, NULL);
+    m->type = strcmp(type, "IMAGE") == 0   ? CHAT_IMAGE
+              : strcmp(type, "VIDEO") == 0 ? CHAT_VIDEO
+                                           : CHAT_TEXT;
     if (bson_iter_init_find(&it, doc, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it))
         m->created_at_ms = bson_iter_date_time(&it);
     if ((rc = dup_utf8(doc, "clientMsgId", &m->client_msg_id)))
         goto out;
     if (m->type == CHAT_TEXT)
         rc = dup_utf8(doc, "message", &m->message);
+    else if (bson_iter_init_find(&it, doc, "mediaId"))
+        rc = doc_to_media(doc, &m->media);
     else if (!(rc = dup_utf8(doc, "imageUrl", &m->image_url)))
         rc = dup_utf8(doc, "imageName", &m->image_name);
     if (rc)
@@ -316,9 +348,19 @@ static void message_to_doc(const struct chat_message *m, const bson_oid_t *oid, 
     BSON_APPEND_INT64(doc, "chatRoomId", m->room_id);
     BSON_APPEND_INT64(doc, "seq", m->seq);
     BSON_APPEND_INT64(doc, "senderId", m->sender_id);
-    BSON_APPEND_UTF8(doc, "chatType", m->type == CHAT_IMAGE ? "IMAGE" : "TEXT");
+    BSON_APPEND_UTF8(doc, "chatType", chat_type_name(m->type));
     if (m->type == CHAT_TEXT) {
         BSON_APPEND_UTF8(doc, "message", m->message ? m->message : "");
+    } else if (m->media) {
+        /* Top-level fields: FerretDB hands a top-level equality to its
+         * storage, so `chatctl media-gc` finds a media id's message through
+         * the room's index. */
+        BSON_APPEND_UTF8(doc, "mediaId", m->media->id);
+        BSON_APPEND_UTF8(doc, "mediaName", m->media->name);
+        BSON_APPEND_UTF8(doc, "mediaType", m->media->facts.mime);
+        BSON_APPEND_INT64(doc, "mediaSize", m->media->facts.size);
+        BSON_APPEND_INT64(doc, "mediaWidth", m->media->facts.width);
+        BSON_APPEND_INT64(doc, "mediaHeight", m->media->facts.height);
     } else {
         BSON_APPEND_UTF8(doc, "imageUrl", m->image_url ? m->image_url : "");
         if (m->image_name)
@@ -480,4 +522,20 @@ int msgstore_ping(struct msgstore *ms)
     bson_destroy(&cmd);
     mongoc_client_pool_push(ms->pool, client);
     return rc;
+}
+
+mongoc_client_t *msgstore_client_pop(struct msgstore *ms)
+{
+    return mongoc_client_pool_pop(ms->pool);
+}
+
+void msgstore_client_push(struct msgstore *ms, mongoc_client_t *client)
+{
+    if (client)
+        mongoc_client_pool_push(ms->pool, client);
+}
+
+int msgstore_error(const bson_error_t *e)
+{
+    return map_error(e);
 }

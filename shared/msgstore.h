@@ -64,4 +64,13 @@ int msgstore_last_seq(struct msgstore *ms, int64_t room_id, int64_t *seq);
 /* msgstore_ping: 0 when the server answers a ping, else ERR_UNAVAILABLE. */
 int msgstore_ping(struct msgstore *ms);
 
+/* For the media store (GridFS in the same database), which shares the
+ * pool: msgstore_client_pop gives a client (NULL when out of memory) to
+ * return with msgstore_client_push; msgstore_error maps a driver error to
+ * a project code as every msgstore call does. */
+struct _mongoc_client_t *msgstore_client_pop(struct msgstore *ms);
+void msgstore_client_push(struct msgstore *ms, struct _mongoc_client_t *client);
+struct _bson_error_t;
+int msgstore_error(const struct _bson_error_t *e);
+
 #endif

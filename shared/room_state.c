@@ -15,7 +15,7 @@
 
 void room_state_preview(const struct chat_message *m, char *buf, size_t cap)
 {
-    const char *s = m->type == CHAT_TEXT ? m->message : m->image_name;
+    const char *s = m->type == CHAT_TEXT ? m->message : m->media ? m->media->name : m->image_name;
     size_t len = s ? strlen(s) : 0, used = 0;
     buf[0] = '\0';
     if (cap < ROOM_PREVIEW_BUF)

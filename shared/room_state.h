@@ -24,7 +24,8 @@
 
 /* room_state_preview: the room list's preview of m into buf (cap >=
  * ROOM_PREVIEW_BUF): the first ROOM_PREVIEW_CHARS characters of a TEXT
- * (cut between characters, never inside one), an IMAGE's name or "". */
+ * (cut between characters, never inside one), an IMAGE's or VIDEO's name
+ * or "". */
 void room_state_preview(const struct chat_message *m, char *buf, size_t cap);
 
 /* room_state_stored: m (with its seq, created_at and sender) is stored:

@@ -43,7 +43,7 @@ $(OBJ)/tests/%.o: CPPFLAGS += -Itests/support -Irelay -Ifcgi-api
 
 $(eval $(call program,unit_tests,$(UNIT_SRC) $(SUPPORT_SRC) $(RELAY_LIB_SRC) $(API_LIB_SRC) $(BENCH_LIB_SRC) \
     $(FUZZ_SRC),\
-    $(OBJ)/tests/unit_runner.o $(CHECK_LIBS) $(CURL_LIBS)))
+    $(OBJ)/tests/unit_runner.o $(CHECK_LIBS) $(CURL_LIBS) $(API_LIBS)))
 $(BIN)/unit_tests: $(OBJ)/tests/unit_runner.o
 
 $(eval $(call program,integration_tests,$(INTEG_SRC) $(SUPPORT_SRC) $(RELAY_LIB_SRC),\

@@ -66,6 +66,8 @@
     flushTimer: null,
     renderQueued: false,
     forceBottom: false,
+    mediaUrls: new Map(),   /* media id -> Promise of a blob: URL */
+    media: null,            /* the file picked for sending: { file, url, roomId, xhr } */
   };
 
   /* One room as this page knows it. */
@@ -251,6 +253,8 @@
    * its late events cannot touch the next user's state. */
   function signOut(notice) {
     state.wsGeneration++;
+    for (const p of state.mediaUrls.values()) p.then((u) => URL.revokeObjectURL(u)).catch(() => {});
+    state.mediaUrls.clear();
     if (state.ws) {
       try { state.ws.close(1000, 'sign out'); } catch (e) { /* already closing */ }
     }
@@ -472,7 +476,10 @@
 
   function previewText(m) {
     const mine = state.session && m.senderId === state.session.user.id;
-    const body = m.chatType === 'IMAGE' ? `Image${m.imageName ? `: ${m.imageName}` : ''}` : (m.message || '');
+    const mediaName = m.media && m.media.name ? `: ${m.media.name}` : '';
+    const body = m.chatType === 'VIDEO' ? `Video${mediaName}`
+      : m.chatType === 'IMAGE' ? `Image${m.media ? mediaName : (m.imageName ? `: ${m.imageName}` : '')}`
+        : (m.message || '');
     /* Cut by code points, not UTF-16 units, so an emoji is never halved. */
     return (mine ? 'You: ' : '') + Array.from(body.replace(/\s+/g, ' ')).slice(0, 80).join('');
   }
@@ -589,6 +596,7 @@
       message: m.message,
       imageUrl: m.imageUrl,
       imageName: m.imageName,
+      media: m.media,
       clientMsgId: m.clientMsgId,
       createdAt: m.createdAt,
       status: 'sent',
@@ -715,7 +723,58 @@
     }
   }
 
+  /* mediaUrl: a blob: URL of an uploaded file, fetched once with the JWT
+   * (an <img> or <video> cannot send an Authorization header, and a URL
+   * carrying a credential would end up in logs and histories). */
+  function mediaUrl(id, thumb) {
+    const key = thumb ? `${id}/thumb` : id;
+    let p = state.mediaUrls.get(key);
+    if (!p) {
+      p = fetch(`${API}/media/${encodeURIComponent(id)}${thumb ? '/thumb' : ''}`, {
+        headers: { Authorization: `Bearer ${state.session.token}` },
+      }).then((res) => {
+        if (!res.ok) throw new Error(`media ${res.status}`);
+        return res.blob();
+      }).then((blob) => URL.createObjectURL(blob));
+      p.catch(() => state.mediaUrls.delete(key));
+      state.mediaUrls.set(key, p);
+    }
+    return p;
+  }
+
+  function openLightbox(media) {
+    const body = $('lightbox-body');
+    const el = media.type.startsWith('video/')
+      ? h('video', { controls: true, autoplay: true, playsInline: true })
+      : h('img', { alt: media.name || 'Image' });
+    body.replaceChildren(el);
+    mediaUrl(media.id).then((url) => { el.src = url; }).catch(() => {});
+    $('lightbox').showModal();
+  }
+
+  function buildMediaBody(msg) {
+    const m = msg.media;
+    const video = m.type.startsWith('video/');
+    const size = m.width > 0 && m.height > 0 ? { width: String(m.width), height: String(m.height) } : {};
+    const el = video
+      ? h('video', Object.assign({ controls: true, preload: 'metadata', playsInline: true }, size))
+      : h('img', Object.assign({ alt: m.name || 'Image', onclick: () => openLightbox(m) }, size));
+    const fig = h('figure', { className: 'bubble bubble-media', dataset: { mediaId: m.id } }, el,
+      m.name ? h('figcaption', null, m.name) : null);
+    /* A picture being sent shows its local copy; others their thumbnail
+     * (small, upright), or the picture itself when it has none. The
+     * lightbox always loads the full picture. */
+    const src = msg.localUrl ? Promise.resolve(msg.localUrl)
+      : video ? mediaUrl(m.id) : mediaUrl(m.id, true).catch(() => mediaUrl(m.id));
+    src.then((url) => { el.src = url; fig.dataset.loaded = '1'; })
+      .catch(() => { fig.dataset.loaded = 'failed'; });
+    return fig;
+  }
+
   function buildBody(msg) {
+    if (msg.media && typeof msg.media.id === 'string' && typeof msg.media.type === 'string') {
+      return buildMediaBody(msg);
+    }
     if (msg.chatType === 'IMAGE') {
       if (isSafeImageUrl(msg.imageUrl)) {
         const img = h('img', { src: msg.imageUrl, alt: msg.imageName || 'Image', loading: 'lazy', referrerpolicy: 'no-referrer' });
@@ -894,7 +953,10 @@
 
   function frameFor(msg) {
     const f = { chatType: msg.chatType, chatRoomId: msg.roomId, clientMsgId: msg.clientMsgId };
-    if (msg.chatType === 'IMAGE') {
+    if (msg.media) {
+      const m = msg.media;
+      f.media = { id: m.id, name: m.name, type: m.type, size: m.size, width: m.width, height: m.height };
+    } else if (msg.chatType === 'IMAGE') {
       f.imageUrl = msg.imageUrl;
       if (msg.imageName) f.imageName = msg.imageName;
     } else {
@@ -1027,6 +1089,117 @@
     const ta = $('composer-input');
     ta.style.height = 'auto';
     ta.style.height = `${Math.min(ta.scrollHeight, 160)}px`;
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Photos and videos: pick or drop a file, preview, upload with a       */
+  /* progress bar, then send the message that shows it.                  */
+  /* ------------------------------------------------------------------ */
+
+  const MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'video/mp4', 'video/webm'];
+
+  function chooseMedia(file) {
+    if (!file || !state.currentRoomId) return;
+    clearMedia();
+    const hint = $('composer-hint');
+    if (file.type && !MEDIA_TYPES.includes(file.type)) {
+      hint.textContent = 'Send a JPEG, PNG, GIF or WebP photo, or an MP4 or WebM video.';
+      return;
+    }
+    const url = URL.createObjectURL(file);
+    const video = file.type.startsWith('video/');
+    state.media = { file, url, roomId: state.currentRoomId, xhr: null };
+    $('media-preview').replaceChildren(video
+      ? h('video', { src: url, muted: true, playsInline: true, preload: 'metadata' })
+      : h('img', { src: url, alt: 'Preview' }));
+    $('media-name').textContent = `${file.name} (${Math.ceil(file.size / 1024)} KiB)`;
+    $('media-progress').hidden = true;
+    $('media-progress').value = 0;
+    $('media-send').disabled = false;
+    $('media-row').hidden = false;
+    hint.textContent = '';
+  }
+
+  function clearMedia() {
+    const m = state.media;
+    if (m && m.xhr) m.xhr.abort();
+    state.media = null;
+    $('media-row').hidden = true;
+    $('media-preview').replaceChildren();
+    $('media-file').value = '';
+  }
+
+  /* uploadMedia: POST the raw file (XMLHttpRequest, for upload progress);
+   * resolves with the server's answer. */
+  function uploadMedia(m) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      m.xhr = xhr;
+      xhr.open('POST', `${API}/rooms/${m.roomId}/media`);
+      xhr.setRequestHeader('Authorization', `Bearer ${state.session.token}`);
+      xhr.upload.onprogress = (ev) => {
+        if (ev.lengthComputable) $('media-progress').value = Math.round((ev.loaded / ev.total) * 100);
+      };
+      xhr.onload = () => {
+        let data = null;
+        try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+        if (xhr.status === 201 && data && data.id) resolve(data);
+        else reject(new Error((data && data.error && data.error.message) || `upload failed (${xhr.status})`));
+      };
+      xhr.onerror = () => reject(new Error('Could not reach the server.'));
+      xhr.onabort = () => reject(new Error('Upload cancelled.'));
+      xhr.send(m.file);
+    });
+  }
+
+  async function sendMedia() {
+    const m = state.media;
+    if (!m || m.xhr) return;
+    const rs = state.rooms.get(m.roomId);
+    if (!rs) return;
+    $('media-send').disabled = true;
+    $('media-progress').hidden = false;
+    try {
+      const ans = await uploadMedia(m);
+      const media = {
+        id: ans.id, name: (m.file.name || '').slice(0, 200), type: ans.type,
+        size: ans.size, width: ans.width, height: ans.height,
+      };
+      queueMessage(rs, { chatType: ans.type.startsWith('video/') ? 'VIDEO' : 'IMAGE', media, localUrl: m.url });
+      m.xhr = null;
+      state.media = null;
+      $('media-row').hidden = true;
+      $('media-preview').replaceChildren();
+      $('media-file').value = '';
+    } catch (e) {
+      m.xhr = null;
+      $('media-send').disabled = false;
+      $('composer-hint').textContent = e.message;
+    }
+  }
+
+  function watchDrops() {
+    const room = $('room');
+    let depth = 0;
+    const hasFile = (ev) => ev.dataTransfer && [...ev.dataTransfer.types].includes('Files');
+    room.addEventListener('dragenter', (ev) => {
+      if (!hasFile(ev)) return;
+      ev.preventDefault();
+      depth++;
+      $('drop-hint').hidden = false;
+    });
+    room.addEventListener('dragover', (ev) => { if (hasFile(ev)) ev.preventDefault(); });
+    room.addEventListener('dragleave', () => {
+      depth = Math.max(0, depth - 1);
+      if (!depth) $('drop-hint').hidden = true;
+    });
+    room.addEventListener('drop', (ev) => {
+      if (!hasFile(ev)) return;
+      ev.preventDefault();
+      depth = 0;
+      $('drop-hint').hidden = true;
+      chooseMedia(ev.dataTransfer.files[0]);
+    });
   }
 
   function toggleImageRow(show) {
@@ -1308,6 +1481,11 @@
     $('composer-input').addEventListener('keydown', onComposerKey);
     $('composer-input').addEventListener('input', onComposerInput);
     $('image-toggle').addEventListener('click', () => toggleImageRow($('image-row').hidden));
+    $('media-pick').addEventListener('click', () => $('media-file').click());
+    $('media-file').addEventListener('change', () => chooseMedia($('media-file').files[0]));
+    $('media-send').addEventListener('click', sendMedia);
+    $('media-cancel').addEventListener('click', clearMedia);
+    watchDrops();
     watchResize();
     window.addEventListener('hashchange', routeFromHash);
     /* Coming back online or to the tab is a good moment to retry at once

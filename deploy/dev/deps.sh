@@ -19,6 +19,8 @@ PACKAGES=(
     # libraries the C code links
     libfcgi-dev libwslay-dev libmariadb-dev libmongoc-dev libbson-dev libcjson-dev
     libssl-dev libhiredis-dev check libcurl4-openssl-dev
+    # thumbnails of uploaded pictures (chat-media): libgd over libjpeg, libpng, libwebp
+    libgd-dev
     # servers of the local stack and of the deploy tests (postgresql: FerretDB's storage)
     mariadb-server mariadb-client postgresql lighttpd apache2 libapache2-mod-fcgid spawn-fcgi multiwatch
     logrotate systemd nginx redis-server

@@ -41,7 +41,7 @@ CONF=${CHAT_CONFIG:-$VAR/chat.conf}
 BIN=${CHAT_BIN_DIR:-$(cat "$RUN/bindir" 2>/dev/null || echo "$ROOT/build/rel/bin")}
 DEP=${CHAT_DEPLOY_DIR:-$VAR/deploy}
 WEB_USER=www-data
-POOL_NAMES=(rooms history token account)
+POOL_NAMES=(rooms history token account media)
 POOL_CHILDREN=2
 INSTANCES=(apache nginx lighttpd lighttpd-pools cgi fcgid pools)
 MODDIR=/usr/lib/apache2/modules
@@ -438,7 +438,7 @@ status() {
 render_units() {
     local u out
     mkdir -p "$1" && out=$(cd "$1" && pwd) || die "render-units: cannot create $1"
-    for u in "$ROOT"/deploy/systemd/*.service; do
+    for u in "$ROOT"/deploy/systemd/*.service "$ROOT"/deploy/systemd/*.timer; do
         render "$u" "$out/$(basename "$u")" pools "$CONF"
     done
     sed -e "s|/var/log/chat/|$out/log/|g" "$ROOT/deploy/logrotate/chat" >"$out/logrotate.conf"

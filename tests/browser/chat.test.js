@@ -252,8 +252,8 @@ let roomId = null;
 /* What the web server must send with the page and the API answers (the
  * deploy checks hold every shipped config to the same). */
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; " +
-    "connect-src 'self' ws: wss:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data: blob:; " +
+    "media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
@@ -387,6 +387,106 @@ step('an image message shows as an image', async () => {
   const img = bob.page.locator(`#message-list li.msg img[src="${url}"]`);
   await img.waitFor({ state: 'visible' });
   await waitUntil(() => img.evaluate((e) => e.complete && e.naturalWidth > 0), 'the image to load on bob');
+});
+
+/* The first frames of a short WebM video, recorded by the browser itself
+ * from a canvas (MediaRecorder), so no video file or encoder is needed. */
+async function recordWebm(page) {
+  const b64 = await page.evaluate(async () => {
+    const c = document.createElement('canvas');
+    c.width = 160;
+    c.height = 120;
+    const g = c.getContext('2d');
+    const rec = new MediaRecorder(c.captureStream(25), { mimeType: 'video/webm' });
+    const parts = [];
+    rec.ondataavailable = (e) => parts.push(e.data);
+    const done = new Promise((resolve) => { rec.onstop = resolve; });
+    rec.start();
+    for (let i = 0; i < 25; i++) {
+      g.fillStyle = `hsl(${i * 14}, 80%, 50%)`;
+      g.fillRect(0, 0, 160, 120);
+      g.fillStyle = '#fff';
+      g.fillRect(i * 5, 40, 30, 30);
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    rec.stop();
+    await done;
+    const buf = new Uint8Array(await new Blob(parts).arrayBuffer());
+    let s = '';
+    for (const x of buf) s += String.fromCharCode(x);
+    return btoa(s);
+  });
+  const file = path.join(os.tmpdir(), `chat-video-${RUN}.webm`);
+  fs.writeFileSync(file, Buffer.from(b64, 'base64'));
+  return file;
+}
+
+step('a photo and a video from disk: preview, progress, both people see them, lightbox', async () => {
+  const { alice, bob } = users;
+  const photo = path.join(ROOT, 'tests', 'fixtures', 'media', 'photo.jpg');
+  const before = await bob.page.locator('#message-list figure.bubble-media').count();
+
+  /* the photo through the file picker */
+  await alice.page.setInputFiles('#media-file', photo);
+  await alice.page.locator('#media-row').waitFor({ state: 'visible' });
+  await alice.page.locator('#media-preview img').waitFor({ state: 'visible' });
+  await screenshot(alice, 'alice-media-preview.png');
+  await alice.page.click('#media-send');
+  await alice.page.locator('#media-row').waitFor({ state: 'hidden' });
+  const progress = await alice.page.locator('#media-progress').evaluate((e) => e.value);
+  expect(progress === 100, 'upload progress at the end', 100, progress);
+
+  /* the video dropped onto the conversation */
+  const video = await recordWebm(alice.page);
+  const bytes = fs.readFileSync(video).toString('base64');
+  await alice.page.evaluate(async (b64) => {
+    const bin = atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
+    const dt = new DataTransfer();
+    dt.items.add(new File([arr], 'clip.webm', { type: 'video/webm' }));
+    const room = document.getElementById('room');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      room.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  }, bytes);
+  await alice.page.locator('#media-preview video').waitFor({ state: 'attached' });
+  await alice.page.click('#media-send');
+  await alice.page.locator('#media-row').waitFor({ state: 'hidden' });
+  fs.unlinkSync(video);
+
+  /* both see both, fetched from the server with the JWT */
+  for (const u of [alice, bob]) {
+    const figs = u.page.locator('#message-list figure.bubble-media');
+    await waitUntil(async () => (await figs.count()) >= before + 2, `two media messages on ${u.name}'s page`);
+    /* alice shows her own copy (480 x 320), bob the server's thumbnail (320 x 213) */
+    const img = u.page.locator('#message-list figure.bubble-media img').last();
+    const [w, ht] = u === alice ? [480, 320] : [320, 213];
+    await waitUntil(() => img.evaluate((e, [ew, eh]) => e.complete && e.naturalWidth === ew && e.naturalHeight === eh, [w, ht]),
+      `the photo to load on ${u.name} at ${w} x ${ht}`);
+    const vid = u.page.locator('#message-list figure.bubble-media video').last();
+    await waitUntil(() => vid.evaluate((e) => e.readyState >= 1 && e.videoWidth === 160),
+      `the video to load on ${u.name}`);
+  }
+  const bobFig = bob.page.locator('#message-list figure.bubble-media').last();
+  expect(await bobFig.evaluate((e) => e.dataset.loaded === '1'), 'bob fetched the video', true, false);
+  const src = await bob.page.locator('#message-list figure.bubble-media img').last().getAttribute('src');
+  expect(/^blob:/.test(src), 'bob\'s photo comes from a blob: URL', 'blob:...', src);
+  await bob.page.evaluate(() => {
+    const b = document.getElementById('messages');
+    b.scrollTop = b.scrollHeight;
+  });
+  await screenshot(bob, 'bob-media.png');
+  await screenshot(alice, 'alice-media.png');
+
+  /* the lightbox shows the photo full size */
+  await bob.page.locator('#message-list figure.bubble-media img').last().click();
+  await bob.page.locator('#lightbox img').waitFor({ state: 'visible' });
+  await waitUntil(() => bob.page.locator('#lightbox img').evaluate((e) => e.complete && e.naturalWidth === 480),
+    'the photo in the lightbox');
+  await screenshot(bob, 'bob-lightbox.png');
+  await bob.page.click('#lightbox .lightbox-close');
+  await bob.page.locator('#lightbox').waitFor({ state: 'hidden' });
 });
 
 step('an HTML payload is shown as text and runs nothing', async () => {

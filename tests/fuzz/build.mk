@@ -6,7 +6,7 @@
 # build/fuzz/ and runs it for FUZZ_SECONDS (tests/fuzz/run.sh); plain
 # `make` never needs clang.
 
-FUZZ_NAMES   := handshake proto jwt jwks pct b64url config api
+FUZZ_NAMES   := handshake proto jwt jwks pct b64url config api media
 FUZZ_SRC     := $(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_NAMES)) tests/fuzz/fuzz_util.c
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang-14
@@ -16,6 +16,8 @@ FUZZ_CFLAGS  := -O1 -g -std=c11 $(WARN) -pthread $(PKG_CFLAGS) $(FUZZ_SAN)
 # What the harnesses reach: the shared library and the two relay parsers.
 FUZZ_LIB_SRC := $(SHARED_SRC) relay/handshake.c relay/proto.c
 
+# check_media uses the media harness's memory reader and writer.
+$(OBJ)/tests/unit/check_media.o: CPPFLAGS += -Itests/fuzz
 $(OBJ)/tests/unit/check_fuzz_corpus.o: CPPFLAGS += -Itests/fuzz \
     -DFUZZ_CORPUS_DIR='"$(CURDIR)/tests/fuzz/corpus"'
 

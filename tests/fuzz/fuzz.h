@@ -24,6 +24,23 @@ int fuzz_pct_one(const uint8_t *data, size_t size);
 int fuzz_b64url_one(const uint8_t *data, size_t size);
 int fuzz_config_one(const uint8_t *data, size_t size);
 int fuzz_api_one(const uint8_t *data, size_t size);
+int fuzz_media_one(const uint8_t *data, size_t size);
+
+/* A reader over memory that hands out at most `step` bytes a call, so a
+ * parser meets block boundaries everywhere, and a writer into a buffer of
+ * cap bytes (ERR_TOO_LARGE beyond): the shapes media_scan pulls and pushes
+ * through. */
+struct fuzz_feed {
+    const uint8_t *p;
+    size_t len, pos, step;
+};
+long fuzz_feed_read(void *arg, char *buf, size_t n);
+
+struct fuzz_sink {
+    uint8_t *p;
+    size_t len, cap;
+};
+int fuzz_sink_write(void *arg, const void *buf, size_t n);
 
 /* FUZZ_CHECK: abort on a broken property, in both builds (not assert(),
  * which NDEBUG would remove). */

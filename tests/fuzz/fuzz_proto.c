@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "fuzz.h"
 #include "ids.h"
+#include "media_id.h"
 #include "proto.h"
 #include "utf8.h"
 
@@ -34,7 +35,8 @@ int fuzz_proto_one(const uint8_t *data, size_t size)
 
     struct proto_cmd cmd;
     struct proto_error err = {NULL, NULL};
-    int rc = proto_parse(text, size, FUZZ_MAX_CHARS, &cmd, &err);
+    static const unsigned char key[MEDIA_KEY_LEN] = {1, 2, 3};
+    int rc = proto_parse(text, size, FUZZ_MAX_CHARS, key, &cmd, &err);
     FUZZ_CHECK(rc == 0 || rc == ERR_INVALID || rc == ERR_TOO_LARGE || rc == ERR_NOMEM);
     FUZZ_CHECK(strlen(cmd.client_msg_id) <= PROTO_CLIENT_MSG_ID_MAX);
     if (rc != 0) {
@@ -57,6 +59,8 @@ int fuzz_proto_one(const uint8_t *data, size_t size)
             FUZZ_CHECK(chars <= FUZZ_MAX_CHARS);
             break;
         case PROTO_IMAGE:
+            /* A forged media id never passes: the key is not in the input. */
+            FUZZ_CHECK(cmd.media == NULL && cmd.type == CHAT_IMAGE);
             FUZZ_CHECK(cmd.image_url != NULL && cmd.client_msg_id[0] != '\0');
             FUZZ_CHECK(strncasecmp(cmd.image_url, "http://", 7) == 0 ||
                        strncasecmp(cmd.image_url, "https://", 8) == 0);

@@ -54,7 +54,8 @@ START_TEST(test_deploy_configs_systemd_units_verify)
     rc = run_cmd(out, sizeof out, "cp '%s/chat-fcgi@.service' '%s/chat-fcgi@rooms.service'", d, d);
     ck_assert_msg(rc == 0, "%s", out);
     rc = run_cmd(out, sizeof out,
-                 "cd %s && systemd-analyze verify ./chat-relay.service ./chat-fcgi@rooms.service",
+                 "cd %s && systemd-analyze verify ./chat-relay.service ./chat-fcgi@rooms.service "
+                 "./chat-media-gc.service ./chat-media-gc.timer",
                  d);
     ck_assert_msg(rc == 0 && out[0] == '\0', "systemd-analyze verify: rc %d\n%s", rc, out);
 }

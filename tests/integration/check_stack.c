@@ -50,6 +50,7 @@ START_TEST(test_stack_web_server_limits_and_headers)
                   "the stack checks need http://127.0.0.1:PORT, not %s", base);
     web_check_security_headers(port, "the dev lighttpd");
     web_check_body_cap(port, testenv_config()->max_body_bytes, "the dev lighttpd");
+    web_check_media_cap(port, "the dev lighttpd");
 }
 END_TEST
 

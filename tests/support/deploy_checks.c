@@ -318,6 +318,39 @@ START_TEST(test_deploy_body_cap)
 {
     require_started();
     web_check_body_cap(cur->port, testenv_config()->max_body_bytes, cur->instance);
+    web_check_media_cap(cur->port, cur->instance);
+}
+END_TEST
+
+/* A picture uploaded through the server comes back to the other member
+ * byte for byte, and in part with a Range. */
+START_TEST(test_deploy_media_round_trip)
+{
+    require_started();
+    int64_t a, b;
+    char *ja = login("dep_media_a", &a), *jb = login("dep_media_b", &b);
+    int64_t room = room_of(ja, b, 201);
+    FILE *f = fopen("tests/fixtures/media/tiny.png", "rb");
+    ck_assert_ptr_nonnull(f);
+    char png[4096], path[128], h[128];
+    size_t n = fread(png, 1, sizeof png, f);
+    fclose(f);
+    struct http_resp r;
+    snprintf(path, sizeof path, "/api/v1/rooms/%lld/media", (long long) room);
+    ck_assert_int_eq(http_request("POST", url(path), ja, "image/png", png, n, &r), 0);
+    ck_assert_msg(r.status == 201, "upload via %s: %ld %s", cur->instance, r.status, r.body);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r.json, "id");
+    ck_assert(cJSON_IsString(id));
+    snprintf(path, sizeof path, "/api/v1/media/%s", id->valuestring);
+    http_resp_free(&r);
+    ck_assert_int_eq(http_request("GET", url(path), jb, NULL, NULL, 0, &r), 0);
+    ck_assert_msg(r.status == 200, "download via %s: %ld %s", cur->instance, r.status, r.body);
+    ck_assert_uint_eq(r.len, n);
+    ck_assert_int_eq(memcmp(r.body, png, n), 0);
+    ck_assert_str_eq(http_header(&r, "Content-Type", h, sizeof h), "image/png");
+    http_resp_free(&r);
+    free(ja);
+    free(jb);
 }
 END_TEST
 
@@ -552,6 +585,7 @@ Suite *deploy_suite(const char *name, const struct deploy_target *t, void (*setu
     tcase_add_test(live, test_deploy_history_pages);
     tcase_add_test(live, test_deploy_security_headers);
     tcase_add_test(live, test_deploy_body_cap);
+    tcase_add_test(live, test_deploy_media_round_trip);
     if (t->websocket != DEPLOY_WS_NONE) {
         tcase_add_test(live, test_deploy_websocket_round_trip);
         tcase_add_test(live, test_deploy_websocket_origin_passed_through);

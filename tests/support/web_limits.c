@@ -178,3 +178,35 @@ void web_check_body_cap(int port, int api_limit, const char *who)
                   "Content-Length: 99999999 via %s: the API answered, not the server\n%.600s", who,
                   resp);
 }
+
+void web_check_media_cap(int port, const char *who)
+{
+    static char resp[65536];
+    size_t n = 1024 * 1024;
+    char *body = malloc(n);
+    ck_assert_ptr_nonnull(body);
+    memset(body, 'x', n);
+
+    /* Over the API's cap, under the media cap: the program answers. */
+    int st = raw_post(port, "/api/v1/rooms/1/media", n, body, n, resp, sizeof resp);
+    ck_assert_msg(st == 401 && strstr(resp, "unauthorized"),
+                  "1 MiB upload via %s: expected chat-media's 401, got %d\n%.600s", who, st, resp);
+
+    /* Past the media cap, declared: the server refuses from the header. */
+    st = raw_post(port, "/api/v1/rooms/1/media", (size_t) WEB_MEDIA_CAP + 1, "{}", 2, resp,
+                  sizeof resp);
+    ck_assert_msg(st == 413 && !strstr(resp, "too_large"),
+                  "Content-Length %d via %s: expected the server's 413, got %d\n%.600s",
+                  WEB_MEDIA_CAP + 1, who, st, resp);
+
+    /* Only that route: its neighbours keep the small cap. */
+    static const char *const others[] = {"/api/v1/rooms/1/media/x", "/api/v1/rooms/1/mediax",
+                                         "/api/v1/rooms", "/api/v1/media/x"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        st = raw_post(port, others[i], n, body, 2, resp, sizeof resp);
+        ck_assert_msg(st == 413 && !strstr(resp, "too_large"),
+                      "1 MiB declared to %s via %s: expected the server's 413, got %d\n%.600s",
+                      others[i], who, st, resp);
+    }
+    free(body);
+}

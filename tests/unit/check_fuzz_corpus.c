@@ -29,6 +29,7 @@ static const struct {
     {"b64url", fuzz_b64url_one},
     {"config", fuzz_config_one},
     {"api", fuzz_api_one},
+    {"media", fuzz_media_one},
 };
 
 /* read_file: the whole file into a malloc'd block of exactly its size (at

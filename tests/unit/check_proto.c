@@ -3,6 +3,7 @@
  * the server frames' JSON.
  */
 #include "errors.h"
+#include "media_id.h"
 #include "proto.h"
 
 #include <check.h>
@@ -13,9 +14,11 @@
 
 #define MAX_CHARS 10
 
+static const unsigned char key[MEDIA_KEY_LEN] = {7, 7, 7};
+
 static int parse(const char *s, struct proto_cmd *cmd, struct proto_error *err)
 {
-    return proto_parse(s, strlen(s), MAX_CHARS, cmd, err);
+    return proto_parse(s, strlen(s), MAX_CHARS, key, cmd, err);
 }
 
 /* expect_refused: s is refused with rc and code; the command is cleared. */
@@ -267,7 +270,7 @@ START_TEST(test_proto_trailing_bytes)
     proto_cmd_clear(&cmd);
     /* a NUL byte after the object is trailing data too */
     ck_assert_int_eq(
-        proto_parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}\0x", 37, MAX_CHARS, &cmd, &err),
+        proto_parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7}\0x", 37, MAX_CHARS, key, &cmd, &err),
         ERR_INVALID);
     proto_cmd_clear(&cmd);
     ck_assert_int_eq(parse("{\"chatType\":\"ENTER\",\"chatRoomId\":7} \r\n\t", &cmd, &err), 0);
@@ -339,6 +342,59 @@ START_TEST(test_proto_server_frames)
 }
 END_TEST
 
+/* A media message passes only with an id made for its room and facts. */
+START_TEST(test_proto_media_bound_to_room_and_facts)
+{
+    struct proto_cmd cmd;
+    struct proto_error err;
+    unsigned char oid[MEDIA_OID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    struct media_facts f = {"image/png", 1234, 640, 480};
+    char id[MEDIA_ID_LEN + 1], frame[512];
+    media_id_make(key, oid, 7, &f, id);
+#define fmt                                                                                        \
+    "{\"chatType\":\"%s\",\"chatRoomId\":%d,\"clientMsgId\":\"m\",\"media\":{\"id\":\"%s\","       \
+    "\"name\":\"a.png\",\"type\":\"%s\",\"size\":%d,\"width\":640,\"height\":480}}"
+    snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1234);
+    ck_assert_int_eq(parse(frame, &cmd, &err), 0);
+    ck_assert_int_eq(cmd.type, CHAT_IMAGE);
+    ck_assert_ptr_nonnull(cmd.media);
+    ck_assert_str_eq(cmd.media->id, id);
+    ck_assert_str_eq(cmd.media->name, "a.png");
+    ck_assert_int_eq(cmd.media->facts.width, 640);
+    proto_cmd_clear(&cmd);
+
+    /* another room, another size, a picture posing as a video, a type
+     * that does not fit the chatType */
+    static const struct {
+        const char *chat_type, *mime, *message;
+        int room, size;
+    } bad[] = {
+        {"IMAGE", "image/png", "no such media in this room", 8, 1234},
+        {"IMAGE", "image/png", "no such media in this room", 7, 1235},
+        {"VIDEO", "video/mp4", "no such media in this room", 7, 1234},
+        {"VIDEO", "image/png", "the media type does not fit the chatType", 7, 1234},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(frame, sizeof frame, fmt, bad[i].chat_type, bad[i].room, id, bad[i].mime,
+                 bad[i].size);
+        ck_assert_int_eq(parse(frame, &cmd, &err), ERR_INVALID);
+        ck_assert_str_eq(err.message, bad[i].message);
+        proto_cmd_clear(&cmd);
+    }
+    /* no key: media refused */
+    snprintf(frame, sizeof frame, fmt, "IMAGE", 7, id, "image/png", 1234);
+    ck_assert_int_eq(proto_parse(frame, strlen(frame), MAX_CHARS, NULL, &cmd, &err), ERR_INVALID);
+    proto_cmd_clear(&cmd);
+    /* a VIDEO without media */
+    ck_assert_int_eq(parse("{\"chatType\":\"VIDEO\",\"chatRoomId\":7,\"clientMsgId\":\"v\","
+                           "\"imageUrl\":\"http://x/a\"}",
+                           &cmd, &err),
+                     ERR_INVALID);
+    proto_cmd_clear(&cmd);
+#undef fmt
+}
+END_TEST
+
 Suite *proto_suite(void)
 {
     Suite *s = suite_create("proto");
@@ -347,6 +403,7 @@ Suite *proto_suite(void)
     tcase_add_test(tc, test_proto_ids_end_at_2_53_minus_1);
     tcase_add_test(tc, test_proto_refuses_invalid_utf8);
     tcase_add_test(tc, test_proto_text_and_image);
+    tcase_add_test(tc, test_proto_media_bound_to_room_and_facts);
     tcase_add_test(tc, test_proto_text_limit_counts_code_points);
     tcase_add_test(tc, test_proto_each_refusal);
     tcase_add_test(tc, test_proto_error_keeps_ids);
