@@ -250,9 +250,19 @@ media_run() {
     "$ROOT/bench/media.sh" "$BIN" "${out%.json}-media.json"
 }
 
+# roomlist: GET /api/v1/rooms for a user with 1,000 rooms among 100,000
+# (roomlist.sh).
+roomlist_run() {
+    bench_db chat_bench_rooms || return 1
+    say "room list: restarting the relay and lighttpd on chat_bench_rooms (kept between runs)"
+    use_db chat_bench_rooms || return 1
+    "$ROOT/bench/roomlist.sh" "$BIN" "${out%.json}-roomlist.json"
+}
+
 case $what in
 jwt) jwt_run || rc=1 ;;
 media) media_run || rc=1 ;;
+roomlist) roomlist_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
 bigstore) stores || rc=1 ;;
 *)
@@ -261,6 +271,7 @@ bigstore) stores || rc=1 ;;
     if ((full)) && [[ ${BENCH_TWO_RELAYS:-1} == 1 ]]; then two_relays || rc=1; fi
     if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi
     if ((full)) && [[ ${BENCH_MEDIA:-1} == 1 ]]; then media_run || rc=1; fi
+    if ((full)) && [[ ${BENCH_ROOMLIST:-1} == 1 ]]; then roomlist_run || rc=1; fi
     ;;
 esac
 exit $rc
