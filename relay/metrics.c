@@ -125,6 +125,9 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     counter(&o, "chat_relay_jobs_dropped_total",
             "Queued database lookups dropped unrun because their connection closed.",
             m->jobs_dropped);
+    counter(&o, "chat_relay_events_dropped_total",
+            "READ and TYPING frames not published to other relays: too many waiting.",
+            m->events_dropped);
 
     put(&o, "# HELP chat_relay_write_batch_size Messages per insertMany.\n"
             "# TYPE chat_relay_write_batch_size histogram\n");

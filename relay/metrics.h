@@ -45,6 +45,7 @@ struct metrics {
     uint64_t acks;              /* ACK frames, retries included */
     uint64_t enter_lookups;     /* ENTER lookups sent to workers (repeats folded into one) */
     uint64_t jobs_dropped;      /* queued lookups of connections that closed, never run */
+    uint64_t events_dropped;    /* READ/TYPING not published: too many waiting */
     uint64_t batch_count;
     uint64_t batch_sum;                            /* messages over all batches */
     uint64_t batch_buckets[METRICS_BATCH_BUCKETS]; /* cumulative at render */

@@ -115,7 +115,8 @@ char *redis_payload_format(uint64_t origin, int64_t seq, const char *frame, size
 int redis_payload_parse(const char *payload, size_t len, uint64_t *origin, int64_t *seq,
                         const char **frame, size_t *frame_len)
 {
-    /* 16 hex digits, ':', 1..19 digits, ':', then at least "{}". */
+    /* 16 hex digits, ':', 1..18 digits (no overflow: seqs and ids stay
+     * below 2^53), ':', then at least "{}". */
     if (len < 16 + 1 + 1 + 1 + 2)
         return ERR_INVALID;
     uint64_t o = 0;
@@ -131,7 +132,7 @@ int redis_payload_parse(const char *payload, size_t len, uint64_t *origin, int64
     size_t i = 17;
     int64_t s = 0;
     size_t digits = 0;
-    while (i < len && payload[i] >= '0' && payload[i] <= '9' && digits < 19) {
+    while (i < len && payload[i] >= '0' && payload[i] <= '9' && digits < 18) {
         s = s * 10 + (payload[i] - '0');
         i++;
         digits++;

@@ -43,6 +43,7 @@
 
 #define RELAY_HEADROOM_FDS 16 /* sockets above the limit that can still get a 503 */
 #define RELAY_CRON_MS      250
+#define RELAY_EVENTS_MAX   256 /* READ/TYPING publishes waiting for the writer thread */
 
 struct relay {
     const struct config *cfg;
@@ -53,6 +54,7 @@ struct relay {
     struct workq *mongoq;  /* replay pages and gap fetches */
     struct workq *healthq; /* /healthz only, so no backlog can delay it */
     struct workq *writerq; /* one thread: write batches (seqalloc, pub are its own) */
+    size_t events_queued;  /* READ/TYPING publishes on writerq not done yet */
     size_t max_conns;
     size_t fd_slots;        /* descriptors for clients of every stage: max_conns + headroom */
     struct admission adm;   /* HTTP-stage bounds, connections per user */
@@ -326,6 +328,7 @@ static const struct redis_bus_events bus_events = {bus_message, bus_up, bus_subs
 struct event_job {
     struct job base;
     struct redis_pub *pub;
+    size_t *queued; /* the relay's count of event jobs not yet done */
     int64_t room_id;
     size_t len;
     char frame[]; /* len bytes */
@@ -340,18 +343,28 @@ static void event_run(struct job *j, void *ctx)
 
 static void event_done(struct job *j, int status)
 {
+    struct event_job *e = (struct event_job *) j;
     (void) status;
-    free(j);
+    (*e->queued)--;
+    free(e);
 }
 
 static void publish_event(void *arg, int64_t room_id, const char *frame, size_t len)
 {
     struct relay *r = arg;
+    /* Best effort, and never a backlog in front of the message writes that
+     * share the writer thread: past the bound an indicator is dropped. */
+    if (r->events_queued >= RELAY_EVENTS_MAX) {
+        r->metrics.events_dropped++;
+        return;
+    }
     struct event_job *e = malloc(sizeof *e + len);
     if (!e)
-        return; /* best effort, like the event itself */
+        return;
+    r->events_queued++;
     *e = (struct event_job){.base = {.run = event_run, .done = event_done},
                             .pub = r->pub,
+                            .queued = &r->events_queued,
                             .room_id = room_id,
                             .len = len};
     memcpy(e->frame, frame, len);

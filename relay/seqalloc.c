@@ -48,16 +48,30 @@ struct seqalloc {
     void *probe_arg;
     struct uncertain *unsure; /* oldest first */
     size_t nunsure;
+    struct held *held; /* oldest first */
+    size_t nheld;
 };
 
 /* A seq whose write timed out: a gap, unless the write landed after all. */
 struct uncertain {
     int64_t room_id, seq;
     int64_t since_ms; /* monotonic */
+    int settled;      /* recorded (or found stored) in the open transaction */
 };
 
-#define MAX_UNSURE   4096 /* beyond, the oldest are counted as messages */
-#define PROBES_BATCH 8    /* store look-ups per batch, to bound its latency */
+/* A batch's outcome that could not reach MySQL yet (it was away, or the
+ * transaction failed): kept, with its own copy of what the room list
+ * needs, and written with the next batch that reaches MySQL. */
+struct held {
+    struct chat_message m; /* room, seq, type, sender, created_at; preview in message */
+    struct seq_result r;   /* r.m points at m */
+};
+
+#define MAX_UNSURE   4096  /* beyond, the oldest are counted as messages */
+#define MAX_HELD     16384 /* outcomes kept while MySQL is away; beyond, the oldest go */
+#define PROBES_BATCH 8     /* store look-ups per batch, to bound its latency */
+
+static void held_clear(struct seqalloc *sa);
 
 /* fallback_seed: the loader for mem: what this writer reserved last, else
  * the store's maximum (the caller passes the loop's hint itself). */
@@ -111,6 +125,8 @@ void seqalloc_free(struct seqalloc *sa)
     free_values(&sa->reserved);
     free_values(&sa->repairs);
     free(sa->unsure);
+    held_clear(sa);
+    free(sa->held);
     free(sa);
 }
 
@@ -131,29 +147,84 @@ static void unsure_add(struct seqalloc *sa, int64_t room_id, int64_t seq)
         memmove(sa->unsure, sa->unsure + 1, (MAX_UNSURE - 1) * sizeof *sa->unsure);
         sa->nunsure--;
     }
-    sa->unsure[sa->nunsure++] = (struct uncertain){room_id, seq, timefmt_mono_ms()};
+    sa->unsure[sa->nunsure++] = (struct uncertain){room_id, seq, timefmt_mono_ms(), 0};
 }
 
-/* unsure_settle: ask the store about up to PROBES_BATCH settled uncertain
- * seqs; record the empty ones as gaps (inside the caller's transaction).
- * Those the store cannot answer now stay. 0 or the MySQL error. */
+/* unsure_commit: the transaction committed: forget the settled seqs;
+ * unsure_rollback: it did not: they are still to settle. */
+static void unsure_commit(struct seqalloc *sa)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < sa->nunsure; i++)
+        if (!sa->unsure[i].settled)
+            sa->unsure[keep++] = sa->unsure[i];
+    sa->nunsure = keep;
+}
+
+static void unsure_rollback(struct seqalloc *sa)
+{
+    for (size_t i = 0; i < sa->nunsure; i++)
+        sa->unsure[i].settled = 0;
+}
+
+static void held_clear(struct seqalloc *sa)
+{
+    for (size_t i = 0; i < sa->nheld; i++)
+        free(sa->held[i].m.message);
+    sa->nheld = 0;
+}
+
+/* held_add: keep a copy of result r (its message's preview, not the whole
+ * text) until MySQL takes it; the oldest goes when full. */
+static void held_add(struct seqalloc *sa, const struct seq_result *r)
+{
+    if (!sa->held && !(sa->held = calloc(MAX_HELD, sizeof *sa->held)))
+        return;
+    if (sa->nheld == MAX_HELD) {
+        free(sa->held[0].m.message);
+        memmove(sa->held, sa->held + 1, (MAX_HELD - 1) * sizeof *sa->held);
+        sa->nheld--;
+    }
+    char preview[ROOM_PREVIEW_BUF];
+    room_state_preview(r->m, preview, sizeof preview);
+    struct held *h = &sa->held[sa->nheld];
+    memset(h, 0, sizeof *h);
+    h->m.room_id = r->m->room_id;
+    h->m.seq = r->m->seq;
+    h->m.sender_id = r->m->sender_id;
+    h->m.created_at_ms = r->m->created_at_ms;
+    /* TEXT keeps its type; the preview of any other type is its name. */
+    h->m.type = r->m->type;
+    if (!(h->m.message = strdup(preview)))
+        return;
+    if (h->m.type != CHAT_TEXT) {
+        h->m.image_name = h->m.message;
+        h->m.message = NULL;
+    }
+    h->r = *r;
+    h->r.m = &h->m;
+    sa->nheld++;
+}
+
+/* unsure_settle: ask the store about up to PROBES_BATCH uncertain seqs
+ * old enough to have settled; record the empty ones as gaps (inside the
+ * caller's transaction) and mark them settled, to be forgotten once it
+ * commits. Those the store cannot answer now stay. 0 or the MySQL error. */
 static int unsure_settle(struct seqalloc *sa)
 {
     int64_t now = timefmt_mono_ms();
-    size_t keep = 0, probes = 0;
+    size_t probes = 0;
     int rc = 0;
     for (size_t i = 0; i < sa->nunsure; i++) {
-        struct uncertain u = sa->unsure[i];
+        const struct uncertain u = sa->unsure[i];
         int exists = 1;
         if (rc || probes == PROBES_BATCH || now - u.since_ms < SEQALLOC_SETTLE_MS ||
-            (probes++, sa->probe(sa->probe_arg, u.room_id, u.seq, &exists) != 0)) {
-            sa->unsure[keep++] = u;
+            (probes++, sa->probe(sa->probe_arg, u.room_id, u.seq, &exists) != 0))
             continue;
-        }
-        if (!exists && (rc = room_state_gap_add(sa->db, u.room_id, u.seq)) != 0)
-            sa->unsure[keep++] = u; /* MySQL failed: try again with the next batch */
+        if (!exists)
+            rc = room_state_gap_add(sa->db, u.room_id, u.seq);
+        sa->unsure[i].settled = rc == 0; /* forgotten only once committed */
     }
-    sa->nunsure = keep;
     return rc;
 }
 
@@ -406,11 +477,16 @@ static int record_mysql(struct seqalloc *sa, const struct seq_result *const *r, 
 
 void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n)
 {
-    const struct seq_result **r = n ? calloc(n, sizeof(const struct seq_result *)) : NULL;
+    /* What earlier batches could not record goes first, in the same
+     * transaction as this batch's outcome. */
+    size_t cap = sa->nheld + n;
+    const struct seq_result **r = cap ? calloc(cap, sizeof(const struct seq_result *)) : NULL;
     size_t k = 0;
     int stored_any = 0;
     if (!r)
         return; /* nothing to record, or out of memory: the next batch raises last_seq */
+    for (size_t i = 0; i < sa->nheld; i++)
+        r[k++] = &sa->held[i].r;
     for (size_t i = 0; i < n; i++) {
         if (res[i].m && (res[i].stored || res[i].burned > 0))
             r[k++] = &res[i];
@@ -426,14 +502,23 @@ void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n
     int rc = ERR_UNAVAILABLE, tried = mysql_usable(sa);
     if (tried)
         rc = record_mysql(sa, r, k, stored_any);
-    if (rc && tried && rc == ERR_UNAVAILABLE)
+    if (rc == 0) {
+        unsure_commit(sa);
+        held_clear(sa);
+        free(r);
+        return;
+    }
+    unsure_rollback(sa);
+    if (tried && rc == ERR_UNAVAILABLE)
         set_up(sa, 0);
-    if (rc)
-        for (size_t i = 0; i < k; i++) {
-            struct repair *p = r[i]->stored ? repair_get(sa, r[i]->m->room_id) : NULL;
-            if (p && r[i]->m->seq > p->stored)
-                p->stored = r[i]->m->seq;
-        }
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].m || !(res[i].stored || res[i].burned > 0))
+            continue;
+        held_add(sa, &res[i]);
+        struct repair *p = res[i].stored ? repair_get(sa, res[i].m->room_id) : NULL;
+        if (p && res[i].m->seq > p->stored)
+            p->stored = res[i].m->seq;
+    }
     free(r);
 }
 

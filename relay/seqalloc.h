@@ -75,7 +75,10 @@ void seqalloc_set_probe(struct seqalloc *sa, seq_probe_fn *probe, void *arg);
  * and last message, each sender's read watermark (writing means having
  * read), and the seqs that hold no message (so unread counts stay exact;
  * an uncertain one only once the store has confirmed it holds nothing).
- * While MySQL is away only last_seq is kept, to be raised on its return. */
+ * An outcome that cannot reach MySQL (it is away, or the transaction
+ * fails) is kept (up to 16,384 messages, its preview copied) and written
+ * with the next batch that reaches it; last_seq is also raised by the
+ * repair before the next reservation. */
 void seqalloc_stored(struct seqalloc *sa, const struct seq_result *res, size_t n);
 
 /* seqalloc_collided: an insert of room_id hit the unique index and was not

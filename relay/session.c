@@ -277,7 +277,8 @@ static void read_start(struct sessions *ss, struct session *se, struct cmd_node 
     }
     r->base.run = read_run;
     r->base.done = read_done;
-    r->base.owner = se->c->id;
+    /* No owner: a durable write that must happen even if the reader has
+     * closed the page meanwhile (workq_drop_owner must not drop it). */
     r->ss = ss;
     r->conn_id = se->c->id;
     r->room_id = n->cmd.room_id;

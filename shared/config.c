@@ -230,6 +230,18 @@ static int loopback_http(const char *url)
     return 0;
 }
 
+/* has_userinfo: 1 when the URL's authority holds a "user@": with it,
+ * "http://localhost:1@evil.example/" names evil.example, not localhost. */
+static int has_userinfo(const char *url)
+{
+    const char *a = strstr(url, "://");
+    if (!a)
+        return 0;
+    a += 3;
+    size_t n = strcspn(a, "/?#");
+    return memchr(a, '@', n) != NULL;
+}
+
 /* check_idp: the identity provider keys fit together: known algorithms, a
  * key source exactly when an asymmetric algorithm is allowed, HTTPS. */
 static int check_idp(struct config *cfg, char *errbuf, size_t errlen)
@@ -246,10 +258,12 @@ static int check_idp(struct config *cfg, char *errbuf, size_t errlen)
         return fail(errbuf, errlen,
                     "config: a provider key is configured but jwt_algorithms allows none of "
                     "RS256, PS256, ES256, EdDSA");
-    if (cfg->jwt_jwks_url[0] && strncmp(cfg->jwt_jwks_url, "https://", 8) != 0 &&
-        !loopback_http(cfg->jwt_jwks_url))
+    if (cfg->jwt_jwks_url[0] &&
+        ((strncmp(cfg->jwt_jwks_url, "https://", 8) != 0 && !loopback_http(cfg->jwt_jwks_url)) ||
+         has_userinfo(cfg->jwt_jwks_url)))
         return fail(errbuf, errlen,
-                    "config: jwt_jwks_url must start with https:// (http:// only to loopback)");
+                    "config: jwt_jwks_url must start with https:// (http:// only to loopback) "
+                    "and carry no user@ part");
     if (cfg->jwt_public_key_alg[0]) {
         int a = jwt_alg_from_name(cfg->jwt_public_key_alg);
         if (!(a & JWT_ALG_ASYMMETRIC) || !(a & cfg->jwt_alg_mask))

@@ -66,36 +66,52 @@ int room_state_read_raise(struct sqldb *db, int64_t room_id, int64_t user_id, in
 int room_state_mark_read(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq,
                          int64_t *read, int *moved)
 {
-    uint64_t affected = 0;
     if (seq < 0)
         return ERR_INVALID;
-    /* One statement decides: it moves the watermark only forward and only
-     * up to the room's last stored seq. */
-    struct sqldb_arg up[5] = {SQLDB_ARG_I64(seq), SQLDB_ARG_I64(room_id), SQLDB_ARG_I64(user_id),
-                              SQLDB_ARG_I64(seq), SQLDB_ARG_I64(seq)};
-    int rc = sqldb_stmt_exec(db,
-                             "UPDATE chat_room_members m JOIN chat_rooms r ON r.id = m.room_id "
-                             "SET m.last_read_seq = ? "
-                             "WHERE m.room_id = ? AND m.user_id = ? AND m.last_read_seq < ? "
-                             "AND r.last_seq >= ?",
-                             up, 5, &affected, NULL);
-    if (rc)
-        return rc;
-    /* Now the watermark and the room's last seq, which also tell "not a
-     * member" and "seq too high" apart from "already read". */
-    struct sqldb_arg args[2] = {SQLDB_ARG_I64(room_id), SQLDB_ARG_I64(user_id)};
+    /* A plain read first (no lock on the room's row, which the writer
+     * locks for every batch), then one single-row UPDATE that only moves
+     * the watermark forward. The bound is seq_issued, not last_seq: a
+     * client can only have seen reserved seqs, and last_seq may lag behind
+     * delivery for a while after MySQL was away. */
+    struct sqldb_arg key[2] = {SQLDB_ARG_I64(room_id), SQLDB_ARG_I64(user_id)};
     struct sqldb_col cols[2] = {SQLDB_COL_I64(), SQLDB_COL_I64()};
-    rc = sqldb_stmt_row(
-        db,
-        "SELECT m.last_read_seq, r.last_seq FROM chat_room_members m "
-        "JOIN chat_rooms r ON r.id = m.room_id WHERE m.room_id = ? AND m.user_id = ?",
-        args, 2, cols, 2);
+    int rc = sqldb_stmt_row(db,
+                            "SELECT m.last_read_seq, GREATEST(r.seq_issued, r.last_seq) "
+                            "FROM chat_room_members m JOIN chat_rooms r ON r.id = m.room_id "
+                            "WHERE m.room_id = ? AND m.user_id = ?",
+                            key, 2, cols, 2);
     if (rc)
         return rc;
     *read = cols[0].i64;
     if (moved)
-        *moved = affected > 0;
-    return seq > cols[1].i64 ? ERR_INVALID : 0;
+        *moved = 0;
+    if (seq > cols[1].i64)
+        return ERR_INVALID;
+    if (seq <= *read)
+        return 0;
+    uint64_t affected = 0;
+    struct sqldb_arg up[4] = {SQLDB_ARG_I64(seq), SQLDB_ARG_I64(room_id), SQLDB_ARG_I64(user_id),
+                              SQLDB_ARG_I64(seq)};
+    rc = sqldb_stmt_exec(db,
+                         "UPDATE chat_room_members SET last_read_seq = ? "
+                         "WHERE room_id = ? AND user_id = ? AND last_read_seq < ?",
+                         up, 4, &affected, NULL);
+    if (rc)
+        return rc;
+    if (affected > 0) {
+        *read = seq;
+        if (moved)
+            *moved = 1;
+    } else {
+        /* Another READ moved it meanwhile, at least as far. */
+        rc = sqldb_stmt_row(db,
+                            "SELECT last_read_seq FROM chat_room_members "
+                            "WHERE room_id = ? AND user_id = ?",
+                            key, 2, cols, 1);
+        if (rc == 0)
+            *read = cols[0].i64;
+    }
+    return rc;
 }
 
 int room_state_gap_add(struct sqldb *db, int64_t room_id, int64_t seq)

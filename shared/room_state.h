@@ -43,9 +43,9 @@ int room_state_read_raise(struct sqldb *db, int64_t room_id, int64_t user_id, in
 /* room_state_mark_read: a member says it has read up to seq. The
  * watermark moves forward only: a seq at or below it changes nothing (and
  * is no error); *read gets the watermark after the call, *moved (may be
- * NULL) 1 when this call moved it. Returns 0,
- * ERR_NOT_FOUND (no such room, or user_id is no member), ERR_INVALID (seq
- * < 0 or above the room's last stored seq), ERR_UNAVAILABLE, ERR_INTERNAL. */
+ * NULL) 1 when this call moved it. Returns 0, ERR_NOT_FOUND (no such
+ * room, or user_id is no member), ERR_INVALID (seq < 0 or above any seq
+ * the room has handed out), ERR_UNAVAILABLE, ERR_INTERNAL. */
 int room_state_mark_read(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq,
                          int64_t *read, int *moved);
 

@@ -24,6 +24,7 @@
   const HISTORY_PAGE = 50;
   const ROOMS_PAGE = 50;
   const TYPING_EVERY_MS = 3000;         /* the relay shows a TYPING for 5 s */
+  const READ_RETRY_MS = 5000;           /* after a READ the relay could not save */
   const BASE_TITLE = document.title;
   const MAX_TEXT_CHARS = 4000;          /* the relay's default max_text_chars */
   const MAX_ENTERED_ROOMS = 50;         /* well under the relay's 100 per connection */
@@ -464,11 +465,16 @@
     if (!peerNewer) return;
     if (document.visibilityState !== 'visible' || !document.hasFocus()) return;
     if (!isNearBottom($('messages'))) return;
+    if (Date.now() < (rs.readRetryAt || 0)) return;
     const seq = rs.lastSeq;
+    const before = rs.readSent;
     rs.readSent = seq;
     /* Over the socket the peer hears it at once; without one, the API
      * saves it and the peer sees it on its next room list. */
-    if (sendFrame({ chatType: 'READ', chatRoomId: rs.room.id, seq })) return;
+    if (sendFrame({ chatType: 'READ', chatRoomId: rs.room.id, seq })) {
+      rs.readPending = { seq, before };
+      return;
+    }
     api('POST', `/rooms/${rs.room.id}/read`, { seq }).catch(() => {
       if (rs.readSent === seq) rs.readSent = 0; /* try again on the next chance */
     });
@@ -1234,6 +1240,7 @@
     const rs = state.rooms.get(f.chatRoomId);
     if (!rs || !state.session) return;
     if (f.userId === state.session.user.id) {
+      if (rs.readPending && f.seq >= rs.readPending.seq) rs.readPending = null;
       /* Read on another device (or this one): nothing here is unread up to there. */
       rs.readSent = Math.max(rs.readSent, f.seq);
       if (rs.room.id !== state.currentRoomId) rs.unread = 0;
@@ -1414,6 +1421,15 @@
       return;
     }
     const rs = typeof f.chatRoomId === 'number' ? state.rooms.get(f.chatRoomId) : null;
+    if (rs && rs.readPending && (f.code === 'seq_out_of_range' || f.code === 'unavailable' ||
+        f.code === 'rate_limited')) {
+      /* Our READ was not saved: say it again a little later. */
+      rs.readSent = rs.readPending.before;
+      rs.readRetryAt = Date.now() + READ_RETRY_MS;
+      rs.readPending = null;
+      setTimeout(markReadIfSeen, READ_RETRY_MS + 50);
+      return;
+    }
     if (rs && (f.code === 'not_member' || f.code === 'forbidden')) {
       /* An ENTER refused: stop asking for this room on every reconnect. */
       rs.wantEntered = false;

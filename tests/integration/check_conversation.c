@@ -216,6 +216,55 @@ START_TEST(test_conversation_lost_write_settles)
 }
 END_TEST
 
+/* MariaDB stopped while a pair chats (the relay numbers from memory):
+ * once it is back, what was stored meanwhile reaches the room's row with
+ * the next batch that reaches MySQL, even a batch of another room: the
+ * last message, the sender's watermark, the peer's unread count. */
+START_TEST(test_conversation_state_survives_mysql_outage)
+{
+    struct rh_pair p, q;
+    rh_pair_open(&p, "cvmdb", rh_port());
+    rh_pair_open(&q, "cvmdbq", rh_port());
+    rh_text(&p.ca, p.room, "md-0", "before");
+    int stopped = testenv_stack("stop mariadb");
+    int64_t seq = 0;
+    for (int i = 1; i <= 3; i++) {
+        char cmid[16], text[32];
+        snprintf(cmid, sizeof cmid, "md-%d", i);
+        snprintf(text, sizeof text, "while down %d", i);
+        seq = rh_text(&p.ca, p.room, cmid, text);
+    }
+    int started = testenv_stack("start mariadb");
+    ck_assert_int_eq(stopped, 0);
+    ck_assert_int_eq(started, 0);
+
+    /* Only the other pair writes now: its batches carry p's outcome once
+     * the writer's back-off lets it ask MySQL again. */
+    int64_t seqs[16];
+    int caught_up = 0;
+    for (int i = 0; i < 40 && !caught_up; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "mq-%d", i);
+        rh_text(&q.ca, q.room, cmid, "other room");
+        size_t stored = rh_history_seqs(&p.b, p.room, 0, seqs, 16);
+        cJSON *owner;
+        const cJSON *e = room_of(&p.b, p.room, &owner);
+        const cJSON *last = cJSON_GetObjectItemCaseSensitive(e, "lastMessage");
+        caught_up = rh_int(e, "lastSeq") == seq && rh_int(e, "unreadCount") == (int64_t) stored &&
+                    rh_int(e, "peerLastReadSeq") == seq && cJSON_IsObject(last) &&
+                    strcmp(rh_str(last, "preview"), "while down 3") == 0;
+        cJSON_Delete(owner);
+        if (!caught_up)
+            usleep(500 * 1000);
+    }
+    ck_assert_msg(caught_up, "room %lld's state did not catch up after MariaDB came back",
+                  (long long) p.room);
+    ck_assert_int_eq(unread_of(&p.a, p.room), 0);
+    rh_pair_close(&q);
+    rh_pair_close(&p);
+}
+END_TEST
+
 /* Newest activity first: a message moves its room to the top; paging with
  * the cursor visits every room once. */
 START_TEST(test_conversation_rooms_by_activity)
@@ -387,6 +436,7 @@ Suite *conversation_suite(void)
     tcase_add_test(tc, test_conversation_read_rules);
     tcase_add_test(tc, test_conversation_unread_exact_across_gaps);
     tcase_add_test(tc, test_conversation_lost_write_settles);
+    tcase_add_test(tc, test_conversation_state_survives_mysql_outage);
     tcase_add_test(tc, test_conversation_rooms_by_activity);
     tcase_add_test(tc, test_conversation_preview_is_short);
     tcase_add_test(tc, test_conversation_read_frame);
