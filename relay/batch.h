@@ -28,6 +28,7 @@ struct outmsg {
     size_t bytes;          /* for the pending-bytes bound */
     size_t batch_pos;      /* send order within a finished batch */
     int64_t burned_seq;    /* writer: a seq reserved for it that holds no message, or 0 */
+    int64_t peer_id;       /* the room's other member (told of it by a ROOM frame), 0: unknown */
     struct outmsg *next;
 };
 

@@ -8,6 +8,7 @@
 #include "ids.h"
 #include "jsonnul.h"
 #include "media_id.h"
+#include "room_state.h"
 #include "timefmt.h"
 #include "utf8.h"
 
@@ -357,6 +358,35 @@ char *proto_typing(int64_t room_id, int64_t user_id, int64_t ttl_ms)
              cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id) &&
              cJSON_AddNumberToObject(o, "userId", (double) user_id) &&
              cJSON_AddNumberToObject(o, "expiresInMs", (double) ttl_ms);
+    return print_free(o, ok);
+}
+
+char *proto_room_notice(const struct chat_message *m)
+{
+    char ts[TIMEFMT_RFC3339_LEN], preview[ROOM_PREVIEW_BUF];
+    room_state_preview(m, preview, sizeof preview);
+    cJSON *o = cJSON_CreateObject(), *last = NULL;
+    int ok = o && cJSON_AddStringToObject(o, "type", "ROOM") &&
+             cJSON_AddNumberToObject(o, "chatRoomId", (double) m->room_id) &&
+             cJSON_AddNumberToObject(o, "lastSeq", (double) m->seq) &&
+             (last = cJSON_AddObjectToObject(o, "lastMessage")) &&
+             cJSON_AddStringToObject(last, "chatType", chat_type_name(m->type)) &&
+             cJSON_AddStringToObject(last, "preview", preview) &&
+             cJSON_AddNumberToObject(last, "senderId", (double) m->sender_id) &&
+             cJSON_AddStringToObject(last, "createdAt", timefmt_rfc3339(ts, m->created_at_ms));
+    return print_free(o, ok);
+}
+
+char *proto_presence(int64_t user_id, int online, int64_t last_seen_ms)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "PRESENCE") &&
+             cJSON_AddNumberToObject(o, "userId", (double) user_id) &&
+             cJSON_AddBoolToObject(o, "online", online) &&
+             (last_seen_ms > 0 ? cJSON_AddStringToObject(o, "lastSeenAt",
+                                                         timefmt_rfc3339(ts, last_seen_ms)) != NULL
+                               : cJSON_AddNullToObject(o, "lastSeenAt") != NULL);
     return print_free(o, ok);
 }
 

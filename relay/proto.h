@@ -69,6 +69,11 @@ char *proto_message(const struct chat_message *m);
  * is typing in room_id; receivers show it for ttl_ms unless repeated. */
 char *proto_read(int64_t room_id, int64_t user_id, int64_t seq);
 char *proto_typing(int64_t room_id, int64_t user_id, int64_t ttl_ms);
+/* proto_room_notice: ROOM, a new message m in a room this connection has
+ * not ENTERed: its seq and a short preview, for the room list. */
+char *proto_room_notice(const struct chat_message *m);
+/* proto_presence: PRESENCE of user_id; last_seen_ms <= 0: lastSeenAt null. */
+char *proto_presence(int64_t user_id, int online, int64_t last_seen_ms);
 /* proto_error_frame: client_msg_id NULL or "" and room_id <= 0 are left out. */
 char *proto_error_frame(const char *code, const char *message, const char *client_msg_id,
                         int64_t room_id);

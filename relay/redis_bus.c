@@ -15,6 +15,7 @@
  */
 #include "redis_bus.h"
 
+#include "decimal.h"
 #include "errors.h"
 #include "ev.h"
 #include "i64map.h"
@@ -223,14 +224,7 @@ static int parse_channel(const redisReply *r, int64_t *id)
     if (r->type != REDIS_REPLY_STRING || r->len <= pl || r->len > pl + 19 ||
         memcmp(r->str, CHANNEL_PREFIX, pl) != 0)
         return ERR_INVALID;
-    int64_t v = 0;
-    for (size_t i = pl; i < r->len; i++) {
-        if (r->str[i] < '0' || r->str[i] > '9')
-            return ERR_INVALID;
-        v = v * 10 + (r->str[i] - '0');
-    }
-    *id = v;
-    return 0;
+    return dec_parse(r->str + pl, r->len - pl, id) == 0 ? 0 : ERR_INVALID;
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)

@@ -27,6 +27,10 @@ struct redis_bus;
 
 #define REDIS_HOST_MAX 256
 
+/* The users' channel: frames for one user (ROOM, PRESENCE), on the channel
+ * of this pseudo-room, far above every room id (ids stay below 2^53). */
+#define REDIS_USERS_ROOM ((int64_t) 1 << 62)
+
 /* redis_url_parse: "redis://host[:port][/db]" (port default 6379; the db
  * number is ignored: pub/sub needs none). Returns 0 or
  * ERR_INVALID. */

@@ -156,12 +156,14 @@ void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs
     }
 }
 
-void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, size_t len)
+/* publish: payload (origin, number, frame) on room_id's channel. */
+static void publish(struct redis_pub *rp, int64_t room_id, int64_t number, const char *frame,
+                    size_t len)
 {
     if (!connected(rp))
         return;
     size_t plen = 0;
-    char *payload = redis_payload_format(rp->origin, 0, frame, len, &plen);
+    char *payload = redis_payload_format(rp->origin, number, frame, len, &plen);
     if (!payload)
         return;
     char ch[64];
@@ -173,4 +175,14 @@ void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, s
         return;
     }
     freeReplyObject(reply);
+}
+
+void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, size_t len)
+{
+    publish(rp, room_id, 0, frame, len);
+}
+
+void redis_pub_user(struct redis_pub *rp, int64_t user_id, const char *frame, size_t len)
+{
+    publish(rp, REDIS_USERS_ROOM, user_id, frame, len);
 }

@@ -36,6 +36,12 @@ void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs
  * comes. Best effort: lost while Redis is away. */
 void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, size_t len);
 
+/* redis_pub_user: publish a frame for one user (ROOM, PRESENCE) on the
+ * users' channel, which every relay subscribes to, the
+ * user id in the payload's number (REDIS_USERS_ROOM's channel). Best effort, like redis_pub_event.
+ */
+void redis_pub_user(struct redis_pub *rp, int64_t user_id, const char *frame, size_t len);
+
 /* redis_pub_kick: Redis answers again (the subscriber reconnected): the
  * next publish tries at once instead of waiting out its backoff. */
 void redis_pub_kick(struct redis_pub *rp);

@@ -31,6 +31,7 @@
 #include "workq.h"
 #include "writer.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -272,6 +273,19 @@ static int64_t cron(struct ev_loop *loop, int64_t id, void *data)
 
 /* ------------------------------------------------------------ Redis bus */
 
+/* user_frame: a frame for one user from another relay (the users'
+ * channel): a ROOM goes to that user's connections here that have not
+ * ENTERed its room. */
+static void user_frame(struct relay *r, int64_t user_id, const char *frame, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(frame, len);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const cJSON *room = cJSON_GetObjectItemCaseSensitive(j, "chatRoomId");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "ROOM") == 0 && cJSON_IsNumber(room))
+        sessions_notify_user(r->sessions, user_id, (int64_t) room->valuedouble, frame, len);
+    cJSON_Delete(j);
+}
+
 static void bus_message(void *arg, int64_t room_id, const char *payload, size_t len)
 {
     struct relay *r = arg;
@@ -286,7 +300,9 @@ static void bus_message(void *arg, int64_t room_id, const char *payload, size_t 
     if (origin == r->origin)
         return; /* ours: delivered locally when the write came back */
     r->redis_in++;
-    if (seq == 0)
+    if (room_id == REDIS_USERS_ROOM)
+        user_frame(r, seq, frame, flen); /* the users' channel: seq is the user */
+    else if (seq == 0)
         fanout_event(r->fanout, room_id, frame, flen, NULL); /* READ, TYPING */
     else
         fanout_remote(r->fanout, room_id, seq, frame, flen);
@@ -330,6 +346,7 @@ struct event_job {
     struct redis_pub *pub;
     size_t *queued; /* the relay's count of event jobs not yet done */
     int64_t room_id;
+    int64_t user_id; /* > 0: a frame for that user (ROOM, PRESENCE), room_id unused */
     size_t len;
     char frame[]; /* len bytes */
 };
@@ -338,7 +355,10 @@ static void event_run(struct job *j, void *ctx)
 {
     struct event_job *e = (struct event_job *) j;
     (void) ctx;
-    redis_pub_event(e->pub, e->room_id, e->frame, e->len);
+    if (e->user_id > 0)
+        redis_pub_user(e->pub, e->user_id, e->frame, e->len);
+    else
+        redis_pub_event(e->pub, e->room_id, e->frame, e->len);
 }
 
 static void event_done(struct job *j, int status)
@@ -349,9 +369,22 @@ static void event_done(struct job *j, int status)
     free(e);
 }
 
+static void queue_event(struct relay *r, int64_t room_id, int64_t user_id, const char *frame,
+                        size_t len);
+
 static void publish_event(void *arg, int64_t room_id, const char *frame, size_t len)
 {
-    struct relay *r = arg;
+    queue_event(arg, room_id, 0, frame, len);
+}
+
+static void publish_user(void *arg, int64_t user_id, const char *frame, size_t len)
+{
+    queue_event(arg, 0, user_id, frame, len);
+}
+
+static void queue_event(struct relay *r, int64_t room_id, int64_t user_id, const char *frame,
+                        size_t len)
+{
     /* Best effort, and never a backlog in front of the message writes that
      * share the writer thread: past the bound an indicator is dropped. */
     if (r->events_queued >= RELAY_EVENTS_MAX) {
@@ -366,6 +399,7 @@ static void publish_event(void *arg, int64_t room_id, const char *frame, size_t 
                             .pub = r->pub,
                             .queued = &r->events_queued,
                             .room_id = room_id,
+                            .user_id = user_id,
                             .len = len};
     memcpy(e->frame, frame, len);
     workq_submit(r->writerq, &e->base);
@@ -466,6 +500,12 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
+    /* The users' channel: frames for one user, whichever relay holds its
+     * connections. */
+    if (r->bus && redis_bus_want(r->bus, REDIS_USERS_ROOM) != 0) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     r->transport = transport_new(cfg, r->loop, &r->adm, &r->metrics, &transport_events, r);
     r->listener = r->transport ? listener_new(r->loop, r->transport, &r->adm, r->fd_slots) : NULL;
     r->routes = routes_new(cfg, &r->adm, &r->metrics, r->sqlq, r->healthq, r->store, r->max_conns,
@@ -474,7 +514,7 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
                            &r->lastseq, r->bus);
     r->sessions = sessions_new(cfg, r->transport, r->writer, r->fanout, r->sqlq, &r->metrics);
     if (r->sessions && r->bus)
-        sessions_set_publisher(r->sessions, publish_event, r);
+        sessions_set_publisher(r->sessions, publish_event, publish_user, r);
     if (!r->transport || !r->listener || !r->routes || !r->fanout || !r->sessions) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;

@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "fanout.h"
+#include "i64map.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
@@ -30,8 +31,10 @@ struct sessions {
     struct workq *sqlq;
     struct metrics *metrics;
     session_member_fn *is_member;
-    session_publish_fn *publish; /* READ and TYPING to other relays; NULL: none */
+    session_publish_fn *publish;           /* READ and TYPING to other relays; NULL: none */
+    session_publish_user_fn *publish_user; /* ROOM and PRESENCE to other relays */
     void *publish_arg;
+    struct i64map users; /* user id -> struct session *: that user's sessions here */
     int stopping;
 };
 
@@ -48,7 +51,9 @@ struct session {
     struct ratelimit state_rl; /* READ (a database write each) and TYPING */
     struct fanout_member fm;   /* rooms ENTERed */
     int64_t *member_of;        /* rooms confirmed in MySQL, oldest first */
+    int64_t *member_peer;      /* the other member of member_of[i] (0: unknown) */
     size_t nmember;
+    struct session *next_of_user; /* the same user's next session here */
     struct cmd_node *inbox, *inbox_tail;
     size_t inbox_len;
     struct cmd_node *blocked; /* the command waiting for a membership check */
@@ -61,12 +66,18 @@ struct member_job {
     uint64_t conn_id;
     const struct cmd_node *cmd; /* identity only: the session still owns it */
     int64_t room_id, user_id;
-    int rc; /* 1 member, 0 not, ERR_* */
+    int64_t peer; /* the room's other member when rc == 1 (0: unknown) */
+    int rc;       /* 1 member, 0 not, ERR_* */
 };
 
-static int sql_is_member(void *sql_ctx, int64_t room_id, int64_t user_id)
+static int sql_is_member(void *sql_ctx, int64_t room_id, int64_t user_id, int64_t *peer)
 {
-    return sql_ctx ? rooms_is_member(sql_ctx, room_id, user_id) : ERR_UNAVAILABLE;
+    if (!sql_ctx)
+        return ERR_UNAVAILABLE;
+    int rc = rooms_is_member(sql_ctx, room_id, user_id);
+    if (rc == 1 && rooms_peer(sql_ctx, room_id, user_id, peer) != 0)
+        *peer = 0; /* a member without a peer to tell: ROOM frames are skipped */
+    return rc;
 }
 
 struct sessions *sessions_new(const struct config *cfg, struct transport *t, struct writer *writer,
@@ -82,6 +93,7 @@ struct sessions *sessions_new(const struct config *cfg, struct transport *t, str
                             .sqlq = sqlq,
                             .metrics = metrics,
                             .is_member = sql_is_member};
+    i64map_init(&ss->users);
     return ss;
 }
 
@@ -90,14 +102,51 @@ void sessions_set_membership(struct sessions *ss, session_member_fn *is_member)
     ss->is_member = is_member;
 }
 
-void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish, void *arg)
+void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish,
+                            session_publish_user_fn *publish_user, void *arg)
 {
     ss->publish = publish;
+    ss->publish_user = publish_user;
     ss->publish_arg = arg;
+}
+
+void sessions_notify_user(struct sessions *ss, int64_t user_id, int64_t room_id, const char *frame,
+                          size_t len)
+{
+    for (struct session *se = i64map_get(&ss->users, user_id); se; se = se->next_of_user)
+        if (!fanout_entered(&se->fm, room_id) && transport_usable(se->c))
+            transport_send(se->c, frame, len);
+}
+
+/* user_link / user_unlink: keep ss->users, the sessions of each user. */
+static void user_link(struct sessions *ss, struct session *se)
+{
+    se->next_of_user = i64map_get(&ss->users, se->c->user_id);
+    if (i64map_put(&ss->users, se->c->user_id, se) != 0)
+        se->next_of_user = NULL; /* out of memory: this session gets no ROOM frames */
+}
+
+static void user_unlink(struct sessions *ss, struct session *se)
+{
+    struct session *head = i64map_get(&ss->users, se->c->user_id);
+    if (head == se) {
+        if (se->next_of_user)
+            i64map_put(&ss->users, se->c->user_id, se->next_of_user);
+        else
+            i64map_del(&ss->users, se->c->user_id);
+        return;
+    }
+    for (struct session *p = head; p; p = p->next_of_user)
+        if (p->next_of_user == se) {
+            p->next_of_user = se->next_of_user;
+            return;
+        }
 }
 
 void sessions_free(struct sessions *ss)
 {
+    if (ss)
+        i64map_deinit(&ss->users);
     free(ss);
 }
 
@@ -147,16 +196,29 @@ static int member_cached(const struct session *se, int64_t room_id)
 }
 
 /* member_note: remember a confirmed membership; the oldest goes when full. */
-static void member_note(struct sessions *ss, struct session *se, int64_t room_id)
+static void member_note(struct sessions *ss, struct session *se, int64_t room_id, int64_t peer)
 {
     size_t cap = (size_t) ss->cfg->max_rooms_per_conn + 16;
     if (!se->member_of && !(se->member_of = calloc(cap, sizeof *se->member_of)))
         return;
+    if (!se->member_peer && !(se->member_peer = calloc(cap, sizeof *se->member_peer)))
+        return;
     if (se->nmember == cap) {
         memmove(se->member_of, se->member_of + 1, (cap - 1) * sizeof *se->member_of);
+        memmove(se->member_peer, se->member_peer + 1, (cap - 1) * sizeof *se->member_peer);
         se->nmember--;
     }
+    se->member_peer[se->nmember] = peer;
     se->member_of[se->nmember++] = room_id;
+}
+
+/* member_peer: the cached other member of room_id, 0 when unknown. */
+static int64_t member_peer(const struct session *se, int64_t room_id)
+{
+    for (size_t i = 0; i < se->nmember; i++)
+        if (se->member_of[i] == room_id)
+            return se->member_peer ? se->member_peer[i] : 0;
+    return 0;
 }
 
 /* ------------------------------------------------------- ENTER and sends */
@@ -199,6 +261,7 @@ static void send_enqueue(struct sessions *ss, struct session *se, struct cmd_nod
     om->m.image_name = cmd->image_name;
     om->m.client_msg_id = cmid;
     cmd->message = cmd->image_url = cmd->image_name = NULL; /* moved */
+    om->peer_id = member_peer(se, cmd->room_id);
     om->bytes = outmsg_size(om);
     free_cmd(n);
     if (writer_enqueue(ss->writer, om, se->unanswered) != 0) {
@@ -321,7 +384,7 @@ static void continue_cmd(struct sessions *ss, struct session *se, struct cmd_nod
 static void member_run(struct job *j, void *ctx)
 {
     struct member_job *m = (struct member_job *) j;
-    m->rc = m->ss->is_member(ctx, m->room_id, m->user_id);
+    m->rc = m->ss->is_member(ctx, m->room_id, m->user_id, &m->peer);
 }
 
 static void member_done(struct job *j, int status)
@@ -336,7 +399,7 @@ static void member_done(struct job *j, int status)
     struct cmd_node *n = se->blocked;
     se->blocked = NULL;
     if (m->rc == 1) {
-        member_note(ss, se, m->room_id);
+        member_note(ss, se, m->room_id, m->peer);
         continue_cmd(ss, se, n);
     } else {
         if (m->rc == 0)
@@ -504,6 +567,7 @@ void session_open(struct sessions *ss, struct conn *c)
                    ss->cfg->max_rooms_per_conn + SESSION_ENTER_RATE, now);
     ratelimit_init(&se->state_rl, SESSION_STATE_RATE, SESSION_STATE_BURST, now);
     c->session = se;
+    user_link(ss, se);
 }
 
 void session_close(struct sessions *ss, struct conn *c)
@@ -511,6 +575,7 @@ void session_close(struct sessions *ss, struct conn *c)
     struct session *se = c->session;
     if (!se)
         return;
+    user_unlink(ss, se);
     fanout_part(ss->fo, &se->fm); /* drops its lookups still queued */
     /* A membership check still queued would only delay everyone else's. */
     ss->metrics->jobs_dropped += workq_drop_owner(ss->sqlq, c->id);
@@ -521,6 +586,7 @@ void session_close(struct sessions *ss, struct conn *c)
     }
     free_cmd(se->blocked);
     free(se->member_of);
+    free(se->member_peer);
     free(se);
     c->session = NULL;
 }
@@ -580,6 +646,21 @@ static void answer(struct sessions *ss, const struct outmsg *om)
     }
 }
 
+/* notify_peer: the room's other member hears of the new message on
+ * every connection that has not ENTERed the room (here and, through the
+ * publisher, on the other relays): its room list stays live. */
+static void notify_peer(struct sessions *ss, const struct outmsg *om)
+{
+    char *frame = proto_room_notice(&om->m);
+    if (!frame)
+        return;
+    size_t len = strlen(frame);
+    sessions_notify_user(ss, om->peer_id, om->m.room_id, frame, len);
+    if (ss->publish_user)
+        ss->publish_user(ss->publish_arg, om->peer_id, frame, len);
+    free(frame);
+}
+
 void session_write_done(struct sessions *ss, struct outmsg **batch, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -599,6 +680,8 @@ void session_write_done(struct sessions *ss, struct outmsg **batch, size_t n)
          * all and the client retried. */
         if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE)
             fanout_stored(ss->fo, &om->m, transport_conn(ss->t, om->conn_id));
+        if (om->status == OUTMSG_STORED && om->peer_id > 0)
+            notify_peer(ss, om);
     }
     if (n > 1)
         qsort(batch, n, sizeof(struct outmsg *), by_batch_pos);

@@ -46,13 +46,21 @@ void sessions_free(struct sessions *ss);
 /* sessions_set_membership: check membership with is_member (on a SQL
  * worker, sql_ctx its struct sqldb * or NULL; returns 1, 0 or an ERR_*)
  * instead of MySQL's rooms table (tests). */
-typedef int session_member_fn(void *sql_ctx, int64_t room_id, int64_t user_id);
+typedef int session_member_fn(void *sql_ctx, int64_t room_id, int64_t user_id, int64_t *peer);
 void sessions_set_membership(struct sessions *ss, session_member_fn *is_member);
 
 /* sessions_set_publisher: how READ and TYPING frames reach the other
- * relays (room_id's channel); without one they stay on this relay. */
+ * relays (room_id's channel), and frames for one user (ROOM, PRESENCE) the
+ * relays where that user may be connected; without them they stay here. */
 typedef void session_publish_fn(void *arg, int64_t room_id, const char *frame, size_t len);
-void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish, void *arg);
+typedef void session_publish_user_fn(void *arg, int64_t user_id, const char *frame, size_t len);
+void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish,
+                            session_publish_user_fn *publish_user, void *arg);
+
+/* sessions_notify_user: a ROOM frame for user_id's connections here that
+ * have not ENTERed room_id (those get the MESSAGE itself). frame borrowed. */
+void sessions_notify_user(struct sessions *ss, int64_t user_id, int64_t room_id, const char *frame,
+                          size_t len);
 
 /* sessions_stop: shutting down: TEXT and IMAGE are refused from now on. */
 void sessions_stop(struct sessions *ss);

@@ -41,6 +41,20 @@ int rooms_is_member(struct sqldb *db, int64_t room_id, int64_t user_id)
     return rc == 0 ? 1 : rc;
 }
 
+int rooms_peer(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t *peer)
+{
+    struct sqldb_arg args[4] = {SQLDB_ARG_I64(user_id), SQLDB_ARG_I64(room_id),
+                                SQLDB_ARG_I64(user_id), SQLDB_ARG_I64(user_id)};
+    struct sqldb_col col = SQLDB_COL_I64();
+    int rc = sqldb_stmt_row(db,
+                            "SELECT IF(user_low = ?, user_high, user_low) FROM chat_rooms "
+                            "WHERE id = ? AND (user_low = ? OR user_high = ?)",
+                            args, 4, &col, 1);
+    if (rc == 0)
+        *peer = col.i64;
+    return rc;
+}
+
 /* room_cols: bind the result columns of ROOM_SELECT to a struct room. */
 static void room_cols(struct sqldb_col cols[ROOM_NCOLS], struct room *r)
 {

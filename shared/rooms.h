@@ -56,6 +56,11 @@ struct room_cursor {
  * another server error). */
 int rooms_is_member(struct sqldb *db, int64_t room_id, int64_t user_id);
 
+/* rooms_peer: the other member of the 1:1 room room_id of user_id into
+ * *peer. 0, ERR_NOT_FOUND (no such room, or user_id is not in it),
+ * ERR_UNAVAILABLE, ERR_INTERNAL. */
+int rooms_peer(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t *peer);
+
 /*
  * rooms_find_or_create: the room of users a and b (a != b, both existing),
  * created by `a` when there is none. *created is 1 when this call made it.

@@ -419,6 +419,40 @@ START_TEST(test_conversation_typing_frame)
 }
 END_TEST
 
+/* A message in a room the receiver has not ENTERed on a connection: that
+ * connection hears ROOM (the room, its seq, a preview), so its room list
+ * is live; once ENTERed it gets the MESSAGE instead. */
+START_TEST(test_conversation_room_notice)
+{
+    struct rh_user a, b;
+    rh_user_new(&a, "cvnota");
+    rh_user_new(&b, "cvnotb");
+    int64_t room = rh_room(&a, &b);
+    struct ws_client ca, cb;
+    rh_connect(&ca, &a);
+    rh_connect(&cb, &b);
+    rh_enter(&ca, room, -1);
+    int64_t seq = rh_text(&ca, room, "n-1", "knock knock");
+    cJSON *n = rh_expect(&cb, "ROOM");
+    ck_assert_int_eq(rh_int(n, "chatRoomId"), room);
+    ck_assert_int_eq(rh_int(n, "lastSeq"), seq);
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(n, "lastMessage");
+    ck_assert_str_eq(rh_str(last, "preview"), "knock knock");
+    ck_assert_int_eq(rh_int(last, "senderId"), a.id);
+    cJSON_Delete(n);
+    rh_no_frame(&ca, 200); /* the sender is not told of its own message */
+
+    rh_enter(&cb, room, -1);
+    rh_text(&ca, room, "n-2", "who is there");
+    cJSON_Delete(rh_expect(&cb, "MESSAGE"));
+    rh_no_frame(&cb, 300);
+    ws_close(&ca);
+    ws_close(&cb);
+    rh_user_free(&a);
+    rh_user_free(&b);
+}
+END_TEST
+
 static void resume_ferretdb(void)
 {
     pid_t f = testenv_pid("ferretdb");
@@ -441,6 +475,7 @@ Suite *conversation_suite(void)
     tcase_add_test(tc, test_conversation_preview_is_short);
     tcase_add_test(tc, test_conversation_read_frame);
     tcase_add_test(tc, test_conversation_typing_frame);
+    tcase_add_test(tc, test_conversation_room_notice);
     suite_add_tcase(s, tc);
     return s;
 }

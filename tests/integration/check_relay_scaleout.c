@@ -454,6 +454,23 @@ START_TEST(test_scaleout_read_and_typing_cross_relays)
     t = rh_expect(&d.cb, "TYPING");
     ck_assert_int_eq(rh_int(t, "userId"), d.alice.id);
     cJSON_Delete(t);
+
+    /* Bob's second connection, on A, has not ENTERed: alice's next message
+     * reaches it as a ROOM notice. And one on B, not ENTERed either. */
+    struct ws_client bob_a, bob_b;
+    rh_connect_port(&bob_a, &d.bob, PORT_A);
+    rh_connect_port(&bob_b, &d.bob, PORT_B);
+    ack = send_text(&d.ca, d.room, "st-2", &d.sa);
+    seq = rh_int(ack, "seq");
+    cJSON_Delete(ack);
+    for (int k = 0; k < 2; k++) {
+        cJSON *n = rh_expect(k ? &bob_b : &bob_a, "ROOM");
+        ck_assert_int_eq(rh_int(n, "lastSeq"), seq);
+        cJSON_Delete(n);
+    }
+    await_seq(&d.cb, &d.sb, seq);
+    ws_close(&bob_a);
+    ws_close(&bob_b);
     duo_close(&d);
 }
 END_TEST

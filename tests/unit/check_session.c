@@ -41,10 +41,11 @@ static int64_t fake_last;     /* every room's stored messages are 1..fake_last *
 static int64_t fake_next_seq; /* the next seq the fake writer gives */
 static int fake_write_rc;     /* 0, or the store error of every write */
 
-static int fake_is_member(void *ctx, int64_t room_id, int64_t user_id)
+static int fake_is_member(void *ctx, int64_t room_id, int64_t user_id, int64_t *peer)
 {
     (void) ctx;
     (void) user_id;
+    *peer = 0;
     if (room_id == ROOM_UNAVAILABLE)
         return ERR_UNAVAILABLE;
     return room_id != ROOM_NOT_MEMBER;
