@@ -8,6 +8,7 @@
  */
 #include "redis_pub.h"
 
+#include "errors.h"
 #include "log.h"
 #include "proto.h"
 #include "redis_bus.h"
@@ -185,4 +186,53 @@ void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, s
 void redis_pub_user(struct redis_pub *rp, int64_t user_id, const char *frame, size_t len)
 {
     publish(rp, REDIS_USERS_ROOM, user_id, frame, len);
+}
+
+/* KEYS[1] chat:presence:<user>, a hash: relay origin -> connections there.
+ * ARGV: origin, delta, the heartbeat key prefix, its lifetime. Relays that
+ * stopped refreshing their heartbeat (killed) are not counted. */
+static const char presence_lua[] =
+    "local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2]) "
+    "if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end "
+    "redis.call('SET', ARGV[3] .. ARGV[1], '1', 'EX', ARGV[4]) "
+    "local total = 0 "
+    "local h = redis.call('HGETALL', KEYS[1]) "
+    "for i = 1, #h, 2 do "
+    "  if redis.call('EXISTS', ARGV[3] .. h[i]) == 1 then total = total + tonumber(h[i + 1]) end "
+    "end "
+    "return total";
+
+int redis_pub_presence(struct redis_pub *rp, int64_t user_id, int delta, long long *total)
+{
+    if (!connected(rp))
+        return ERR_UNAVAILABLE;
+    char key[64], origin[24], d[16], ttl[16];
+    snprintf(key, sizeof key, "chat:presence:%lld", (long long) user_id);
+    snprintf(origin, sizeof origin, "%016llx", (unsigned long long) rp->origin);
+    snprintf(d, sizeof d, "%d", delta);
+    snprintf(ttl, sizeof ttl, "%d", REDIS_PRESENCE_TTL);
+    redisReply *reply = redisCommand(rp->ctx, "EVAL %s 1 %s %s %s chat:relay: %s", presence_lua,
+                                     key, origin, d, ttl);
+    if (!reply) {
+        fail(rp, "presence");
+        return ERR_UNAVAILABLE;
+    }
+    int rc = reply->type == REDIS_REPLY_INTEGER ? 0 : ERR_UNAVAILABLE;
+    if (rc == 0)
+        *total = reply->integer;
+    freeReplyObject(reply);
+    return rc;
+}
+
+void redis_pub_heartbeat(struct redis_pub *rp)
+{
+    if (!connected(rp))
+        return;
+    redisReply *reply = redisCommand(rp->ctx, "SET chat:relay:%016llx 1 EX %d",
+                                     (unsigned long long) rp->origin, REDIS_PRESENCE_TTL);
+    if (!reply) {
+        fail(rp, "heartbeat");
+        return;
+    }
+    freeReplyObject(reply);
 }

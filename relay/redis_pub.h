@@ -42,6 +42,15 @@ void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, s
  */
 void redis_pub_user(struct redis_pub *rp, int64_t user_id, const char *frame, size_t len);
 
+/* redis_pub_presence: add delta (+1, -1, or 0 to ask) to this relay's count
+ * of user_id's connections, and count them over every relay that is alive
+ * (its heartbeat key exists), atomically (one Lua script). 0 with *total
+ * set, or ERR_UNAVAILABLE. redis_pub_heartbeat: this relay is alive for
+ * REDIS_PRESENCE_TTL seconds more. */
+#define REDIS_PRESENCE_TTL 30
+int redis_pub_presence(struct redis_pub *rp, int64_t user_id, int delta, long long *total);
+void redis_pub_heartbeat(struct redis_pub *rp);
+
 /* redis_pub_kick: Redis answers again (the subscriber reconnected): the
  * next publish tries at once instead of waiting out its backoff. */
 void redis_pub_kick(struct redis_pub *rp);

@@ -19,6 +19,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "presence.h"
 #include "msgstore.h"
 #include "redis_bus.h"
 #include "redis_pub.h"
@@ -45,6 +46,7 @@
 #define RELAY_HEADROOM_FDS 16 /* sockets above the limit that can still get a 503 */
 #define RELAY_CRON_MS      250
 #define RELAY_EVENTS_MAX   256 /* READ/TYPING publishes waiting for the writer thread */
+#define RELAY_HEARTBEAT_MS 10000
 
 struct relay {
     const struct config *cfg;
@@ -71,6 +73,8 @@ struct relay {
     struct writer *writer;
     struct fanout *fanout;
     struct sessions *sessions;
+    struct presence *presence;
+    int64_t heartbeat_ms;      /* monotonic: the next presence heartbeat */
     uint64_t redis_in;         /* messages received from other relays */
     uint64_t redis_bus_errors; /* subscriber connects failed or lost */
     int redis_down_logged;     /* one log line per outage, not per retry */
@@ -125,6 +129,7 @@ static void on_text(void *arg, struct conn *c, const char *text, size_t len)
 static void on_freeing(void *arg, struct conn *c)
 {
     struct relay *r = arg;
+    presence_closing(r->presence, c->user_id); /* still counted by admission */
     session_close(r->sessions, c);
 }
 
@@ -132,6 +137,7 @@ static void on_opened(void *arg, struct conn *c)
 {
     struct relay *r = arg;
     session_open(r->sessions, c);
+    presence_opened(r->presence, c->user_id);
 }
 
 static void on_batch_done(void *arg, struct outmsg **batch, size_t n)
@@ -265,7 +271,13 @@ static int64_t cron(struct ev_loop *loop, int64_t id, void *data)
     struct relay *r = data;
     (void) loop;
     (void) id;
-    transport_sweep(r->transport, timefmt_mono_ms());
+    int64_t now = timefmt_mono_ms();
+    transport_sweep(r->transport, now);
+    if (now >= r->heartbeat_ms) {
+        /* Well within REDIS_PRESENCE_TTL: this relay's counts stay valid. */
+        presence_heartbeat(r->presence);
+        r->heartbeat_ms = now + RELAY_HEARTBEAT_MS;
+    }
     if (r->stop_requested && r->stop_phase == 0)
         begin_stop(r);
     return RELAY_CRON_MS;
@@ -275,7 +287,7 @@ static int64_t cron(struct ev_loop *loop, int64_t id, void *data)
 
 /* user_frame: a frame for one user from another relay (the users'
  * channel): a ROOM goes to that user's connections here that have not
- * ENTERed its room. */
+ * ENTERed its room, a PRESENCE to the connections watching that user. */
 static void user_frame(struct relay *r, int64_t user_id, const char *frame, size_t len)
 {
     cJSON *j = cJSON_ParseWithLength(frame, len);
@@ -283,6 +295,8 @@ static void user_frame(struct relay *r, int64_t user_id, const char *frame, size
     const cJSON *room = cJSON_GetObjectItemCaseSensitive(j, "chatRoomId");
     if (cJSON_IsString(type) && strcmp(type->valuestring, "ROOM") == 0 && cJSON_IsNumber(room))
         sessions_notify_user(r->sessions, user_id, (int64_t) room->valuedouble, frame, len);
+    else if (cJSON_IsString(type) && strcmp(type->valuestring, "PRESENCE") == 0)
+        presence_remote(r->presence, user_id, frame, len);
     cJSON_Delete(j);
 }
 
@@ -515,7 +529,11 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->sessions = sessions_new(cfg, r->transport, r->writer, r->fanout, r->sqlq, &r->metrics);
     if (r->sessions && r->bus)
         sessions_set_publisher(r->sessions, publish_event, publish_user, r);
-    if (!r->transport || !r->listener || !r->routes || !r->fanout || !r->sessions) {
+    r->presence = presence_new(r->transport, &r->adm, r->sqlq, r->bus ? r->writerq : NULL,
+                               r->bus ? r->pub : NULL, publish_user, r);
+    if (r->sessions && r->presence)
+        sessions_set_presence(r->sessions, r->presence);
+    if (!r->transport || !r->listener || !r->routes || !r->fanout || !r->sessions || !r->presence) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
@@ -562,6 +580,7 @@ void relay_free(struct relay *r)
     stuck |= workq_free(r->healthq, 500) != 0;
     stuck |= workq_free(r->writerq, 500) != 0;
     writer_free(r->writer);
+    presence_free(r->presence);
     sessions_free(r->sessions);
     routes_free(r->routes);
     fanout_free(r->fanout);

@@ -11,6 +11,7 @@
 #include "i64map.h"
 #include "log.h"
 #include "metrics.h"
+#include "presence.h"
 #include "proto.h"
 #include "ratelimit.h"
 #include "room_state.h"
@@ -34,7 +35,8 @@ struct sessions {
     session_publish_fn *publish;           /* READ and TYPING to other relays; NULL: none */
     session_publish_user_fn *publish_user; /* ROOM and PRESENCE to other relays */
     void *publish_arg;
-    struct i64map users; /* user id -> struct session *: that user's sessions here */
+    struct i64map users;       /* user id -> struct session *: that user's sessions here */
+    struct presence *presence; /* NULL: no presence */
     int stopping;
 };
 
@@ -108,6 +110,11 @@ void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish,
     ss->publish = publish;
     ss->publish_user = publish_user;
     ss->publish_arg = arg;
+}
+
+void sessions_set_presence(struct sessions *ss, struct presence *p)
+{
+    ss->presence = p;
 }
 
 void sessions_notify_user(struct sessions *ss, int64_t user_id, int64_t room_id, const char *frame,
@@ -210,6 +217,9 @@ static void member_note(struct sessions *ss, struct session *se, int64_t room_id
     }
     se->member_peer[se->nmember] = peer;
     se->member_of[se->nmember++] = room_id;
+    /* Talking to peer now: its PRESENCE, and every change of it. */
+    if (ss->presence && peer > 0)
+        presence_watch(ss->presence, se->c, peer);
 }
 
 /* member_peer: the cached other member of room_id, 0 when unknown. */
@@ -576,6 +586,8 @@ void session_close(struct sessions *ss, struct conn *c)
     if (!se)
         return;
     user_unlink(ss, se);
+    if (ss->presence && se->member_peer)
+        presence_unwatch(ss->presence, c, se->member_peer, se->nmember);
     fanout_part(ss->fo, &se->fm); /* drops its lookups still queued */
     /* A membership check still queued would only delay everyone else's. */
     ss->metrics->jobs_dropped += workq_drop_owner(ss->sqlq, c->id);

@@ -57,6 +57,11 @@ typedef void session_publish_user_fn(void *arg, int64_t user_id, const char *fra
 void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish,
                             session_publish_user_fn *publish_user, void *arg);
 
+/* sessions_set_presence: tell p which users each connection talks to
+ * (borrowed; NULL: nobody is told of presence). */
+struct presence;
+void sessions_set_presence(struct sessions *ss, struct presence *p);
+
 /* sessions_notify_user: a ROOM frame for user_id's connections here that
  * have not ENTERed room_id (those get the MESSAGE itself). frame borrowed. */
 void sessions_notify_user(struct sessions *ss, int64_t user_id, int64_t room_id, const char *frame,

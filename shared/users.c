@@ -211,3 +211,23 @@ cJSON *users_to_json(const struct user *u)
     }
     return o;
 }
+
+int users_last_seen(struct sqldb *db, int64_t user_id, int64_t *ms)
+{
+    struct sqldb_arg arg = SQLDB_ARG_I64(user_id);
+    struct sqldb_col col = SQLDB_COL_I64();
+    int rc = sqldb_stmt_row(db, "SELECT last_seen_at_ms FROM users WHERE id = ?", &arg, 1, &col, 1);
+    if (rc == 0)
+        *ms = col.is_null ? 0 : col.i64;
+    return rc;
+}
+
+int users_set_last_seen(struct sqldb *db, int64_t user_id, int64_t ms)
+{
+    struct sqldb_arg args[2] = {SQLDB_ARG_I64(ms), SQLDB_ARG_I64(user_id)};
+    return sqldb_stmt_exec(
+        db,
+        "UPDATE users SET last_seen_at_ms = GREATEST(COALESCE(last_seen_at_ms, 0), ?) "
+        "WHERE id = ?",
+        args, 2, NULL, NULL);
+}

@@ -75,4 +75,11 @@ int users_provision(struct sqldb *db, const char *issuer, const char *subject, c
  * (cJSON_Delete); NULL when out of memory. */
 cJSON *users_to_json(const struct user *u);
 
+/* users_last_seen: when user_id's last connection closed (ms since 1970)
+ * into *ms, 0 when never recorded. users_set_last_seen: record it (never
+ * moves back). 0, ERR_NOT_FOUND (no such user; get only), ERR_UNAVAILABLE,
+ * ERR_INTERNAL. */
+int users_last_seen(struct sqldb *db, int64_t user_id, int64_t *ms);
+int users_set_last_seen(struct sqldb *db, int64_t user_id, int64_t ms);
+
 #endif

@@ -453,6 +453,68 @@ START_TEST(test_conversation_room_notice)
 }
 END_TEST
 
+/* expect_presence: the next PRESENCE on c is of user_id with this state. */
+static cJSON *expect_presence(struct ws_client *c, int64_t user_id, int online)
+{
+    cJSON *f = rh_expect(c, "PRESENCE");
+    ck_assert_int_eq(rh_int(f, "userId"), user_id);
+    const cJSON *on = cJSON_GetObjectItemCaseSensitive(f, "online");
+    ck_assert_msg(cJSON_IsBool(on) && cJSON_IsTrue(on) == online, "online is not %d", online);
+    return f;
+}
+
+/* no_presence: no PRESENCE comes on c within ms (other frames are read
+ * and dropped). */
+static void no_presence(struct ws_client *c, int ms)
+{
+    struct ws_frame f;
+    while (ws_recv_frame(c, ms, &f) == 0) {
+        int bad = f.opcode == WS_OP_TEXT && strstr((const char *) f.payload, "\"PRESENCE\"");
+        ck_assert_msg(!bad, "unexpected %s", (const char *) f.payload);
+        ws_frame_free(&f);
+    }
+}
+
+/* Presence on one relay: A learns B's state when it enters their room,
+ * then each change; B is offline only when its last connection closes,
+ * and then with the time it was last seen. */
+START_TEST(test_conversation_presence)
+{
+    struct rh_user a, b;
+    rh_user_new(&a, "cvprsa");
+    rh_user_new(&b, "cvprsb");
+    int64_t room = rh_room(&a, &b);
+    struct ws_client ca, cb1, cb2;
+    rh_connect(&ca, &a);
+    rh_enter(&ca, room, -1);
+    cJSON *f = expect_presence(&ca, b.id, 0);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(f, "lastSeenAt")));
+    cJSON_Delete(f);
+
+    rh_connect(&cb1, &b);
+    cJSON_Delete(expect_presence(&ca, b.id, 1));
+    rh_connect(&cb2, &b); /* a second device: no change */
+    no_presence(&ca, 300);
+    ws_close(&cb1); /* one of two: still online */
+    no_presence(&ca, 500);
+    ws_close(&cb2);
+    f = expect_presence(&ca, b.id, 0);
+    ck_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(f, "lastSeenAt")));
+    cJSON_Delete(f);
+
+    /* B comes back and enters: it learns that A is online. */
+    rh_connect(&cb1, &b);
+    cJSON_Delete(expect_presence(&ca, b.id, 1));
+    rh_enter(&cb1, room, -1);
+    cJSON_Delete(expect_presence(&cb1, a.id, 1));
+    ws_close(&ca);
+    cJSON_Delete(expect_presence(&cb1, a.id, 0));
+    ws_close(&cb1);
+    rh_user_free(&a);
+    rh_user_free(&b);
+}
+END_TEST
+
 static void resume_ferretdb(void)
 {
     pid_t f = testenv_pid("ferretdb");
@@ -476,6 +538,7 @@ Suite *conversation_suite(void)
     tcase_add_test(tc, test_conversation_read_frame);
     tcase_add_test(tc, test_conversation_typing_frame);
     tcase_add_test(tc, test_conversation_room_notice);
+    tcase_add_test(tc, test_conversation_presence);
     suite_add_tcase(s, tc);
     return s;
 }

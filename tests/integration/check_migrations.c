@@ -154,7 +154,7 @@ START_TEST(test_migrations_sql_error_names_file_and_records_nothing)
     query_text(m, "SELECT version FROM schema_migrations ORDER BY version", rows, sizeof rows);
     ck_assert_str_eq(rows, "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0003_username_"
                            "case_insensitive.sql\n0004_user_identities.sql\n"
-                           "0005_conversation_state.sql\n");
+                           "0005_conversation_state.sql\n0006_user_last_seen.sql\n");
 
     /* Fixed, the same file applies on the next run and nothing else does. */
     ck_assert_int_eq(
@@ -172,7 +172,8 @@ START_TEST(test_migrations_sql_error_names_file_and_records_nothing)
     ck_assert_str_eq(
         rows,
         "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0003_username_case_insensitive.sql\n"
-        "0004_user_identities.sql\n0005_conversation_state.sql\n0099_broken.sql\n");
+        "0004_user_identities.sql\n0005_conversation_state.sql\n0006_user_last_seen.sql\n"
+        "0099_broken.sql\n");
     mysql_close(m);
 }
 END_TEST
@@ -186,8 +187,8 @@ START_TEST(test_migrations_username_case_clash_stops_migrate)
         run_cmd(out, sizeof out,
                 "mkdir -p %s/later && mv %s/mysql/0003_username_case_insensitive.sql "
                 "%s/mysql/0004_user_identities.sql %s/mysql/0005_conversation_state.sql "
-                "%s/later/",
-                tmpdir, tmpdir, tmpdir, tmpdir, tmpdir),
+                "%s/mysql/0006_user_last_seen.sql %s/later/",
+                tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir),
         0);
     ck_assert_msg(migrate(tmpdir, "") == 0, "old schema: %s", out);
     MYSQL *m = connect_db();

@@ -475,6 +475,39 @@ START_TEST(test_scaleout_read_and_typing_cross_relays)
 }
 END_TEST
 
+/* Presence counts every relay: bob with one connection on each relay
+ * stays online for alice until both are closed; alice hears each change
+ * once, from whichever relay made it. */
+START_TEST(test_scaleout_presence_counts_all_relays)
+{
+    struct duo d;
+    duo_open(&d, "soprs", PORT_A, PORT_B);
+    struct ws_client bob_a;
+    rh_connect_port(&bob_a, &d.bob, PORT_A);
+    /* bob was online already (cb on B); a second connection changes nothing. */
+    ws_close(&d.cb); /* one left, on A */
+    rh_no_frame(&d.ca, 100);
+    struct ws_frame f;
+    int changes = 0;
+    while (ws_recv_frame(&d.ca, 700, &f) == 0) {
+        changes += f.opcode == WS_OP_TEXT && strstr((const char *) f.payload, "\"PRESENCE\"");
+        ws_frame_free(&f);
+    }
+    ck_assert_int_eq(changes, 0);
+    ws_close(&bob_a); /* the last: offline, told once */
+    cJSON *p = rh_expect(&d.ca, "PRESENCE");
+    ck_assert_int_eq(rh_int(p, "userId"), d.bob.id);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p, "online")));
+    cJSON_Delete(p);
+    /* Back on B: online, told to alice on A. */
+    rh_connect_port(&d.cb, &d.bob, PORT_B);
+    p = rh_expect(&d.ca, "PRESENCE");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "online")));
+    cJSON_Delete(p);
+    duo_close(&d);
+}
+END_TEST
+
 START_TEST(test_scaleout_retry_through_other_relay_stored_once)
 {
     struct duo d;
@@ -604,6 +637,7 @@ Suite *relay_scaleout_suite(void)
     tcase_add_test(tc, test_scaleout_two_relays_both_ways_in_order);
     tcase_add_test(tc, test_scaleout_retry_through_other_relay_stored_once);
     tcase_add_test(tc, test_scaleout_read_and_typing_cross_relays);
+    tcase_add_test(tc, test_scaleout_presence_counts_all_relays);
     tcase_add_test(tc, test_scaleout_redis_outage_local_continues_then_resumes);
     tcase_add_test(tc, test_scaleout_sigkill_resume_on_other_relay_with_since);
     tcase_add_test(tc, test_scaleout_two_relays_share_one_port);

@@ -112,7 +112,8 @@ void rh_sendf(struct ws_client *c, const char *fmt, ...)
     ck_assert_msg(ws_send_text(c, buf) == 0, "sending %s failed", buf);
 }
 
-cJSON *rh_next(struct ws_client *c, int timeout_ms)
+/* next_any: the next text frame as JSON, whatever its type. */
+static cJSON *next_any(struct ws_client *c, int timeout_ms)
 {
     char *text;
     if (ws_recv_text(c, timeout_ms, &text) != 0)
@@ -123,9 +124,28 @@ cJSON *rh_next(struct ws_client *c, int timeout_ms)
     return j;
 }
 
+/* is_side_frame: PRESENCE and ROOM come whenever people connect or write
+ * elsewhere; tests that do not ask for them never see them. */
+static int is_side_frame(const cJSON *j, const char *wanted)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    return cJSON_IsString(t) && (!wanted || strcmp(t->valuestring, wanted) != 0) &&
+           (strcmp(t->valuestring, "PRESENCE") == 0 || strcmp(t->valuestring, "ROOM") == 0);
+}
+
+cJSON *rh_next(struct ws_client *c, int timeout_ms)
+{
+    cJSON *j;
+    while ((j = next_any(c, timeout_ms)) != NULL && is_side_frame(j, NULL))
+        cJSON_Delete(j);
+    return j;
+}
+
 cJSON *rh_expect(struct ws_client *c, const char *type)
 {
-    cJSON *j = rh_next(c, RH_TIMEOUT_MS);
+    cJSON *j;
+    while ((j = next_any(c, RH_TIMEOUT_MS)) != NULL && is_side_frame(j, type))
+        cJSON_Delete(j);
     ck_assert_msg(j != NULL, "expected a %s frame, got nothing (closed=%d code=%u)", type,
                   c->closed, c->close_code);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");

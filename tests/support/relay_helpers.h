@@ -62,7 +62,8 @@ void rh_pair_close(struct rh_pair *p);
 void rh_sendf(struct ws_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* rh_next: the next text frame as JSON within timeout_ms, or NULL on
- * time-out/close (caller cJSON_Delete). */
+ * time-out/close (caller cJSON_Delete). PRESENCE and ROOM frames are
+ * skipped: only rh_expect of that type returns them. */
 cJSON *rh_next(struct ws_client *c, int timeout_ms);
 
 /* rh_expect: the next frame, asserting its "type"; caller cJSON_Delete. */
