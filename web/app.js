@@ -51,6 +51,7 @@
     rooms: new Map(),       /* room id -> RoomState */
     roomOrder: [],          /* room ids in list order (newest first) */
     roomsCursor: null,     /* nextCursor of the room list; null: no more */
+    presence: new Map(),   /* user id -> { online, lastSeenAt } from PRESENCE frames */
     currentRoomId: null,
     pendingById: new Map(), /* clientMsgId -> message of ours awaiting ACK */
     localCounter: 0,        /* creation order of our pending messages */
@@ -413,6 +414,8 @@
       const peer = peerOf(rs.room);
       const avatar = h('span', { className: 'avatar', 'aria-hidden': 'true' });
       fillAvatar(avatar, peer);
+      const pres = peer ? state.presence.get(peer.id) : null;
+      avatar.classList.toggle('online', Boolean(pres && pres.online));
       const last = rs.messages.length ? rs.messages[rs.messages.length - 1] : null;
       const preview = last ? previewText(last) : serverPreview(rs.room, peer);
       const badge = rs.unread ? h('span', { className: 'badge', 'aria-label': `${rs.unread} unread` }, String(rs.unread)) : null;
@@ -428,6 +431,18 @@
     $('rooms-empty').hidden = state.roomOrder.length > 0;
     $('rooms-more').hidden = state.roomsCursor === null || state.roomsCursor === undefined;
     renderTitle();
+  }
+
+  /* presenceText: "@name · online" or "@name · last seen 14:05". */
+  function presenceText(peer) {
+    if (!peer) return '';
+    const p = state.presence.get(peer.id);
+    if (!p) return `@${peer.username}`;
+    if (p.online) return `@${peer.username} · online`;
+    if (!p.lastSeenAt) return `@${peer.username}`;
+    const when = parseTime(p.lastSeenAt);
+    const sameDay = localDayKey(when) === localDayKey(new Date());
+    return `@${peer.username} · last seen ${sameDay ? timeFmt.format(when) : fullFmt.format(when)}`;
   }
 
   /* serverPreview: the room list's own last message, for a room whose
@@ -542,8 +557,10 @@
     const peer = peerOf(rs.room);
     $('room-title').textContent = roomTitle(rs.room);
     const typing = rs.typingUntil > Date.now();
-    $('room-subtitle').textContent = typing ? 'typing…' : (peer ? `@${peer.username}` : '');
+    $('room-subtitle').textContent = typing ? 'typing…' : presenceText(peer);
     $('room-subtitle').classList.toggle('typing', typing);
+    const p = peer ? state.presence.get(peer.id) : null;
+    $('room-avatar').classList.toggle('online', Boolean(p && p.online));
     fillAvatar($('room-avatar'), peer);
   }
 
@@ -1252,6 +1269,28 @@
     for (const m of rs.messages) if (m.el) updateMessageEl(m);
   }
 
+  /* onRoomNotice: a message in a room this page has not ENTERed: bump the
+   * list at once; a room it has never listed comes with the next list. */
+  function onRoomNotice(f) {
+    const rs = state.rooms.get(f.chatRoomId);
+    if (!rs) {
+      refreshRooms(false);
+      return;
+    }
+    if (f.lastSeq <= rs.lastSeq) return;
+    if (rs.room.id !== state.currentRoomId && f.lastMessage && f.lastMessage.senderId !== state.session.user.id) rs.unread++;
+    rs.room = Object.assign({}, rs.room, { lastMessage: f.lastMessage, lastSeq: f.lastSeq });
+    state.roomOrder = [rs.room.id].concat(state.roomOrder.filter((id) => id !== rs.room.id));
+    renderRoomList();
+  }
+
+  function onPresence(f) {
+    if (typeof f.userId !== 'number') return;
+    state.presence.set(f.userId, { online: Boolean(f.online), lastSeenAt: f.lastSeenAt || null });
+    renderRoomList();
+    renderRoomHeader();
+  }
+
   function onTyping(f) {
     const rs = state.rooms.get(f.chatRoomId);
     if (!rs || !state.session || f.userId === state.session.user.id) return;
@@ -1365,6 +1404,8 @@
       case 'LEFT': onLeft(f); break;
       case 'READ': onRead(f); break;
       case 'TYPING': onTyping(f); break;
+      case 'ROOM': onRoomNotice(f); break;
+      case 'PRESENCE': onPresence(f); break;
       default: break; /* newer relays may add frame types */
     }
   }

@@ -378,6 +378,16 @@ step('typing shows on the other side; my message is marked "1" until the peer re
   await alice.page.bringToFront();
 });
 
+step('each sees the other online: a dot on the avatar and "online" in the header', async () => {
+  const { alice, bob } = users;
+  for (const [u, other] of [[alice, BOB], [bob, ALICE]]) {
+    await waitUntil(async () => (await u.page.textContent('#room-subtitle')).includes('· online'),
+      `"online" for ${other} in ${u.name}'s header`);
+    await waitUntil(async () => u.page.locator('#room-avatar.online').count().then((n) => n === 1),
+      `the online dot on ${u.name}'s header avatar`);
+  }
+});
+
 step('an image message shows as an image', async () => {
   const { alice, bob } = users;
   const url = `${BASE}/favicon.svg?run=${RUN}`;
