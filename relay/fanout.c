@@ -45,6 +45,8 @@ struct fanout {
     struct lastseq *lastseq;
     struct redis_bus *bus;
     const struct fanout_source *src;
+    fanout_empty_fn *on_empty;
+    void *on_empty_arg;
     void *src_arg;         /* store_arg of src */
     struct roommap rooms;  /* room id -> struct sub * */
     struct i64map members; /* conn id -> struct fanout_member * */
@@ -127,6 +129,12 @@ void fanout_set_source(struct fanout *fo, const struct fanout_source *src, void 
 {
     fo->src = src;
     fo->src_arg = store_arg;
+}
+
+void fanout_set_on_empty(struct fanout *fo, fanout_empty_fn *on_empty, void *arg)
+{
+    fo->on_empty = on_empty;
+    fo->on_empty_arg = arg;
 }
 
 void fanout_free(struct fanout *fo)
@@ -339,6 +347,8 @@ static int enter_answer(struct fanout *fo, struct sub *s, const struct lookup_jo
     }
     lastseq_note(fo->lastseq, l->room_id, l->last_seq);
     transport_send_owned(c, proto_entered(l->room_id, l->last_seq));
+    if (l->last_seq == 0 && fo->on_empty)
+        fo->on_empty(fo->on_empty_arg, c, l->room_id);
     if (!s->since_given)
         replay_set_cursor(&s->replay, l->last_seq);
     return 0;

@@ -64,6 +64,12 @@ struct fanout *fanout_new(const struct config *cfg, struct ev_loop *loop, struct
 /* fanout_set_source: read through src (borrowed) with store_arg instead. */
 void fanout_set_source(struct fanout *fo, const struct fanout_source *src, void *store_arg);
 
+/* fanout_set_on_empty: call on_empty(arg, c, room_id) when c ENTERed a
+ * room that holds no message yet (ENTERED said lastSeq 0): a room just
+ * made, that its other member should hear of. */
+typedef void fanout_empty_fn(void *arg, struct conn *c, int64_t room_id);
+void fanout_set_on_empty(struct fanout *fo, fanout_empty_fn *on_empty, void *arg);
+
 /* fanout_free: every member must have parted. NULL is fine. */
 void fanout_free(struct fanout *fo);
 

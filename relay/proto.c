@@ -377,6 +377,15 @@ char *proto_room_notice(const struct chat_message *m)
     return print_free(o, ok);
 }
 
+char *proto_room_empty(int64_t room_id)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "ROOM") &&
+             cJSON_AddNumberToObject(o, "chatRoomId", (double) room_id) &&
+             cJSON_AddNumberToObject(o, "lastSeq", 0) && cJSON_AddNullToObject(o, "lastMessage");
+    return print_free(o, ok);
+}
+
 char *proto_presence(int64_t user_id, int online, int64_t last_seen_ms)
 {
     char ts[TIMEFMT_RFC3339_LEN];

@@ -72,6 +72,8 @@ char *proto_typing(int64_t room_id, int64_t user_id, int64_t ttl_ms);
 /* proto_room_notice: ROOM, a new message m in a room this connection has
  * not ENTERed: its seq and a short preview, for the room list. */
 char *proto_room_notice(const struct chat_message *m);
+/* proto_room_empty: ROOM of a room with no message yet (just made). */
+char *proto_room_empty(int64_t room_id);
 /* proto_presence: PRESENCE of user_id; last_seen_ms <= 0: lastSeenAt null. */
 char *proto_presence(int64_t user_id, int online, int64_t last_seen_ms);
 /* proto_error_frame: client_msg_id NULL or "" and room_id <= 0 are left out. */

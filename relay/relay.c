@@ -140,6 +140,12 @@ static void on_opened(void *arg, struct conn *c)
     presence_opened(r->presence, c->user_id);
 }
 
+static void on_room_empty(void *arg, struct conn *c, int64_t room_id)
+{
+    struct relay *r = arg;
+    session_room_empty(r->sessions, c, room_id);
+}
+
 static void on_batch_done(void *arg, struct outmsg **batch, size_t n)
 {
     struct relay *r = arg;
@@ -533,6 +539,8 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
                                r->bus ? r->pub : NULL, publish_user, r);
     if (r->sessions && r->presence)
         sessions_set_presence(r->sessions, r->presence);
+    if (r->fanout && r->sessions)
+        fanout_set_on_empty(r->fanout, on_room_empty, r);
     if (!r->transport || !r->listener || !r->routes || !r->fanout || !r->sessions || !r->presence) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;

@@ -658,6 +658,20 @@ static void answer(struct sessions *ss, const struct outmsg *om)
     }
 }
 
+void session_room_empty(struct sessions *ss, struct conn *c, int64_t room_id)
+{
+    struct session *se = c->session;
+    int64_t peer = se ? member_peer(se, room_id) : 0;
+    char *frame = peer > 0 ? proto_room_empty(room_id) : NULL;
+    if (!frame)
+        return;
+    size_t len = strlen(frame);
+    sessions_notify_user(ss, peer, room_id, frame, len);
+    if (ss->publish_user)
+        ss->publish_user(ss->publish_arg, peer, frame, len);
+    free(frame);
+}
+
 /* notify_peer: the room's other member hears of the new message on
  * every connection that has not ENTERed the room (here and, through the
  * publisher, on the other relays): its room list stays live. */

@@ -62,6 +62,10 @@ void sessions_set_publisher(struct sessions *ss, session_publish_fn *publish,
 struct presence;
 void sessions_set_presence(struct sessions *ss, struct presence *p);
 
+/* session_room_empty: c ENTERed a room with no message yet: its other
+ * member hears of it (ROOM with lastSeq 0), here and on other relays. */
+void session_room_empty(struct sessions *ss, struct conn *c, int64_t room_id);
+
 /* sessions_notify_user: a ROOM frame for user_id's connections here that
  * have not ENTERed room_id (those get the MESSAGE itself). frame borrowed. */
 void sessions_notify_user(struct sessions *ss, int64_t user_id, int64_t room_id, const char *frame,

@@ -419,9 +419,10 @@ START_TEST(test_conversation_typing_frame)
 }
 END_TEST
 
-/* A message in a room the receiver has not ENTERed on a connection: that
- * connection hears ROOM (the room, its seq, a preview), so its room list
- * is live; once ENTERed it gets the MESSAGE instead. */
+/* A room the peer opens while it is still empty, then a message in it,
+ * reach the receiver's connection that has not ENTERed it as ROOM frames
+ * (the room, its seq, a preview), so its room list is live; once ENTERed
+ * it gets the MESSAGE instead. */
 START_TEST(test_conversation_room_notice)
 {
     struct rh_user a, b;
@@ -432,8 +433,14 @@ START_TEST(test_conversation_room_notice)
     rh_connect(&ca, &a);
     rh_connect(&cb, &b);
     rh_enter(&ca, room, -1);
-    int64_t seq = rh_text(&ca, room, "n-1", "knock knock");
+    /* A opened the new, empty room: B hears of it before any message. */
     cJSON *n = rh_expect(&cb, "ROOM");
+    ck_assert_int_eq(rh_int(n, "chatRoomId"), room);
+    ck_assert_int_eq(rh_int(n, "lastSeq"), 0);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(n, "lastMessage")));
+    cJSON_Delete(n);
+    int64_t seq = rh_text(&ca, room, "n-1", "knock knock");
+    n = rh_expect(&cb, "ROOM");
     ck_assert_int_eq(rh_int(n, "chatRoomId"), room);
     ck_assert_int_eq(rh_int(n, "lastSeq"), seq);
     const cJSON *last = cJSON_GetObjectItemCaseSensitive(n, "lastMessage");

@@ -54,11 +54,14 @@ int rh_port(void)
     return testenv_config()->relay_port;
 }
 
+static void side_forget(const struct ws_client *c);
+
 int rh_try_connect(struct ws_client *c, int port, const char *token, const char *origin, char *body,
                    size_t cap)
 {
     char target[256];
     int status = 0;
+    side_forget(c);
     if (token)
         snprintf(target, sizeof target, "/ws?token=%s", token);
     else
@@ -133,19 +136,72 @@ static int is_side_frame(const cJSON *j, const char *wanted)
            (strcmp(t->valuestring, "PRESENCE") == 0 || strcmp(t->valuestring, "ROOM") == 0);
 }
 
+/* Side frames passed over while a test waited for something else, kept
+ * (per client, oldest first) for a later rh_expect of their type. */
+#define SIDE_KEPT_MAX 64
+static struct {
+    const struct ws_client *c;
+    cJSON *j;
+} side_kept[SIDE_KEPT_MAX];
+
+static void side_keep(const struct ws_client *c, cJSON *j)
+{
+    for (size_t i = 0; i < SIDE_KEPT_MAX; i++)
+        if (!side_kept[i].j) {
+            side_kept[i].c = c;
+            side_kept[i].j = j;
+            return;
+        }
+    cJSON_Delete(j); /* more than a test ever waits for: dropped */
+}
+
+/* side_take: the oldest kept frame of c with this type, or NULL. */
+static cJSON *side_take(const struct ws_client *c, const char *type)
+{
+    for (size_t i = 0; i < SIDE_KEPT_MAX; i++) {
+        if (!side_kept[i].j || side_kept[i].c != c)
+            continue;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(side_kept[i].j, "type");
+        if (t && t->valuestring && strcmp(t->valuestring, type) == 0) {
+            cJSON *j = side_kept[i].j;
+            memmove(&side_kept[i], &side_kept[i + 1],
+                    (SIDE_KEPT_MAX - i - 1) * sizeof side_kept[0]);
+            side_kept[SIDE_KEPT_MAX - 1].j = NULL;
+            return j;
+        }
+    }
+    return NULL;
+}
+
+/* side_forget: c is a new connection: nothing kept for the old one counts. */
+static void side_forget(const struct ws_client *c)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < SIDE_KEPT_MAX; i++) {
+        if (side_kept[i].j && side_kept[i].c == c) {
+            cJSON_Delete(side_kept[i].j);
+            continue;
+        }
+        side_kept[keep++] = side_kept[i];
+    }
+    for (; keep < SIDE_KEPT_MAX; keep++)
+        side_kept[keep].j = NULL;
+}
+
 cJSON *rh_next(struct ws_client *c, int timeout_ms)
 {
     cJSON *j;
     while ((j = next_any(c, timeout_ms)) != NULL && is_side_frame(j, NULL))
-        cJSON_Delete(j);
+        side_keep(c, j);
     return j;
 }
 
 cJSON *rh_expect(struct ws_client *c, const char *type)
 {
-    cJSON *j;
-    while ((j = next_any(c, RH_TIMEOUT_MS)) != NULL && is_side_frame(j, type))
-        cJSON_Delete(j);
+    cJSON *j = side_take(c, type);
+    if (!j)
+        while ((j = next_any(c, RH_TIMEOUT_MS)) != NULL && is_side_frame(j, type))
+            side_keep(c, j);
     ck_assert_msg(j != NULL, "expected a %s frame, got nothing (closed=%d code=%u)", type,
                   c->closed, c->close_code);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
