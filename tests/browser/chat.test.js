@@ -351,6 +351,10 @@ step('typing shows on the other side; my message is marked "1" until the peer re
   await waitUntil(async () => (await alice.page.textContent('#room-subtitle')) === 'typing…',
     '"typing…" in alice\'s header');
   await bob.page.fill('#composer-input', '');
+  /* Without another keystroke the indicator goes by itself (after the
+   * relay's expiresInMs, 5 s). */
+  await waitUntil(async () => (await alice.page.textContent('#room-subtitle')) !== 'typing…',
+    'the typing indicator to expire on alice');
 
   /* Bob looks away (no room open): alice's next message stays unread,
    * with its marker on alice and a badge in bob's list. */

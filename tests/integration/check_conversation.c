@@ -265,6 +265,38 @@ START_TEST(test_conversation_state_survives_mysql_outage)
 }
 END_TEST
 
+/* Unread counts live in MySQL, not in a relay: after the stack's relay
+ * restarts, the counts and watermarks are what they were, and the
+ * reconnected pair goes on from there. */
+START_TEST(test_conversation_unread_survives_relay_restart)
+{
+    struct rh_pair p;
+    rh_pair_open(&p, "cvrst", rh_port());
+    for (int i = 1; i <= 3; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "rs-%d", i);
+        rh_text(&p.ca, p.room, cmid, "before the restart");
+    }
+    ck_assert_int_eq(mark_read(&p.b, p.room, 1, NULL), 200);
+    ck_assert_int_eq(unread_of(&p.b, p.room), 2);
+    ws_close(&p.ca);
+    ws_close(&p.cb);
+    ck_assert_int_eq(testenv_stack("restart relay"), 0);
+    ck_assert_int_eq(unread_of(&p.b, p.room), 2);
+    rh_connect(&p.ca, &p.a);
+    rh_enter(&p.ca, p.room, -1);
+    rh_text(&p.ca, p.room, "rs-4", "after the restart");
+    ck_assert_int_eq(unread_of(&p.b, p.room), 3);
+    ck_assert_int_eq(unread_of(&p.a, p.room), 0);
+    rh_connect(&p.cb, &p.b);
+    rh_enter(&p.cb, p.room, -1);
+    rh_sendf(&p.cb, "{\"chatType\":\"READ\",\"chatRoomId\":%lld,\"seq\":4}", (long long) p.room);
+    cJSON_Delete(rh_expect(&p.ca, "READ"));
+    ck_assert_int_eq(unread_of(&p.b, p.room), 0);
+    rh_pair_close(&p);
+}
+END_TEST
+
 /* Newest activity first: a message moves its room to the top; paging with
  * the cursor visits every room once. */
 START_TEST(test_conversation_rooms_by_activity)
@@ -540,6 +572,7 @@ Suite *conversation_suite(void)
     tcase_add_test(tc, test_conversation_unread_exact_across_gaps);
     tcase_add_test(tc, test_conversation_lost_write_settles);
     tcase_add_test(tc, test_conversation_state_survives_mysql_outage);
+    tcase_add_test(tc, test_conversation_unread_survives_relay_restart);
     tcase_add_test(tc, test_conversation_rooms_by_activity);
     tcase_add_test(tc, test_conversation_preview_is_short);
     tcase_add_test(tc, test_conversation_read_frame);
