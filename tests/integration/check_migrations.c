@@ -154,7 +154,8 @@ START_TEST(test_migrations_sql_error_names_file_and_records_nothing)
     query_text(m, "SELECT version FROM schema_migrations ORDER BY version", rows, sizeof rows);
     ck_assert_str_eq(rows, "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0003_username_"
                            "case_insensitive.sql\n0004_user_identities.sql\n"
-                           "0005_conversation_state.sql\n0006_user_last_seen.sql\n");
+                           "0005_conversation_state.sql\n0006_user_last_seen.sql\n"
+                           "0007_history_read_at_upgrade.sql\n");
 
     /* Fixed, the same file applies on the next run and nothing else does. */
     ck_assert_int_eq(
@@ -173,7 +174,7 @@ START_TEST(test_migrations_sql_error_names_file_and_records_nothing)
         rows,
         "0001_users_rooms_tokens.sql\n0002_room_seq_state.sql\n0003_username_case_insensitive.sql\n"
         "0004_user_identities.sql\n0005_conversation_state.sql\n0006_user_last_seen.sql\n"
-        "0099_broken.sql\n");
+        "0007_history_read_at_upgrade.sql\n0099_broken.sql\n");
     mysql_close(m);
 }
 END_TEST
@@ -187,8 +188,9 @@ START_TEST(test_migrations_username_case_clash_stops_migrate)
         run_cmd(out, sizeof out,
                 "mkdir -p %s/later && mv %s/mysql/0003_username_case_insensitive.sql "
                 "%s/mysql/0004_user_identities.sql %s/mysql/0005_conversation_state.sql "
-                "%s/mysql/0006_user_last_seen.sql %s/later/",
-                tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir),
+                "%s/mysql/0006_user_last_seen.sql %s/mysql/0007_history_read_at_upgrade.sql "
+                "%s/later/",
+                tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir),
         0);
     ck_assert_msg(migrate(tmpdir, "") == 0, "old schema: %s", out);
     MYSQL *m = connect_db();
@@ -215,6 +217,36 @@ START_TEST(test_migrations_username_case_clash_stops_migrate)
 }
 END_TEST
 
+/* A store that had conversations before the read watermarks: after the
+ * upgrade their history counts as read (no flood of old unread messages);
+ * a watermark already moved stays where it is. */
+START_TEST(test_migrations_history_read_at_upgrade)
+{
+    ck_assert_int_eq(run_cmd(out, sizeof out,
+                             "mkdir -p %s/later && mv %s/mysql/0007_history_read_at_upgrade.sql "
+                             "%s/later/",
+                             tmpdir, tmpdir, tmpdir),
+                     0);
+    ck_assert_msg(migrate(tmpdir, "") == 0, "schema before 0007: %s", out);
+    MYSQL *m = connect_db();
+    test_dbs_exec(m, "INSERT INTO users (id, username, display_name) VALUES "
+                     "(1,'u1','a'),(2,'u2','b'),(3,'u3','c')");
+    test_dbs_exec(m, "INSERT INTO chat_rooms (id, user_low, user_high, created_by, seq_issued, "
+                     "last_seq) VALUES (1,1,2,1,7,7),(2,1,3,1,0,0)");
+    test_dbs_exec(m, "INSERT INTO chat_room_members (room_id, user_id, last_read_seq) VALUES "
+                     "(1,1,0),(1,2,3),(2,1,0),(2,3,0)");
+    ck_assert_int_eq(run_cmd(out, sizeof out, "mv %s/later/* %s/mysql/", tmpdir, tmpdir), 0);
+    ck_assert_msg(migrate(tmpdir, "") == 0, "0007: %s", out);
+    static char rows[4096];
+    query_text(m,
+               "SELECT room_id, user_id, last_read_seq FROM chat_room_members "
+               "ORDER BY room_id, user_id",
+               rows, sizeof rows);
+    ck_assert_str_eq(rows, "1|1|7\n1|2|3\n2|1|0\n2|3|0\n");
+    mysql_close(m);
+}
+END_TEST
+
 START_TEST(test_migrations_status_lists_pending_without_applying)
 {
     ck_assert_int_eq(migrate(tmpdir, "--status"), 0);
@@ -229,15 +261,17 @@ START_TEST(test_migrations_status_lists_pending_without_applying)
 END_TEST
 
 /* A store written before rooms kept their seq state in MySQL: messages in
- * MongoDB, rooms without seq columns. The data migration must raise every
- * room to its highest stored seq, so the relay's next seq is new. */
+ * MongoDB, rooms without seq columns (0007, which reads them, comes with
+ * them). The data migration must raise every room to its highest stored
+ * seq, so the relay's next seq is new. */
 START_TEST(test_migrations_backfill_room_seq_state_from_stored_messages)
 {
-    ck_assert_int_eq(run_cmd(out, sizeof out,
-                             "rm -rf %s/data %s/mysql/0002_* && mkdir -p %s/later && "
-                             "cp migrations/mysql/0002_* %s/later/",
-                             tmpdir, tmpdir, tmpdir, tmpdir),
-                     0);
+    ck_assert_int_eq(
+        run_cmd(out, sizeof out,
+                "rm -rf %s/data %s/mysql/0002_* %s/mysql/0007_* && mkdir -p %s/later && "
+                "cp migrations/mysql/0002_* migrations/mysql/0007_* %s/later/",
+                tmpdir, tmpdir, tmpdir, tmpdir, tmpdir),
+        0);
     ck_assert_msg(migrate(tmpdir, "") == 0, "old schema: %s", out);
     MYSQL *m = connect_db();
     test_dbs_exec(m,
@@ -355,6 +389,7 @@ Suite *migrations_suite(void)
     tcase_add_test(tc, test_migrations_sql_error_names_file_and_records_nothing);
     tcase_add_test(tc, test_migrations_status_lists_pending_without_applying);
     tcase_add_test(tc, test_migrations_username_case_clash_stops_migrate);
+    tcase_add_test(tc, test_migrations_history_read_at_upgrade);
     tcase_add_test(tc, test_migrations_backfill_room_seq_state_from_stored_messages);
     tcase_add_test(tc, test_migrations_ferretdb_pg_adds_gin_indexes);
     tcase_add_test(tc, test_migrations_ferretdb_pg_skips_another_store);
