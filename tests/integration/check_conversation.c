@@ -59,6 +59,19 @@ static long mark_read(const struct rh_user *u, int64_t room, int64_t seq, int64_
     return status;
 }
 
+/* send_numbered: n TEXT messages from p->a (client ids prefix-1..n), each
+ * ACKed; returns the last seq. */
+static int64_t send_numbered(struct rh_pair *p, const char *prefix, int n, const char *text)
+{
+    int64_t seq = 0;
+    for (int i = 1; i <= n; i++) {
+        char cmid[32];
+        snprintf(cmid, sizeof cmid, "%s-%d", prefix, i);
+        seq = rh_text(&p->ca, p->room, cmid, text);
+    }
+    return seq;
+}
+
 /* A new room, three messages from a, then b reads up to the second. */
 START_TEST(test_conversation_room_list_state)
 {
@@ -108,11 +121,7 @@ START_TEST(test_conversation_read_rules)
 {
     struct rh_pair p;
     rh_pair_open(&p, "cvread", rh_port());
-    for (int i = 1; i <= 4; i++) {
-        char cmid[16];
-        snprintf(cmid, sizeof cmid, "r-%d", i);
-        rh_text(&p.ca, p.room, cmid, "x");
-    }
+    send_numbered(&p, "r", 4, "x");
     int64_t read = -1;
     ck_assert_int_eq(mark_read(&p.b, p.room, 3, &read), 200);
     ck_assert_int_eq(read, 3);
@@ -272,11 +281,7 @@ START_TEST(test_conversation_unread_survives_relay_restart)
 {
     struct rh_pair p;
     rh_pair_open(&p, "cvrst", rh_port());
-    for (int i = 1; i <= 3; i++) {
-        char cmid[16];
-        snprintf(cmid, sizeof cmid, "rs-%d", i);
-        rh_text(&p.ca, p.room, cmid, "before the restart");
-    }
+    send_numbered(&p, "rs", 3, "before the restart");
     ck_assert_int_eq(mark_read(&p.b, p.room, 1, NULL), 200);
     ck_assert_int_eq(unread_of(&p.b, p.room), 2);
     ws_close(&p.ca);
