@@ -658,13 +658,13 @@ static void answer(struct sessions *ss, const struct outmsg *om)
     }
 }
 
-void session_room_empty(struct sessions *ss, struct conn *c, int64_t room_id)
+/* tell_peer: a ROOM frame for peer's connections that have not ENTERed
+ * room_id, here and, through the publisher, on the other relays: its room
+ * list stays live. Takes frame. */
+static void tell_peer(struct sessions *ss, int64_t peer, int64_t room_id, char *frame)
 {
-    struct session *se = c->session;
-    int64_t peer = se ? member_peer(se, room_id) : 0;
-    char *frame = peer > 0 ? proto_room_empty(room_id) : NULL;
     if (!frame)
-        return;
+        return; /* out of memory: the room list catches up at its next load */
     size_t len = strlen(frame);
     sessions_notify_user(ss, peer, room_id, frame, len);
     if (ss->publish_user)
@@ -672,19 +672,12 @@ void session_room_empty(struct sessions *ss, struct conn *c, int64_t room_id)
     free(frame);
 }
 
-/* notify_peer: the room's other member hears of the new message on
- * every connection that has not ENTERed the room (here and, through the
- * publisher, on the other relays): its room list stays live. */
-static void notify_peer(struct sessions *ss, const struct outmsg *om)
+void session_room_empty(struct sessions *ss, struct conn *c, int64_t room_id)
 {
-    char *frame = proto_room_notice(&om->m);
-    if (!frame)
-        return;
-    size_t len = strlen(frame);
-    sessions_notify_user(ss, om->peer_id, om->m.room_id, frame, len);
-    if (ss->publish_user)
-        ss->publish_user(ss->publish_arg, om->peer_id, frame, len);
-    free(frame);
+    struct session *se = c->session;
+    int64_t peer = se ? member_peer(se, room_id) : 0;
+    if (peer > 0)
+        tell_peer(ss, peer, room_id, proto_room_empty(room_id));
 }
 
 void session_write_done(struct sessions *ss, struct outmsg **batch, size_t n)
@@ -707,7 +700,7 @@ void session_write_done(struct sessions *ss, struct outmsg **batch, size_t n)
         if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE)
             fanout_stored(ss->fo, &om->m, transport_conn(ss->t, om->conn_id));
         if (om->status == OUTMSG_STORED && om->peer_id > 0)
-            notify_peer(ss, om);
+            tell_peer(ss, om->peer_id, om->m.room_id, proto_room_notice(&om->m));
     }
     if (n > 1)
         qsort(batch, n, sizeof(struct outmsg *), by_batch_pos);
