@@ -111,27 +111,26 @@ static void expect_close_code(struct ws_client *c, uint16_t code, const char *wh
     }
 }
 
-/* wait_metric: poll port's metric until it equals want or ms pass;
- * returns the last value read. */
-static long long wait_metric(int port, const char *name, long long want, int ms)
+/* poll_metric: poll port's metric every 50 ms until it equals want (or,
+ * with at_least, reaches it) or ms pass; returns the last value read. */
+static long long poll_metric(int port, const char *name, long long want, int at_least, int ms)
 {
     long long v = rh_metric(port, name);
-    for (int waited = 0; v != want && waited < ms; waited += 50) {
+    for (int waited = 0; (at_least ? v < want : v != want) && waited < ms; waited += 50) {
         usleep(50 * 1000);
         v = rh_metric(port, name);
     }
     return v;
 }
 
-/* wait_metric_at_least: the same until the metric reaches want. */
+static long long wait_metric(int port, const char *name, long long want, int ms)
+{
+    return poll_metric(port, name, want, 0, ms);
+}
+
 static long long wait_metric_at_least(int port, const char *name, long long want, int ms)
 {
-    long long v = rh_metric(port, name);
-    for (int waited = 0; v < want && waited < ms; waited += 50) {
-        usleep(50 * 1000);
-        v = rh_metric(port, name);
-    }
-    return v;
+    return poll_metric(port, name, want, 1, ms);
 }
 
 /* ------------------------------------------------ 1. ping flood */
@@ -231,11 +230,8 @@ START_TEST(test_hostile_idle_sockets_cannot_fill_select)
         fd[i] = rh_idle_socket("127.0.0.1", PORT);
     /* The relay sheds the oldest beyond its budget; the attacker
      * reconnects every socket it lost, once. */
-    long long shed = 0;
-    for (int waited = 0; waited < 10000 && shed < N - max - 16; waited += 50) {
-        usleep(50 * 1000);
-        shed = rh_metric(PORT, "chat_relay_refusals_total{reason=\"handshake_shed\"}");
-    }
+    long long shed = wait_metric_at_least(
+        PORT, "chat_relay_refusals_total{reason=\"handshake_shed\"}", N - max - 16, 10000);
     int reopened = 0;
     for (int i = 0; i < N; i++)
         if (rh_wait_closed(fd[i], 0)) {
