@@ -6,9 +6,13 @@
  * ascending room order (two relays lock rows in the same order, so they
  * cannot deadlock), and after the insert one transaction, rooms in the
  * same order, that records what was stored (last_seq, the last message,
- * the senders' read watermarks, seqs left empty). Rooms that need repair (served from memory, or
- * collided) are settled first. A failed MySQL call switches to memory for a backoff period (1 s
- * doubling to 16 s), so an outage costs one time-out per period, not one per batch.
+ * the senders' read watermarks, seqs left empty). Both use statements
+ * over many rows (two per 32 rooms to reserve, one per 32 rooms and one
+ * per 32 senders to record): the writer waits for every round trip to
+ * MySQL, and a statement per room made a burst of new rooms wait on them. Rooms that need repair
+ * (served from memory, or collided) are settled first. A failed MySQL call switches to memory for a
+ * backoff period (1 s doubling to 16 s), so an outage costs one time-out per period, not one per
+ * batch.
  */
 #include "seqalloc.h"
 
@@ -312,36 +316,59 @@ static int settle_repairs(struct seqalloc *sa)
     return 0;
 }
 
-/* claim_mysql: reserve every claim in one transaction. 0, or
- * ERR_UNAVAILABLE / ERR_INTERNAL for the batch as a whole. */
+/* claim_one: one room needs no transaction: its UPDATE commits by itself. */
+static int claim_one(struct sqldb *db, struct seq_claim *c)
+{
+    int64_t last = 0;
+    int rc = room_seq_claim(db, c->room_id, c->count, &last);
+    if (rc == ERR_NOT_FOUND) {
+        c->status = ERR_NOT_FOUND;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    c->first = last - c->count + 1;
+    c->status = 0;
+    return 0;
+}
+
+/* claim_many: several rooms in one transaction, two statements per 32. */
+static int claim_many(struct sqldb *db, struct seq_claim *claims, size_t n)
+{
+    int64_t *ids = calloc(3 * n, sizeof *ids);
+    if (!ids)
+        return ERR_INTERNAL;
+    int64_t *counts = ids + n, *last = ids + 2 * n;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = claims[i].room_id;
+        counts[i] = claims[i].count;
+    }
+    int rc = sqldb_begin(db);
+    if (rc == 0 && (rc = room_seq_claim_many(db, ids, counts, n, last)) == 0)
+        rc = sqldb_commit(db);
+    if (rc) {
+        sqldb_rollback(db);
+        free(ids);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        claims[i].status = last[i] < 0 ? ERR_NOT_FOUND : 0;
+        claims[i].first = last[i] < 0 ? 0 : last[i] - claims[i].count + 1;
+    }
+    free(ids);
+    return 0;
+}
+
+/* claim_mysql: reserve every claim at once. 0, or ERR_UNAVAILABLE /
+ * ERR_INTERNAL for the batch as a whole. */
 static int claim_mysql(struct seqalloc *sa, struct seq_claim *claims, size_t n)
 {
     int rc = settle_repairs(sa);
     if (rc)
         return rc;
-    /* One room needs no transaction: its UPDATE commits by itself. */
-    int txn = n > 1;
-    if (txn && (rc = sqldb_begin(sa->db)) != 0)
+    rc = n == 1 ? claim_one(sa->db, &claims[0]) : claim_many(sa->db, claims, n);
+    if (rc)
         return rc;
-    for (size_t i = 0; i < n; i++) {
-        int64_t last = 0;
-        rc = room_seq_claim(sa->db, claims[i].room_id, claims[i].count, &last);
-        if (rc == ERR_NOT_FOUND) {
-            claims[i].status = ERR_NOT_FOUND;
-            continue;
-        }
-        if (rc) {
-            if (txn)
-                sqldb_rollback(sa->db);
-            return rc;
-        }
-        claims[i].first = last - claims[i].count + 1;
-        claims[i].status = 0;
-    }
-    if (txn && (rc = sqldb_commit(sa->db)) != 0) {
-        sqldb_rollback(sa->db);
-        return rc;
-    }
     for (size_t i = 0; i < n; i++)
         if (claims[i].status == 0)
             remember_reserved(sa, claims[i].room_id, claims[i].first + claims[i].count - 1);
@@ -425,8 +452,19 @@ static int by_room_seq(const void *a, const void *b)
     return (x->m->seq > y->m->seq) - (x->m->seq < y->m->seq);
 }
 
-/* record_room: the results of one room (sorted by seq, r[0..n-1]) in MySQL. */
-static int record_room(struct seqalloc *sa, const struct seq_result *const *r, size_t n)
+/* What one batch records besides its gaps: each room's newest stored
+ * message, and each sender's newest stored message per room. */
+struct record {
+    const struct chat_message **newest;
+    size_t nnewest;
+    struct room_reader *readers;
+    size_t nreaders;
+};
+
+/* record_room: the gaps of one room (results sorted by seq, r[0..n-1])
+ * written now; its newest message and senders added to rec. */
+static int record_room(struct seqalloc *sa, const struct seq_result *const *r, size_t n,
+                       struct record *rec)
 {
     int rc = 0;
     const struct chat_message *newest = NULL;
@@ -438,40 +476,51 @@ static int record_room(struct seqalloc *sa, const struct seq_result *const *r, s
         if (r[i]->stored)
             newest = r[i]->m;
     }
-    if (rc == 0 && newest)
-        rc = room_state_stored(sa->db, newest);
+    if (newest)
+        rec->newest[rec->nnewest++] = newest;
     /* Each sender's newest message of the room, once. */
-    for (size_t i = n; rc == 0 && i-- > 0;) {
+    for (size_t i = n; i-- > 0;) {
         if (!r[i]->stored || !r[i]->m)
             continue;
         int seen = 0;
         for (size_t k = i + 1; k < n && !seen; k++)
             seen = r[k]->stored && r[k]->m->sender_id == r[i]->m->sender_id;
         if (!seen)
-            rc = room_state_read_raise(sa->db, r[i]->m->room_id, r[i]->m->sender_id, r[i]->m->seq);
+            rec->readers[rec->nreaders++] =
+                (struct room_reader){r[i]->m->room_id, r[i]->m->sender_id, r[i]->m->seq};
     }
     return rc;
 }
 
-/* record_mysql: every room of the batch in one transaction, and the
+/* record_mysql: every room of the batch in one transaction (the rooms'
+ * rows and the senders' rows in one statement each per 32), and the
  * uncertain seqs that have settled when the batch stored something (the
  * store is answering); 0 or ERR_*. */
 static int record_mysql(struct seqalloc *sa, const struct seq_result *const *r, size_t n,
                         int stored_any)
 {
-    int rc = sqldb_begin(sa->db);
+    struct record rec = {calloc(n, sizeof(const struct chat_message *)), 0,
+                         calloc(n, sizeof(struct room_reader)), 0};
+    int rc = rec.newest && rec.readers ? sqldb_begin(sa->db) : ERR_INTERNAL;
     if (rc == 0 && stored_any && sa->nunsure)
         rc = unsure_settle(sa);
     for (size_t i = 0; rc == 0 && i < n;) {
         size_t k = i + 1;
         while (k < n && r[k]->m->room_id == r[i]->m->room_id)
             k++;
-        rc = record_room(sa, r + i, k - i);
+        rc = record_room(sa, r + i, k - i, &rec);
         i = k;
     }
     if (rc == 0)
-        return sqldb_commit(sa->db);
-    sqldb_rollback(sa->db);
+        rc = room_state_stored_many(sa->db, rec.newest, rec.nnewest);
+    if (rc == 0)
+        rc = room_state_read_raise_many(sa->db, rec.readers, rec.nreaders);
+    if (rc == 0)
+        rc = sqldb_commit(sa->db);
+    if (rc)
+        sqldb_rollback(sa->db);
+    free(rec.newest);
+    free(rec.readers);
     return rc;
 }
 

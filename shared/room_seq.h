@@ -23,6 +23,15 @@
  * 0, ERR_NOT_FOUND (no such room), ERR_UNAVAILABLE, ERR_INTERNAL. */
 int room_seq_claim(struct sqldb *db, int64_t room_id, int64_t count, int64_t *last);
 
+/* room_seq_claim_many: room_seq_claim for n rooms at once (ids distinct
+ * and ascending, the lock order; counts >= 1), in two statements per 32
+ * rooms. The caller holds a transaction (sqldb_begin). last[i] receives
+ * the highest seq reserved for room_ids[i], or -1 when there is no such
+ * room. Returns 0, ERR_INVALID, ERR_UNAVAILABLE, ERR_INTERNAL (nothing of
+ * the transaction is then to be kept). */
+int room_seq_claim_many(struct sqldb *db, const int64_t *room_ids, const int64_t *counts, size_t n,
+                        int64_t *last);
+
 /* room_seq_raise: seq_issued = max(seq_issued, issued) and last_seq =
  * max(last_seq, stored); a value < 0 leaves its column alone. Never lowers
  * anything, so it is safe to repeat and to race. Returns 0 (also when the

@@ -2,13 +2,17 @@
  * room_state.c - last message, read watermarks and seq gaps in MySQL (see
  * room_state.h).
  *
- * The last-message UPDATE relies on MySQL evaluating a single-table
- * UPDATE's assignments from left to right: every IF reads last_msg_seq
- * before the last assignment raises it. MariaDB does the same unless the
- * SIMULTANEOUS_ASSIGNMENT sql_mode is set, which nothing here sets.
+ * The last-message UPDATE is a multi-table UPDATE (the rooms of a batch
+ * joined with a derived table of their newest messages), whose
+ * assignments MySQL may evaluate in any order. So every IF compares with
+ * `<=`: whether last_msg_seq was raised to the new seq before or after the
+ * IF reads it, the IF picks the new message exactly when no newer one is
+ * recorded (an equal seq is the same message, rewritten with the same
+ * values).
  */
 #include "room_state.h"
 #include "errors.h"
+#include "sql_many.h"
 #include "utf8.h"
 
 #include <string.h>
@@ -31,36 +35,93 @@ void room_state_preview(const struct chat_message *m, char *buf, size_t cap)
     buf[used] = '\0';
 }
 
-int room_state_stored(struct sqldb *db, const struct chat_message *m)
+/* The derived table's rows are matched on the primary key (eq_ref on
+ * any table of size), in the order given. */
+static struct sql_many stored_sql = SQL_MANY_INIT(
+    "UPDATE chat_rooms r JOIN (",
+    "SELECT ? AS id, ? AS seq, ? AS type, ? AS preview, ? AS at_ms, ? AS sender", " UNION ALL ",
+    ") v ON r.id = v.id SET r.last_seq = GREATEST(r.last_seq, v.seq), "
+    "r.last_msg_type = IF(r.last_msg_seq <= v.seq, v.type, r.last_msg_type), "
+    "r.last_msg_preview = IF(r.last_msg_seq <= v.seq, v.preview, r.last_msg_preview), "
+    "r.last_msg_at_ms = IF(r.last_msg_seq <= v.seq, v.at_ms, r.last_msg_at_ms), "
+    "r.last_msg_sender = IF(r.last_msg_seq <= v.seq, v.sender, r.last_msg_sender), "
+    "r.last_activity_ms = GREATEST(r.last_activity_ms, v.at_ms), "
+    "r.last_msg_seq = GREATEST(r.last_msg_seq, v.seq)",
+    NULL, NULL, NULL);
+
+static struct sql_many read_raise_sql = SQL_MANY_INIT(
+    "UPDATE chat_room_members m JOIN (", "SELECT ? AS room, ? AS user, ? AS seq", " UNION ALL ",
+    ") v ON m.room_id = v.room AND m.user_id = v.user "
+    "SET m.last_read_seq = GREATEST(m.last_read_seq, v.seq)",
+    NULL, NULL, NULL);
+
+#define STORED_ARGS 6
+
+/* stored_chunk: msgs[0..n-1] (n <= SQL_MANY_MAX), padded with room 0. */
+static int stored_chunk(struct sqldb *db, const struct chat_message *const *msgs, size_t n)
 {
-    char preview[ROOM_PREVIEW_BUF];
-    room_state_preview(m, preview, sizeof preview);
-    const char *type = chat_type_name(m->type);
-    struct sqldb_arg args[] = {
-        SQLDB_ARG_I64(m->seq),           SQLDB_ARG_I64(m->seq),   SQLDB_ARG_TEXT(type),
-        SQLDB_ARG_I64(m->seq),           SQLDB_ARG_TEXT(preview), SQLDB_ARG_I64(m->seq),
-        SQLDB_ARG_I64(m->created_at_ms), SQLDB_ARG_I64(m->seq),   SQLDB_ARG_I64(m->sender_id),
-        SQLDB_ARG_I64(m->created_at_ms), SQLDB_ARG_I64(m->seq),   SQLDB_ARG_I64(m->room_id),
-    };
-    return sqldb_stmt_exec(db,
-                           "UPDATE chat_rooms SET last_seq = GREATEST(last_seq, ?), "
-                           "last_msg_type = IF(last_msg_seq < ?, ?, last_msg_type), "
-                           "last_msg_preview = IF(last_msg_seq < ?, ?, last_msg_preview), "
-                           "last_msg_at_ms = IF(last_msg_seq < ?, ?, last_msg_at_ms), "
-                           "last_msg_sender = IF(last_msg_seq < ?, ?, last_msg_sender), "
-                           "last_activity_ms = GREATEST(last_activity_ms, ?), "
-                           "last_msg_seq = GREATEST(last_msg_seq, ?) WHERE id = ?",
-                           args, sizeof args / sizeof args[0], NULL, NULL);
+    char previews[SQL_MANY_MAX][ROOM_PREVIEW_BUF];
+    size_t rows = sql_many_chunk(n);
+    const char *sql = sql_many_text(&stored_sql, rows);
+    struct sqldb_arg args[STORED_ARGS * SQL_MANY_MAX];
+    if (!sql)
+        return ERR_INTERNAL;
+    for (size_t i = 0; i < rows; i++) {
+        struct sqldb_arg *a = args + STORED_ARGS * i;
+        if (i >= n) {
+            a[0] = SQLDB_ARG_I64(0);
+            a[1] = SQLDB_ARG_I64(0);
+            a[2] = SQLDB_ARG_TEXT("");
+            a[3] = SQLDB_ARG_TEXT("");
+            a[4] = SQLDB_ARG_I64(0);
+            a[5] = SQLDB_ARG_I64(0);
+            continue;
+        }
+        const struct chat_message *m = msgs[i];
+        room_state_preview(m, previews[i], sizeof previews[i]);
+        a[0] = SQLDB_ARG_I64(m->room_id);
+        a[1] = SQLDB_ARG_I64(m->seq);
+        a[2] = SQLDB_ARG_TEXT(chat_type_name(m->type));
+        a[3] = SQLDB_ARG_TEXT(previews[i]);
+        a[4] = SQLDB_ARG_I64(m->created_at_ms);
+        a[5] = SQLDB_ARG_I64(m->sender_id);
+    }
+    return sqldb_stmt_exec(db, sql, args, STORED_ARGS * rows, NULL, NULL);
 }
 
-int room_state_read_raise(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq)
+int room_state_stored_many(struct sqldb *db, const struct chat_message *const *msgs, size_t n)
 {
-    struct sqldb_arg args[3] = {SQLDB_ARG_I64(seq), SQLDB_ARG_I64(room_id), SQLDB_ARG_I64(user_id)};
-    return sqldb_stmt_exec(
-        db,
-        "UPDATE chat_room_members SET last_read_seq = GREATEST(last_read_seq, ?) "
-        "WHERE room_id = ? AND user_id = ?",
-        args, 3, NULL, NULL);
+    for (size_t at = 0; at < n;) {
+        size_t k = n - at < SQL_MANY_MAX ? n - at : SQL_MANY_MAX;
+        int rc = stored_chunk(db, msgs + at, k);
+        if (rc)
+            return rc;
+        at += k;
+    }
+    return 0;
+}
+
+int room_state_read_raise_many(struct sqldb *db, const struct room_reader *readers, size_t n)
+{
+    for (size_t at = 0; at < n;) {
+        size_t k = n - at < SQL_MANY_MAX ? n - at : SQL_MANY_MAX;
+        size_t rows = sql_many_chunk(k);
+        const char *sql = sql_many_text(&read_raise_sql, rows);
+        struct sqldb_arg args[3 * SQL_MANY_MAX];
+        if (!sql)
+            return ERR_INTERNAL;
+        for (size_t i = 0; i < rows; i++) {
+            const struct room_reader *r = i < k ? &readers[at + i] : NULL;
+            args[3 * i] = SQLDB_ARG_I64(r ? r->room_id : 0);
+            args[3 * i + 1] = SQLDB_ARG_I64(r ? r->user_id : 0);
+            args[3 * i + 2] = SQLDB_ARG_I64(r ? r->seq : 0);
+        }
+        int rc = sqldb_stmt_exec(db, sql, args, 3 * rows, NULL, NULL);
+        if (rc)
+            return rc;
+        at += k;
+    }
+    return 0;
 }
 
 int room_state_mark_read(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq,

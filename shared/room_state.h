@@ -5,9 +5,9 @@
  * exact). All of it is derived from the per-room seq; nothing is stored
  * or rewritten per message.
  *
- * The relay's writer calls room_state_stored, room_state_read_raise and the
- * gap functions once per room (or sender) per write batch, inside the
- * transaction that raises last_seq; the relay's READ and the API call
+ * The relay's writer calls room_state_stored_many and
+ * room_state_read_raise_many once per write batch (the gap functions once
+ * per empty seq), inside the transaction that raises last_seq; the relay's READ and the API call
  * room_state_mark_read. Same threading rules as sqldb.h.
  */
 #ifndef CHAT_ROOM_STATE_H
@@ -28,17 +28,25 @@
  * or "". */
 void room_state_preview(const struct chat_message *m, char *buf, size_t cap);
 
-/* room_state_stored: m (with its seq, created_at and sender) is stored:
- * raise the room's last_seq to m->seq and, when m is newer than the room's
- * last message, make it the last message and the room's last activity.
- * Never lowers anything; safe to repeat and to race. Returns 0 (also when
- * the room does not exist), ERR_UNAVAILABLE, ERR_INTERNAL. */
-int room_state_stored(struct sqldb *db, const struct chat_message *m);
+/* room_state_stored_many: msgs[0..n-1] (each with its seq, created_at
+ * and sender; at most one per room) are stored: raise each room's
+ * last_seq to the message's seq and, unless the room's last message is
+ * newer, make it the last message and the room's last activity. Never
+ * lowers anything; safe to repeat and to race. One statement per 32 rooms.
+ * Returns 0 (rooms that do not exist are skipped), ERR_UNAVAILABLE,
+ * ERR_INTERNAL. */
+int room_state_stored_many(struct sqldb *db, const struct chat_message *const *msgs, size_t n);
 
-/* room_state_read_raise: user_id's watermark in room_id becomes at least
- * seq (a member's own message: writing means having read). 0 (also when
- * user_id is no member), ERR_UNAVAILABLE, ERR_INTERNAL. */
-int room_state_read_raise(struct sqldb *db, int64_t room_id, int64_t user_id, int64_t seq);
+/* A member's own message: writing means having read up to it. */
+struct room_reader {
+    int64_t room_id, user_id, seq;
+};
+
+/* room_state_read_raise_many: each reader's watermark becomes at least
+ * its seq (at most one entry per room and user). One statement per 32
+ * readers. 0 (readers that are no members are skipped), ERR_UNAVAILABLE,
+ * ERR_INTERNAL. */
+int room_state_read_raise_many(struct sqldb *db, const struct room_reader *readers, size_t n);
 
 /* room_state_mark_read: a member says it has read up to seq. The
  * watermark moves forward only: a seq at or below it changes nothing (and
