@@ -159,6 +159,15 @@ static void pair_at(int at, int sv[2])
     sv[0] = at;
 }
 
+/* expect_two: one pass calls exactly two callbacks, first then second. */
+static void expect_two(struct ev_loop *loop, struct fired *f, int first, int second)
+{
+    ck_assert_int_eq(ev_run_once(loop, 1000), 2);
+    ck_assert_int_eq(f->n, 2);
+    ck_assert_int_eq(f->fd[0], first);
+    ck_assert_int_eq(f->fd[1], second);
+}
+
 START_TEST(test_ev_above_fd_setsize)
 {
     ck_assert_msg(raise_nofile(4096), "RLIMIT_NOFILE hard limit below 4096");
@@ -183,10 +192,7 @@ START_TEST(test_ev_above_fd_setsize)
     /* A high and a low descriptor ready in one pass, lowest first. */
     ck_assert_int_eq(write(high[1], "h", 1), 1);
     ck_assert_int_eq(write(low[1], "l", 1), 1);
-    ck_assert_int_eq(ev_run_once(loop, 1000), 2);
-    ck_assert_int_eq(f.n, 2);
-    ck_assert_int_eq(f.fd[0], low[0]);
-    ck_assert_int_eq(f.fd[1], 3000);
+    expect_two(loop, &f, low[0], 3000);
 
     /* Growth again, past 3000, while fd 3000 is watched; then the low
      * descriptor's callback deletes fd 3000, which is ready in the same
@@ -199,10 +205,7 @@ START_TEST(test_ev_above_fd_setsize)
     ck_assert_int_eq(write(high[1], "h", 1), 1);
     ck_assert_int_eq(write(low[1], "l", 1), 1);
     ck_assert_int_eq(write(top[1], "t", 1), 1);
-    ck_assert_int_eq(ev_run_once(loop, 1000), 2);
-    ck_assert_int_eq(f.n, 2);
-    ck_assert_int_eq(f.fd[0], low[0]);
-    ck_assert_int_eq(f.fd[1], 3500);
+    expect_two(loop, &f, low[0], 3500);
     ck_assert_int_eq(ev_mask(loop, 3000), EV_NONE);
 
     /* Deleted: fd 3000 stays unread however often the loop runs. */
