@@ -16,3 +16,8 @@ $(OBJ)/tests/unit/check_report.o: CPPFLAGS += -Ibench
 # process with no server; signs its tokens with the tests' stand-in provider.
 $(eval $(call program,chat-bench-jwt,bench/jwtbench.c tests/support/idp_keys.c,))
 $(OBJ)/bench/jwtbench.o: CPPFLAGS += -Itests/support
+
+# chat-bench-evpass: instructions per pass of the relay's event loop
+# (relay/ev.c) with N idle sockets and one busy one (bench/evpass.c).
+$(eval $(call program,chat-bench-evpass,bench/evpass.c relay/ev.c,))
+$(OBJ)/bench/evpass.o: CPPFLAGS += -Irelay

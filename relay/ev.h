@@ -4,9 +4,9 @@
  *
  * One loop per process, driven by one thread; nothing here is thread-safe.
  * Other threads wake the loop by writing to a pipe the loop watches.
- * Because select() takes fd_set bitmaps, no descriptor at or above
- * FD_SETSIZE can be watched: ev_add refuses it (ERR_TOO_LARGE), and the
- * caller must refuse such a connection before it gets this far.
+ * Descriptors are not bounded by FD_SETSIZE: the loop's sets grow with the
+ * highest watched descriptor, up to the process' RLIMIT_NOFILE when the
+ * loop was made (ev_fd_limit), which the caller raises first.
  *
  * Callbacks may add and delete interest (their own or other fds'), add and
  * delete timers, and call ev_stop; a deleted fd's callbacks are not called
@@ -31,16 +31,20 @@ typedef void ev_file_fn(struct ev_loop *loop, int fd, void *data, int mask);
 typedef int64_t ev_timer_fn(struct ev_loop *loop, int64_t id, void *data);
 typedef void ev_hook_fn(struct ev_loop *loop, void *data);
 
-/* ev_new: an empty loop; NULL when out of memory. */
+/* ev_new: an empty loop; NULL when out of memory. Its descriptor limit is
+ * the RLIMIT_NOFILE soft limit at this moment (at least FD_SETSIZE). */
 struct ev_loop *ev_new(void);
+
+/* ev_fd_limit: descriptors at or above this cannot be watched. */
+int ev_fd_limit(const struct ev_loop *loop);
 
 /* ev_free: free the loop and its timers (not the fds); NULL is a no-op. */
 void ev_free(struct ev_loop *loop);
 
 /* ev_add: watch fd for `mask` (EV_READ and/or EV_WRITE, added to what is
  * already watched) and call fn(loop, fd, data, fired_mask) when ready. One
- * fn/data pair per fd: the last call wins. Returns 0, or ERR_TOO_LARGE
- * when fd is negative or >= FD_SETSIZE. */
+ * fn/data pair per fd: the last call wins. Returns 0, ERR_TOO_LARGE when
+ * fd is negative or >= ev_fd_limit, ERR_NOMEM when the sets cannot grow. */
 int ev_add(struct ev_loop *loop, int fd, int mask, ev_file_fn *fn, void *data);
 
 /* ev_del: stop watching fd for `mask`; unknown fds are ignored. */

@@ -132,7 +132,7 @@ int listener_open(struct listener *l, const struct config *cfg, char *errbuf, si
     if (fd < 0)
         return ERR_IO;
     if (ev_add(l->loop, fd, EV_READ, on_accept, l) != 0) {
-        snprintf(errbuf, errlen, "listening socket fd %d is above FD_SETSIZE", fd);
+        snprintf(errbuf, errlen, "cannot watch the listening socket (fd %d)", fd);
         close(fd);
         return ERR_IO;
     }

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/select.h>
 
 static struct relay *the_relay;
 
@@ -22,19 +21,30 @@ static void on_stop_signal(int sig)
         relay_request_stop(the_relay);
 }
 
-/* raise_fd_limit: allow descriptors past FD_SETSIZE, so a connection over
- * the limit is accepted and refused on purpose rather than leaving accept()
- * failing with EMFILE. */
-static void raise_fd_limit(void)
+#define SPARE_FDS 64 /* beyond relay_fds_needed: libraries' files, resolver */
+
+/* raise_fd_limit: raise the soft RLIMIT_NOFILE to what max_connections
+ * needs, up to the hard limit. When the hard limit is lower, lower
+ * cfg->max_connections to what fits and say so once. */
+static void raise_fd_limit(struct config *cfg)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = FD_SETSIZE * 4;
+    rlim_t want = (rlim_t) relay_fds_needed(cfg) + SPARE_FDS;
     if (rl.rlim_cur < want) {
         rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+            return;
     }
+    if (rl.rlim_cur >= want)
+        return;
+    int configured = cfg->max_connections;
+    rlim_t short_by = want - rl.rlim_cur;
+    cfg->max_connections = (rlim_t) configured > short_by ? configured - (int) short_by : 1;
+    log_warn("fd_limit", "max_connections=%d configured_max=%d nofile=%llu needed=%llu",
+             cfg->max_connections, configured, (unsigned long long) rl.rlim_cur,
+             (unsigned long long) want);
 }
 
 int main(void)
@@ -45,7 +55,8 @@ int main(void)
     config_load_or_exit(&cfg, "chat-relay");
     log_init("chat-relay", cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit();
+    int configured_max = cfg.max_connections;
+    raise_fd_limit(&cfg);
 
     /* err holds text from libraries and config values: quoted and escaped. */
     if (!(the_relay = relay_new(&cfg, err, sizeof err))) {
@@ -65,7 +76,7 @@ int main(void)
     sigaction(SIGINT, &sa, NULL);
 
     log_info("started", "host=%s port=%d max_connections=%zu configured_max=%d workers=%d",
-             cfg.relay_host, cfg.relay_port, relay_max_connections(the_relay), cfg.max_connections,
+             cfg.relay_host, cfg.relay_port, relay_max_connections(the_relay), configured_max,
              cfg.relay_workers);
     int rc = relay_run(the_relay);
     relay_free(the_relay);

@@ -13,7 +13,7 @@
 
 enum refusal {
     REFUSE_CAPACITY,       /* handshake beyond max_connections: 503 */
-    REFUSE_FD_LIMIT,       /* accepted fd >= FD_SETSIZE: closed at once */
+    REFUSE_FD_LIMIT,       /* accepted fd the loop cannot watch (ev_fd_limit): closed at once */
     REFUSE_ORIGIN,         /* 403 */
     REFUSE_TOKEN,          /* 401 */
     REFUSE_DB_UNAVAILABLE, /* 503: MySQL down at handshake */

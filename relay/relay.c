@@ -40,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <unistd.h>
 
 #define RELAY_HEADROOM_FDS 16 /* sockets above the limit that can still get a 503 */
@@ -431,6 +430,22 @@ size_t relay_max_connections(const struct relay *r)
     return r->max_conns;
 }
 
+/* fds_reserved: descriptors the relay needs besides clients: stdio,
+ * listener, wake pipe, one MySQL connection per SQL worker, per health
+ * worker (2) and for the writer, MongoDB pool connections (readers,
+ * health, the writer, monitoring), Redis (2), and the headroom above
+ * max_connections where a handshake over the limit can still be answered
+ * 503. */
+static size_t fds_reserved(const struct config *cfg)
+{
+    return 3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + 2 + 3 + 2 + RELAY_HEADROOM_FDS;
+}
+
+size_t relay_fds_needed(const struct config *cfg)
+{
+    return (size_t) cfg->max_connections + fds_reserved(cfg);
+}
+
 struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
 {
     struct relay *r = calloc(1, sizeof *r);
@@ -443,13 +458,7 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     r->wake_rd = r->wake_wr = -1;
     lastseq_init(&r->lastseq);
 
-    /* Descriptors the relay needs besides clients: stdio, listener, wake
-     * pipe, one MySQL connection per SQL worker, per health worker (2) and
-     * for the writer, MongoDB pool connections (readers, health, the
-     * writer, monitoring), Redis (2), and some headroom so a handshake over
-     * the limit can still be answered 503. */
-    size_t reserved =
-        3 + 1 + 2 + (size_t) cfg->relay_workers * 2 + 3 + 2 + 3 + 2 + RELAY_HEADROOM_FDS;
+    size_t reserved = fds_reserved(cfg);
     char redis_host[REDIS_HOST_MAX];
     int redis_port = 0;
     if (cfg->redis_url[0] && redis_url_parse(cfg->redis_url, redis_host, &redis_port) != 0) {
@@ -459,14 +468,21 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     }
     if (RAND_bytes((unsigned char *) &r->origin, sizeof r->origin) != 1)
         r->origin = ((uint64_t) getpid() << 32) ^ (uint64_t) timefmt_now_ms();
+    if (!(r->loop = ev_new())) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    /* The loop watches descriptors below the process' limit (main.c raised
+     * it for max_connections): a lower limit lowers max_connections. */
     r->max_conns = (size_t) cfg->max_connections;
-    if (r->max_conns > FD_SETSIZE - reserved)
-        r->max_conns = FD_SETSIZE - reserved;
+    size_t fd_limit = (size_t) ev_fd_limit(r->loop);
+    if (r->max_conns + reserved > fd_limit)
+        r->max_conns = fd_limit > reserved + 1 ? fd_limit - reserved : 1;
     /* Every client, whatever its stage, fits in fd_slots; the headroom
      * above max_conns is never taken by WebSockets, so a new connection can
      * always displace one still in the HTTP stage and get its 503 or its
      * /healthz answer. */
-    r->fd_slots = FD_SETSIZE - reserved + RELAY_HEADROOM_FDS;
+    r->fd_slots = r->max_conns + RELAY_HEADROOM_FDS;
     size_t max_hs = (size_t) cfg->max_handshakes;
     if (max_hs == 0) {
         max_hs = r->max_conns / 4;
@@ -476,10 +492,6 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     admission_init(&r->adm, max_hs, (size_t) cfg->max_handshakes_per_address,
                    cfg->handshake_limit_loopback, (size_t) cfg->max_connections_per_user);
 
-    if (!(r->loop = ev_new())) {
-        snprintf(errbuf, errlen, "out of memory");
-        goto fail;
-    }
     if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC) != 0) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;

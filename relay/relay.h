@@ -34,9 +34,15 @@ int relay_run(struct relay *r);
  * for the SIGTERM/SIGINT handler. */
 void relay_request_stop(struct relay *r);
 
-/* relay_max_connections: the effective limit (the configured one clamped
- * below FD_SETSIZE minus the relay's own descriptors). */
+/* relay_max_connections: the effective limit: the configured one, lowered
+ * when the descriptor limit at relay_new could not hold it and the
+ * relay's own descriptors. */
 size_t relay_max_connections(const struct relay *r);
+
+/* relay_fds_needed: descriptors a relay with cfg needs: max_connections
+ * plus its own (databases, pipes, listener, headroom). The process'
+ * RLIMIT_NOFILE must allow this many before relay_new. */
+size_t relay_fds_needed(const struct config *cfg);
 
 /* relay_free: stop the workers and free everything; NULL is a no-op. */
 void relay_free(struct relay *r);

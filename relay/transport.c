@@ -331,8 +331,8 @@ void transport_shed(struct transport *t, struct adm_entry *e)
 struct conn *transport_accept(struct transport *t, int fd, const struct sockaddr *sa,
                               socklen_t salen)
 {
-    /* select() cannot watch it: refuse before anything else touches it. */
-    if (fd >= FD_SETSIZE) {
+    /* The loop cannot watch it: refuse before anything else touches it. */
+    if (fd >= ev_fd_limit(t->loop)) {
         metrics_refuse(t->metrics, REFUSE_FD_LIMIT);
         log_warn("accept_refused", "reason=fd_limit fd=%d", fd);
         close(fd);

@@ -82,7 +82,7 @@ static const struct key_desc keys[] = {
     INT(relay_port, 8090, 1, 65535),
     INT(relay_workers, 2, 1, 64),
     STR(allowed_origins, ""),
-    INT(max_connections, 1000, 1, 1000000),
+    INT(max_connections, 10000, 1, 1000000),
     INT(max_message_bytes, 65536, 1024, 16777216),
     INT(max_text_chars, 4000, 1, 1000000),
     INT(rate_per_sec, 20, 1, 1000000),

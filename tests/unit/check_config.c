@@ -42,7 +42,7 @@ START_TEST(test_config_defaults_and_file)
     ck_assert_int_eq(cfg.dev_login, 1);
     ck_assert_int_eq(cfg.socket_token_ttl, 30);
     ck_assert_int_eq(cfg.max_body_bytes, 16384);
-    ck_assert_int_eq(cfg.max_connections, 1000);
+    ck_assert_int_eq(cfg.max_connections, 10000);
     ck_assert_int_eq(cfg.socket_tokens_per_minute, 60);
     ck_assert_int_eq(cfg.max_handshakes, 0);
     ck_assert_int_eq(cfg.max_handshakes_per_address, 32);
