@@ -241,6 +241,28 @@ jwt_run() {
     "$BIN/chat-bench-jwt" --seconds "${BENCH_JWT_SECONDS:-2}" --out "${out%.json}-jwt.json"
 }
 
+# evpass: one event-loop pass at 1,000 and 10,000 idle sockets (no stack):
+# CPU time per pass, and user-space instructions per pass when valgrind
+# is there (this machine's perf has no hardware counters).
+evpass_run() {
+    local n res="${out%.json}-evpass.json" line ir per
+    : >"$res"
+    for n in 1000 10000; do # the child that holds the other ends counts 0
+        say "event loop: one pass with $n idle sockets (chat-bench-evpass)"
+        line=$("$BIN/chat-bench-evpass" "$n" 2000) || return 1
+        ir=
+        if command -v valgrind >/dev/null; then
+            ir=$(valgrind --tool=callgrind --toggle-collect=evpass_run \
+                --callgrind-out-file=/dev/null "$BIN/chat-bench-evpass" "$n" 2000 2>&1 |
+                sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | sort -n | tail -1)
+        fi
+        per=null
+        [[ -n $ir ]] && per=$((ir / 2000))
+        say "event loop: $line user instructions per pass: $per"
+        printf '{"idle":%s,"pass":%s,"userInstructionsPerPass":%s}\n' "$n" "$line" "$per" >>"$res"
+    done
+}
+
 # media: uploads and downloads on a GridFS holding >= 500 MiB (media.sh).
 media_run() {
     bench_db chat_bench_media || return 1
@@ -263,10 +285,12 @@ case $what in
 jwt) jwt_run || rc=1 ;;
 media) media_run || rc=1 ;;
 roomlist) roomlist_run || rc=1 ;;
+evpass) evpass_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
 bigstore) stores || rc=1 ;;
 *)
     if ((full)) && [[ ${BENCH_JWT:-1} == 1 ]]; then jwt_run || rc=1; fi
+    if ((full)) && [[ ${BENCH_EVPASS:-1} == 1 ]]; then evpass_run || rc=1; fi
     main_run "$@" || rc=1
     if ((full)) && [[ ${BENCH_TWO_RELAYS:-1} == 1 ]]; then two_relays || rc=1; fi
     if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi
