@@ -16,3 +16,10 @@ $(OBJ)/tests/unit/check_report.o: CPPFLAGS += -Ibench
 # process with no server; signs its tokens with the tests' stand-in provider.
 $(eval $(call program,chat-bench-jwt,bench/jwtbench.c tests/support/idp_keys.c,))
 $(OBJ)/bench/jwtbench.o: CPPFLAGS += -Itests/support
+
+# chat-bench-mongostub: a MongoDB-wire stand-in that acknowledges writes at
+# once, for bench/run.sh relayonly (the relay measured without the store).
+# Borrows the relay's int64 hash map; no test links it.
+$(eval $(call program,chat-bench-mongostub,bench/mongostub.c bench/mongostub_wire.c \
+    bench/mongostub_store.c relay/i64map.c,))
+$(OBJ)/bench/mongostub_store.o: CPPFLAGS += -Irelay
