@@ -256,7 +256,9 @@ int main(int argc, char **argv)
     int port = 27038;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-            port = atoi(argv[++i]);
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            port = *end == '\0' && v > 0 && v < 65536 ? (int) v : 0;
         } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
             host = argv[++i];
         } else {
