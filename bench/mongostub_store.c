@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct stubstore {
     struct i64map newest; /* room id -> bson_t *: the room's newest document */
@@ -100,7 +101,7 @@ static int cmd_hello(struct stubstore *st, const bson_t *cmd, const char *name, 
     BSON_APPEND_INT32(reply, "maxBsonObjectSize", 16777216);
     BSON_APPEND_INT32(reply, "maxMessageSizeBytes", 48000000);
     BSON_APPEND_INT32(reply, "maxWriteBatchSize", 100000);
-    BSON_APPEND_DATE_TIME(reply, "localTime", bson_get_monotonic_time() / 1000);
+    BSON_APPEND_DATE_TIME(reply, "localTime", (int64_t) time(NULL) * 1000);
     BSON_APPEND_INT32(reply, "logicalSessionTimeoutMinutes", 30);
     BSON_APPEND_INT32(reply, "connectionId", ++st->connection_ids);
     BSON_APPEND_INT32(reply, "minWireVersion", 0);
