@@ -381,6 +381,14 @@ relayonly_perf_steady() {
     relayonly_pg_ticks >"$4.pg.after"
 }
 
+# relayonly_num FILE: the whole number FILE holds, or null (a pass that
+# failed leaves files empty or missing).
+relayonly_num() {
+    local v
+    v=$(cat "$1" 2>/dev/null)
+    [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo null
+}
+
 # relayonly_report TMP OUT: both passes into OUT and one table.
 relayonly_report() {
     local t=$1 pass
@@ -395,10 +403,10 @@ relayonly_report() {
             [[ $ins =~ ^[0-9]+$ ]] || ins=null
             [[ $ms =~ ^[0-9]+(\.[0-9]+)?$ ]] || ms=null
             jq -n --argjson ins "$ins" --argjson ms "$ms" \
-                --argjson a "$(cat "$t/$pass-$k.before" 2>/dev/null || echo null)" \
-                --argjson b "$(cat "$t/$pass-$k.after" 2>/dev/null || echo null)" \
-                --argjson pa "$(cat "$t/$pass-$k.pg.before" 2>/dev/null || echo null)" \
-                --argjson pb "$(cat "$t/$pass-$k.pg.after" 2>/dev/null || echo null)" \
+                --argjson a "$(relayonly_num "$t/$pass-$k.before")" \
+                --argjson b "$(relayonly_num "$t/$pass-$k.after")" \
+                --argjson pa "$(relayonly_num "$t/$pass-$k.pg.before")" \
+                --argjson pb "$(relayonly_num "$t/$pass-$k.pg.after")" \
                 --argjson hz "$(getconf CLK_TCK)" \
                 '{instructions: $ins, cpuMs: $ms, storedBefore: $a, storedAfter: $b,
                   stored: (if $a and $b then $b - $a else null end),
