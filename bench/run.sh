@@ -268,16 +268,17 @@ roomlist_run() {
 # instructions (where the CPU has counters: not in most virtual machines)
 # and its CPU time (task-clock, exact where /proc has 10 ms ticks) over
 # BENCH_RELAYONLY_SPAN seconds (10) of load, divided by the messages it
-# stored meanwhile; during each saturation run, over the whole run. One table side by side; JSON <time>-relayonly.json holding
-# both chat-bench results and the counts. BENCH_STUB_PORT: the stand-in's
-# port (27038); BENCH_RELAYONLY_SECONDS: steady's length (15).
+# stored meanwhile; during each saturation run, over the whole run. One
+# table side by side; JSON <time>-relayonly.json holding both chat-bench
+# results and the counts. BENCH_STUB_PORT: the stand-in's port (27038);
+# BENCH_RELAYONLY_SECONDS: steady's length (15).
 relayonly_run() {
     local sport=${BENCH_STUB_PORT:-27038} rport pass spid= r=0 tmp
     local secs=${BENCH_RELAYONLY_SECONDS:-15} span=${BENCH_RELAYONLY_SPAN:-10}
     rport=$(conf_get relay_port)
     port_open "$sport" && { say "port $sport is taken: set BENCH_STUB_PORT"; return 1; }
     [[ -x $BIN/chat-bench-mongostub ]] || { say "$BIN/chat-bench-mongostub is not built"; return 1; }
-    command -v perf >/dev/null || say "no perf (Debian package linux-perf): no instruction counts"
+    command -v perf >/dev/null || say "no perf (Debian package linux-perf): no instruction or task-clock counts"
     tmp=$(mktemp -d)
     # The stand-in goes with the run however it ends; restore() does the rest.
     trap 'relayonly_stub_stop "$spid"; restore' EXIT
