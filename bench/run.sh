@@ -390,6 +390,111 @@ relayonly_num() {
     [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo null
 }
 
+# relayonly_callgrind: the relay's user-space instructions per message,
+# on the embedded store and on the stand-in, counted by valgrind's
+# callgrind (for machines whose CPU gives perf no instruction counter).
+# The relay runs by hand under callgrind, ten to fifty times slower, so the
+# load is a steady BENCH_CALLGRIND_RATE msg/s (50) for
+# BENCH_CALLGRIND_SECONDS (40); the count covers BENCH_CALLGRIND_SPAN
+# seconds (20) of it (callgrind_control zeroes, then dumps), divided by the
+# messages stored meanwhile. JSON <time>-relayonly-callgrind.json.
+relayonly_callgrind() {
+    local sport=${BENCH_STUB_PORT:-27038} rport pass spid= vp= r=0 tmp
+    local rate=${BENCH_CALLGRIND_RATE:-50} secs=${BENCH_CALLGRIND_SECONDS:-40}
+    local span=${BENCH_CALLGRIND_SPAN:-20}
+    command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+        { say "relayonly-callgrind needs valgrind"; return 1; }
+    [[ -x $BIN/chat-bench-mongostub ]] || { say "$BIN/chat-bench-mongostub is not built"; return 1; }
+    rport=$(conf_get relay_port)
+    port_open "$sport" && { say "port $sport is taken: set BENCH_STUB_PORT"; return 1; }
+    tmp=$(mktemp -d)
+    trap 'relayonly_stub_stop "$vp"; relayonly_stub_stop "$spid"; restore' EXIT
+    bench_db chat_bench fresh || return 1
+    dropped+=(chat_bench)
+    use_db chat_bench || return 1
+    "$STACK" stop relay >/dev/null
+    for pass in store stub; do
+        local uri=()
+        if [[ $pass == stub ]]; then
+            "$BIN/chat-bench-mongostub" --port "$sport" 2>"$tmp/stub.log" &
+            spid=$!
+            for _ in $(seq 1 50); do port_open "$sport" && break; sleep 0.1; done
+            uri=(CHAT_MONGO_URI=mongodb://127.0.0.1:$sport/)
+        fi
+        say "relayonly-callgrind: the relay under callgrind on the $pass, $rate msg/s"
+        env "${uri[@]}" valgrind --tool=callgrind --callgrind-out-file="$tmp/$pass.cg" \
+            "$BIN/chat-relay" >"$tmp/$pass-relay.log" 2>&1 &
+        vp=$!
+        for _ in $(seq 1 300); do
+            curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$rport/healthz" 2>/dev/null && break
+            sleep 0.2
+        done
+        local pid=(--pid "relay=$vp")
+        [[ -n $spid ]] && pid+=(--pid "ferretdb=$spid")
+        relayonly_callgrind_span "$vp" "$rport" "$rate" "$span" "$tmp/$pass" &
+        local watcher=$!
+        "$BIN/chat-bench" "${args[@]}" "${pid[@]}" --out "$tmp/$pass.json" --rate "$rate" \
+            --seconds "$secs" steady || r=1
+        wait "$watcher"
+        relayonly_stub_stop "$vp"
+        vp=
+        relayonly_stub_stop "$spid"
+        spid=
+    done
+    trap restore EXIT
+    "$STACK" start relay >/dev/null || r=1
+    local p
+    for p in store stub; do
+        jq -n --argjson a "$(relayonly_num "$tmp/$p.before")" \
+            --argjson b "$(relayonly_num "$tmp/$p.after")" \
+            --argjson ir "$(awk '$1 == "summary:" { print $2; exit }' "$tmp/$p.cg".* 2>/dev/null |
+                grep -E '^[0-9]+$' || echo null)" \
+            --slurpfile run "$tmp/$p.json" \
+            '{stored: (if $a and $b then $b - $a else null end), instructions: $ir,
+              steady: $run[0].scenarios[0]}
+             | .instructionsPerMsg = (if $ir and .stored > 0 then ($ir / .stored | floor)
+                                      else null end)' >"$tmp/$p.count.json" || r=1
+    done
+    local cout=${out%.json}-relayonly-callgrind.json
+    jq -n --slurpfile s "$tmp/store.count.json" --slurpfile u "$tmp/stub.count.json" \
+        --argjson rate "$rate" --argjson span "$span" \
+        '{scenario: "relayonly-callgrind", rateMsgPerSec: $rate, spanSeconds: $span,
+          store: $s[0], stub: $u[0]}' >"$cout" || { rm -rf "$tmp"; return 1; }
+    jq -r '
+        def i(x): if x == null then "-" else (x | round | tostring) end;
+        def f(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
+        def row(name; g): "| \(name) | \(.store | g) | \(.stub | g) |";
+        "| relayonly-callgrind, \(.rateMsgPerSec) msg/s, \(.spanSeconds) s | embedded store | stand-in |",
+        "| --- | --- | --- |",
+        row("messages stored in the span"; i(.stored)),
+        row("relay instructions (user space) in the span"; i(.instructions)),
+        row("relay instructions per message"; i(.instructionsPerMsg)),
+        row("mean insert batch"; f(.steady.meanBatchSize))' "$cout"
+    say "relayonly-callgrind: results in $cout"
+    rm -rf "$tmp"
+    return $r
+}
+
+# relayonly_callgrind_span VALGRIND_PID RELAY_PORT RATE SPAN PREFIX: once
+# the load runs, callgrind's counts zeroed, SPAN seconds later dumped (to
+# the relay's output file .1); the stored counts into PREFIX.before/.after.
+relayonly_callgrind_span() {
+    local a b
+    a=$(relayonly_stored "$2")
+    for _ in $(seq 1 300); do
+        sleep 1
+        b=$(relayonly_stored "$2")
+        ((${b:-0} - ${a:-0} >= $3 / 2)) && break
+        a=$b
+    done
+    sleep 2
+    relayonly_stored "$2" >"$5.before"
+    callgrind_control -z "$1" >/dev/null 2>&1
+    sleep "$4"
+    callgrind_control -d "$1" >/dev/null 2>&1
+    relayonly_stored "$2" >"$5.after"
+}
+
 # relayonly_report TMP OUT: both passes into OUT and one table.
 relayonly_report() {
     local t=$1 pass
@@ -469,6 +574,7 @@ roomlist) roomlist_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
 bigstore) stores || rc=1 ;;
 relayonly) relayonly_run || rc=1 ;;
+relayonly-callgrind) relayonly_callgrind || rc=1 ;;
 *)
     if ((full)) && [[ ${BENCH_JWT:-1} == 1 ]]; then jwt_run || rc=1; fi
     main_run "$@" || rc=1
