@@ -358,19 +358,26 @@ relayonly_pg_ticks() {
     echo "$t"
 }
 
+# relayonly_wait_load RELAY_PORT PER_SEC: back once the relay has stored
+# PER_SEC messages or more within a second (at most five minutes).
+relayonly_wait_load() {
+    local a b
+    a=$(relayonly_stored "$1")
+    for _ in $(seq 1 300); do
+        sleep 1
+        b=$(relayonly_stored "$1")
+        ((${b:-0} - ${a:-0} >= $2)) && return 0
+        a=$b
+    done
+    return 1
+}
+
 # relayonly_perf_steady RELAY_PID RELAY_PORT SPAN PREFIX: once the relay
 # stores 800 msg/s or more (steady has begun: the warm-up is one message
 # per client), its instructions over SPAN seconds into PREFIX.perf and the
 # stored counts before and after into PREFIX.before / PREFIX.after.
 relayonly_perf_steady() {
-    local a b
-    a=$(relayonly_stored "$2")
-    for _ in $(seq 1 240); do
-        sleep 0.5
-        b=$(relayonly_stored "$2")
-        ((${b:-0} - ${a:-0} >= 400)) && break
-        a=$b
-    done
+    relayonly_wait_load "$2" 800
     relayonly_stored "$2" >"$4.before"
     relayonly_pg_ticks >"$4.pg.before"
     if command -v perf >/dev/null; then
@@ -479,14 +486,7 @@ relayonly_callgrind() {
 # the load runs, callgrind's counts zeroed, SPAN seconds later dumped (to
 # the relay's output file .1); the stored counts into PREFIX.before/.after.
 relayonly_callgrind_span() {
-    local a b
-    a=$(relayonly_stored "$2")
-    for _ in $(seq 1 300); do
-        sleep 1
-        b=$(relayonly_stored "$2")
-        ((${b:-0} - ${a:-0} >= $3 / 2)) && break
-        a=$b
-    done
+    relayonly_wait_load "$2" $(($3 / 2))
     sleep 2
     relayonly_stored "$2" >"$5.before"
     callgrind_control -z "$1" >/dev/null 2>&1
