@@ -21,3 +21,9 @@ $(OBJ)/bench/jwtbench.o: CPPFLAGS += -Itests/support
 # (relay/ev.c) with N idle sockets and one busy one (bench/evpass.c).
 $(eval $(call program,chat-bench-evpass,bench/evpass.c relay/ev.c,))
 $(OBJ)/bench/evpass.o: CPPFLAGS += -Irelay
+# chat-bench-mongostub: a MongoDB-wire stand-in that acknowledges writes at
+# once, for bench/run.sh relayonly (the relay measured without the store).
+# Borrows the relay's int64 hash map; no test links it.
+$(eval $(call program,chat-bench-mongostub,bench/mongostub.c bench/mongostub_wire.c \
+    bench/mongostub_store.c relay/i64map.c,))
+$(OBJ)/bench/mongostub_store.o: CPPFLAGS += -Irelay

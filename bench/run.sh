@@ -281,6 +281,314 @@ roomlist_run() {
     "$ROOT/bench/roomlist.sh" "$BIN" "${out%.json}-roomlist.json"
 }
 
+# relayonly: the store and the relay told apart. steady (1,000 msg/s) and
+# saturation twice on chat_bench: first on the embedded store, then with
+# the relay alone restarted on chat-bench-mongostub (a MongoDB-wire
+# stand-in that acknowledges writes at once; lighttpd and the FastCGI
+# programs keep the real store, MySQL is unchanged for both, seqs
+# included). During each steady run, perf stat counts the relay's
+# instructions (where the CPU has counters: not in most virtual machines)
+# and its CPU time (task-clock, exact where /proc has 10 ms ticks) over
+# BENCH_RELAYONLY_SPAN seconds (10) of load, divided by the messages it
+# stored meanwhile; during each saturation run, over the whole run. One
+# table side by side; JSON <time>-relayonly.json holding both chat-bench
+# results and the counts. BENCH_STUB_PORT: the stand-in's port (27038);
+# BENCH_RELAYONLY_SECONDS: steady's length (15).
+relayonly_run() {
+    local sport=${BENCH_STUB_PORT:-27038} rport pass spid= r=0 tmp
+    local secs=${BENCH_RELAYONLY_SECONDS:-15} span=${BENCH_RELAYONLY_SPAN:-10}
+    rport=$(conf_get relay_port)
+    port_open "$sport" && { say "port $sport is taken: set BENCH_STUB_PORT"; return 1; }
+    [[ -x $BIN/chat-bench-mongostub ]] || { say "$BIN/chat-bench-mongostub is not built"; return 1; }
+    command -v perf >/dev/null || say "no perf (Debian package linux-perf): no instruction or task-clock counts"
+    tmp=$(mktemp -d)
+    # The stand-in goes with the run however it ends; restore() does the rest.
+    trap 'relayonly_stub_stop "$spid"; restore' EXIT
+    bench_db chat_bench fresh || return 1
+    dropped+=(chat_bench)
+    for pass in store stub; do
+        if [[ $pass == stub ]]; then
+            "$BIN/chat-bench-mongostub" --port "$sport" 2>"$tmp/stub.log" &
+            spid=$!
+            for _ in $(seq 1 50); do port_open "$sport" && break; sleep 0.1; done
+            say "relayonly: the relay on the stand-in (127.0.0.1:$sport), lighttpd on the store"
+            export CHAT_MONGO_DATABASE=chat_bench CHAT_MYSQL_DATABASE=chat_bench
+            "$STACK" restart lighttpd >/dev/null &&
+                CHAT_MONGO_URI=mongodb://127.0.0.1:$sport/ "$STACK" restart relay >/dev/null ||
+                { say "relay did not start on the stand-in"; r=1; break; }
+        else
+            say "relayonly: the relay on the embedded store"
+            use_db chat_bench || { r=1; break; }
+        fi
+        local pid=() rpid
+        rpid=$(<"$ROOT/var/run/relay.pid")
+        [[ -n $spid ]] && pid=(--pid "ferretdb=$spid")
+        relayonly_perf_steady "$rpid" "$rport" "$span" "$tmp/$pass-steady" &
+        local watcher=$!
+        "$BIN/chat-bench" "${args[@]}" "${pid[@]}" --out "$tmp/$pass-steady.json" \
+            --seconds "$secs" "${extra[@]}" steady || r=1
+        wait "$watcher"
+        relayonly_stored "$rport" >"$tmp/$pass-sat.before"
+        relayonly_pg_ticks >"$tmp/$pass-sat.pg.before"
+        local perf=
+        if command -v perf >/dev/null; then
+            perf stat -x, -e instructions,task-clock -p "$rpid" -o "$tmp/$pass-sat.perf" 2>/dev/null &
+            perf=$!
+        fi
+        "$BIN/chat-bench" "${args[@]}" "${pid[@]}" --out "$tmp/$pass-sat.json" \
+            "${extra[@]}" saturation || r=1
+        [[ -n $perf ]] && { kill -INT "$perf"; wait "$perf"; }
+        relayonly_stored "$rport" >"$tmp/$pass-sat.after"
+        relayonly_pg_ticks >"$tmp/$pass-sat.pg.after"
+    done
+    # The relay leaves the stand-in first, so its goodbye is tallied too.
+    use_db chat_bench || r=1
+    relayonly_stub_stop "$spid"
+    [[ -s $tmp/stub.log ]] && say "stand-in: $(tail -n 1 "$tmp/stub.log")"
+    grep -h 'unknown command\|malformed command' "$tmp/stub.log" 2>/dev/null | sed 's/^/bench: /' >&2
+    spid=
+    trap restore EXIT
+    relayonly_report "$tmp" "${out%.json}-relayonly.json" || r=1
+    rm -rf "$tmp"
+    return $r
+}
+
+relayonly_stub_stop() {
+    [[ -n ${1:-} ]] || return 0
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+# relayonly_stored RELAY_PORT: the relay's count of stored messages.
+relayonly_stored() {
+    curl -fsS --max-time 2 "http://127.0.0.1:$1/metrics" |
+        awk '$1 == "chat_relay_messages_stored_total" { print $2 }'
+}
+
+# relayonly_pg_ticks: CPU ticks (utime + stime) of the stack's PostgreSQL,
+# the postmaster and its backends: FerretDB's storage, which chat-bench does
+# not measure.
+relayonly_pg_ticks() {
+    local pp t=0 p f
+    pp=$(head -n 1 "$ROOT/var/run/postgres.pid" 2>/dev/null) || { echo null; return; }
+    for p in "$pp" $(pgrep -P "$pp"); do
+        f=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
+        # shellcheck disable=SC2086
+        set -- $f
+        t=$((t + ${12} + ${13}))
+    done
+    echo "$t"
+}
+
+# relayonly_wait_load RELAY_PORT PER_SEC: back once the relay has stored
+# PER_SEC messages or more within a second (at most five minutes).
+relayonly_wait_load() {
+    local a b
+    a=$(relayonly_stored "$1")
+    for _ in $(seq 1 300); do
+        sleep 1
+        b=$(relayonly_stored "$1")
+        ((${b:-0} - ${a:-0} >= $2)) && return 0
+        a=$b
+    done
+    return 1
+}
+
+# relayonly_perf_steady RELAY_PID RELAY_PORT SPAN PREFIX: once the relay
+# stores 800 msg/s or more (steady has begun: the warm-up is one message
+# per client), its instructions over SPAN seconds into PREFIX.perf and the
+# stored counts before and after into PREFIX.before / PREFIX.after.
+relayonly_perf_steady() {
+    relayonly_wait_load "$2" 800
+    relayonly_stored "$2" >"$4.before"
+    relayonly_pg_ticks >"$4.pg.before"
+    if command -v perf >/dev/null; then
+        perf stat -x, -e instructions,task-clock -p "$1" -o "$4.perf" -- sleep "$3" 2>/dev/null
+    else
+        sleep "$3"
+    fi
+    relayonly_stored "$2" >"$4.after"
+    relayonly_pg_ticks >"$4.pg.after"
+}
+
+# relayonly_num FILE: the whole number FILE holds, or null (a pass that
+# failed leaves files empty or missing).
+relayonly_num() {
+    local v
+    v=$(cat "$1" 2>/dev/null)
+    [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo null
+}
+
+# relayonly_callgrind: the relay's user-space instructions per message,
+# on the embedded store and on the stand-in, counted by valgrind's
+# callgrind (for machines whose CPU gives perf no instruction counter).
+# The relay runs by hand under callgrind, ten to fifty times slower, so the
+# load is a steady BENCH_CALLGRIND_RATE msg/s (50) for
+# BENCH_CALLGRIND_SECONDS (40); the count covers BENCH_CALLGRIND_SPAN
+# seconds (20) of it (callgrind_control zeroes, then dumps), divided by the
+# messages stored meanwhile. JSON <time>-relayonly-callgrind.json.
+relayonly_callgrind() {
+    local sport=${BENCH_STUB_PORT:-27038} rport pass spid= vp= r=0 tmp
+    local rate=${BENCH_CALLGRIND_RATE:-50} secs=${BENCH_CALLGRIND_SECONDS:-40}
+    local span=${BENCH_CALLGRIND_SPAN:-20}
+    command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+        { say "relayonly-callgrind needs valgrind"; return 1; }
+    [[ -x $BIN/chat-bench-mongostub ]] || { say "$BIN/chat-bench-mongostub is not built"; return 1; }
+    rport=$(conf_get relay_port)
+    port_open "$sport" && { say "port $sport is taken: set BENCH_STUB_PORT"; return 1; }
+    tmp=$(mktemp -d)
+    trap 'relayonly_stub_stop "$vp"; relayonly_stub_stop "$spid"; restore' EXIT
+    bench_db chat_bench fresh || return 1
+    dropped+=(chat_bench)
+    use_db chat_bench || return 1
+    "$STACK" stop relay >/dev/null
+    for pass in store stub; do
+        local uri=()
+        if [[ $pass == stub ]]; then
+            "$BIN/chat-bench-mongostub" --port "$sport" 2>"$tmp/stub.log" &
+            spid=$!
+            for _ in $(seq 1 50); do port_open "$sport" && break; sleep 0.1; done
+            uri=(CHAT_MONGO_URI=mongodb://127.0.0.1:$sport/)
+        fi
+        say "relayonly-callgrind: the relay under callgrind on the $pass, $rate msg/s"
+        env "${uri[@]}" valgrind --tool=callgrind --callgrind-out-file="$tmp/$pass.cg" \
+            "$BIN/chat-relay" >"$tmp/$pass-relay.log" 2>&1 &
+        vp=$!
+        for _ in $(seq 1 300); do
+            curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$rport/healthz" 2>/dev/null && break
+            sleep 0.2
+        done
+        local pid=(--pid "relay=$vp")
+        [[ -n $spid ]] && pid+=(--pid "ferretdb=$spid")
+        relayonly_callgrind_span "$vp" "$rport" "$rate" "$span" "$tmp/$pass" &
+        local watcher=$!
+        "$BIN/chat-bench" "${args[@]}" "${pid[@]}" --out "$tmp/$pass.json" --rate "$rate" \
+            --seconds "$secs" steady || r=1
+        wait "$watcher"
+        relayonly_stub_stop "$vp"
+        vp=
+        relayonly_stub_stop "$spid"
+        spid=
+    done
+    trap restore EXIT
+    "$STACK" start relay >/dev/null || r=1
+    local p
+    for p in store stub; do
+        jq -n --argjson a "$(relayonly_num "$tmp/$p.before")" \
+            --argjson b "$(relayonly_num "$tmp/$p.after")" \
+            --argjson ir "$(awk '$1 == "summary:" { print $2; exit }' "$tmp/$p.cg".* 2>/dev/null |
+                grep -E '^[0-9]+$' || echo null)" \
+            --slurpfile run "$tmp/$p.json" \
+            '{stored: (if $a and $b then $b - $a else null end), instructions: $ir,
+              steady: $run[0].scenarios[0]}
+             | .instructionsPerMsg = (if $ir and .stored > 0 then ($ir / .stored | floor)
+                                      else null end)' >"$tmp/$p.count.json" || r=1
+    done
+    local cout=${out%.json}-relayonly-callgrind.json
+    jq -n --slurpfile s "$tmp/store.count.json" --slurpfile u "$tmp/stub.count.json" \
+        --argjson rate "$rate" --argjson span "$span" \
+        '{scenario: "relayonly-callgrind", rateMsgPerSec: $rate, spanSeconds: $span,
+          store: $s[0], stub: $u[0]}' >"$cout" || { rm -rf "$tmp"; return 1; }
+    jq -r '
+        def i(x): if x == null then "-" else (x | round | tostring) end;
+        def f(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
+        def row(name; g): "| \(name) | \(.store | g) | \(.stub | g) |";
+        "| relayonly-callgrind, \(.rateMsgPerSec) msg/s, \(.spanSeconds) s | embedded store | stand-in |",
+        "| --- | --- | --- |",
+        row("messages stored in the span"; i(.stored)),
+        row("relay instructions (user space) in the span"; i(.instructions)),
+        row("relay instructions per message"; i(.instructionsPerMsg)),
+        row("mean insert batch"; f(.steady.meanBatchSize))' "$cout"
+    say "relayonly-callgrind: results in $cout"
+    rm -rf "$tmp"
+    return $r
+}
+
+# relayonly_callgrind_span VALGRIND_PID RELAY_PORT RATE SPAN PREFIX: once
+# the load runs, callgrind's counts zeroed, SPAN seconds later dumped (to
+# the relay's output file .1); the stored counts into PREFIX.before/.after.
+relayonly_callgrind_span() {
+    relayonly_wait_load "$2" $(($3 / 2))
+    sleep 2
+    relayonly_stored "$2" >"$5.before"
+    callgrind_control -z "$1" >/dev/null 2>&1
+    sleep "$4"
+    callgrind_control -d "$1" >/dev/null 2>&1
+    relayonly_stored "$2" >"$5.after"
+}
+
+# relayonly_report TMP OUT: both passes into OUT and one table.
+relayonly_report() {
+    local t=$1 pass
+    for pass in store stub; do
+        local k
+        for k in steady sat; do
+            local ins=null ms=null
+            if [[ -s $t/$pass-$k.perf ]]; then
+                ins=$(awk -F, '$3 ~ /^instructions/ { print $1; exit }' "$t/$pass-$k.perf")
+                ms=$(awk -F, '$3 ~ /^task-clock/ { print $1; exit }' "$t/$pass-$k.perf")
+            fi
+            [[ $ins =~ ^[0-9]+$ ]] || ins=null
+            [[ $ms =~ ^[0-9]+(\.[0-9]+)?$ ]] || ms=null
+            jq -n --argjson ins "$ins" --argjson ms "$ms" \
+                --argjson a "$(relayonly_num "$t/$pass-$k.before")" \
+                --argjson b "$(relayonly_num "$t/$pass-$k.after")" \
+                --argjson pa "$(relayonly_num "$t/$pass-$k.pg.before")" \
+                --argjson pb "$(relayonly_num "$t/$pass-$k.pg.after")" \
+                --argjson hz "$(getconf CLK_TCK)" \
+                '{instructions: $ins, cpuMs: $ms, storedBefore: $a, storedAfter: $b,
+                  stored: (if $a and $b then $b - $a else null end),
+                  postgresCpuS: (if $pa and $pb then ($pb - $pa) / $hz else null end)}
+                 | .postgresUsPerMsg = (if .postgresCpuS and .stored > 0
+                                        then .postgresCpuS * 1e6 / .stored else null end)
+                 | .instructionsPerMsg = (if $ins and .stored > 0
+                                          then ($ins / .stored | floor) else null end)
+                 | .cpuUsPerMsg = (if $ms and .stored > 0 then $ms * 1000 / .stored else null end)' \
+                >"$t/$pass-$k.count.json"
+        done
+    done
+    jq -n --slurpfile ss "$t/store-steady.json" --slurpfile st "$t/store-sat.json" \
+        --slurpfile us "$t/stub-steady.json" --slurpfile ut "$t/stub-sat.json" \
+        --slurpfile ssc "$t/store-steady.count.json" --slurpfile stc "$t/store-sat.count.json" \
+        --slurpfile usc "$t/stub-steady.count.json" --slurpfile utc "$t/stub-sat.count.json" \
+        --arg span "${BENCH_RELAYONLY_SPAN:-10}" '
+        def pass(s; t; sc; tc): {steady: s.scenarios[0], saturation: t.scenarios[0],
+            steadyPerf: (sc + {spanSeconds: ($span | tonumber)}), saturationPerf: tc,
+            loadAvg1AtStart: {steady: s.machine.loadAvg1AtStart,
+                              saturation: t.machine.loadAvg1AtStart},
+            machine: s.machine, commit: s.git.commit};
+        {scenario: "relayonly", store: pass($ss[0]; $st[0]; $ssc[0]; $stc[0]),
+         stub: pass($us[0]; $ut[0]; $usc[0]; $utc[0])}' >"$2" ||
+        { say "relayonly: a pass left no results (see above)"; return 1; }
+    jq -r '
+        def f(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
+        def i(x): if x == null then "-" else (x | round | tostring) end;
+        def row(name; g): "| \(name) | \(.store | g) | \(.stub | g) |";
+        "| relayonly | embedded store | stand-in (writes acknowledged at once) |",
+        "| --- | --- | --- |",
+        row("steady: delivered msg/s"; i(.steady.deliveredPerSec)),
+        row("steady: e2e p50 / p99 / max ms"; "\(f(.steady.e2eP50Ms)) / \(f(.steady.e2eP99Ms)) / \(f(.steady.e2eMaxMs))"),
+        row("steady: ACK p50 / p99 ms"; "\(f(.steady.ackP50Ms)) / \(f(.steady.ackP99Ms))"),
+        row("steady: store write p50 / p99 ms (at most)"; "\(i(.steady.storeWriteP50MsAtMost)) / \(i(.steady.storeWriteP99MsAtMost))"),
+        row("steady: mean insert batch"; f(.steady.meanBatchSize)),
+        row("steady: relay CPU us/msg (/proc)"; f(.steady.cpu.relayUsPerMsg)),
+        row("steady: store process CPU us/msg"; f(.steady.cpu.ferretdbUsPerMsg)),
+        row("steady: MariaDB CPU us/msg"; f(.steady.cpu.mariadbUsPerMsg)),
+        row("steady: PostgreSQL CPU us/msg (same span as perf)"; f(.steadyPerf.postgresUsPerMsg)),
+        row("steady: relay CPU us/msg (perf task-clock, \(.store.steadyPerf.spanSeconds) s)"; f(.steadyPerf.cpuUsPerMsg)),
+        row("steady: relay instructions/msg (perf, same span)"; i(.steadyPerf.instructionsPerMsg)),
+        row("saturation: highest step with p99 < 50 ms (offered / delivered)"; "\(i(.saturation.bestOfferedPerSec)) / \(i(.saturation.bestDeliveredPerSec))"),
+        row("saturation: p99 at that step ms"; f(.saturation.bestE2eP99Ms)),
+        row("saturation: first failing step"; i(.saturation.firstFailingOfferedPerSec)),
+        row("saturation: peak delivered msg/s"; i(.saturation.peakDeliveredPerSec)),
+        row("saturation: relay CPU us/msg at the passing peak"; f(.saturation.cpu.relayUsPerMsg)),
+        row("saturation: relay CPU us/msg (perf task-clock, whole run)"; f(.saturationPerf.cpuUsPerMsg)),
+        row("saturation: relay instructions/msg (perf, whole run)"; i(.saturationPerf.instructionsPerMsg)),
+        row("load average at the start (steady / saturation)"; "\(f(.loadAvg1AtStart.steady)) / \(f(.loadAvg1AtStart.saturation))")
+        ' "$2"
+    say "relayonly: results in $2"
+}
+
 case $what in
 jwt) jwt_run || rc=1 ;;
 media) media_run || rc=1 ;;
@@ -288,6 +596,8 @@ roomlist) roomlist_run || rc=1 ;;
 evpass) evpass_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
 bigstore) stores || rc=1 ;;
+relayonly) relayonly_run || rc=1 ;;
+relayonly-callgrind) relayonly_callgrind || rc=1 ;;
 *)
     if ((full)) && [[ ${BENCH_JWT:-1} == 1 ]]; then jwt_run || rc=1; fi
     if ((full)) && [[ ${BENCH_EVPASS:-1} == 1 ]]; then evpass_run || rc=1; fi
