@@ -602,6 +602,8 @@ relayonly-callgrind) relayonly_callgrind || rc=1 ;;
     if ((full)) && [[ ${BENCH_JWT:-1} == 1 ]]; then jwt_run || rc=1; fi
     if ((full)) && [[ ${BENCH_EVPASS:-1} == 1 ]]; then evpass_run || rc=1; fi
     main_run "$@" || rc=1
+    if ((full)) && [[ ${BENCH_RELAYONLY:-1} == 1 ]]; then relayonly_run || rc=1; fi
+    if ((full)) && [[ ${BENCH_CALLGRIND:-1} == 1 ]]; then relayonly_callgrind || rc=1; fi
     if ((full)) && [[ ${BENCH_TWO_RELAYS:-1} == 1 ]]; then two_relays || rc=1; fi
     if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi
     if ((full)) && [[ ${BENCH_MEDIA:-1} == 1 ]]; then media_run || rc=1; fi
