@@ -2,6 +2,12 @@
  * proto.c - client frame validation and server frame building (see
  * proto.h). One call per frame in each direction; cJSON does the syntax,
  * this file the rules of the contract.
+ *
+ * The two frames built once per message, ACK and a TEXT's MESSAGE, are
+ * written straight into one buffer (jout below) instead of through a
+ * cJSON tree: a tree costs an allocation per field and a print pass, a
+ * good part of the relay's own work per message. The text is the one
+ * cJSON prints (same fields, order and escapes; numbers as integers).
  */
 #include "proto.h"
 #include "errors.h"
@@ -399,20 +405,170 @@ char *proto_presence(int64_t user_id, int online, int64_t last_seen_ms)
     return print_free(o, ok);
 }
 
+/* ---------------------------------------------- frames written directly */
+
+/* jout: a growing NUL-terminated text; after a failed allocation every
+ * call is a no-op and jout_done returns NULL. */
+struct jout {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+
+static void jout_init(struct jout *j, size_t guess)
+{
+    j->len = 0;
+    j->cap = guess;
+    j->p = malloc(guess);
+    j->failed = j->p == NULL;
+}
+
+static int jout_reserve(struct jout *j, size_t more)
+{
+    if (j->failed)
+        return -1;
+    if (j->cap - j->len > more)
+        return 0;
+    size_t cap = j->cap * 2;
+    while (cap - j->len <= more)
+        cap *= 2;
+    char *p = realloc(j->p, cap);
+    if (!p) {
+        j->failed = 1;
+        return -1;
+    }
+    j->p = p;
+    j->cap = cap;
+    return 0;
+}
+
+static void jout_raw(struct jout *j, const char *s, size_t n)
+{
+    if (jout_reserve(j, n) != 0)
+        return;
+    memcpy(j->p + j->len, s, n);
+    j->len += n;
+}
+
+#define jout_lit(j, lit) jout_raw((j), (lit), sizeof(lit) - 1)
+
+/* jout_str: s as a JSON string, escaped as cJSON escapes it. */
+static void jout_str(struct jout *j, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+    /* Worst case: every byte as \u00XX. */
+    if (jout_reserve(j, 6 * n + 2) != 0)
+        return;
+    char *o = j->p + j->len;
+    *o++ = '"';
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        if (*c >= 0x20 && *c != '"' && *c != '\\') {
+            *o++ = (char) *c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (*c) {
+        case '"':
+        case '\\':
+            *o++ = (char) *c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+    }
+    *o++ = '"';
+    j->len = (size_t) (o - j->p);
+}
+
+static void jout_int(struct jout *j, int64_t v)
+{
+    char buf[24], *e = buf + sizeof buf, *b = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+    do
+        *--b = (char) ('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--b = '-';
+    jout_raw(j, b, (size_t) (e - b));
+}
+
+static char *jout_done(struct jout *j)
+{
+    if (jout_reserve(j, 1) != 0) {
+        free(j->p);
+        return NULL;
+    }
+    j->p[j->len] = '\0';
+    return j->p;
+}
+
 char *proto_ack(const char *client_msg_id, const char *id, int64_t seq, int64_t created_at_ms)
 {
     char ts[TIMEFMT_RFC3339_LEN];
-    cJSON *o = cJSON_CreateObject();
-    int ok = o && cJSON_AddStringToObject(o, "type", "ACK") &&
-             cJSON_AddStringToObject(o, "clientMsgId", client_msg_id) &&
-             cJSON_AddStringToObject(o, "id", id) &&
-             cJSON_AddNumberToObject(o, "seq", (double) seq) &&
-             cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, created_at_ms));
-    return print_free(o, ok);
+    struct jout j;
+    jout_init(&j, 160);
+    jout_lit(&j, "{\"type\":\"ACK\",\"clientMsgId\":");
+    jout_str(&j, client_msg_id);
+    jout_lit(&j, ",\"id\":");
+    jout_str(&j, id);
+    jout_lit(&j, ",\"seq\":");
+    jout_int(&j, seq);
+    jout_lit(&j, ",\"createdAt\":");
+    jout_str(&j, timefmt_rfc3339(ts, created_at_ms));
+    jout_lit(&j, "}");
+    return jout_done(&j);
+}
+
+/* message_text: the MESSAGE frame of a TEXT, in chat_message_to_json's
+ * field order. */
+static char *message_text(const struct chat_message *m)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    const char *text = m->message ? m->message : "";
+    struct jout j;
+    jout_init(&j, 256 + strlen(text));
+    jout_lit(&j, "{\"type\":\"MESSAGE\",\"chatMessage\":{\"id\":");
+    jout_str(&j, m->id);
+    jout_lit(&j, ",\"chatRoomId\":");
+    jout_int(&j, m->room_id);
+    jout_lit(&j, ",\"seq\":");
+    jout_int(&j, m->seq);
+    jout_lit(&j, ",\"senderId\":");
+    jout_int(&j, m->sender_id);
+    jout_lit(&j, ",\"chatType\":\"TEXT\",\"message\":");
+    jout_str(&j, text);
+    jout_lit(&j, ",\"clientMsgId\":");
+    jout_str(&j, m->client_msg_id ? m->client_msg_id : "");
+    jout_lit(&j, ",\"createdAt\":");
+    jout_str(&j, timefmt_rfc3339(ts, m->created_at_ms));
+    jout_lit(&j, "}}");
+    return jout_done(&j);
 }
 
 char *proto_message(const struct chat_message *m)
 {
+    if (m->type == CHAT_TEXT && !m->media)
+        return message_text(m);
     cJSON *o = cJSON_CreateObject();
     cJSON *cm = chat_message_to_json(m);
     int ok = o && cm && cJSON_AddStringToObject(o, "type", "MESSAGE");

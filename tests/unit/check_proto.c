@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "media_id.h"
 #include "proto.h"
+#include "timefmt.h"
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -342,6 +343,75 @@ START_TEST(test_proto_server_frames)
 }
 END_TEST
 
+/* tree_text: what cJSON prints for the ACK or TEXT MESSAGE of m, the way
+ * they were built before they were written directly. */
+static char *tree_text(const struct chat_message *m, int ack)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    cJSON *o = cJSON_CreateObject();
+    if (ack) {
+        cJSON_AddStringToObject(o, "type", "ACK");
+        cJSON_AddStringToObject(o, "clientMsgId", m->client_msg_id);
+        cJSON_AddStringToObject(o, "id", m->id);
+        cJSON_AddNumberToObject(o, "seq", (double) m->seq);
+        cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, m->created_at_ms));
+    } else {
+        cJSON_AddStringToObject(o, "type", "MESSAGE");
+        cJSON_AddItemToObject(o, "chatMessage", chat_message_to_json(m));
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* ACK and a TEXT's MESSAGE are written without cJSON: the same text as
+ * cJSON's, escapes of quotes, backslashes and control bytes included, and
+ * UTF-8 passed through. */
+START_TEST(test_proto_direct_frames_match_cjson)
+{
+    static const char *texts[] = {"hello",
+                                  "",
+                                  "quote \" back \\ slash",
+                                  "tab\tnl\ncr\rbs\bff\f",
+                                  "\x01\x1f\x7f ctl",
+                                  "caf\xc3\xa9 \xf0\x9f\x98\x80",
+                                  "</script>/"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct chat_message m = {.id = "0123456789abcdef01234567",
+                                 .room_id = 9007199254740991LL - (int64_t) i,
+                                 .seq = 2147483648LL + (int64_t) i,
+                                 .sender_id = 3,
+                                 .type = CHAT_TEXT,
+                                 .message = (char *) texts[i],
+                                 .client_msg_id = (char *) texts[(i + 2) % 7],
+                                 .created_at_ms = 1800000000123LL};
+        for (int ack = 0; ack < 2; ack++) {
+            char *want = tree_text(&m, ack);
+            char *got =
+                ack ? proto_ack(m.client_msg_id, m.id, m.seq, m.created_at_ms) : proto_message(&m);
+            /* Big ids: cJSON may print 1e+15 style, so compare parsed. */
+            cJSON *a = cJSON_Parse(want), *b = cJSON_Parse(got);
+            ck_assert_msg(cJSON_Compare(a, b, 1), "%s\n!=\n%s", got, want);
+            cJSON_Delete(a);
+            cJSON_Delete(b);
+            free(want);
+            free(got);
+        }
+        /* Ids cJSON prints as plain integers: byte for byte the same. */
+        m.room_id = 42;
+        m.seq = 7;
+        for (int ack = 0; ack < 2; ack++) {
+            char *want = tree_text(&m, ack);
+            char *got =
+                ack ? proto_ack(m.client_msg_id, m.id, m.seq, m.created_at_ms) : proto_message(&m);
+            ck_assert_str_eq(got, want);
+            free(want);
+            free(got);
+        }
+    }
+}
+END_TEST
+
 /* A media message passes only with an id made for its room and facts. */
 START_TEST(test_proto_media_bound_to_room_and_facts)
 {
@@ -410,6 +480,7 @@ Suite *proto_suite(void)
     tcase_add_test(tc, test_proto_trailing_bytes);
     tcase_add_test(tc, test_proto_escaped_backslash_is_not_nul);
     tcase_add_test(tc, test_proto_server_frames);
+    tcase_add_test(tc, test_proto_direct_frames_match_cjson);
     suite_add_tcase(s, tc);
     return s;
 }
