@@ -523,10 +523,19 @@ static ssize_t sock_recv(void *arg, uint8_t *buf, size_t len)
         }
         return (ssize_t) n;
     }
+    /* A short read emptied the socket: the next recv() would only say
+     * EAGAIN, so say it without the call (select() reports what comes
+     * later). */
+    if (c->rx_drained) {
+        errno = EAGAIN;
+        return -1;
+    }
     ssize_t r;
     do
         r = recv(c->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
+    if (r > 0 && (size_t) r < len)
+        c->rx_drained = 1;
     return r;
 }
 
@@ -615,6 +624,7 @@ static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
         if (c->state == CONN_HTTP) {
             http_read(c);
         } else if (c->state == CONN_OPEN) {
+            c->rx_drained = 0;
             if (wsconn_read(c->ws) != 0) {
                 /* best effort: a close frame wslay queued */
                 if (wsconn_write(c->ws) == 0)

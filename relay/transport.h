@@ -68,6 +68,7 @@ struct conn {
 
     /* WebSocket stage */
     struct wsconn *ws;
+    int rx_drained;          /* this read event's recv() came back short: no more now */
     int64_t user_id;         /* from the socket token, never from a frame */
     struct session *session; /* session.c's, set at open, freed in freeing */
 };
