@@ -39,6 +39,44 @@ static int has_trailing_bytes(const char *p, const char *end)
     return 0;
 }
 
+/* ascii_run: how many bytes at the start of s[0..len) are ASCII, eight
+ * at a time. A UTF-8 sequence never starts inside them, so the check of
+ * the rest can begin there. */
+static size_t ascii_run(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080u)
+            break;
+    }
+    while (i < len && !((unsigned char) s[i] & 0x80))
+        i++;
+    return i;
+}
+
+/* valid_utf8: utf8_valid, with the ASCII part (most of a frame) skipped
+ * quickly; *chars (when not NULL) counts code points as utf8_valid does. */
+static int valid_utf8(const char *s, size_t len, size_t *chars)
+{
+    size_t ascii = ascii_run(s, len), rest = 0;
+    if (!utf8_valid(s + ascii, len - ascii, chars ? &rest : NULL))
+        return 0;
+    if (chars)
+        *chars = ascii + rest;
+    return 1;
+}
+
+/* has_nul: json_has_nul; without a backslash no escape can make a NUL,
+ * so a raw NUL byte is all there is to look for. */
+static int has_nul(const char *text, size_t len)
+{
+    if (!memchr(text, '\\', len))
+        return memchr(text, '\0', len) != NULL;
+    return json_has_nul(text, len);
+}
+
 /* get_id: an id (shared/ids.h: 1..2^53-1, or 0.. when zero_ok) given as a
  * JSON number. */
 static int get_id(const cJSON *item, int zero_ok, int64_t *out)
@@ -161,11 +199,11 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsig
         rc = fail(err, ERR_INVALID, "bad_request", "a frame must be one JSON object");
         goto out;
     }
-    if (!utf8_valid(text, len, NULL)) {
+    if (!valid_utf8(text, len, NULL)) {
         rc = fail(err, ERR_INVALID, "bad_request", "a frame must be UTF-8 text");
         goto out;
     }
-    if (json_has_nul(text, len)) {
+    if (has_nul(text, len)) {
         rc = fail(err, ERR_INVALID, "bad_request", "NUL characters are not allowed");
         goto out;
     }
@@ -249,7 +287,7 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsig
             goto out;
         }
         size_t chars = 0;
-        if (!utf8_valid(item->valuestring, strlen(item->valuestring), &chars)) {
+        if (!valid_utf8(item->valuestring, strlen(item->valuestring), &chars)) {
             rc = fail(err, ERR_INVALID, "bad_request", "message must be UTF-8 text");
             goto out;
         }
@@ -463,10 +501,15 @@ static void jout_str(struct jout *j, const char *s)
     char *o = j->p + j->len;
     *o++ = '"';
     for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
-        if (*c >= 0x20 && *c != '"' && *c != '\\') {
-            *o++ = (char) *c;
-            continue;
-        }
+        /* A run of bytes that need no escape is copied at once. */
+        size_t run = 0;
+        while (c[run] >= 0x20 && c[run] != '"' && c[run] != '\\')
+            run++;
+        memcpy(o, c, run);
+        o += run;
+        c += run;
+        if (!*c)
+            break;
         *o++ = '\\';
         switch (*c) {
         case '"':

@@ -88,6 +88,15 @@ START_TEST(test_proto_refuses_invalid_utf8)
     expect_refused(
         "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\xc0\xaf\"}",
         ERR_INVALID, "bad_request");
+    /* Past a long ASCII start, in a field other than the message, and a
+     * sequence cut short by the end of a string. */
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"abcdefghijklmnop\xe2\x82\","
+        "\"message\":\"ok\"}",
+        ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
+                   "\"message\":\"abcdefghijklmnopqrstuvwx\xed\xa0\x80\"}",
+                   ERR_INVALID, "bad_request");
 }
 END_TEST
 
@@ -144,6 +153,15 @@ START_TEST(test_proto_text_limit_counts_code_points)
     proto_cmd_clear(&cmd);
     expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":"
                    "\"12345678901\"}",
+                   ERR_TOO_LARGE, "too_large");
+    /* ASCII first, then two-byte characters: 8 + 2 within 10, 9 + 2 not. */
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
+                           "\"message\":\"abcdefgh\xc3\xa9\xc3\xa9\"}",
+                           &cmd, &err),
+                     0);
+    proto_cmd_clear(&cmd);
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":"
+                   "\"abcdefghi\xc3\xa9\xc3\xa9\"}",
                    ERR_TOO_LARGE, "too_large");
 }
 END_TEST
