@@ -168,8 +168,158 @@ static int parse_media(const cJSON *o, const unsigned char *key, struct proto_cm
     return 0;
 }
 
+/* ------------------------------------------------- the plain TEXT path */
+
+/* The fields a TEXT is made of, as fast_text finds them. */
+enum { F_TYPE, F_ROOM, F_CMID, F_MSG, F_USER, F_COUNT };
+
+struct flat_value {
+    const char *v;
+    size_t n;
+    char kind; /* 0 absent, 's' string, 'n' digits, 'z' null */
+};
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* plain_string: p at an opening quote of a string with no backslash and
+ * no byte below 0x20; its bytes in *s, *n. Past the closing quote, or
+ * NULL for anything else. */
+static const char *plain_string(const char *p, const char *end, const char **s, size_t *n)
+{
+    const char *q = ++p;
+    while (q < end && *q != '"') {
+        if ((unsigned char) *q < 0x20 || *q == '\\')
+            return NULL;
+        q++;
+    }
+    if (q >= end)
+        return NULL;
+    *s = p;
+    *n = (size_t) (q - p);
+    return q + 1;
+}
+
+static int field_slot(const char *k, size_t n)
+{
+    static const char *const names[F_COUNT] = {"chatType", "chatRoomId", "clientMsgId", "message",
+                                               "userId"};
+    for (int i = 0; i < F_COUNT; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], k, n) == 0)
+            return i;
+    return -1;
+}
+
+/* flat_scan: the fields of a one-level object whose values are plain
+ * strings, digit runs or null (other keys skipped). 0, or -1 for any
+ * other text (escapes, nesting, other literals, a key twice, ...). */
+static int flat_scan(const char *text, size_t len, struct flat_value f[F_COUNT])
+{
+    const char *p = skip_ws(text, text + len), *end = text + len;
+    if (p >= end || *p++ != '{')
+        return -1;
+    for (p = skip_ws(p, end);;) {
+        const char *k, *v = p;
+        size_t kn, vn;
+        char kind;
+        if (p >= end || *p != '"' || !(p = plain_string(p, end, &k, &kn)))
+            return -1;
+        p = skip_ws(p, end);
+        if (p >= end || *p++ != ':')
+            return -1;
+        p = skip_ws(p, end);
+        if (p >= end)
+            return -1;
+        if (*p == '"') {
+            if (!(p = plain_string(p, end, &v, &vn)))
+                return -1;
+            kind = 's';
+        } else if (*p >= '0' && *p <= '9') {
+            for (v = p; p < end && *p >= '0' && *p <= '9'; p++) {
+            }
+            vn = (size_t) (p - v);
+            kind = 'n';
+        } else if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+            p += 4;
+            vn = 0;
+            kind = 'z';
+        } else {
+            return -1;
+        }
+        int slot = field_slot(k, kn);
+        if (slot >= 0) {
+            if (f[slot].kind)
+                return -1; /* cJSON would take the first: leave it to the tree */
+            f[slot] = (struct flat_value){v, vn, kind};
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p >= end || *p++ != '}')
+            return -1;
+        return skip_ws(p, end) == end ? 0 : -1;
+    }
+}
+
+/* fast_text: a TEXT frame every rule accepts, read without a cJSON tree:
+ * 1 with *cmd filled as the tree path fills it, or 0 (cmd untouched) for
+ * any frame the tree path must judge, refusals included. Without
+ * escapes, NUL can only be a raw byte, and strings refuse those. */
+static int fast_text(const char *text, size_t len, size_t max_text_chars, struct proto_cmd *cmd)
+{
+    struct flat_value f[F_COUNT] = {{0}};
+    int64_t room, user = 0;
+    if (flat_scan(text, len, f) != 0)
+        return 0;
+    if (f[F_TYPE].kind != 's' || f[F_TYPE].n != 4 || memcmp(f[F_TYPE].v, "TEXT", 4) != 0 ||
+        f[F_ROOM].kind != 'n' || id_parse(f[F_ROOM].v, f[F_ROOM].n, &room) != 0 ||
+        f[F_CMID].kind != 's' || f[F_CMID].n == 0 || f[F_CMID].n > PROTO_CLIENT_MSG_ID_MAX ||
+        memchr(f[F_CMID].v, 0x7f, f[F_CMID].n) || f[F_MSG].kind != 's' || f[F_MSG].n == 0)
+        return 0;
+    if (f[F_USER].kind == 's' ||
+        (f[F_USER].kind == 'n' && id_parse(f[F_USER].v, f[F_USER].n, &user) != 0))
+        return 0;
+    if (!valid_utf8(text, len, NULL))
+        return 0;
+    /* The message lies between two quotes of a valid frame: valid too. */
+    size_t chars = 0;
+    for (size_t i = 0; i < f[F_MSG].n; i++)
+        chars += ((unsigned char) f[F_MSG].v[i] & 0xc0) != 0x80;
+    if (chars > max_text_chars)
+        return 0;
+    char *message = malloc(f[F_MSG].n + 1);
+    if (!message)
+        return 0;
+    memcpy(message, f[F_MSG].v, f[F_MSG].n);
+    message[f[F_MSG].n] = '\0';
+    cmd->kind = PROTO_TEXT;
+    cmd->room_id = room;
+    cmd->has_user_id = f[F_USER].kind == 'n';
+    cmd->user_id = user;
+    memcpy(cmd->client_msg_id, f[F_CMID].v, f[F_CMID].n);
+    cmd->client_msg_id[f[F_CMID].n] = '\0';
+    cmd->message = message;
+    return 1;
+}
+
 int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsigned char *media_key,
                 struct proto_cmd *cmd, struct proto_error *err)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->since = -1;
+    if (fast_text(text, len, max_text_chars, cmd))
+        return 0;
+    return proto_parse_tree(text, len, max_text_chars, media_key, cmd, err);
+}
+
+int proto_parse_tree(const char *text, size_t len, size_t max_text_chars,
+                     const unsigned char *media_key, struct proto_cmd *cmd, struct proto_error *err)
 {
     cJSON *root = NULL;
     const cJSON *item;

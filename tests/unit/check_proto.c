@@ -361,6 +361,101 @@ START_TEST(test_proto_server_frames)
 }
 END_TEST
 
+/* same_parse: proto_parse (with its plain-TEXT path) and proto_parse_tree
+ * answer text alike: result, command and error. */
+static void same_parse(const char *text, size_t len)
+{
+    struct proto_cmd a, b;
+    struct proto_error ea = {0}, eb = {0};
+    int ra = proto_parse(text, len, MAX_CHARS, key, &a, &ea);
+    int rb = proto_parse_tree(text, len, MAX_CHARS, key, &b, &eb);
+    ck_assert_msg(ra == rb, "%.*s: %d != %d", (int) len, text, ra, rb);
+    ck_assert_int_eq(a.kind, b.kind);
+    ck_assert_int_eq(a.room_id, b.room_id);
+    ck_assert_int_eq(a.since, b.since);
+    ck_assert_int_eq(a.seq, b.seq);
+    ck_assert_int_eq(a.has_user_id, b.has_user_id);
+    ck_assert_int_eq(a.user_id, b.user_id);
+    ck_assert_int_eq(a.type, b.type);
+    ck_assert_str_eq(a.client_msg_id, b.client_msg_id);
+    ck_assert_msg((a.message == NULL) == (b.message == NULL), "%.*s", (int) len, text);
+    if (a.message)
+        ck_assert_str_eq(a.message, b.message);
+    if (ra != 0) {
+        ck_assert_str_eq(ea.code, eb.code);
+        ck_assert_str_eq(ea.message, eb.message);
+    }
+    proto_cmd_clear(&a);
+    proto_cmd_clear(&b);
+}
+
+/* A plain TEXT is read without a cJSON tree: every frame below, and every
+ * cut and one-byte change of the plain ones, gets the same answer both
+ * ways. */
+START_TEST(test_proto_plain_text_path_matches_tree)
+{
+    static const char *frames[] = {
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c-1\",\"message\":\"hi\"}",
+        " {\"message\":\"h\xc3\xa9llo\",\"userId\":3,\"chatRoomId\":12,\"clientMsgId\":\"x\","
+        "\"chatType\":\"TEXT\",\"extra\":\"e\",\"n\":5,\"z\":null}\r\n",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"1234567890\","
+        "\"userId\":null}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":"
+        "\"12345678901\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"a\x7f\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":"
+        "\"0123456789012345678901234567890123456789012345678901234567890123\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":"
+        "\"01234567890123456789012345678901234567890123456789012345678901234\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":0,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":07,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7.0,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":9007199254740991,\"clientMsgId\":\"c\","
+        "\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":9007199254740992,\"clientMsgId\":\"c\","
+        "\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":\"7\",\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"chatRoomId\":8,\"clientMsgId\":\"c\","
+        "\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\\nb\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\\u0000\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\",\"o\":{}}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\"} x",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\","
+        "\"userId\":"
+        "\"3\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\","
+        "\"userId\":0}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\xff\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\tb\"}",
+        "{\"chatType\":\"ENTER\",\"chatRoomId\":7}",
+        "{\"chatType\":\"text\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\",\"t\":"
+        "true}",
+        "{}",
+        "",
+    };
+    static const char subst[] = {'"', '\\', '{',    '}',    ',',  ':',    ' ',    '0',
+                                 '9', 'n',  '\x7f', '\x01', '\0', '\xc3', '\xff', '-'};
+    char buf[512];
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        size_t len = strlen(frames[i]);
+        same_parse(frames[i], len);
+        for (size_t cut = 0; cut < len; cut++)
+            same_parse(frames[i], cut);
+        ck_assert_uint_lt(len, sizeof buf);
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof subst; k++) {
+                memcpy(buf, frames[i], len);
+                buf[at] = subst[k];
+                same_parse(buf, len);
+            }
+    }
+}
+END_TEST
+
 /* tree_text: what cJSON prints for the ACK or TEXT MESSAGE of m, the way
  * they were built before they were written directly. */
 static char *tree_text(const struct chat_message *m, int ack)
@@ -499,6 +594,7 @@ Suite *proto_suite(void)
     tcase_add_test(tc, test_proto_escaped_backslash_is_not_nul);
     tcase_add_test(tc, test_proto_server_frames);
     tcase_add_test(tc, test_proto_direct_frames_match_cjson);
+    tcase_add_test(tc, test_proto_plain_text_path_matches_tree);
     suite_add_tcase(s, tc);
     return s;
 }
