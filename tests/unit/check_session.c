@@ -278,20 +278,29 @@ static void say(struct client *cl, const char *json)
     pump();
 }
 
-/* next: the client's next frame as JSON (cJSON_Delete it), NULL if none. */
-static cJSON *next(struct client *cl)
+/* raw_frame: the client's next frame of any kind (ws_frame_free it); 0
+ * when one was decoded, -1 when none is complete. */
+static int raw_frame(struct client *cl, struct ws_frame *f)
 {
     ssize_t n;
     while (cl->len < sizeof cl->buf &&
            (n = read(cl->fd, cl->buf + cl->len, sizeof cl->buf - cl->len)) > 0)
         cl->len += (size_t) n;
-    struct ws_frame f;
-    long used = ws_frame_decode(cl->buf, cl->len, sizeof cl->buf, &f);
+    long used = ws_frame_decode(cl->buf, cl->len, sizeof cl->buf, f);
     ck_assert_int_ge(used, 0);
     if (used == 0)
-        return NULL;
+        return -1;
     memmove(cl->buf, cl->buf + used, cl->len - (size_t) used);
     cl->len -= (size_t) used;
+    return 0;
+}
+
+/* next: the client's next frame as JSON (cJSON_Delete it), NULL if none. */
+static cJSON *next(struct client *cl)
+{
+    struct ws_frame f;
+    if (raw_frame(cl, &f) != 0)
+        return NULL;
     ck_assert_int_eq(f.opcode, WS_OP_TEXT);
     cJSON *o = cJSON_Parse((const char *) f.payload);
     ws_frame_free(&f);
@@ -548,23 +557,6 @@ START_TEST(test_session_replay_merges_live)
 END_TEST
 
 /* ------------------------------------------- the connection's output */
-
-/* raw_frame: the client's next frame of any kind (ws_frame_free it); 0
- * when one was decoded, -1 when none is complete. */
-static int raw_frame(struct client *cl, struct ws_frame *f)
-{
-    ssize_t n;
-    while (cl->len < sizeof cl->buf &&
-           (n = read(cl->fd, cl->buf + cl->len, sizeof cl->buf - cl->len)) > 0)
-        cl->len += (size_t) n;
-    long used = ws_frame_decode(cl->buf, cl->len, sizeof cl->buf, f);
-    ck_assert_int_ge(used, 0);
-    if (used == 0)
-        return -1;
-    memmove(cl->buf, cl->buf + used, cl->len - (size_t) used);
-    cl->len -= (size_t) used;
-    return 0;
-}
 
 /* numbered: a frame {"n":i,"pad":"xx..."} of about size bytes in buf. */
 static size_t numbered(char *buf, size_t cap, int i, size_t size)
