@@ -2,6 +2,12 @@
  * proto.c - client frame validation and server frame building (see
  * proto.h). One call per frame in each direction; cJSON does the syntax,
  * this file the rules of the contract.
+ *
+ * The two frames built once per message, ACK and a TEXT's MESSAGE, are
+ * written straight into one buffer (jout below) instead of through a
+ * cJSON tree: a tree costs an allocation per field and a print pass, a
+ * good part of the relay's own work per message. The text is the one
+ * cJSON prints (same fields, order and escapes; numbers as integers).
  */
 #include "proto.h"
 #include "errors.h"
@@ -31,6 +37,44 @@ static int has_trailing_bytes(const char *p, const char *end)
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
             return 1;
     return 0;
+}
+
+/* ascii_run: how many bytes at the start of s[0..len) are ASCII, eight
+ * at a time. A UTF-8 sequence never starts inside them, so the check of
+ * the rest can begin there. */
+static size_t ascii_run(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080u)
+            break;
+    }
+    while (i < len && !((unsigned char) s[i] & 0x80))
+        i++;
+    return i;
+}
+
+/* valid_utf8: utf8_valid, with the ASCII part (most of a frame) skipped
+ * quickly; *chars (when not NULL) counts code points as utf8_valid does. */
+static int valid_utf8(const char *s, size_t len, size_t *chars)
+{
+    size_t ascii = ascii_run(s, len), rest = 0;
+    if (!utf8_valid(s + ascii, len - ascii, chars ? &rest : NULL))
+        return 0;
+    if (chars)
+        *chars = ascii + rest;
+    return 1;
+}
+
+/* has_nul: json_has_nul; without a backslash no escape can make a NUL,
+ * so a raw NUL byte is all there is to look for. */
+static int has_nul(const char *text, size_t len)
+{
+    if (!memchr(text, '\\', len))
+        return memchr(text, '\0', len) != NULL;
+    return json_has_nul(text, len);
 }
 
 /* get_id: an id (shared/ids.h: 1..2^53-1, or 0.. when zero_ok) given as a
@@ -124,8 +168,158 @@ static int parse_media(const cJSON *o, const unsigned char *key, struct proto_cm
     return 0;
 }
 
+/* ------------------------------------------------- the plain TEXT path */
+
+/* The fields a TEXT is made of, as fast_text finds them. */
+enum { F_TYPE, F_ROOM, F_CMID, F_MSG, F_USER, F_COUNT };
+
+struct flat_value {
+    const char *v;
+    size_t n;
+    char kind; /* 0 absent, 's' string, 'n' digits, 'z' null */
+};
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* plain_string: p at an opening quote of a string with no backslash and
+ * no byte below 0x20; its bytes in *s, *n. Past the closing quote, or
+ * NULL for anything else. */
+static const char *plain_string(const char *p, const char *end, const char **s, size_t *n)
+{
+    const char *q = ++p;
+    while (q < end && *q != '"') {
+        if ((unsigned char) *q < 0x20 || *q == '\\')
+            return NULL;
+        q++;
+    }
+    if (q >= end)
+        return NULL;
+    *s = p;
+    *n = (size_t) (q - p);
+    return q + 1;
+}
+
+static int field_slot(const char *k, size_t n)
+{
+    static const char *const names[F_COUNT] = {"chatType", "chatRoomId", "clientMsgId", "message",
+                                               "userId"};
+    for (int i = 0; i < F_COUNT; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], k, n) == 0)
+            return i;
+    return -1;
+}
+
+/* flat_scan: the fields of a one-level object whose values are plain
+ * strings, digit runs or null (other keys skipped). 0, or -1 for any
+ * other text (escapes, nesting, other literals, a key twice, ...). */
+static int flat_scan(const char *text, size_t len, struct flat_value f[F_COUNT])
+{
+    const char *p = skip_ws(text, text + len), *end = text + len;
+    if (p >= end || *p++ != '{')
+        return -1;
+    for (p = skip_ws(p, end);;) {
+        const char *k, *v = p;
+        size_t kn, vn;
+        char kind;
+        if (p >= end || *p != '"' || !(p = plain_string(p, end, &k, &kn)))
+            return -1;
+        p = skip_ws(p, end);
+        if (p >= end || *p++ != ':')
+            return -1;
+        p = skip_ws(p, end);
+        if (p >= end)
+            return -1;
+        if (*p == '"') {
+            if (!(p = plain_string(p, end, &v, &vn)))
+                return -1;
+            kind = 's';
+        } else if (*p >= '0' && *p <= '9') {
+            for (v = p; p < end && *p >= '0' && *p <= '9'; p++) {
+            }
+            vn = (size_t) (p - v);
+            kind = 'n';
+        } else if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+            p += 4;
+            vn = 0;
+            kind = 'z';
+        } else {
+            return -1;
+        }
+        int slot = field_slot(k, kn);
+        if (slot >= 0) {
+            if (f[slot].kind)
+                return -1; /* cJSON would take the first: leave it to the tree */
+            f[slot] = (struct flat_value){v, vn, kind};
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p >= end || *p++ != '}')
+            return -1;
+        return skip_ws(p, end) == end ? 0 : -1;
+    }
+}
+
+/* fast_text: a TEXT frame every rule accepts, read without a cJSON tree:
+ * 1 with *cmd filled as the tree path fills it, or 0 (cmd untouched) for
+ * any frame the tree path must judge, refusals included. Without
+ * escapes, NUL can only be a raw byte, and strings refuse those. */
+static int fast_text(const char *text, size_t len, size_t max_text_chars, struct proto_cmd *cmd)
+{
+    struct flat_value f[F_COUNT] = {{0}};
+    int64_t room, user = 0;
+    if (flat_scan(text, len, f) != 0)
+        return 0;
+    if (f[F_TYPE].kind != 's' || f[F_TYPE].n != 4 || memcmp(f[F_TYPE].v, "TEXT", 4) != 0 ||
+        f[F_ROOM].kind != 'n' || id_parse(f[F_ROOM].v, f[F_ROOM].n, &room) != 0 ||
+        f[F_CMID].kind != 's' || f[F_CMID].n == 0 || f[F_CMID].n > PROTO_CLIENT_MSG_ID_MAX ||
+        memchr(f[F_CMID].v, 0x7f, f[F_CMID].n) || f[F_MSG].kind != 's' || f[F_MSG].n == 0)
+        return 0;
+    if (f[F_USER].kind == 's' ||
+        (f[F_USER].kind == 'n' && id_parse(f[F_USER].v, f[F_USER].n, &user) != 0))
+        return 0;
+    if (!valid_utf8(text, len, NULL))
+        return 0;
+    /* The message lies between two quotes of a valid frame: valid too. */
+    size_t chars = 0;
+    for (size_t i = 0; i < f[F_MSG].n; i++)
+        chars += ((unsigned char) f[F_MSG].v[i] & 0xc0) != 0x80;
+    if (chars > max_text_chars)
+        return 0;
+    char *message = malloc(f[F_MSG].n + 1);
+    if (!message)
+        return 0;
+    memcpy(message, f[F_MSG].v, f[F_MSG].n);
+    message[f[F_MSG].n] = '\0';
+    cmd->kind = PROTO_TEXT;
+    cmd->room_id = room;
+    cmd->has_user_id = f[F_USER].kind == 'n';
+    cmd->user_id = user;
+    memcpy(cmd->client_msg_id, f[F_CMID].v, f[F_CMID].n);
+    cmd->client_msg_id[f[F_CMID].n] = '\0';
+    cmd->message = message;
+    return 1;
+}
+
 int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsigned char *media_key,
                 struct proto_cmd *cmd, struct proto_error *err)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->since = -1;
+    if (fast_text(text, len, max_text_chars, cmd))
+        return 0;
+    return proto_parse_tree(text, len, max_text_chars, media_key, cmd, err);
+}
+
+int proto_parse_tree(const char *text, size_t len, size_t max_text_chars,
+                     const unsigned char *media_key, struct proto_cmd *cmd, struct proto_error *err)
 {
     cJSON *root = NULL;
     const cJSON *item;
@@ -155,11 +349,11 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsig
         rc = fail(err, ERR_INVALID, "bad_request", "a frame must be one JSON object");
         goto out;
     }
-    if (!utf8_valid(text, len, NULL)) {
+    if (!valid_utf8(text, len, NULL)) {
         rc = fail(err, ERR_INVALID, "bad_request", "a frame must be UTF-8 text");
         goto out;
     }
-    if (json_has_nul(text, len)) {
+    if (has_nul(text, len)) {
         rc = fail(err, ERR_INVALID, "bad_request", "NUL characters are not allowed");
         goto out;
     }
@@ -243,7 +437,7 @@ int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsig
             goto out;
         }
         size_t chars = 0;
-        if (!utf8_valid(item->valuestring, strlen(item->valuestring), &chars)) {
+        if (!valid_utf8(item->valuestring, strlen(item->valuestring), &chars)) {
             rc = fail(err, ERR_INVALID, "bad_request", "message must be UTF-8 text");
             goto out;
         }
@@ -399,20 +593,175 @@ char *proto_presence(int64_t user_id, int online, int64_t last_seen_ms)
     return print_free(o, ok);
 }
 
+/* ---------------------------------------------- frames written directly */
+
+/* jout: a growing NUL-terminated text; after a failed allocation every
+ * call is a no-op and jout_done returns NULL. */
+struct jout {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+
+static void jout_init(struct jout *j, size_t guess)
+{
+    j->len = 0;
+    j->cap = guess;
+    j->p = malloc(guess);
+    j->failed = j->p == NULL;
+}
+
+static int jout_reserve(struct jout *j, size_t more)
+{
+    if (j->failed)
+        return -1;
+    if (j->cap - j->len > more)
+        return 0;
+    size_t cap = j->cap * 2;
+    while (cap - j->len <= more)
+        cap *= 2;
+    char *p = realloc(j->p, cap);
+    if (!p) {
+        j->failed = 1;
+        return -1;
+    }
+    j->p = p;
+    j->cap = cap;
+    return 0;
+}
+
+static void jout_raw(struct jout *j, const char *s, size_t n)
+{
+    if (jout_reserve(j, n) != 0)
+        return;
+    memcpy(j->p + j->len, s, n);
+    j->len += n;
+}
+
+#define jout_lit(j, lit) jout_raw((j), (lit), sizeof(lit) - 1)
+
+/* jout_str: s as a JSON string, escaped as cJSON escapes it. */
+static void jout_str(struct jout *j, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+    /* Worst case: every byte as \u00XX. */
+    if (jout_reserve(j, 6 * n + 2) != 0)
+        return;
+    char *o = j->p + j->len;
+    *o++ = '"';
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        /* A run of bytes that need no escape is copied at once. */
+        size_t run = 0;
+        while (c[run] >= 0x20 && c[run] != '"' && c[run] != '\\')
+            run++;
+        memcpy(o, c, run);
+        o += run;
+        c += run;
+        if (!*c)
+            break;
+        *o++ = '\\';
+        switch (*c) {
+        case '"':
+        case '\\':
+            *o++ = (char) *c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+    }
+    *o++ = '"';
+    j->len = (size_t) (o - j->p);
+}
+
+static void jout_int(struct jout *j, int64_t v)
+{
+    char buf[24], *e = buf + sizeof buf, *b = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+    do
+        *--b = (char) ('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--b = '-';
+    jout_raw(j, b, (size_t) (e - b));
+}
+
+static char *jout_done(struct jout *j)
+{
+    if (jout_reserve(j, 1) != 0) {
+        free(j->p);
+        return NULL;
+    }
+    j->p[j->len] = '\0';
+    return j->p;
+}
+
 char *proto_ack(const char *client_msg_id, const char *id, int64_t seq, int64_t created_at_ms)
 {
     char ts[TIMEFMT_RFC3339_LEN];
-    cJSON *o = cJSON_CreateObject();
-    int ok = o && cJSON_AddStringToObject(o, "type", "ACK") &&
-             cJSON_AddStringToObject(o, "clientMsgId", client_msg_id) &&
-             cJSON_AddStringToObject(o, "id", id) &&
-             cJSON_AddNumberToObject(o, "seq", (double) seq) &&
-             cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, created_at_ms));
-    return print_free(o, ok);
+    struct jout j;
+    jout_init(&j, 160);
+    jout_lit(&j, "{\"type\":\"ACK\",\"clientMsgId\":");
+    jout_str(&j, client_msg_id);
+    jout_lit(&j, ",\"id\":");
+    jout_str(&j, id);
+    jout_lit(&j, ",\"seq\":");
+    jout_int(&j, seq);
+    jout_lit(&j, ",\"createdAt\":");
+    jout_str(&j, timefmt_rfc3339(ts, created_at_ms));
+    jout_lit(&j, "}");
+    return jout_done(&j);
+}
+
+/* message_text: the MESSAGE frame of a TEXT, in chat_message_to_json's
+ * field order. */
+static char *message_text(const struct chat_message *m)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    const char *text = m->message ? m->message : "";
+    struct jout j;
+    jout_init(&j, 256 + strlen(text));
+    jout_lit(&j, "{\"type\":\"MESSAGE\",\"chatMessage\":{\"id\":");
+    jout_str(&j, m->id);
+    jout_lit(&j, ",\"chatRoomId\":");
+    jout_int(&j, m->room_id);
+    jout_lit(&j, ",\"seq\":");
+    jout_int(&j, m->seq);
+    jout_lit(&j, ",\"senderId\":");
+    jout_int(&j, m->sender_id);
+    jout_lit(&j, ",\"chatType\":\"TEXT\",\"message\":");
+    jout_str(&j, text);
+    jout_lit(&j, ",\"clientMsgId\":");
+    jout_str(&j, m->client_msg_id ? m->client_msg_id : "");
+    jout_lit(&j, ",\"createdAt\":");
+    jout_str(&j, timefmt_rfc3339(ts, m->created_at_ms));
+    jout_lit(&j, "}}");
+    return jout_done(&j);
 }
 
 char *proto_message(const struct chat_message *m)
 {
+    if (m->type == CHAT_TEXT && !m->media)
+        return message_text(m);
     cJSON *o = cJSON_CreateObject();
     cJSON *cm = chat_message_to_json(m);
     int ok = o && cm && cJSON_AddStringToObject(o, "type", "MESSAGE");

@@ -56,6 +56,14 @@ struct proto_error {
 int proto_parse(const char *text, size_t len, size_t max_text_chars, const unsigned char *media_key,
                 struct proto_cmd *cmd, struct proto_error *err);
 
+/* proto_parse_tree: proto_parse through a cJSON tree for every frame.
+ * proto_parse reads a plain TEXT (no escapes, no nesting, every rule
+ * met) without one and gives the same command; the unit tests hold the
+ * two side by side. */
+int proto_parse_tree(const char *text, size_t len, size_t max_text_chars,
+                     const unsigned char *media_key, struct proto_cmd *cmd,
+                     struct proto_error *err);
+
 /* proto_cmd_clear: free the owned strings; NULL-safe, idempotent. */
 void proto_cmd_clear(struct proto_cmd *cmd);
 

@@ -261,7 +261,10 @@ static void on_wake(struct ev_loop *loop, int fd, void *data, int mask)
     char buf[256];
     (void) loop;
     (void) mask;
-    while (read(fd, buf, sizeof buf) > 0) {
+    /* A short read emptied the pipe; a byte written after it wakes the
+     * next pass (select() is level-triggered), so no second read() per
+     * wake just to hear EAGAIN. */
+    while (read(fd, buf, sizeof buf) == (ssize_t) sizeof buf) {
     }
     if (r->stop_requested && r->stop_phase == 0)
         begin_stop(r);

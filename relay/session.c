@@ -658,6 +658,20 @@ static void answer(struct sessions *ss, const struct outmsg *om)
     }
 }
 
+/* peer_listens: 1 when a ROOM frame about room_id would go anywhere: to
+ * another relay, or to a connection of peer here that has not ENTERed
+ * the room. Most messages reach a peer inside the room, so the frame is
+ * not built for nobody. */
+static int peer_listens(const struct sessions *ss, int64_t peer, int64_t room_id)
+{
+    if (ss->publish_user)
+        return 1;
+    for (struct session *se = i64map_get(&ss->users, peer); se; se = se->next_of_user)
+        if (!fanout_entered(&se->fm, room_id) && transport_usable(se->c))
+            return 1;
+    return 0;
+}
+
 /* tell_peer: a ROOM frame for peer's connections that have not ENTERed
  * room_id, here and, through the publisher, on the other relays: its room
  * list stays live. Takes frame. */
@@ -699,7 +713,8 @@ void session_write_done(struct sessions *ss, struct outmsg **batch, size_t n)
          * all and the client retried. */
         if (om->status == OUTMSG_STORED || om->status == OUTMSG_DUPLICATE)
             fanout_stored(ss->fo, &om->m, transport_conn(ss->t, om->conn_id));
-        if (om->status == OUTMSG_STORED && om->peer_id > 0)
+        if (om->status == OUTMSG_STORED && om->peer_id > 0 &&
+            peer_listens(ss, om->peer_id, om->m.room_id))
             tell_peer(ss, om->peer_id, om->m.room_id, proto_room_notice(&om->m));
     }
     if (n > 1)

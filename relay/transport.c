@@ -7,6 +7,13 @@
  * before-sleep hook frees it; output is queued and flushed in the
  * before-sleep hook too, and write interest is only registered for
  * sockets that could not take everything at once.
+ *
+ * Output of an open WebSocket is gathered in the connection's own buffer
+ * (c->out): a text frame is framed straight into it, and what wslay sends
+ * by itself (pongs, the close frame) is appended by its send callback.
+ * The flush then hands the socket everything of one loop pass in one
+ * send(), whatever the number of frames: one system call and one TCP
+ * push per connection per pass instead of two calls per frame.
  */
 #include "transport.h"
 
@@ -150,11 +157,12 @@ void transport_close_all(struct transport *t, uint16_t code, const char *reason)
 static int over_outbuf(struct conn *c, size_t more)
 {
     struct transport *t = c->t;
-    if (wsconn_queued_bytes(c->ws) + more <= (size_t) t->cfg->max_outbuf_bytes)
+    size_t queued = wsconn_queued_bytes(c->ws) + (c->out_len - c->out_off);
+    if (queued + more <= (size_t) t->cfg->max_outbuf_bytes)
         return 0;
     metrics_refuse(t->metrics, REFUSE_SLOW_CONSUMER);
     log_warn("slow_consumer", "conn=%llu user=%lld queued=%zu", (unsigned long long) c->id,
-             (long long) c->user_id, wsconn_queued_bytes(c->ws));
+             (long long) c->user_id, queued);
     transport_close(c, 1008, "slow consumer");
     return 1;
 }
@@ -181,17 +189,72 @@ static void after_read(struct conn *c)
     over_outbuf(c, 0);
 }
 
+/* out_reserve: room for `more` bytes at the end of c->out (what was sent
+ * already is dropped first). 0, or ERR_NOMEM with c->out unchanged. */
+static int out_reserve(struct conn *c, size_t more)
+{
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (c->out_cap - c->out_len >= more)
+        return 0;
+    size_t cap = c->out_cap ? c->out_cap : TRANSPORT_OUT_MIN;
+    while (cap - c->out_len < more)
+        cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (!p)
+        return ERR_NOMEM;
+    c->out = p;
+    c->out_cap = cap;
+    return 0;
+}
+
+/* out_append: len bytes at the end of c->out. 0 or ERR_NOMEM. */
+static int out_append(struct conn *c, const void *data, size_t len)
+{
+    if (out_reserve(c, len) != 0)
+        return ERR_NOMEM;
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    return 0;
+}
+
+size_t transport_frame_header(uint8_t *hdr, size_t len)
+{
+    hdr[0] = 0x81; /* FIN, text; a server's frames are not masked */
+    if (len < 126) {
+        hdr[1] = (uint8_t) len;
+        return 2;
+    }
+    if (len < 65536) {
+        hdr[1] = 126;
+        hdr[2] = (uint8_t) (len >> 8);
+        hdr[3] = (uint8_t) len;
+        return 4;
+    }
+    hdr[1] = 127;
+    for (int i = 0; i < 8; i++)
+        hdr[2 + i] = (uint8_t) ((uint64_t) len >> (56 - 8 * i));
+    return 10;
+}
+
 void transport_send(struct conn *c, const char *frame, size_t len)
 {
     if (!transport_usable(c))
         return;
     if (over_outbuf(c, len))
         return;
-    int rc = wsconn_send_text(c->ws, frame, len);
-    if (rc == ERR_NOMEM) {
+    uint8_t hdr[TRANSPORT_FRAME_HEADER_MAX];
+    size_t hlen = transport_frame_header(hdr, len);
+    if (out_reserve(c, hlen + len) != 0) {
         transport_close(c, 1011, "out of memory");
         return;
     }
+    memcpy(c->out + c->out_len, hdr, hlen);
+    memcpy(c->out + c->out_len + hlen, frame, len);
+    c->out_len += hlen + len;
     transport_flush_later(c);
 }
 
@@ -205,30 +268,46 @@ void transport_send_owned(struct conn *c, char *frame)
     free(frame);
 }
 
-/* conn_flush: write what is pending, then choose the fd interest. */
-static void conn_flush(struct conn *c)
+/* out_write: hand the socket what c->out holds, in one send() unless
+ * the socket takes only part. 0 (all sent or the socket is full), or -1
+ * when the socket failed. An emptied buffer is released: idle
+ * connections hold none. */
+static int out_write(struct conn *c)
 {
-    c->flushing = 0;
-    if (c->dead)
-        return;
     while (c->out_off < c->out_len) {
         ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        if (w <= 0) {
-            transport_kill(c);
-            return;
-        }
+        if (w <= 0)
+            return -1;
         c->out_off += (size_t) w;
     }
-    int out_pending = c->out_off < c->out_len;
-    if (!out_pending && c->out) {
+    if (c->out_off == c->out_len && c->out) {
         free(c->out);
         c->out = NULL;
-        c->out_len = c->out_off = 0;
+        c->out_len = c->out_off = c->out_cap = 0;
     }
+    return 0;
+}
+
+/* conn_flush: write what is pending, then choose the fd interest. */
+static void conn_flush(struct conn *c)
+{
+    c->flushing = 0;
+    if (c->dead)
+        return;
+    /* What wslay holds (pongs, a close) joins the buffer first. */
+    if (c->state == CONN_OPEN && wsconn_write_wanted(c->ws) && wsconn_write(c->ws) != 0) {
+        transport_kill(c);
+        return;
+    }
+    if (out_write(c) != 0) {
+        transport_kill(c);
+        return;
+    }
+    int out_pending = c->out_off < c->out_len;
 
     switch (c->state) {
     case CONN_HTTP:
@@ -245,11 +324,7 @@ static void conn_flush(struct conn *c)
         set_interest(c, EV_WRITE);
         break;
     case CONN_OPEN:
-        if (!out_pending && wsconn_write_wanted(c->ws) && wsconn_write(c->ws) != 0) {
-            transport_kill(c);
-            return;
-        }
-        if (wsconn_finished(c->ws)) {
+        if (!out_pending && wsconn_finished(c->ws)) {
             transport_kill(c);
             return;
         }
@@ -384,6 +459,7 @@ void transport_http_reply(struct conn *c, int status, const char *extra, const c
     free(c->out);
     c->out = malloc(cap);
     c->out_off = 0;
+    c->out_cap = c->out ? cap : 0;
     c->out_len = c->out ? hs_format_response(c->out, cap, status, extra, ctype, body, body_len) : 0;
     c->state = CONN_REPLY;
     if (c->out_len == 0) {
@@ -447,21 +523,33 @@ static ssize_t sock_recv(void *arg, uint8_t *buf, size_t len)
         }
         return (ssize_t) n;
     }
+    /* A short read emptied the socket: the next recv() would only say
+     * EAGAIN, so say it without the call (select() reports what comes
+     * later). */
+    if (c->rx_drained) {
+        errno = EAGAIN;
+        return -1;
+    }
     ssize_t r;
     do
         r = recv(c->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
+    if (r > 0 && (size_t) r < len)
+        c->rx_drained = 1;
     return r;
 }
 
+/* sock_send: wslay's own frames (pongs, close) go into c->out like the
+ * text frames, after what is there already; the flush sends them. */
 static ssize_t sock_send(void *arg, const uint8_t *buf, size_t len, int more)
 {
     struct conn *c = arg;
-    ssize_t r;
-    do
-        r = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-    while (r < 0 && errno == EINTR);
-    return r;
+    (void) more;
+    if (out_append(c, buf, len) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return (ssize_t) len;
 }
 
 static void ws_text(void *arg, const char *text, size_t len)
@@ -501,7 +589,7 @@ int transport_upgrade(struct conn *c, int64_t user_id)
     free(c->out);
     c->ws = ws;
     c->out = out;
-    c->out_len = (size_t) n;
+    c->out_len = c->out_cap = (size_t) n;
     c->out_off = 0;
     c->state = CONN_OPEN;
     c->user_id = user_id;
@@ -536,8 +624,11 @@ static void conn_on_event(struct ev_loop *loop, int fd, void *data, int mask)
         if (c->state == CONN_HTTP) {
             http_read(c);
         } else if (c->state == CONN_OPEN) {
+            c->rx_drained = 0;
             if (wsconn_read(c->ws) != 0) {
-                wsconn_write(c->ws); /* best effort: a close frame wslay queued */
+                /* best effort: a close frame wslay queued */
+                if (wsconn_write(c->ws) == 0)
+                    out_write(c);
                 transport_kill(c);
                 return;
             }

@@ -2,7 +2,7 @@
  * transport.h - the relay's client sockets: a new one admitted within the
  * HTTP-stage bounds (admission.c; listener.c accepts it), the HTTP
  * request buffer and its answer, the WebSocket once upgraded (wsconn.c
- * over the socket, MSG_MORE for frame headers), output flushed before
+ * over the socket, its frames gathered per connection), output flushed before
  * sleeping, pings and the handshake, pong and close time-outs, and the
  * end of a connection. It knows nothing of the chat protocol: what comes
  * in goes up through transport_events.
@@ -24,7 +24,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define TRANSPORT_CLOSE_GRACE_MS 3000 /* after our close frame, before we drop the socket */
+#define TRANSPORT_CLOSE_GRACE_MS   3000 /* after our close frame, before we drop the socket */
+#define TRANSPORT_OUT_MIN          512  /* first size of a connection's output buffer */
+#define TRANSPORT_FRAME_HEADER_MAX 10   /* an unmasked frame header, 64-bit length */
 
 enum conn_state {
     CONN_HTTP,  /* reading the request */
@@ -59,13 +61,14 @@ struct conn {
     size_t in_len;
     size_t early_off; /* bytes of `in` past the request still to feed wslay */
     struct hs_request hs;
-    char *out; /* HTTP answer (or 101) being written */
-    size_t out_len, out_off;
-    int health_waiting; /* routes.c: /healthz checks outstanding */
-    int health_ok;      /* routes.c: which of them answered */
+    char *out;                        /* HTTP answer, or the 101 and then the WebSocket's frames */
+    size_t out_len, out_off, out_cap; /* out[out_off, out_len) is unsent */
+    int health_waiting;               /* routes.c: /healthz checks outstanding */
+    int health_ok;                    /* routes.c: which of them answered */
 
     /* WebSocket stage */
     struct wsconn *ws;
+    int rx_drained;          /* this read event's recv() came back short: no more now */
     int64_t user_id;         /* from the socket token, never from a frame */
     struct session *session; /* session.c's, set at open, freed in freeing */
 };
@@ -134,9 +137,16 @@ void transport_start(struct conn *c);
 /* transport_usable: c is open and not closing: frames sent now go out. */
 int transport_usable(const struct conn *c);
 
-/* transport_send: queue a text frame (copied); over max_outbuf_bytes the
- * conn is closed with 1008 instead. Ignored unless usable. */
+/* transport_send: queue a text frame (copied into c's output buffer,
+ * sent with the rest of it before the loop sleeps); over
+ * max_outbuf_bytes the conn is closed with 1008 instead. Ignored unless
+ * usable. */
 void transport_send(struct conn *c, const char *frame, size_t len);
+
+/* transport_frame_header: the header of an unmasked final text frame of
+ * len payload bytes into hdr (TRANSPORT_FRAME_HEADER_MAX bytes); returns
+ * its length (2, 4 or 10). */
+size_t transport_frame_header(uint8_t *hdr, size_t len);
 
 /* transport_send_owned: transport_send and free(frame); NULL (out of
  * memory) closes the conn with 1011. */

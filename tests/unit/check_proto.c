@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "media_id.h"
 #include "proto.h"
+#include "timefmt.h"
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -87,6 +88,15 @@ START_TEST(test_proto_refuses_invalid_utf8)
     expect_refused(
         "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\xc0\xaf\"}",
         ERR_INVALID, "bad_request");
+    /* Past a long ASCII start, in a field other than the message, and a
+     * sequence cut short by the end of a string. */
+    expect_refused(
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"abcdefghijklmnop\xe2\x82\","
+        "\"message\":\"ok\"}",
+        ERR_INVALID, "bad_request");
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
+                   "\"message\":\"abcdefghijklmnopqrstuvwx\xed\xa0\x80\"}",
+                   ERR_INVALID, "bad_request");
 }
 END_TEST
 
@@ -143,6 +153,15 @@ START_TEST(test_proto_text_limit_counts_code_points)
     proto_cmd_clear(&cmd);
     expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":"
                    "\"12345678901\"}",
+                   ERR_TOO_LARGE, "too_large");
+    /* ASCII first, then two-byte characters: 8 + 2 within 10, 9 + 2 not. */
+    ck_assert_int_eq(parse("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\","
+                           "\"message\":\"abcdefgh\xc3\xa9\xc3\xa9\"}",
+                           &cmd, &err),
+                     0);
+    proto_cmd_clear(&cmd);
+    expect_refused("{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":"
+                   "\"abcdefghi\xc3\xa9\xc3\xa9\"}",
                    ERR_TOO_LARGE, "too_large");
 }
 END_TEST
@@ -342,6 +361,170 @@ START_TEST(test_proto_server_frames)
 }
 END_TEST
 
+/* same_parse: proto_parse (with its plain-TEXT path) and proto_parse_tree
+ * answer text alike: result, command and error. */
+static void same_parse(const char *text, size_t len)
+{
+    struct proto_cmd a, b;
+    struct proto_error ea = {0}, eb = {0};
+    int ra = proto_parse(text, len, MAX_CHARS, key, &a, &ea);
+    int rb = proto_parse_tree(text, len, MAX_CHARS, key, &b, &eb);
+    ck_assert_msg(ra == rb, "%.*s: %d != %d", (int) len, text, ra, rb);
+    ck_assert_int_eq(a.kind, b.kind);
+    ck_assert_int_eq(a.room_id, b.room_id);
+    ck_assert_int_eq(a.since, b.since);
+    ck_assert_int_eq(a.seq, b.seq);
+    ck_assert_int_eq(a.has_user_id, b.has_user_id);
+    ck_assert_int_eq(a.user_id, b.user_id);
+    ck_assert_int_eq(a.type, b.type);
+    ck_assert_str_eq(a.client_msg_id, b.client_msg_id);
+    ck_assert_msg((a.message == NULL) == (b.message == NULL), "%.*s", (int) len, text);
+    if (a.message)
+        ck_assert_str_eq(a.message, b.message);
+    if (ra != 0) {
+        ck_assert_str_eq(ea.code, eb.code);
+        ck_assert_str_eq(ea.message, eb.message);
+    }
+    proto_cmd_clear(&a);
+    proto_cmd_clear(&b);
+}
+
+/* A plain TEXT is read without a cJSON tree: every frame below, and every
+ * cut and one-byte change of the plain ones, gets the same answer both
+ * ways. */
+START_TEST(test_proto_plain_text_path_matches_tree)
+{
+    static const char *frames[] = {
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c-1\",\"message\":\"hi\"}",
+        " {\"message\":\"h\xc3\xa9llo\",\"userId\":3,\"chatRoomId\":12,\"clientMsgId\":\"x\","
+        "\"chatType\":\"TEXT\",\"extra\":\"e\",\"n\":5,\"z\":null}\r\n",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"1234567890\","
+        "\"userId\":null}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":"
+        "\"12345678901\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"a\x7f\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":"
+        "\"0123456789012345678901234567890123456789012345678901234567890123\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":"
+        "\"01234567890123456789012345678901234567890123456789012345678901234\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":0,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":07,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7.0,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":9007199254740991,\"clientMsgId\":\"c\","
+        "\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":9007199254740992,\"clientMsgId\":\"c\","
+        "\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":\"7\",\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"chatRoomId\":8,\"clientMsgId\":\"c\","
+        "\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\\nb\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\\u0000\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\",\"o\":{}}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\"} x",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\","
+        "\"userId\":"
+        "\"3\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\","
+        "\"userId\":0}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"\xff\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"a\tb\"}",
+        "{\"chatType\":\"ENTER\",\"chatRoomId\":7}",
+        "{\"chatType\":\"text\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\"}",
+        "{\"chatType\":\"TEXT\",\"chatRoomId\":7,\"clientMsgId\":\"c\",\"message\":\"m\",\"t\":"
+        "true}",
+        "{}",
+        "",
+    };
+    static const char subst[] = {'"', '\\', '{',    '}',    ',',  ':',    ' ',    '0',
+                                 '9', 'n',  '\x7f', '\x01', '\0', '\xc3', '\xff', '-'};
+    char buf[512];
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        size_t len = strlen(frames[i]);
+        same_parse(frames[i], len);
+        for (size_t cut = 0; cut < len; cut++)
+            same_parse(frames[i], cut);
+        ck_assert_uint_lt(len, sizeof buf);
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof subst; k++) {
+                memcpy(buf, frames[i], len);
+                buf[at] = subst[k];
+                same_parse(buf, len);
+            }
+    }
+}
+END_TEST
+
+/* tree_text: what cJSON prints for the ACK or TEXT MESSAGE of m, the way
+ * they were built before they were written directly. */
+static char *tree_text(const struct chat_message *m, int ack)
+{
+    char ts[TIMEFMT_RFC3339_LEN];
+    cJSON *o = cJSON_CreateObject();
+    if (ack) {
+        cJSON_AddStringToObject(o, "type", "ACK");
+        cJSON_AddStringToObject(o, "clientMsgId", m->client_msg_id);
+        cJSON_AddStringToObject(o, "id", m->id);
+        cJSON_AddNumberToObject(o, "seq", (double) m->seq);
+        cJSON_AddStringToObject(o, "createdAt", timefmt_rfc3339(ts, m->created_at_ms));
+    } else {
+        cJSON_AddStringToObject(o, "type", "MESSAGE");
+        cJSON_AddItemToObject(o, "chatMessage", chat_message_to_json(m));
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* ACK and a TEXT's MESSAGE are written without cJSON: the same text as
+ * cJSON's, escapes of quotes, backslashes and control bytes included, and
+ * UTF-8 passed through. */
+START_TEST(test_proto_direct_frames_match_cjson)
+{
+    static const char *texts[] = {"hello",
+                                  "",
+                                  "quote \" back \\ slash",
+                                  "tab\tnl\ncr\rbs\bff\f",
+                                  "\x01\x1f\x7f ctl",
+                                  "caf\xc3\xa9 \xf0\x9f\x98\x80",
+                                  "</script>/"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct chat_message m = {.id = "0123456789abcdef01234567",
+                                 .room_id = 9007199254740991LL - (int64_t) i,
+                                 .seq = 2147483648LL + (int64_t) i,
+                                 .sender_id = 3,
+                                 .type = CHAT_TEXT,
+                                 .message = (char *) texts[i],
+                                 .client_msg_id = (char *) texts[(i + 2) % 7],
+                                 .created_at_ms = 1800000000123LL};
+        for (int ack = 0; ack < 2; ack++) {
+            char *want = tree_text(&m, ack);
+            char *got =
+                ack ? proto_ack(m.client_msg_id, m.id, m.seq, m.created_at_ms) : proto_message(&m);
+            /* Big ids: cJSON may print 1e+15 style, so compare parsed. */
+            cJSON *a = cJSON_Parse(want), *b = cJSON_Parse(got);
+            ck_assert_msg(cJSON_Compare(a, b, 1), "%s\n!=\n%s", got, want);
+            cJSON_Delete(a);
+            cJSON_Delete(b);
+            free(want);
+            free(got);
+        }
+        /* Ids cJSON prints as plain integers: byte for byte the same. */
+        m.room_id = 42;
+        m.seq = 7;
+        for (int ack = 0; ack < 2; ack++) {
+            char *want = tree_text(&m, ack);
+            char *got =
+                ack ? proto_ack(m.client_msg_id, m.id, m.seq, m.created_at_ms) : proto_message(&m);
+            ck_assert_str_eq(got, want);
+            free(want);
+            free(got);
+        }
+    }
+}
+END_TEST
+
 /* A media message passes only with an id made for its room and facts. */
 START_TEST(test_proto_media_bound_to_room_and_facts)
 {
@@ -410,6 +593,8 @@ Suite *proto_suite(void)
     tcase_add_test(tc, test_proto_trailing_bytes);
     tcase_add_test(tc, test_proto_escaped_backslash_is_not_nul);
     tcase_add_test(tc, test_proto_server_frames);
+    tcase_add_test(tc, test_proto_direct_frames_match_cjson);
+    tcase_add_test(tc, test_proto_plain_text_path_matches_tree);
     suite_add_tcase(s, tc);
     return s;
 }

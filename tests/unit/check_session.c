@@ -278,20 +278,29 @@ static void say(struct client *cl, const char *json)
     pump();
 }
 
-/* next: the client's next frame as JSON (cJSON_Delete it), NULL if none. */
-static cJSON *next(struct client *cl)
+/* raw_frame: the client's next frame of any kind (ws_frame_free it); 0
+ * when one was decoded, -1 when none is complete. */
+static int raw_frame(struct client *cl, struct ws_frame *f)
 {
     ssize_t n;
     while (cl->len < sizeof cl->buf &&
            (n = read(cl->fd, cl->buf + cl->len, sizeof cl->buf - cl->len)) > 0)
         cl->len += (size_t) n;
-    struct ws_frame f;
-    long used = ws_frame_decode(cl->buf, cl->len, sizeof cl->buf, &f);
+    long used = ws_frame_decode(cl->buf, cl->len, sizeof cl->buf, f);
     ck_assert_int_ge(used, 0);
     if (used == 0)
-        return NULL;
+        return -1;
     memmove(cl->buf, cl->buf + used, cl->len - (size_t) used);
     cl->len -= (size_t) used;
+    return 0;
+}
+
+/* next: the client's next frame as JSON (cJSON_Delete it), NULL if none. */
+static cJSON *next(struct client *cl)
+{
+    struct ws_frame f;
+    if (raw_frame(cl, &f) != 0)
+        return NULL;
     ck_assert_int_eq(f.opcode, WS_OP_TEXT);
     cJSON *o = cJSON_Parse((const char *) f.payload);
     ws_frame_free(&f);
@@ -547,6 +556,121 @@ START_TEST(test_session_replay_merges_live)
 }
 END_TEST
 
+/* ------------------------------------------- the connection's output */
+
+/* numbered: a frame {"n":i,"pad":"xx..."} of about size bytes in buf. */
+static size_t numbered(char *buf, size_t cap, int i, size_t size)
+{
+    int head = snprintf(buf, cap, "{\"n\":%d,\"pad\":\"", i);
+    size_t pad = size > (size_t) head + 2 ? size - (size_t) head - 2 : 0;
+    ck_assert_uint_lt((size_t) head + pad + 3, cap);
+    memset(buf + head, 'x', pad);
+    memcpy(buf + (size_t) head + pad, "\"}", 3);
+    return (size_t) head + pad + 2;
+}
+
+/* Frames queued in one pass, of every header size, reach the client whole
+ * and in the order they were queued. */
+START_TEST(test_transport_frames_of_a_pass_in_order)
+{
+    static const size_t sizes[] = {20, 125, 126, 127, 300, 65535 - 1000, 4000, 30};
+    static char frame[65536];
+    struct client a;
+    client_open(&a, 1);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t len = numbered(frame, sizeof frame, (int) i, sizes[i]);
+            transport_send(a.c, frame, len);
+        }
+        pump();
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            struct ws_frame f;
+            for (int tries = 0; tries < 100 && raw_frame(&a, &f) != 0; tries++)
+                pump(); /* the big one may need several sends */
+            ck_assert_int_eq(f.opcode, WS_OP_TEXT);
+            ck_assert_int_eq(f.fin, 1);
+            cJSON *o = cJSON_Parse((const char *) f.payload);
+            ck_assert_ptr_nonnull(o);
+            ck_assert_int_eq((int) num_of(o, "n"), (int) i);
+            ck_assert_uint_eq(f.len, numbered(frame, sizeof frame, (int) i, sizes[i]));
+            cJSON_Delete(o);
+            ws_frame_free(&f);
+        }
+        expect_nothing(&a);
+    }
+    /* A sent buffer is released: an idle connection holds none. */
+    ck_assert_ptr_null(a.c->out);
+    client_close(&a);
+}
+END_TEST
+
+/* The header of each payload length: 7 bits, 16 bits, 64 bits. */
+START_TEST(test_transport_frame_header_lengths)
+{
+    uint8_t hdr[TRANSPORT_FRAME_HEADER_MAX];
+    ck_assert_uint_eq(transport_frame_header(hdr, 125), 2);
+    ck_assert(hdr[0] == 0x81 && hdr[1] == 125);
+    ck_assert_uint_eq(transport_frame_header(hdr, 126), 4);
+    ck_assert(hdr[1] == 126 && hdr[2] == 0 && hdr[3] == 126);
+    ck_assert_uint_eq(transport_frame_header(hdr, 65535), 4);
+    ck_assert(hdr[2] == 0xff && hdr[3] == 0xff);
+    ck_assert_uint_eq(transport_frame_header(hdr, 65536), 10);
+    static const uint8_t want[] = {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0};
+    ck_assert(memcmp(hdr, want, sizeof want) == 0);
+}
+END_TEST
+
+/* A client that does not read is closed with 1008 once its unsent output
+ * would pass max_outbuf_bytes; what was queued before still arrives, in
+ * order, then the close frame; nothing is queued after it. */
+START_TEST(test_transport_slow_consumer_closed_in_order)
+{
+    h.cfg.max_outbuf_bytes = 16384;
+    struct client a;
+    client_open(&a, 1);
+    int small = 4096;
+    setsockopt(a.c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(a.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    char frame[1024];
+    int sent = 0;
+    while (sent < 10000 && h.metrics.refusals[REFUSE_SLOW_CONSUMER] == 0) {
+        transport_send(a.c, frame, numbered(frame, sizeof frame, sent, 1000));
+        sent++;
+        if (sent % 8 == 0)
+            pump();
+    }
+    ck_assert_uint_eq(h.metrics.refusals[REFUSE_SLOW_CONSUMER], 1);
+    ck_assert(!transport_usable(a.c));
+    transport_send(a.c, "{\"n\":-1}", 8); /* ignored: the connection is closing */
+    pump();
+
+    int want = 0, closed = 0;
+    for (int tries = 0; tries < 10000 && !closed; tries++) {
+        struct ws_frame f;
+        if (raw_frame(&a, &f) != 0) {
+            pump();
+            continue;
+        }
+        if (f.opcode == WS_OP_CLOSE) {
+            ck_assert_int_eq(f.close_code, 1008);
+            closed = 1;
+        } else {
+            ck_assert_int_eq(f.opcode, WS_OP_TEXT);
+            cJSON *o = cJSON_Parse((const char *) f.payload);
+            ck_assert_int_eq((int) num_of(o, "n"), want);
+            want++;
+            cJSON_Delete(o);
+        }
+        ws_frame_free(&f);
+    }
+    ck_assert_msg(closed, "no close frame after %d of %d frames", want, sent);
+    /* Every frame before the one that passed the limit arrived. */
+    ck_assert_int_eq(want, sent - 1);
+    client_close(&a);
+    pump();
+}
+END_TEST
+
 Suite *session_suite(void)
 {
     Suite *s = suite_create("session");
@@ -560,6 +684,9 @@ Suite *session_suite(void)
     tcase_add_test(tc, test_session_cancelled_batch_is_error);
     tcase_add_test(tc, test_session_leave);
     tcase_add_test(tc, test_session_replay_merges_live);
+    tcase_add_test(tc, test_transport_frames_of_a_pass_in_order);
+    tcase_add_test(tc, test_transport_frame_header_lengths);
+    tcase_add_test(tc, test_transport_slow_consumer_closed_in_order);
     suite_add_tcase(s, tc);
     return s;
 }
