@@ -3,8 +3,8 @@
  *
  * The recv/send callbacks translate the pluggable I/O's errno into wslay's
  * vocabulary: EAGAIN -> WSLAY_ERR_WOULDBLOCK (try later), anything else
- * -> WSLAY_ERR_CALLBACK_FAILURE (connection over). One context per
- * connection; hot path of every frame in and out.
+ * -> WSLAY_ERR_CALLBACK_FAILURE (connection over). At most one context
+ * per connection; hot path of every frame in and out.
  *
  * Every byte read also passes a small frame-header scanner before wslay
  * sees it. wslay's frame layer turns some protocol errors into a failed
@@ -13,6 +13,19 @@
  * errors and counts pings, and on a violation hands wslay only the bytes
  * before the offending header byte (so wslay never sees that frame), after
  * which wsconn_read queues the close with the right code.
+ *
+ * An idle connection holds no wslay context (about 9 KiB of buffers each,
+ * most of what an idle connection cost). The context is made when bytes
+ * arrive or a frame must be queued, and freed again as soon as it holds
+ * nothing a later frame depends on: the scanner is between frames, no
+ * fragmented data message is half received, nothing is queued or half
+ * sent, and no close has been queued, sent or received. At that point
+ * wslay's own state is what a fresh context starts with: its recv loop
+ * reads until the socket would block, so every byte it was given has been
+ * parsed (the scanner saw the same bytes, all of them whole frames), each
+ * finished message resets its input record, and a fully sent frame leaves
+ * its output idle. What lives longer than a context is wsconn's: the ping
+ * rate limit, the close code, the scanner and the fragment flag.
  */
 #include "wsconn.h"
 #include "errors.h"
@@ -25,7 +38,7 @@
 #include <wslay/wslay.h>
 
 struct wsconn {
-    wslay_event_context_ptr ctx;
+    wslay_event_context_ptr ctx; /* NULL while idle (see above) */
     const struct wsconn_io *io;
     void *io_arg;
     const struct wsconn_events *ev;
@@ -41,6 +54,9 @@ struct wsconn {
     uint8_t ext;   /* extended length bytes: 0, 2 or 8 */
     uint64_t len;  /* payload length from the header */
     uint64_t left; /* payload bytes still to pass */
+    size_t max_msg;
+    uint8_t frag; /* a data frame without FIN was seen, its message not finished */
+    uint8_t busy; /* inside a wslay call: the context must stay */
 };
 
 static int64_t now_ms(const struct wsconn *wc)
@@ -83,6 +99,10 @@ static uint16_t scan_header_byte(struct wsconn *wc, uint8_t byte)
     if (wc->have >= 2 && wc->have == wc->need) {
         if (op == WSLAY_PING && !ratelimit_take(&wc->pings, now_ms(wc)))
             return violate(wc, WSLAY_CODE_POLICY_VIOLATION, "too many pings");
+        /* Control frames may come between fragments and change nothing;
+         * a data frame out of sequence makes wslay close anyway. */
+        if (!(op & 0x8))
+            wc->frag = (wc->hdr[0] & 0x80) == 0;
         wc->left = wc->len;
         wc->have = 0;
         wc->need = 2;
@@ -175,14 +195,50 @@ static void cb_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     }
 }
 
+static const struct wslay_event_callbacks callbacks = {
+    .recv_callback = cb_recv,
+    .send_callback = cb_send,
+    .on_msg_recv_callback = cb_msg,
+};
+
+/* ctx_get: the wslay context, made now if the connection was idle.
+ * Returns 0 or ERR_NOMEM. */
+static int ctx_get(struct wsconn *wc)
+{
+    if (wc->ctx)
+        return 0;
+    if (wslay_event_context_server_init(&wc->ctx, &callbacks, wc) != 0) {
+        wc->ctx = NULL;
+        return ERR_NOMEM;
+    }
+    wslay_event_config_set_max_recv_msg_length(wc->ctx, wc->max_msg);
+    /* No extension is negotiated, so any RSV bit is a protocol error (wslay's default). */
+    return 0;
+}
+
+/* quiescent: the context holds nothing a later frame depends on. */
+static int quiescent(const struct wsconn *wc)
+{
+    wslay_event_context_ptr ctx = wc->ctx;
+    return !wc->busy && wc->close_code == 0 && wc->violation == 0 && wc->have == 0 &&
+           wc->left == 0 && !wc->frag && wslay_event_get_read_enabled(ctx) &&
+           wslay_event_get_write_enabled(ctx) && !wslay_event_want_write(ctx) &&
+           wslay_event_get_queued_msg_count(ctx) == 0 && !wslay_event_get_close_received(ctx) &&
+           !wslay_event_get_close_sent(ctx);
+}
+
+/* release_if_idle: free the context once the connection is quiescent. */
+static void release_if_idle(struct wsconn *wc)
+{
+    if (wc->ctx && quiescent(wc)) {
+        wslay_event_context_free(wc->ctx);
+        wc->ctx = NULL;
+    }
+}
+
 struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg, const struct wsconn_events *ev,
                           void *ev_arg, size_t max_msg)
 {
-    static const struct wslay_event_callbacks callbacks = {
-        .recv_callback = cb_recv,
-        .send_callback = cb_send,
-        .on_msg_recv_callback = cb_msg,
-    };
     struct wsconn *wc = calloc(1, sizeof *wc);
     if (!wc)
         return NULL;
@@ -190,14 +246,9 @@ struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg, const struct
     wc->io_arg = io_arg;
     wc->ev = ev;
     wc->ev_arg = ev_arg;
+    wc->max_msg = max_msg;
     wc->need = 2;
     ratelimit_init(&wc->pings, WSCONN_PING_RATE, WSCONN_PING_BURST, now_ms(wc));
-    if (wslay_event_context_server_init(&wc->ctx, &callbacks, wc) != 0) {
-        free(wc);
-        return NULL;
-    }
-    wslay_event_config_set_max_recv_msg_length(wc->ctx, max_msg);
-    /* No extension is negotiated, so any RSV bit is a protocol error (wslay's default). */
     return wc;
 }
 
@@ -209,27 +260,52 @@ void wsconn_free(struct wsconn *wc)
     free(wc);
 }
 
+int wsconn_has_context(const struct wsconn *wc)
+{
+    return wc->ctx != NULL;
+}
+
 int wsconn_read(struct wsconn *wc)
 {
+    if (ctx_get(wc) != 0)
+        return ERR_NOMEM;
+    wc->busy = 1;
     int r = wslay_event_recv(wc->ctx);
+    wc->busy = 0;
+    if (r != 0)
+        return ERR_IO;
     /* The scanner stopped the input: unless wslay closed on something
      * earlier in the same bytes, queue the close it called for. */
-    if (r == 0 && wc->violation && wslay_event_get_read_enabled(wc->ctx))
+    if (wc->violation && wslay_event_get_read_enabled(wc->ctx))
         return wsconn_close(wc, wc->violation, wc->violation_reason) == 0 ? 0 : ERR_IO;
-    return r == 0 ? 0 : ERR_IO;
+    release_if_idle(wc);
+    return 0;
 }
 
 int wsconn_write(struct wsconn *wc)
 {
-    return wslay_event_send(wc->ctx) == 0 ? 0 : ERR_IO;
+    if (!wc->ctx)
+        return 0; /* idle: nothing is queued */
+    wc->busy = 1;
+    int r = wslay_event_send(wc->ctx);
+    wc->busy = 0;
+    if (r != 0)
+        return ERR_IO;
+    release_if_idle(wc);
+    return 0;
 }
 
 static int queue(struct wsconn *wc, uint8_t opcode, const void *data, size_t len)
 {
+    if (wc->close_code != 0)
+        return ERR_IO;
+    if (ctx_get(wc) != 0)
+        return ERR_NOMEM;
     struct wslay_event_msg msg = {opcode, data, len};
     int r = wslay_event_queue_msg(wc->ctx, &msg);
     if (r == 0)
         return 0;
+    release_if_idle(wc); /* nothing was queued */
     return r == WSLAY_ERR_NOMEM ? ERR_NOMEM : ERR_IO;
 }
 
@@ -245,8 +321,10 @@ int wsconn_ping(struct wsconn *wc)
 
 int wsconn_close(struct wsconn *wc, uint16_t code, const char *reason)
 {
-    if (wc->close_code != 0 || wslay_event_get_close_sent(wc->ctx))
+    if (wc->close_code != 0 || (wc->ctx && wslay_event_get_close_sent(wc->ctx)))
         return 0;
+    if (ctx_get(wc) != 0)
+        return ERR_NOMEM;
     wc->close_code = code;
     size_t rlen = reason ? strnlen(reason, 122) : 0;
     int r = wslay_event_queue_close(wc->ctx, code, (const uint8_t *) reason, rlen);
@@ -256,33 +334,39 @@ int wsconn_close(struct wsconn *wc, uint16_t code, const char *reason)
 
 size_t wsconn_queued_bytes(const struct wsconn *wc)
 {
+    if (!wc->ctx)
+        return 0;
     return wslay_event_get_queued_msg_length(wc->ctx) +
            wslay_event_get_queued_msg_count(wc->ctx) * WSCONN_FRAME_COST;
 }
 
+/* Without a context the connection is idle: open both ways, nothing queued. */
+
 int wsconn_closing(const struct wsconn *wc)
 {
-    return wc->close_code != 0 || !wslay_event_get_read_enabled(wc->ctx);
+    return wc->close_code != 0 || (wc->ctx && !wslay_event_get_read_enabled(wc->ctx));
 }
 
 int wsconn_read_wanted(const struct wsconn *wc)
 {
-    return wslay_event_want_read(wc->ctx);
+    return !wc->ctx || wslay_event_want_read(wc->ctx);
 }
 
 int wsconn_write_wanted(const struct wsconn *wc)
 {
-    return wslay_event_want_write(wc->ctx);
+    return wc->ctx && wslay_event_want_write(wc->ctx);
 }
 
 int wsconn_finished(const struct wsconn *wc)
 {
-    return !wslay_event_want_read(wc->ctx) && !wslay_event_want_write(wc->ctx);
+    return wc->ctx && !wslay_event_want_read(wc->ctx) && !wslay_event_want_write(wc->ctx);
 }
 
 uint16_t wsconn_close_code(const struct wsconn *wc)
 {
     if (wc->close_code)
         return wc->close_code;
-    return wslay_event_get_close_sent(wc->ctx) ? wslay_event_get_status_code_sent(wc->ctx) : 0;
+    if (wc->ctx && wslay_event_get_close_sent(wc->ctx))
+        return wslay_event_get_status_code_sent(wc->ctx);
+    return 0;
 }

@@ -4,7 +4,9 @@
  * text delivery across split reads and fragments, the frame policy
  * (binary 1003, unmasked 1002, invalid UTF-8 1007, too big 1009, the
  * frame-layer errors wslay itself would close without a code: 1002),
- * pings and their rate limit (1008), closes, and writes that hit EAGAIN.
+ * pings and their rate limit (1008), closes, and writes that hit EAGAIN;
+ * and that an idle connection holds no wslay context, made again for the
+ * next frame in or out with nothing lost in between.
  */
 #include "errors.h"
 #include "ws_client.h"
@@ -18,12 +20,14 @@
 struct script {
     uint8_t in[1 << 17];
     size_t in_len, in_off;
-    size_t chunk;          /* bytes per recv call (0: all available) */
-    int eof;               /* after the input: end of stream instead of EAGAIN */
+    size_t limit; /* bytes of `in` the peer has sent so far (0: all) */
+    size_t chunk; /* bytes per recv call (0: all available) */
+    int eof;      /* after the input: end of stream instead of EAGAIN */
     uint8_t out[1 << 17];
     size_t out_len;
-    size_t send_budget;    /* bytes send() accepts before EAGAIN (SIZE_MAX: all) */
+    size_t send_budget; /* bytes send() accepts before EAGAIN (SIZE_MAX: all) */
     char texts[8][512];
+    size_t lens[8]; /* their whole lengths */
     size_t ntexts;
     int alive;
     int64_t now_ms; /* the fake clock */
@@ -32,13 +36,14 @@ struct script {
 static ssize_t fake_recv(void *arg, uint8_t *buf, size_t len)
 {
     struct script *s = arg;
-    if (s->in_off == s->in_len) {
-        if (s->eof)
+    size_t end = s->limit ? s->limit : s->in_len;
+    if (s->in_off == end) {
+        if (s->eof && end == s->in_len)
             return 0;
         errno = EAGAIN;
         return -1;
     }
-    size_t n = s->in_len - s->in_off;
+    size_t n = end - s->in_off;
     if (s->chunk && n > s->chunk)
         n = s->chunk;
     if (n > len)
@@ -68,6 +73,7 @@ static void on_text(void *arg, const char *text, size_t len)
 {
     struct script *s = arg;
     ck_assert_uint_lt(s->ntexts, 8);
+    s->lens[s->ntexts] = len;
     if (len >= sizeof s->texts[0])
         len = sizeof s->texts[0] - 1; /* long ones are only counted */
     memcpy(s->texts[s->ntexts], text, len);
@@ -204,8 +210,8 @@ END_TEST
 
 START_TEST(test_wsconn_bad_opcode_closes_1002)
 {
-    expect_violation(0x3, 0, "x", 1, 1002);                 /* reserved opcode */
-    expect_violation(WS_OP_CONT, 0, "x", 1, 1002);          /* continuation of nothing */
+    expect_violation(0x3, 0, "x", 1, 1002);        /* reserved opcode */
+    expect_violation(WS_OP_CONT, 0, "x", 1, 1002); /* continuation of nothing */
 }
 END_TEST
 
@@ -429,6 +435,444 @@ START_TEST(test_wsconn_close_stops_sending_and_reading)
 }
 END_TEST
 
+/* ------------------------------------------------ idle: no wslay context */
+
+/* read_and_flush: what the relay does when the socket is readable: read,
+ * then write what that queued (pongs). */
+static void read_and_flush(struct wsconn *wc)
+{
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+}
+
+START_TEST(test_wsconn_idle_holds_no_context)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_int_eq(wsconn_read_wanted(wc), 1);
+    ck_assert_int_eq(wsconn_write_wanted(wc), 0);
+    ck_assert_int_eq(wsconn_finished(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 0);
+    ck_assert_int_eq(wsconn_close_code(wc), 0);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 0);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_int_eq(wsconn_read(wc), 0); /* a wake-up with nothing to read */
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    add_frame(s, WS_OP_TEXT, 0, "one", 3);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 1);
+    ck_assert_str_eq(s->texts[0], "one");
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_int_eq(wsconn_send_text(wc, "ack", 3), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    ck_assert_int_eq(wsconn_write_wanted(wc), 1);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_int_eq(wsconn_read_wanted(wc), 1);
+    ck_assert_int_eq(wsconn_write_wanted(wc), 0);
+    /* Half a frame header holds it; the rest of the frame gives it back. */
+    add_frame(s, WS_OP_TEXT, 0, "two", 3);
+    s->limit = s->in_len - 8;
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    s->limit = 0;
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 2);
+    ck_assert_str_eq(s->texts[1], "two");
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_TEXT);
+    ck_assert_str_eq((char *) f.payload, "ack");
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* split_stream: three texts (one with a 16-bit length), a ping and a pong;
+ * ends[] gets where each frame ends. Returns the number of frames. */
+static size_t split_stream(struct script *s, size_t ends[5], char big[300])
+{
+    memset(big, 'b', 300);
+    big[0] = '<';
+    big[299] = '>';
+    add_frame(s, WS_OP_TEXT, 0, "{\"type\":\"TEXT\"}", 15);
+    ends[0] = s->in_len;
+    add_frame(s, WS_OP_PING, 0, "p", 1);
+    ends[1] = s->in_len;
+    add_frame(s, WS_OP_TEXT, 0, big, 300);
+    ends[2] = s->in_len;
+    add_frame(s, WS_OP_PONG, 0, "", 0);
+    ends[3] = s->in_len;
+    add_frame(s, WS_OP_TEXT, 0, "end", 3);
+    ends[4] = s->in_len;
+    return 5;
+}
+
+static int at_frame_end(const size_t *ends, size_t n, size_t k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ends[i] == k)
+            return 1;
+    return 0;
+}
+
+static void check_split_result(struct script *s, struct wsconn *wc, const char *big)
+{
+    ck_assert_uint_eq(s->ntexts, 3);
+    ck_assert_str_eq(s->texts[0], "{\"type\":\"TEXT\"}");
+    ck_assert_uint_eq(s->lens[1], 300);
+    ck_assert_int_eq(memcmp(s->texts[1], big, 300), 0);
+    ck_assert_str_eq(s->texts[2], "end");
+    ck_assert_int_eq(s->alive, 5);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PONG);
+    ck_assert_str_eq((char *) f.payload, "p");
+    ws_frame_free(&f);
+    ck_assert_int_eq(wsconn_closing(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+}
+
+/* The bytes cut at every point, the connection idle in between: the
+ * context is held exactly while a frame is cut, and every message and the
+ * pong come out whole. */
+START_TEST(test_wsconn_split_at_every_byte_with_release)
+{
+    char big[300];
+    size_t ends[5], total;
+    {
+        struct script *s = script_new();
+        total = (split_stream(s, ends, big), s->in_len);
+        free(s);
+    }
+    for (size_t k = 1; k < total; k++) {
+        struct script *s = script_new();
+        struct wsconn *wc = wsconn_new(&io, s, &events, s, 1 << 20);
+        split_stream(s, ends, big);
+        s->limit = k;
+        read_and_flush(wc);
+        ck_assert_msg(wsconn_has_context(wc) == !at_frame_end(ends, 5, k), "cut at %zu: context %d",
+                      k, wsconn_has_context(wc));
+        s->limit = 0;
+        read_and_flush(wc);
+        check_split_result(s, wc, big);
+        wsconn_free(wc);
+        free(s);
+    }
+    /* And one byte at a time on one connection. */
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1 << 20);
+    split_stream(s, ends, big);
+    for (size_t k = 1; k <= total; k++) {
+        s->limit = k;
+        read_and_flush(wc);
+        ck_assert_msg(wsconn_has_context(wc) == !at_frame_end(ends, 5, k), "byte %zu: context %d",
+                      k, wsconn_has_context(wc));
+    }
+    check_split_result(s, wc, big);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* A fragmented message keeps the context across idle gaps (wslay holds
+ * its first part), control frames between its fragments included; a
+ * character cut between fragments still decodes. */
+START_TEST(test_wsconn_fragments_across_idle_gaps)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    add_frame(s, WS_OP_TEXT, WS_FRAME_NO_FIN, "caf\xc3", 4);
+    read_and_flush(wc);
+    ck_assert_uint_eq(s->ntexts, 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    add_frame(s, WS_OP_PING, 0, "x", 1);
+    read_and_flush(wc);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PONG);
+    ck_assert_str_eq((char *) f.payload, "x");
+    ws_frame_free(&f);
+    add_frame(s, WS_OP_CONT, WS_FRAME_NO_FIN, "\xa9 ", 2);
+    read_and_flush(wc);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    add_frame(s, WS_OP_CONT, 0, "ok", 2);
+    read_and_flush(wc);
+    ck_assert_uint_eq(s->ntexts, 1);
+    ck_assert_str_eq(s->texts[0], "caf\xc3\xa9 ok");
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    /* The next fragmented message, after the release, with an invalid
+     * sequence cut between its fragments: 1007. */
+    add_frame(s, WS_OP_TEXT, WS_FRAME_NO_FIN, "a\xc3", 2);
+    read_and_flush(wc);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    add_frame(s, WS_OP_CONT, 0, "(", 1);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 1);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    out_frame(s, 1, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert_int_eq(f.close_code, 1007);
+    ws_frame_free(&f);
+    ck_assert_int_eq(wsconn_finished(wc), 1);
+    ck_assert_uint_eq(s->ntexts, 1);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* After a release: a ping is answered, a pong is a sign of life, the
+ * peer's close is echoed; and a close of ours keeps the context to the end. */
+START_TEST(test_wsconn_ping_and_close_after_release)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    add_frame(s, WS_OP_TEXT, 0, "hi", 2);
+    read_and_flush(wc);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    add_frame(s, WS_OP_PING, 0, "k", 1);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 1); /* the pong is queued */
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 1 + WSCONN_FRAME_COST);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    add_frame(s, WS_OP_PONG, 0, "", 0);
+    read_and_flush(wc);
+    ck_assert_int_eq(s->alive, 3);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    add_frame(s, WS_OP_CLOSE, 0, "\x03\xe8", 2);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 1);
+    ck_assert_int_eq(wsconn_read_wanted(wc), 0);
+    ck_assert_int_eq(wsconn_send_text(wc, "late", 4), ERR_IO);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_finished(wc), 1);
+    ck_assert_int_eq(wsconn_close_code(wc), 1000);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PONG);
+    ws_frame_free(&f);
+    out_frame(s, 1, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert_int_eq(f.close_code, 1000);
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+
+    /* Our close on an idle connection, the server's keepalive ping first. */
+    s = script_new();
+    wc = wsconn_new(&io, s, &events, s, 1024);
+    ck_assert_int_eq(wsconn_ping(wc), 0);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_int_eq(wsconn_close(wc, 1001, "going away"), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 1);
+    ck_assert_int_eq(wsconn_read_wanted(wc), 0);
+    ck_assert_int_eq(wsconn_close(wc, 1011, "again"), 0); /* a no-op */
+    ck_assert_int_eq(wsconn_ping(wc), ERR_IO);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_finished(wc), 1);
+    ck_assert_int_eq(wsconn_has_context(wc), 1); /* closed: kept to the end */
+    ck_assert_int_eq(wsconn_close_code(wc), 1001);
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PING);
+    ws_frame_free(&f);
+    out_frame(s, 1, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert_int_eq(f.close_code, 1001);
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* Output queued on an idle connection to a socket that is full: the
+ * context stays until the last byte is out; reading meanwhile is fine. */
+START_TEST(test_wsconn_output_queued_while_idle)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    s->send_budget = 0;
+    ck_assert_int_eq(wsconn_send_text(wc, "{\"type\":\"MESSAGE\"}", 18), 0);
+    ck_assert_int_eq(wsconn_ping(wc), 0);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 18 + 2 * WSCONN_FRAME_COST);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    ck_assert_int_eq(wsconn_write_wanted(wc), 1);
+    add_frame(s, WS_OP_TEXT, 0, "in", 2);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_uint_eq(s->ntexts, 1);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    int rounds = 0;
+    while (wsconn_write_wanted(wc)) {
+        s->send_budget = 5;
+        ck_assert_int_eq(wsconn_write(wc), 0);
+        ck_assert_int_eq(wsconn_has_context(wc), wsconn_write_wanted(wc));
+        ck_assert_int_lt(++rounds, 100);
+    }
+    ck_assert_int_gt(rounds, 3);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 0);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PING);
+    ws_frame_free(&f);
+    out_frame(s, 1, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_TEXT);
+    ck_assert_str_eq((char *) f.payload, "{\"type\":\"MESSAGE\"}");
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* Messages bigger than wslay's 4 KiB input buffer, in and out, a piece
+ * per read or write, with idle before and after. */
+START_TEST(test_wsconn_large_message_across_reads)
+{
+    enum { BIG = 10000 };
+    static char big[BIG];
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (char) ('a' + i % 26);
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1 << 20);
+    add_frame(s, WS_OP_TEXT, 0, big, BIG);
+    add_frame(s, WS_OP_TEXT, 0, "next", 4);
+    size_t total = s->in_len;
+    for (size_t k = 1000; k < total; k += 1000) {
+        s->limit = k;
+        read_and_flush(wc);
+        ck_assert_int_eq(wsconn_has_context(wc), 1);
+        ck_assert_uint_eq(s->ntexts, 0);
+    }
+    s->limit = 0;
+    read_and_flush(wc);
+    ck_assert_uint_eq(s->ntexts, 2);
+    ck_assert_uint_eq(s->lens[0], BIG);
+    ck_assert_int_eq(memcmp(s->texts[0], big, sizeof s->texts[0] - 1), 0);
+    ck_assert_str_eq(s->texts[1], "next");
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+
+    s->send_budget = 0;
+    ck_assert_int_eq(wsconn_send_text(wc, big, BIG), 0);
+    int rounds = 0;
+    while (wsconn_write_wanted(wc)) {
+        s->send_budget = 3000;
+        ck_assert_int_eq(wsconn_write(wc), 0);
+        ck_assert_int_lt(++rounds, 100);
+    }
+    ck_assert_int_ge(rounds, 4);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    struct ws_frame f;
+    out_frame(s, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_TEXT);
+    ck_assert_uint_eq(f.len, BIG);
+    ck_assert_int_eq(memcmp(f.payload, big, BIG), 0);
+    ws_frame_free(&f);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
+/* expect_violation_after_idle: a message, the connection idle, then the
+ * bad frame (made by add): it closes with `code` and nothing after it is
+ * delivered. */
+static void expect_violation_after_idle(void (*add)(struct script *), size_t max_msg, uint16_t code)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, max_msg);
+    add_frame(s, WS_OP_TEXT, 0, "before", 6);
+    read_and_flush(wc);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    add(s);
+    add_frame(s, WS_OP_TEXT, 0, "after", 5);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 1);
+    ck_assert_uint_eq(s->ntexts, 1);
+    ck_assert_int_eq(wsconn_read_wanted(wc), 0);
+    expect_close(s, wc, code);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    wsconn_free(wc);
+    free(s);
+}
+
+static void add_binary(struct script *s)
+{
+    add_frame(s, WS_OP_BINARY, 0, "\x00\x01", 2);
+}
+
+static void add_unmasked(struct script *s)
+{
+    add_frame(s, WS_OP_TEXT, WS_FRAME_UNMASKED, "{}", 2);
+}
+
+static void add_too_big(struct script *s)
+{
+    char payload[101];
+    memset(payload, 'x', sizeof payload);
+    add_frame(s, WS_OP_TEXT, 0, payload, sizeof payload);
+}
+
+static void add_half_close(struct script *s)
+{
+    add_raw(s, "\x88\x81", 2);
+}
+
+static void add_long_ping(struct script *s)
+{
+    add_raw(s, "\x89\xfe\x00\x7e", 4);
+}
+
+static void add_stray_continuation(struct script *s)
+{
+    add_frame(s, WS_OP_CONT, 0, "x", 1);
+}
+
+START_TEST(test_wsconn_violations_after_release)
+{
+    expect_violation_after_idle(add_binary, 1024, 1003);
+    expect_violation_after_idle(add_unmasked, 1024, 1002);
+    expect_violation_after_idle(add_too_big, 100, 1009);
+    expect_violation_after_idle(add_half_close, 1024, 1002);
+    expect_violation_after_idle(add_long_ping, 1024, 1002);
+    expect_violation_after_idle(add_stray_continuation, 1024, 1002);
+}
+END_TEST
+
+/* The ping rate limit is the connection's, not the context's: pings one
+ * per read, each answered and the context released, still run out. */
+START_TEST(test_wsconn_ping_limit_survives_release)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    for (int i = 0; i < WSCONN_PING_BURST; i++) {
+        add_frame(s, WS_OP_PING, 0, "", 0);
+        read_and_flush(wc);
+        ck_assert_int_eq(wsconn_closing(wc), 0);
+        ck_assert_int_eq(wsconn_has_context(wc), 0);
+    }
+    add_frame(s, WS_OP_PING, 0, "", 0);
+    add_frame(s, WS_OP_TEXT, 0, "after", 5);
+    ck_assert_int_eq(wsconn_read(wc), 0);
+    ck_assert_int_eq(wsconn_closing(wc), 1);
+    ck_assert_uint_eq(s->ntexts, 0);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    struct ws_frame f;
+    out_frame(s, WSCONN_PING_BURST, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert_int_eq(f.close_code, 1008);
+    ws_frame_free(&f);
+    ck_assert_int_eq(wsconn_finished(wc), 1);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
 Suite *wsconn_suite(void)
 {
     Suite *s = suite_create("wsconn");
@@ -448,5 +892,15 @@ Suite *wsconn_suite(void)
     tcase_add_test(tc, test_wsconn_write_resumes_after_eagain);
     tcase_add_test(tc, test_wsconn_close_stops_sending_and_reading);
     suite_add_tcase(s, tc);
+    TCase *idle = tcase_create("idle");
+    tcase_add_test(idle, test_wsconn_idle_holds_no_context);
+    tcase_add_test(idle, test_wsconn_split_at_every_byte_with_release);
+    tcase_add_test(idle, test_wsconn_fragments_across_idle_gaps);
+    tcase_add_test(idle, test_wsconn_ping_and_close_after_release);
+    tcase_add_test(idle, test_wsconn_output_queued_while_idle);
+    tcase_add_test(idle, test_wsconn_large_message_across_reads);
+    tcase_add_test(idle, test_wsconn_violations_after_release);
+    tcase_add_test(idle, test_wsconn_ping_limit_survives_release);
+    suite_add_tcase(s, idle);
     return s;
 }
