@@ -26,6 +26,13 @@
  * finished message resets its input record, and a fully sent frame leaves
  * its output idle. What lives longer than a context is wsconn's: the ping
  * rate limit, the close code, the scanner and the fragment flag.
+ *
+ * A context given back in that state is the same as a new one, so a few
+ * wait in a pool for the next connection that needs one: making one costs
+ * two allocations and zeroing 9 KiB, which a busy connection would
+ * otherwise pay for every frame in or out. wslay's callbacks get the slot
+ * the context sits in, which names the connection holding it now. The
+ * pool is the loop thread's (the relay drives every wsconn from it).
  */
 #include "wsconn.h"
 #include "errors.h"
@@ -37,8 +44,20 @@
 #include <string.h>
 #include <wslay/wslay.h>
 
+/* A wslay context and the connection holding it (NULL while pooled). */
+struct ctx_slot {
+    wslay_event_context_ptr ctx;
+    struct wsconn *wc;
+    struct ctx_slot *next; /* in the pool */
+};
+
+#define WSCONN_POOL_MAX 16
+static struct ctx_slot *pool;
+static size_t pool_len;
+
 struct wsconn {
-    wslay_event_context_ptr ctx; /* NULL while idle (see above) */
+    struct ctx_slot *slot;       /* NULL while idle (see above) */
+    wslay_event_context_ptr ctx; /* slot->ctx, or NULL */
     const struct wsconn_io *io;
     void *io_arg;
     const struct wsconn_events *ev;
@@ -55,8 +74,9 @@ struct wsconn {
     uint64_t len;  /* payload length from the header */
     uint64_t left; /* payload bytes still to pass */
     size_t max_msg;
-    uint8_t frag; /* a data frame without FIN was seen, its message not finished */
-    uint8_t busy; /* inside a wslay call: the context must stay */
+    uint8_t frag;   /* a data frame without FIN was seen, its message not finished */
+    uint8_t busy;   /* inside a wslay call: the context must stay */
+    uint8_t broken; /* a wslay call failed: the context is never given back */
 };
 
 static int64_t now_ms(const struct wsconn *wc)
@@ -135,7 +155,7 @@ static size_t scan(struct wsconn *wc, const uint8_t *buf, size_t n)
 static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *user_data)
 {
-    struct wsconn *wc = user_data;
+    struct wsconn *wc = ((struct ctx_slot *) user_data)->wc;
     (void) flags;
     if (wc->violation) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -159,7 +179,7 @@ static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user_data)
 {
-    struct wsconn *wc = user_data;
+    struct wsconn *wc = ((struct ctx_slot *) user_data)->wc;
     ssize_t r = wc->io->send(wc->io_arg, data, len, (flags & WSLAY_MSG_MORE) != 0);
     if (r >= 0)
         return r;
@@ -173,7 +193,7 @@ static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 static void cb_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user_data)
 {
-    struct wsconn *wc = user_data;
+    struct wsconn *wc = ((struct ctx_slot *) user_data)->wc;
     (void) ctx;
     if (wc->ev->on_alive)
         wc->ev->on_alive(wc->ev_arg);
@@ -201,18 +221,37 @@ static const struct wslay_event_callbacks callbacks = {
     .on_msg_recv_callback = cb_msg,
 };
 
-/* ctx_get: the wslay context, made now if the connection was idle.
+static void slot_free(struct ctx_slot *s)
+{
+    wslay_event_context_free(s->ctx);
+    free(s);
+}
+
+/* ctx_get: a wslay context for wc, from the pool or new, if it was idle.
  * Returns 0 or ERR_NOMEM. */
 static int ctx_get(struct wsconn *wc)
 {
-    if (wc->ctx)
+    if (wc->slot)
         return 0;
-    if (wslay_event_context_server_init(&wc->ctx, &callbacks, wc) != 0) {
-        wc->ctx = NULL;
-        return ERR_NOMEM;
+    struct ctx_slot *s = pool;
+    if (s) {
+        pool = s->next;
+        pool_len--;
+    } else {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return ERR_NOMEM;
+        if (wslay_event_context_server_init(&s->ctx, &callbacks, s) != 0) {
+            free(s);
+            return ERR_NOMEM;
+        }
+        /* No extension is negotiated, so any RSV bit is a protocol error (wslay's default). */
     }
-    wslay_event_config_set_max_recv_msg_length(wc->ctx, wc->max_msg);
-    /* No extension is negotiated, so any RSV bit is a protocol error (wslay's default). */
+    s->wc = wc;
+    s->next = NULL;
+    wslay_event_config_set_max_recv_msg_length(s->ctx, wc->max_msg);
+    wc->slot = s;
+    wc->ctx = s->ctx;
     return 0;
 }
 
@@ -220,20 +259,29 @@ static int ctx_get(struct wsconn *wc)
 static int quiescent(const struct wsconn *wc)
 {
     wslay_event_context_ptr ctx = wc->ctx;
-    return !wc->busy && wc->close_code == 0 && wc->violation == 0 && wc->have == 0 &&
+    return !wc->busy && !wc->broken && wc->close_code == 0 && wc->violation == 0 && wc->have == 0 &&
            wc->left == 0 && !wc->frag && wslay_event_get_read_enabled(ctx) &&
            wslay_event_get_write_enabled(ctx) && !wslay_event_want_write(ctx) &&
            wslay_event_get_queued_msg_count(ctx) == 0 && !wslay_event_get_close_received(ctx) &&
            !wslay_event_get_close_sent(ctx);
 }
 
-/* release_if_idle: free the context once the connection is quiescent. */
+/* release_if_idle: give the context back once the connection is quiescent. */
 static void release_if_idle(struct wsconn *wc)
 {
-    if (wc->ctx && quiescent(wc)) {
-        wslay_event_context_free(wc->ctx);
-        wc->ctx = NULL;
+    if (!wc->slot || !quiescent(wc))
+        return;
+    struct ctx_slot *s = wc->slot;
+    wc->slot = NULL;
+    wc->ctx = NULL;
+    s->wc = NULL;
+    if (pool_len >= WSCONN_POOL_MAX) {
+        slot_free(s);
+        return;
     }
+    s->next = pool;
+    pool = s;
+    pool_len++;
 }
 
 struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg, const struct wsconn_events *ev,
@@ -256,13 +304,19 @@ void wsconn_free(struct wsconn *wc)
 {
     if (!wc)
         return;
-    wslay_event_context_free(wc->ctx);
+    if (wc->slot)
+        slot_free(wc->slot); /* not quiescent: never pooled */
     free(wc);
 }
 
 int wsconn_has_context(const struct wsconn *wc)
 {
-    return wc->ctx != NULL;
+    return wc->slot != NULL;
+}
+
+size_t wsconn_pool_size(void)
+{
+    return pool_len;
 }
 
 int wsconn_read(struct wsconn *wc)
@@ -272,8 +326,10 @@ int wsconn_read(struct wsconn *wc)
     wc->busy = 1;
     int r = wslay_event_recv(wc->ctx);
     wc->busy = 0;
-    if (r != 0)
+    if (r != 0) {
+        wc->broken = 1;
         return ERR_IO;
+    }
     /* The scanner stopped the input: unless wslay closed on something
      * earlier in the same bytes, queue the close it called for. */
     if (wc->violation && wslay_event_get_read_enabled(wc->ctx))
@@ -289,8 +345,10 @@ int wsconn_write(struct wsconn *wc)
     wc->busy = 1;
     int r = wslay_event_send(wc->ctx);
     wc->busy = 0;
-    if (r != 0)
+    if (r != 0) {
+        wc->broken = 1;
         return ERR_IO;
+    }
     release_if_idle(wc);
     return 0;
 }

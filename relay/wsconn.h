@@ -14,7 +14,9 @@
  * with a close frame without a code; here they close with 1002.
  *
  * The wslay context (about 9 KiB) exists only while a frame is on its way
- * in or out: an idle connection costs this layer a small struct.
+ * in or out: an idle connection costs this layer a small struct. Contexts
+ * given back wait in a small pool for the next connection (reused, not
+ * made again); all wsconns must be driven from one thread.
  *
  * Drive it only through want_read/want_write: call wsconn_read when the
  * socket is readable and wsconn_read_wanted() says so, wsconn_write while
@@ -113,5 +115,8 @@ uint16_t wsconn_close_code(const struct wsconn *wc);
  * in or out, a fragmented message, a close), 0 while idle. For tests and
  * measurements. */
 int wsconn_has_context(const struct wsconn *wc);
+
+/* wsconn_pool_size: contexts waiting for reuse (at most a small bound). */
+size_t wsconn_pool_size(void);
 
 #endif

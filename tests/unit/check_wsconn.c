@@ -873,6 +873,65 @@ START_TEST(test_wsconn_ping_limit_survives_release)
 }
 END_TEST
 
+/* A context given back is taken by the next connection that needs one: it
+ * carries that connection's limit and calls back that connection only;
+ * the pool keeps a bounded number. */
+START_TEST(test_wsconn_context_reused_by_next_connection)
+{
+    struct script *sa = script_new(), *sb = script_new();
+    struct wsconn *a = wsconn_new(&io, sa, &events, sa, 1 << 20);
+    struct wsconn *b = wsconn_new(&io, sb, &events, sb, 100);
+    add_frame(sa, WS_OP_TEXT, 0, "from a", 6);
+    read_and_flush(a);
+    ck_assert_int_eq(wsconn_has_context(a), 0);
+    size_t pooled = wsconn_pool_size();
+    ck_assert_uint_ge(pooled, 1);
+    char payload[101];
+    memset(payload, 'x', sizeof payload);
+    add_frame(sb, WS_OP_TEXT, 0, payload, sizeof payload);
+    ck_assert_int_eq(wsconn_read(b), 0);
+    ck_assert_uint_eq(wsconn_pool_size(), pooled - 1);
+    ck_assert_uint_eq(sb->ntexts, 0);
+    expect_close(sb, b, 1009);
+    ck_assert_uint_eq(sa->ntexts, 1);
+    ck_assert_uint_eq(sa->out_len, 0);
+    add_frame(sa, WS_OP_TEXT, 0, "again", 5);
+    add_frame(sa, WS_OP_PING, 0, "q", 1);
+    read_and_flush(a);
+    ck_assert_uint_eq(sa->ntexts, 2);
+    ck_assert_str_eq(sa->texts[1], "again");
+    struct ws_frame f;
+    out_frame(sa, 0, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_PONG);
+    ws_frame_free(&f);
+    wsconn_free(b); /* closed: its context is freed, not pooled */
+    ck_assert_uint_eq(wsconn_pool_size(), pooled);
+    wsconn_free(a);
+    free(sa);
+    free(sb);
+
+    /* Forty connections with output queued at once, then all sent. */
+    struct script *s = script_new();
+    struct wsconn *many[40];
+    s->send_budget = 0;
+    for (int i = 0; i < 40; i++) {
+        many[i] = wsconn_new(&io, s, &events, s, 1024);
+        ck_assert_int_eq(wsconn_send_text(many[i], "x", 1), 0);
+    }
+    ck_assert_uint_eq(wsconn_pool_size(), 0);
+    s->send_budget = SIZE_MAX;
+    for (int i = 0; i < 40; i++) {
+        ck_assert_int_eq(wsconn_write(many[i]), 0);
+        ck_assert_int_eq(wsconn_has_context(many[i]), 0);
+    }
+    ck_assert_uint_gt(wsconn_pool_size(), 0);
+    ck_assert_uint_le(wsconn_pool_size(), 16);
+    for (int i = 0; i < 40; i++)
+        wsconn_free(many[i]);
+    free(s);
+}
+END_TEST
+
 Suite *wsconn_suite(void)
 {
     Suite *s = suite_create("wsconn");
@@ -901,6 +960,7 @@ Suite *wsconn_suite(void)
     tcase_add_test(idle, test_wsconn_large_message_across_reads);
     tcase_add_test(idle, test_wsconn_violations_after_release);
     tcase_add_test(idle, test_wsconn_ping_limit_survives_release);
+    tcase_add_test(idle, test_wsconn_context_reused_by_next_connection);
     suite_add_tcase(s, idle);
     return s;
 }
