@@ -319,17 +319,24 @@ size_t wsconn_pool_size(void)
     return pool_len;
 }
 
+/* run: wslay's recv or send loop with the context held for its length;
+ * a failure marks the context broken. Returns 0 or ERR_IO. */
+static int run(struct wsconn *wc, int (*loop)(wslay_event_context_ptr))
+{
+    wc->busy = 1;
+    int r = loop(wc->ctx);
+    wc->busy = 0;
+    if (r != 0)
+        wc->broken = 1;
+    return r == 0 ? 0 : ERR_IO;
+}
+
 int wsconn_read(struct wsconn *wc)
 {
     if (ctx_get(wc) != 0)
         return ERR_NOMEM;
-    wc->busy = 1;
-    int r = wslay_event_recv(wc->ctx);
-    wc->busy = 0;
-    if (r != 0) {
-        wc->broken = 1;
+    if (run(wc, wslay_event_recv) != 0)
         return ERR_IO;
-    }
     /* The scanner stopped the input: unless wslay closed on something
      * earlier in the same bytes, queue the close it called for. */
     if (wc->violation && wslay_event_get_read_enabled(wc->ctx))
@@ -342,13 +349,8 @@ int wsconn_write(struct wsconn *wc)
 {
     if (!wc->ctx)
         return 0; /* idle: nothing is queued */
-    wc->busy = 1;
-    int r = wslay_event_send(wc->ctx);
-    wc->busy = 0;
-    if (r != 0) {
-        wc->broken = 1;
+    if (run(wc, wslay_event_send) != 0)
         return ERR_IO;
-    }
     release_if_idle(wc);
     return 0;
 }

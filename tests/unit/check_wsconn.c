@@ -134,6 +134,28 @@ static void expect_close(struct script *s, struct wsconn *wc, uint16_t code)
     ck_assert_int_eq(wsconn_finished(wc), 1);
 }
 
+/* expect_out: the index-th frame the server wrote has this opcode and,
+ * unless NULL, this payload. */
+static void expect_out(struct script *s, int index, uint8_t opcode, const char *payload)
+{
+    struct ws_frame f;
+    out_frame(s, index, &f);
+    ck_assert_int_eq(f.opcode, opcode);
+    if (payload)
+        ck_assert_str_eq((char *) f.payload, payload);
+    ws_frame_free(&f);
+}
+
+/* expect_out_close: the index-th frame the server wrote is a close with code. */
+static void expect_out_close(struct script *s, int index, uint16_t code)
+{
+    struct ws_frame f;
+    out_frame(s, index, &f);
+    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
+    ck_assert_int_eq(f.close_code, code);
+    ws_frame_free(&f);
+}
+
 START_TEST(test_wsconn_text_across_split_reads)
 {
     struct script *s = script_new();
@@ -163,11 +185,7 @@ START_TEST(test_wsconn_fragments_make_one_message)
     ck_assert_uint_eq(s->ntexts, 1);
     ck_assert_str_eq(s->texts[0], "hello");
     ck_assert_int_eq(wsconn_write(wc), 0);
-    struct ws_frame f;
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_PONG);
-    ck_assert_str_eq((char *) f.payload, "p");
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_PONG, "p");
     wsconn_free(wc);
     free(s);
 }
@@ -334,11 +352,7 @@ START_TEST(test_wsconn_ping_flood_closes_1008)
     ck_assert_int_eq(s->alive, WSCONN_PING_BURST + 1);
     ck_assert_uint_eq(s->ntexts, 0);
     ck_assert_int_eq(wsconn_write(wc), 0);
-    struct ws_frame f;
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
-    ck_assert_int_eq(f.close_code, 1008);
-    ws_frame_free(&f);
+    expect_out_close(s, 0, 1008);
     ck_assert_int_eq(wsconn_finished(wc), 1);
     wsconn_free(wc);
     free(s);
@@ -401,14 +415,8 @@ START_TEST(test_wsconn_write_resumes_after_eagain)
     }
     ck_assert_int_gt(rounds, 3);
     ck_assert_uint_eq(wsconn_queued_bytes(wc), 0);
-    struct ws_frame f;
-    out_frame(s, 0, &f); /* control frames go first */
-    ck_assert_int_eq(f.opcode, WS_OP_PING);
-    ws_frame_free(&f);
-    out_frame(s, 1, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_TEXT);
-    ck_assert_str_eq((char *) f.payload, "{\"type\":\"ACK\"}");
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_PING, NULL); /* control frames go first */
+    expect_out(s, 1, WS_OP_TEXT, "{\"type\":\"ACK\"}");
     wsconn_free(wc);
     free(s);
 }
@@ -482,11 +490,7 @@ START_TEST(test_wsconn_idle_holds_no_context)
     ck_assert_uint_eq(s->ntexts, 2);
     ck_assert_str_eq(s->texts[1], "two");
     ck_assert_int_eq(wsconn_has_context(wc), 0);
-    struct ws_frame f;
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_TEXT);
-    ck_assert_str_eq((char *) f.payload, "ack");
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_TEXT, "ack");
     wsconn_free(wc);
     free(s);
 }
@@ -528,11 +532,7 @@ static void check_split_result(struct script *s, struct wsconn *wc, const char *
     ck_assert_int_eq(memcmp(s->texts[1], big, 300), 0);
     ck_assert_str_eq(s->texts[2], "end");
     ck_assert_int_eq(s->alive, 5);
-    struct ws_frame f;
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_PONG);
-    ck_assert_str_eq((char *) f.payload, "p");
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_PONG, "p");
     ck_assert_int_eq(wsconn_closing(wc), 0);
     ck_assert_int_eq(wsconn_has_context(wc), 0);
 }
@@ -593,11 +593,7 @@ START_TEST(test_wsconn_fragments_across_idle_gaps)
     add_frame(s, WS_OP_PING, 0, "x", 1);
     read_and_flush(wc);
     ck_assert_int_eq(wsconn_has_context(wc), 1);
-    struct ws_frame f;
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_PONG);
-    ck_assert_str_eq((char *) f.payload, "x");
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_PONG, "x");
     add_frame(s, WS_OP_CONT, WS_FRAME_NO_FIN, "\xa9 ", 2);
     read_and_flush(wc);
     ck_assert_int_eq(wsconn_has_context(wc), 1);
@@ -615,10 +611,7 @@ START_TEST(test_wsconn_fragments_across_idle_gaps)
     ck_assert_int_eq(wsconn_read(wc), 0);
     ck_assert_int_eq(wsconn_closing(wc), 1);
     ck_assert_int_eq(wsconn_write(wc), 0);
-    out_frame(s, 1, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
-    ck_assert_int_eq(f.close_code, 1007);
-    ws_frame_free(&f);
+    expect_out_close(s, 1, 1007);
     ck_assert_int_eq(wsconn_finished(wc), 1);
     ck_assert_uint_eq(s->ntexts, 1);
     wsconn_free(wc);
@@ -653,14 +646,8 @@ START_TEST(test_wsconn_ping_and_close_after_release)
     ck_assert_int_eq(wsconn_write(wc), 0);
     ck_assert_int_eq(wsconn_finished(wc), 1);
     ck_assert_int_eq(wsconn_close_code(wc), 1000);
-    struct ws_frame f;
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_PONG);
-    ws_frame_free(&f);
-    out_frame(s, 1, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
-    ck_assert_int_eq(f.close_code, 1000);
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_PONG, NULL);
+    expect_out_close(s, 1, 1000);
     wsconn_free(wc);
     free(s);
 
@@ -679,13 +666,8 @@ START_TEST(test_wsconn_ping_and_close_after_release)
     ck_assert_int_eq(wsconn_finished(wc), 1);
     ck_assert_int_eq(wsconn_has_context(wc), 1); /* closed: kept to the end */
     ck_assert_int_eq(wsconn_close_code(wc), 1001);
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_PING);
-    ws_frame_free(&f);
-    out_frame(s, 1, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
-    ck_assert_int_eq(f.close_code, 1001);
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_PING, NULL);
+    expect_out_close(s, 1, 1001);
     wsconn_free(wc);
     free(s);
 }
@@ -718,14 +700,8 @@ START_TEST(test_wsconn_output_queued_while_idle)
     ck_assert_int_gt(rounds, 3);
     ck_assert_int_eq(wsconn_has_context(wc), 0);
     ck_assert_uint_eq(wsconn_queued_bytes(wc), 0);
-    struct ws_frame f;
-    out_frame(s, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_PING);
-    ws_frame_free(&f);
-    out_frame(s, 1, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_TEXT);
-    ck_assert_str_eq((char *) f.payload, "{\"type\":\"MESSAGE\"}");
-    ws_frame_free(&f);
+    expect_out(s, 0, WS_OP_PING, NULL);
+    expect_out(s, 1, WS_OP_TEXT, "{\"type\":\"MESSAGE\"}");
     wsconn_free(wc);
     free(s);
 }
@@ -862,11 +838,7 @@ START_TEST(test_wsconn_ping_limit_survives_release)
     ck_assert_int_eq(wsconn_closing(wc), 1);
     ck_assert_uint_eq(s->ntexts, 0);
     ck_assert_int_eq(wsconn_write(wc), 0);
-    struct ws_frame f;
-    out_frame(s, WSCONN_PING_BURST, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_CLOSE);
-    ck_assert_int_eq(f.close_code, 1008);
-    ws_frame_free(&f);
+    expect_out_close(s, WSCONN_PING_BURST, 1008);
     ck_assert_int_eq(wsconn_finished(wc), 1);
     wsconn_free(wc);
     free(s);
@@ -900,10 +872,7 @@ START_TEST(test_wsconn_context_reused_by_next_connection)
     read_and_flush(a);
     ck_assert_uint_eq(sa->ntexts, 2);
     ck_assert_str_eq(sa->texts[1], "again");
-    struct ws_frame f;
-    out_frame(sa, 0, &f);
-    ck_assert_int_eq(f.opcode, WS_OP_PONG);
-    ws_frame_free(&f);
+    expect_out(sa, 0, WS_OP_PONG, NULL);
     wsconn_free(b); /* closed: its context is freed, not pooled */
     ck_assert_uint_eq(wsconn_pool_size(), pooled);
     wsconn_free(a);
