@@ -16,7 +16,7 @@
  *
  * An idle connection holds no wslay context (about 9 KiB of buffers each,
  * most of what an idle connection cost). The context is made when bytes
- * arrive or a frame must be queued, and freed again as soon as it holds
+ * arrive or a frame must be queued, and given back as soon as it holds
  * nothing a later frame depends on: the scanner is between frames, no
  * fragmented data message is half received, nothing is queued or half
  * sent, and no close has been queued, sent or received. At that point
