@@ -33,6 +33,12 @@
  * otherwise pay for every frame in or out. wslay's callbacks get the slot
  * the context sits in, which names the connection holding it now. The
  * pool is the loop thread's (the relay drives every wsconn from it).
+ *
+ * The keepalive ping of an idle connection takes no context at all: it is
+ * two bytes, written by this layer before anything wslay sends. Pings come
+ * due for every idle connection in the same time-out sweep and are written
+ * only when the loop flushes, so through wslay each would hold a context
+ * meanwhile: all of them at once after a crowd connected together.
  */
 #include "wsconn.h"
 #include "errors.h"
@@ -74,9 +80,10 @@ struct wsconn {
     uint64_t len;  /* payload length from the header */
     uint64_t left; /* payload bytes still to pass */
     size_t max_msg;
-    uint8_t frag;   /* a data frame without FIN was seen, its message not finished */
-    uint8_t busy;   /* inside a wslay call: the context must stay */
-    uint8_t broken; /* a wslay call failed: the context is never given back */
+    uint8_t frag;      /* a data frame without FIN was seen, its message not finished */
+    uint8_t busy;      /* inside a wslay call: the context must stay */
+    uint8_t ping_left; /* bytes of an idle connection's ping still to write */
+    uint8_t broken;    /* a wslay call failed: the context is never given back */
 };
 
 static int64_t now_ms(const struct wsconn *wc)
@@ -345,10 +352,32 @@ int wsconn_read(struct wsconn *wc)
     return 0;
 }
 
+/* write_ping: what is left of a ping queued while idle. Returns 0 (done,
+ * or the socket is full and ping_left says what is left) or ERR_IO. */
+static int write_ping(struct wsconn *wc)
+{
+    static const uint8_t ping[2] = {0x80 | WSLAY_PING, 0};
+    while (wc->ping_left > 0) {
+        ssize_t r = wc->io->send(wc->io_arg, ping + 2 - wc->ping_left, wc->ping_left, 0);
+        if (r <= 0) {
+            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                return ERR_IO;
+            return 0;
+        }
+        wc->ping_left = r >= wc->ping_left ? 0 : (uint8_t) (wc->ping_left - r);
+    }
+    return 0;
+}
+
 int wsconn_write(struct wsconn *wc)
 {
-    if (!wc->ctx)
-        return 0; /* idle: nothing is queued */
+    /* The ping was queued before anything the context holds now. */
+    if (write_ping(wc) != 0) {
+        wc->broken = 1;
+        return ERR_IO;
+    }
+    if (wc->ping_left > 0 || !wc->ctx)
+        return 0; /* the socket is full, or nothing else is queued */
     if (run(wc, wslay_event_send) != 0)
         return ERR_IO;
     release_if_idle(wc);
@@ -376,7 +405,13 @@ int wsconn_send_text(struct wsconn *wc, const char *text, size_t len)
 
 int wsconn_ping(struct wsconn *wc)
 {
-    return queue(wc, WSLAY_PING, "", 0);
+    if (wc->slot)
+        return queue(wc, WSLAY_PING, "", 0);
+    if (wc->close_code != 0)
+        return ERR_IO;
+    if (wc->ping_left == 0)
+        wc->ping_left = 2; /* idle: no context (see above); one still on its way is enough */
+    return 0;
 }
 
 int wsconn_close(struct wsconn *wc, uint16_t code, const char *reason)
@@ -394,13 +429,15 @@ int wsconn_close(struct wsconn *wc, uint16_t code, const char *reason)
 
 size_t wsconn_queued_bytes(const struct wsconn *wc)
 {
+    size_t n = wc->ping_left ? WSCONN_FRAME_COST : 0;
     if (!wc->ctx)
-        return 0;
-    return wslay_event_get_queued_msg_length(wc->ctx) +
+        return n;
+    return n + wslay_event_get_queued_msg_length(wc->ctx) +
            wslay_event_get_queued_msg_count(wc->ctx) * WSCONN_FRAME_COST;
 }
 
-/* Without a context the connection is idle: open both ways, nothing queued. */
+/* Without a context the connection is idle: open both ways, nothing queued
+ * but perhaps a ping. */
 
 int wsconn_closing(const struct wsconn *wc)
 {
@@ -414,12 +451,13 @@ int wsconn_read_wanted(const struct wsconn *wc)
 
 int wsconn_write_wanted(const struct wsconn *wc)
 {
-    return wc->ctx && wslay_event_want_write(wc->ctx);
+    return wc->ping_left > 0 || (wc->ctx && wslay_event_want_write(wc->ctx));
 }
 
 int wsconn_finished(const struct wsconn *wc)
 {
-    return wc->ctx && !wslay_event_want_read(wc->ctx) && !wslay_event_want_write(wc->ctx);
+    return wc->ping_left == 0 && wc->ctx && !wslay_event_want_read(wc->ctx) &&
+           !wslay_event_want_write(wc->ctx);
 }
 
 uint16_t wsconn_close_code(const struct wsconn *wc)

@@ -86,7 +86,8 @@ int wsconn_write(struct wsconn *wc);
  * when a close was already queued (the message is dropped), ERR_NOMEM. */
 int wsconn_send_text(struct wsconn *wc, const char *text, size_t len);
 
-/* wsconn_ping: queue a ping. Same returns as wsconn_send_text. */
+/* wsconn_ping: queue a ping (on an idle connection with one still being
+ * written, that one stands for it). Same returns as wsconn_send_text. */
 int wsconn_ping(struct wsconn *wc);
 
 /* wsconn_close: queue a close frame with code and reason (< 123 bytes),

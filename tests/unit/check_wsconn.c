@@ -901,6 +901,60 @@ START_TEST(test_wsconn_context_reused_by_next_connection)
 }
 END_TEST
 
+/* The keepalive ping of an idle connection takes no context: written a
+ * byte at a time into a full socket, it still goes whole and before what
+ * was queued after it; a second ping while it is on its way adds nothing. */
+START_TEST(test_wsconn_idle_ping_takes_no_context)
+{
+    struct script *s = script_new();
+    struct wsconn *wc = wsconn_new(&io, s, &events, s, 1024);
+    s->send_budget = 0;
+    ck_assert_int_eq(wsconn_ping(wc), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_int_eq(wsconn_write_wanted(wc), 1);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), WSCONN_FRAME_COST);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_write_wanted(wc), 1);
+    s->send_budget = 1;
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_uint_eq(s->out_len, 1);
+    ck_assert_int_eq(wsconn_ping(wc), 0); /* the half-written one stands for it */
+    ck_assert_int_eq(wsconn_send_text(wc, "after", 5), 0);
+    ck_assert_int_eq(wsconn_has_context(wc), 1);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 5 + 2 * WSCONN_FRAME_COST);
+    int rounds = 0;
+    while (wsconn_write_wanted(wc)) {
+        s->send_budget = 1;
+        ck_assert_int_eq(wsconn_write(wc), 0);
+        ck_assert_int_lt(++rounds, 100);
+    }
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    ck_assert_uint_eq(wsconn_queued_bytes(wc), 0);
+    expect_out(s, 0, WS_OP_PING, "");
+    expect_out(s, 1, WS_OP_TEXT, "after");
+    ck_assert_uint_eq(s->out_len, 2 + 2 + 5);
+    /* The peer's pong, then our close with a ping still waiting: the ping
+     * goes first, the connection is finished only once both are out. */
+    add_frame(s, WS_OP_PONG, 0, "", 0);
+    read_and_flush(wc);
+    ck_assert_int_eq(s->alive, 1);
+    ck_assert_int_eq(wsconn_has_context(wc), 0);
+    s->send_budget = 0;
+    ck_assert_int_eq(wsconn_ping(wc), 0);
+    ck_assert_int_eq(wsconn_close(wc, 1001, "going away"), 0);
+    ck_assert_int_eq(wsconn_ping(wc), ERR_IO);
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_finished(wc), 0);
+    s->send_budget = SIZE_MAX;
+    ck_assert_int_eq(wsconn_write(wc), 0);
+    ck_assert_int_eq(wsconn_finished(wc), 1);
+    expect_out(s, 2, WS_OP_PING, "");
+    expect_out_close(s, 3, 1001);
+    wsconn_free(wc);
+    free(s);
+}
+END_TEST
+
 Suite *wsconn_suite(void)
 {
     Suite *s = suite_create("wsconn");
@@ -930,6 +984,7 @@ Suite *wsconn_suite(void)
     tcase_add_test(idle, test_wsconn_violations_after_release);
     tcase_add_test(idle, test_wsconn_ping_limit_survives_release);
     tcase_add_test(idle, test_wsconn_context_reused_by_next_connection);
+    tcase_add_test(idle, test_wsconn_idle_ping_takes_no_context);
     suite_add_tcase(s, idle);
     return s;
 }
