@@ -671,6 +671,44 @@ static int warm_up(struct fleet *f)
 
 /* ------------------------------------------------------------ connections */
 
+/* A room no user is in: a TEXT to it is answered with ERROR not_member. */
+#define NO_SUCH_ROOM ((int64_t) 1 << 50)
+
+/* all_answered: every TEXT of the measurement answered (ACK or ERROR). */
+static int all_answered(void *meas)
+{
+    const struct fleet_meas *m = meas;
+    return m->acked + m->errors >= m->sent;
+}
+
+/* one_message_each: every open client sends one TEXT and gets its answer,
+ * so a frame has passed each way over each connection. The TEXT goes to
+ * NO_SUCH_ROOM: the relay checks membership and answers ERROR, nothing is
+ * stored or fanned out (a stored message would tell each of the peer's
+ * connections, and here a few users hold them all: n^2 frames). Returns
+ * how many were sent (*answered: how many got their ERROR or ACK). */
+static size_t one_message_each(struct fleet *f, size_t *answered)
+{
+    size_t n;
+    struct fleet_client **cl = fleet_clients(f, &n);
+    struct fleet_meas m;
+    fleet_meas_init(&m);
+    fleet_meas_begin(f, &m);
+    for (size_t i = 0; i < n; i++) {
+        int64_t room = cl[i]->room;
+        cl[i]->room = NO_SUCH_ROOM;
+        cl[i]->send_early = 1;
+        fleet_send_text(f, cl[i]); /* refused (closed) clients send nothing */
+        cl[i]->room = room;
+    }
+    fleet_run(f, all_answered, &m, 30000);
+    fleet_meas_end(f);
+    size_t sent = (size_t) m.sent;
+    *answered = (size_t) (m.acked + m.errors);
+    fleet_meas_deinit(&m);
+    return sent;
+}
+
 static cJSON *run_connections(struct bench *b)
 {
     cJSON *row = new_row("connections");
@@ -684,7 +722,7 @@ static cJSON *run_connections(struct bench *b)
         return fail_row(row, "connections", "relay /metrics has no chat_relay_connections_max");
     pid_t pids[MAX_RELAYS];
     int nrelays = relay_pids(b, pids);
-    long rss0 = 0, rss1 = 0, rss2 = 0;
+    long rss0 = 0, rss1 = 0, rss2 = 0, rss3 = 0;
     if (nrelays == 0 || relay_rss_kib(b, &rss0) != 0)
         return fail_row(row, "connections", "no relay pid in var/run/relay.pid");
 
@@ -719,6 +757,15 @@ static cJSON *run_connections(struct bench *b)
     relay_rss_kib(b, &rss1);
     procstat_rss_kib(getpid(), &self1);
     cpu_snap(b, &z);
+    /* then a message from each, answered, and idle again: what an idle
+     * connection holds once traffic has passed over it. RSS keeps the
+     * burst's peak too (freed heap stays resident): the growth is an upper
+     * bound, not what each connection holds */
+    say("connections: one message from each (to a room it is not in), then idle again");
+    size_t answered = 0, sent = one_message_each(f, &answered);
+    fleet_run(f, never, NULL, 2000);
+    size_t open_after_traffic = fleet_open_count(f);
+    relay_rss_kib(b, &rss3);
     fleet_close_all(f, 10000);
     fleet_run(f, never, NULL, 500);
     relay_rss_kib(b, &rss2);
@@ -739,6 +786,13 @@ static cJSON *run_connections(struct bench *b)
     cJSON_AddNumberToObject(row, "relayRssHeldKiB", (double) rss1);
     cJSON_AddNumberToObject(row, "relayRssAfterCloseKiB", (double) rss2);
     cJSON_AddNumberToObject(row, "relayBytesPerConnection", per_conn);
+    double per_conn_traffic =
+        res.opened ? (double) (rss3 - rss0) * 1024.0 / (double) res.opened : 0;
+    cJSON_AddNumberToObject(row, "trafficSent", (double) sent);
+    cJSON_AddNumberToObject(row, "trafficAnswered", (double) answered);
+    cJSON_AddNumberToObject(row, "openAfterTraffic", (double) open_after_traffic);
+    cJSON_AddNumberToObject(row, "relayRssAfterTrafficKiB", (double) rss3);
+    cJSON_AddNumberToObject(row, "relayRssGrowthPerConnectionAfterTraffic", per_conn_traffic);
     /* the generator holds the same connections with one wslay context and
      * a small struct each: a floor for what a wslay-based peer needs */
     cJSON_AddNumberToObject(row, "generatorBytesPerConnection",
@@ -746,10 +800,11 @@ static cJSON *run_connections(struct bench *b)
                                        : 0);
     add_cpu(row, &a, &z, 0);
 
-    char result[160], lat[160], cpu[96];
+    char result[160], lat[200], cpu[96];
     snprintf(result, sizeof result, "%zu held of %zu tried (%zu refused 503, %zu other)",
              res.opened, tries, res.refused_503, res.refused_other + res.failed);
-    snprintf(lat, sizeof lat, "relay RSS %ld -> %ld KiB: %.0f B/conn", rss0, rss1, per_conn);
+    snprintf(lat, sizeof lat, "relay RSS %ld -> %ld KiB: %.0f B/conn; %ld KiB after a message each",
+             rss0, rss1, per_conn, rss3);
     snprintf(cpu, sizeof cpu, "%.1f ms/connect",
              res.opened ? ms(t1 - t0) / (double) res.opened : 0);
     set_table(row, "3 connections (idle)", result, lat, cpu);

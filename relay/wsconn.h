@@ -13,6 +13,11 @@
  * control frame, a non-minimal or 2^63+ length, a 1-byte close payload)
  * with a close frame without a code; here they close with 1002.
  *
+ * The wslay context (about 9 KiB) exists only while a frame is on its way
+ * in or out: an idle connection costs this layer a small struct. Contexts
+ * given back wait in a small pool for the next connection (reused, not
+ * made again); all wsconns must be driven from one thread.
+ *
  * Drive it only through want_read/want_write: call wsconn_read when the
  * socket is readable and wsconn_read_wanted() says so, wsconn_write while
  * wsconn_write_wanted(), and close the socket once wsconn_finished().
@@ -67,7 +72,8 @@ struct wsconn *wsconn_new(const struct wsconn_io *io, void *io_arg, const struct
 void wsconn_free(struct wsconn *wc);
 
 /* wsconn_read: read and dispatch what the peer sent. Returns 0, or ERR_IO
- * when the connection is over (end of stream, socket error): close it.
+ * when the connection is over (end of stream, socket error) or ERR_NOMEM
+ * (no context could be made): close it.
  * A protocol error or a ping flood returns 0 with a close frame queued
  * (wsconn_closing() says so): stop using the connection but write. */
 int wsconn_read(struct wsconn *wc);
@@ -80,7 +86,8 @@ int wsconn_write(struct wsconn *wc);
  * when a close was already queued (the message is dropped), ERR_NOMEM. */
 int wsconn_send_text(struct wsconn *wc, const char *text, size_t len);
 
-/* wsconn_ping: queue a ping. Same returns as wsconn_send_text. */
+/* wsconn_ping: queue a ping (on an idle connection with one still being
+ * written, that one stands for it). Same returns as wsconn_send_text. */
 int wsconn_ping(struct wsconn *wc);
 
 /* wsconn_close: queue a close frame with code and reason (< 123 bytes),
@@ -104,5 +111,13 @@ int wsconn_closing(const struct wsconn *wc);
 
 /* wsconn_close_code: the code of the close frame we sent or queued (0 if none). */
 uint16_t wsconn_close_code(const struct wsconn *wc);
+
+/* wsconn_has_context: 1 while a wslay context is held (a frame on its way
+ * in or out, a fragmented message, a close), 0 while idle. For tests and
+ * measurements. */
+int wsconn_has_context(const struct wsconn *wc);
+
+/* wsconn_pool_size: contexts waiting for reuse (at most a small bound). */
+size_t wsconn_pool_size(void);
 
 #endif
