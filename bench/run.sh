@@ -131,6 +131,7 @@ restore() {
         kill -TERM "$r2pid" 2>/dev/null
         for _ in $(seq 1 100); do kill -0 "$r2pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$r2pid" 2>/dev/null && kill -KILL "$r2pid" 2>/dev/null
+        rm -f "$ROOT/var/run/relay2.pid"
     fi
     [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
     unset CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS CHAT_REDIS_URL \
@@ -213,6 +214,61 @@ two_relays() {
     return $r
 }
 
+# two_relays_sat: saturation across two relays sharing Redis (issue 17:
+# two relays on one machine against one). Like two_relays, on a fresh
+# chat_bench_tworelay, the second relay on BENCH_RELAY2_PORT; its pid in
+# var/run/relay2.pid for the run, so chat-bench counts both relays' CPU
+# (and each one's). Half the rooms have a member on each relay, the other
+# half both members on one of them. Then, on the same databases, one relay
+# without Redis gets the same stepping on its own 100 rooms (saturation):
+# both tables in one run. JSON: <time>-tworelay-sat.json and
+# <time>-onerelay-sat.json. BENCH_TWOSAT_ONE=0 skips the one-relay part;
+# BENCH_ARGS are passed on (e.g. "--sat-rates 3000 --sat-seconds 10");
+# BENCH_PROFILE=1 perf-records the relays of each part into var/bench/.
+two_relays_sat() {
+    local port2=${BENCH_RELAY2_PORT:-8091} r=0 pidf=$ROOT/var/run/relay2.pid sargs=("${args[@]}")
+    local pbase=
+    [[ -n ${BENCH_PROFILE:-} ]] && mkdir -p "$ROOT/var/bench" && pbase=$ROOT/var/bench/$stamp
+    port_open "$port2" && { say "port $port2 is taken: set BENCH_RELAY2_PORT"; return 1; }
+    bench_db chat_bench_tworelay fresh || return 1
+    dropped+=(chat_bench_tworelay)
+    if [[ ${BENCH_TWOSAT_ONE:-1} == 1 ]]; then
+        say "one relay (no Redis): saturation on chat_bench_tworelay"
+        use_db chat_bench_tworelay || return 1
+        "$BIN/chat-bench" "${sargs[@]}" --out "${out%.json}-onerelay-sat.json" \
+            ${pbase:+--perf "$pbase-onerelay.perf.data"} "${extra[@]}" saturation || r=1
+    fi
+    export CHAT_REDIS_URL=redis://127.0.0.1:6380
+    [[ -f $ROOT/var/run/redis.pid ]] && kill -0 "$(<"$ROOT/var/run/redis.pid")" 2>/dev/null ||
+        redis_started=1
+    "$STACK" start redis >/dev/null || { say "redis did not start"; return 1; }
+    say "two relays: restarting the relay with Redis, starting a second one on $port2"
+    use_db chat_bench_tworelay || return 1
+    CHAT_RELAY_PORT=$port2 nohup "$BIN/chat-relay" >>"$ROOT/var/log/bench-relay2.log" 2>&1 &
+    r2pid=$!
+    echo "$r2pid" >"$pidf"
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz" 2>/dev/null && break
+        sleep 0.1
+    done
+    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz"; then
+        "$BIN/chat-bench" "${sargs[@]}" --out "${out%.json}-tworelay-sat.json" \
+            ${pbase:+--perf "$pbase-tworelay.perf.data"} --relay2 "ws://127.0.0.1:$port2/ws" \
+            "${extra[@]}" tworelay-sat || r=1
+    else
+        say "the second relay did not start (var/log/bench-relay2.log)"
+        r=1
+    fi
+    kill -TERM "$r2pid" 2>/dev/null
+    wait "$r2pid" 2>/dev/null
+    r2pid=
+    rm -f "$pidf"
+    unset CHAT_REDIS_URL
+    [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
+    redis_started=
+    return $r
+}
+
 # store_run MESSAGES ROOMS OUT [COMPARE]: bigstore and the saturation burst
 # on the kept store of that shape.
 store_run() {
@@ -264,6 +320,7 @@ jwt) jwt_run || rc=1 ;;
 media) media_run || rc=1 ;;
 roomlist) roomlist_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
+tworelay-sat | "tworelay-sat "*) two_relays_sat || rc=1 ;;
 bigstore) stores || rc=1 ;;
 *)
     if ((full)) && [[ ${BENCH_JWT:-1} == 1 ]]; then jwt_run || rc=1; fi
