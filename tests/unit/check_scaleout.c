@@ -359,14 +359,41 @@ static void push(struct redis_outbox *ob, int64_t room, int64_t user, const char
     ck_assert_int_eq(redis_outbox_push(ob, room, user, frame, strlen(frame)), 0);
 }
 
+/* An outbox on a queue without threads: the test runs its jobs. */
+struct outbox_fixture {
+    int pfd[2];
+    struct workq *q;
+    struct published p;
+    struct redis_outbox *ob;
+};
+
+static void outbox_open(struct outbox_fixture *f, size_t max)
+{
+    memset(f, 0, sizeof *f);
+    ck_assert_int_eq(pipe2(f->pfd, O_CLOEXEC | O_NONBLOCK), 0);
+    f->q = workq_new(0, NULL, NULL, NULL, f->pfd[1]);
+    ck_assert_ptr_nonnull(f->q);
+    f->ob = redis_outbox_new(f->q, max, on_publish, &f->p);
+    ck_assert_ptr_nonnull(f->ob);
+}
+
+/* outbox_close: the queue first (a job still queued is cancelled), then
+ * the outbox with what waits behind it (leak-checked by the sanitizer). */
+static void outbox_close(struct outbox_fixture *f)
+{
+    ck_assert_int_eq(workq_free(f->q, 1000), 0);
+    redis_outbox_free(f->ob);
+    close(f->pfd[0]);
+    close(f->pfd[1]);
+}
+
 START_TEST(test_scaleout_outbox_groups_frames_behind_the_running_job)
 {
-    int pfd[2];
-    ck_assert_int_eq(pipe2(pfd, O_CLOEXEC | O_NONBLOCK), 0);
-    struct workq *q = workq_new(0, NULL, NULL, NULL, pfd[1]);
-    struct published p = {0};
-    struct redis_outbox *ob = redis_outbox_new(q, 8, on_publish, &p);
-    ck_assert_ptr_nonnull(ob);
+    struct outbox_fixture f;
+    outbox_open(&f, 8);
+    struct workq *q = f.q;
+    struct redis_outbox *ob = f.ob;
+    const struct published *pub = &f.p;
 
     /* the first frame goes out at once, alone */
     push(ob, 10, 0, "{\"type\":\"TYPING\"}");
@@ -379,13 +406,13 @@ START_TEST(test_scaleout_outbox_groups_frames_behind_the_running_job)
     ck_assert_uint_eq(redis_outbox_waiting(ob), 4);
 
     ck_assert_int_eq(workq_run_one(q, NULL), 0);
-    ck_assert_uint_eq(p.groups, 1);
-    ck_assert_uint_eq(p.sizes[0], 1);
+    ck_assert_uint_eq(pub->groups, 1);
+    ck_assert_uint_eq(pub->sizes[0], 1);
     /* its completion sent the three gathered meanwhile, as one job */
     ck_assert_uint_eq(workq_pending(q), 1);
     ck_assert_int_eq(workq_run_one(q, NULL), 0);
-    ck_assert_uint_eq(p.groups, 2);
-    ck_assert_uint_eq(p.sizes[1], 3);
+    ck_assert_uint_eq(pub->groups, 2);
+    ck_assert_uint_eq(pub->sizes[1], 3);
     ck_assert_uint_eq(workq_pending(q), 0);
     ck_assert_uint_eq(redis_outbox_waiting(ob), 0);
 
@@ -393,35 +420,30 @@ START_TEST(test_scaleout_outbox_groups_frames_behind_the_running_job)
     const char *want[] = {"{\"type\":\"TYPING\"}", "{\"type\":\"ROOM\"}", "{\"type\":\"READ\"}",
                           "{\"type\":\"PRESENCE\"}"};
     const int64_t rooms[] = {10, 0, 11, 0}, users[] = {0, 7, 0, 8};
-    ck_assert_uint_eq(p.n, 4);
+    ck_assert_uint_eq(pub->n, 4);
     for (size_t i = 0; i < 4; i++) {
-        ck_assert_str_eq(p.frames[i], want[i]);
-        ck_assert_int_eq(p.rooms[i], rooms[i]);
-        ck_assert_int_eq(p.users[i], users[i]);
+        ck_assert_str_eq(pub->frames[i], want[i]);
+        ck_assert_int_eq(pub->rooms[i], rooms[i]);
+        ck_assert_int_eq(pub->users[i], users[i]);
     }
 
     /* idle again: the next frame goes out at once */
     push(ob, 12, 0, "{}");
     ck_assert_uint_eq(workq_pending(q), 1);
     ck_assert_int_eq(workq_run_one(q, NULL), 0);
-    ck_assert_uint_eq(p.groups, 3);
-    ck_assert_uint_eq(p.sizes[2], 1);
+    ck_assert_uint_eq(pub->groups, 3);
+    ck_assert_uint_eq(pub->sizes[2], 1);
 
-    ck_assert_int_eq(workq_free(q, 1000), 0);
-    redis_outbox_free(ob);
-    close(pfd[0]);
-    close(pfd[1]);
+    outbox_close(&f);
 }
 END_TEST
 
 START_TEST(test_scaleout_outbox_drops_past_its_bound_and_when_cancelled)
 {
-    int pfd[2];
-    ck_assert_int_eq(pipe2(pfd, O_CLOEXEC | O_NONBLOCK), 0);
-    struct workq *q = workq_new(0, NULL, NULL, NULL, pfd[1]);
-    struct published p = {0};
-    struct redis_outbox *ob = redis_outbox_new(q, 3, on_publish, &p);
-    ck_assert_ptr_nonnull(ob);
+    struct outbox_fixture f;
+    outbox_open(&f, 3);
+    struct workq *q = f.q;
+    struct redis_outbox *ob = f.ob;
     push(ob, 1, 0, "{\"n\":1}");
     push(ob, 1, 0, "{\"n\":2}");
     push(ob, 1, 0, "{\"n\":3}");
@@ -432,15 +454,11 @@ START_TEST(test_scaleout_outbox_drops_past_its_bound_and_when_cancelled)
     /* room again once the first group is out */
     push(ob, 1, 0, "{\"n\":4}");
     ck_assert_uint_eq(redis_outbox_waiting(ob), 3);
-    /* the queue freed with a job queued: cancelled, never published; what
-     * waits behind it goes with the outbox (leak-checked by the sanitizer) */
-    ck_assert_int_eq(workq_free(q, 1000), 0);
-    redis_outbox_free(ob);
-    ck_assert_uint_eq(p.groups, 1);
-    ck_assert_uint_eq(p.n, 1);
-    ck_assert_str_eq(p.frames[0], "{\"n\":1}");
-    close(pfd[0]);
-    close(pfd[1]);
+    /* the queue freed with a job queued: cancelled, never published */
+    outbox_close(&f);
+    ck_assert_uint_eq(f.p.groups, 1);
+    ck_assert_uint_eq(f.p.n, 1);
+    ck_assert_str_eq(f.p.frames[0], "{\"n\":1}");
 }
 END_TEST
 
