@@ -32,14 +32,15 @@ static const char *const all_scenarios[] = {"connections", "recovery", "http",
 /* Run only when named: tworelay needs a second relay that shares Redis
  * with the first (bench/run.sh starts one); bigstore wants a database of
  * its own that it keeps between runs (bench/run.sh names one). */
-static const char *const extra_scenarios[] = {"tworelay", "bigstore"};
+static const char *const extra_scenarios[] = {"tworelay", "tworelay-sat", "bigstore"};
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: chat-bench [options] [scenario ...]\n"
             "scenarios: connections recovery http steady proxy saturation (default: all, in this "
-            "order), tworelay (only when named; needs --relay2), bigstore (only when named)\n"
+            "order), tworelay and tworelay-sat (only when named; need --relay2), bigstore (only "
+            "when named)\n"
             "  --web URL            API base (http://127.0.0.1:8080)\n"
             "  --relay URL          relay WebSocket (ws://127.0.0.1:8090/ws)\n"
             "  --proxy URL          WebSocket through the web server (ws://127.0.0.1:8080/ws)\n"
@@ -70,8 +71,8 @@ static void usage(FILE *out)
             "  --history-conns N    http: wrk connections for history pages (2)\n"
             "  --msg-chars N        characters of text per message (100)\n"
             "  --perf FILE          perf record -g the relay into FILE during saturation\n"
-            "  --pid NAME=PID       measure this process as relay, ferretdb, mariadb or\n"
-            "                       lighttpd (default: VAR/run/NAME.pid)\n");
+            "  --pid NAME=PID       measure this process as relay, ferretdb, mariadb,\n"
+            "                       lighttpd or redis (default: VAR/run/NAME.pid)\n");
 }
 
 static int bad_number; /* an option's value was not a number */
@@ -304,7 +305,7 @@ int main(int argc, char **argv)
             }
             if (slot < 0 || int_arg(eq + 1) <= 0) {
                 fprintf(stderr, "chat-bench: --pid wants NAME=PID, NAME one of relay ferretdb "
-                                "mariadb lighttpd\n");
+                                "mariadb lighttpd redis\n");
                 return 2;
             }
             o.pids[slot] = int_arg(eq + 1);

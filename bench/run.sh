@@ -131,6 +131,7 @@ restore() {
         kill -TERM "$r2pid" 2>/dev/null
         for _ in $(seq 1 100); do kill -0 "$r2pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$r2pid" 2>/dev/null && kill -KILL "$r2pid" 2>/dev/null
+        rm -f "$ROOT/var/run/relay2.pid"
     fi
     [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
     unset CHAT_RATE_PER_SEC CHAT_RATE_BURST CHAT_MAX_CONNECTIONS CHAT_REDIS_URL \
@@ -181,12 +182,13 @@ main_run() {
     "$BIN/chat-bench" "${margs[@]}" "${extra[@]}" "$@"
 }
 
-# two_relays: the scale-out run described at the top.
-two_relays() {
-    local port2=${BENCH_RELAY2_PORT:-8091}
-    port_open "$port2" && { say "port $port2 is taken: set BENCH_RELAY2_PORT"; return 1; }
-    bench_db chat_bench_tworelay fresh || return 1
-    dropped+=(chat_bench_tworelay)
+# relay2_up PORT: Redis started (the stack's private one), the relay
+# restarted with it on chat_bench_tworelay, and a second relay on PORT
+# sharing it, its pid in var/run/relay2.pid (chat-bench counts the CPU of
+# every relayN.pid). relay2_down: the second relay and the Redis we started
+# stopped.
+relay2_up() {
+    local port2=$1
     export CHAT_REDIS_URL=redis://127.0.0.1:6380
     [[ -f $ROOT/var/run/redis.pid ]] && kill -0 "$(<"$ROOT/var/run/redis.pid")" 2>/dev/null ||
         redis_started=1
@@ -195,21 +197,70 @@ two_relays() {
     use_db chat_bench_tworelay || return 1
     CHAT_RELAY_PORT=$port2 nohup "$BIN/chat-relay" >>"$ROOT/var/log/bench-relay2.log" 2>&1 &
     r2pid=$!
+    echo "$r2pid" >"$ROOT/var/run/relay2.pid"
     for _ in $(seq 1 100); do
-        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz" 2>/dev/null && break
+        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz" 2>/dev/null && return 0
         sleep 0.1
     done
-    curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port2/healthz" ||
-        { say "the second relay did not start (var/log/bench-relay2.log)"; return 1; }
-    "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-tworelay.json" \
-        --relay2 "ws://127.0.0.1:$port2/ws" tworelay
-    local r=$?
+    say "the second relay did not start (var/log/bench-relay2.log)"
+    return 1
+}
+
+relay2_down() {
     kill -TERM "$r2pid" 2>/dev/null
     wait "$r2pid" 2>/dev/null
     r2pid=
+    rm -f "$ROOT/var/run/relay2.pid"
     unset CHAT_REDIS_URL
     [[ -n $redis_started ]] && "$STACK" stop redis >/dev/null
     redis_started=
+}
+
+# two_relays: the scale-out run described at the top.
+two_relays() {
+    local port2=${BENCH_RELAY2_PORT:-8091} r=1
+    port_open "$port2" && { say "port $port2 is taken: set BENCH_RELAY2_PORT"; return 1; }
+    bench_db chat_bench_tworelay fresh || return 1
+    dropped+=(chat_bench_tworelay)
+    if relay2_up "$port2"; then
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-tworelay.json" \
+            --relay2 "ws://127.0.0.1:$port2/ws" tworelay
+        r=$?
+    fi
+    relay2_down
+    return $r
+}
+
+# two_relays_sat: saturation across two relays sharing Redis (issue 17:
+# two relays on one machine against one). Like two_relays, on a fresh
+# chat_bench_tworelay, the second relay on BENCH_RELAY2_PORT. Half the
+# rooms have a member on each relay, the other half both members on one
+# of them. Before it, on the same databases, one relay without Redis gets
+# the same stepping on its own 100 rooms (saturation): both tables in one
+# run. JSON: <time>-onerelay-sat.json and <time>-tworelay-sat.json.
+# BENCH_TWOSAT_ONE=0 skips the one-relay part; BENCH_ARGS are passed on
+# (e.g. "--sat-rates 3000 --sat-seconds 10"); BENCH_PROFILE=1
+# perf-records the relays of each part into var/bench/.
+two_relays_sat() {
+    local port2=${BENCH_RELAY2_PORT:-8091} r=0 pbase=
+    [[ -n ${BENCH_PROFILE:-} ]] && mkdir -p "$ROOT/var/bench" && pbase=$ROOT/var/bench/$stamp
+    port_open "$port2" && { say "port $port2 is taken: set BENCH_RELAY2_PORT"; return 1; }
+    bench_db chat_bench_tworelay fresh || return 1
+    dropped+=(chat_bench_tworelay)
+    if [[ ${BENCH_TWOSAT_ONE:-1} == 1 ]]; then
+        say "one relay (no Redis): saturation on chat_bench_tworelay"
+        use_db chat_bench_tworelay || return 1
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-onerelay-sat.json" \
+            ${pbase:+--perf "$pbase-onerelay.perf.data"} "${extra[@]}" saturation || r=1
+    fi
+    if relay2_up "$port2"; then
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-tworelay-sat.json" \
+            ${pbase:+--perf "$pbase-tworelay.perf.data"} --relay2 "ws://127.0.0.1:$port2/ws" \
+            "${extra[@]}" tworelay-sat || r=1
+    else
+        r=1
+    fi
+    relay2_down
     return $r
 }
 
@@ -595,6 +646,7 @@ media) media_run || rc=1 ;;
 roomlist) roomlist_run || rc=1 ;;
 evpass) evpass_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
+tworelay-sat | "tworelay-sat "*) two_relays_sat || rc=1 ;;
 bigstore) stores || rc=1 ;;
 relayonly) relayonly_run || rc=1 ;;
 relayonly-callgrind) relayonly_callgrind || rc=1 ;;

@@ -49,7 +49,10 @@ struct bench {
     struct fleet_user *xusers;   /* tworelay: room members split over two relays */
     size_t nxusers;
     int want_cross;
-    struct fleet *cross;      /* xusers[2k] on relay, xusers[2k+1] on relay2 */
+    struct fleet *cross;       /* xusers[2k] on relay, xusers[2k+1] on relay2 */
+    struct fleet_user *yusers; /* tworelay-sat: 2 x sat_rooms, see prepare_split */
+    size_t nyusers;
+    struct fleet *split;      /* tworelay-sat: yusers connected */
     cJSON *prepare_info;      /* what prepare() did, for the results */
     struct fleet_user rec[2]; /* recovery and http: a room of their own */
     int rec_ready;
@@ -79,13 +82,20 @@ static double ms(int64_t ns)
 
 /* ------------------------------------------------------------ processes */
 
-enum proc_id { P_RELAY, P_FERRETDB, P_MARIADB, P_LIGHTTPD, P__COUNT };
-static const char *const proc_names[P__COUNT] = {"relay", "ferretdb", "mariadb", "lighttpd"};
+enum proc_id { P_RELAY, P_FERRETDB, P_MARIADB, P_LIGHTTPD, P_REDIS, P__COUNT };
+static const char *const proc_names[P__COUNT] = {"relay", "ferretdb", "mariadb", "lighttpd",
+                                                 "redis"};
+_Static_assert(sizeof((struct bench_opts *) 0)->pids / sizeof(int) == P__COUNT,
+               "one --pid slot per process measured");
+
+#define MAX_RELAYS 16
 
 struct cpu_snap {
     int64_t wall;          /* CLOCK_MONOTONIC ns */
     int64_t cpu[P__COUNT]; /* ns, -1 when the process was not found */
     int64_t self;
+    int nrelays;               /* relay processes found */
+    int64_t relay[MAX_RELAYS]; /* each relay's ns, -1 when unreadable */
 };
 
 int bench_pid_slot(const char *name)
@@ -104,8 +114,6 @@ static pid_t pid_of(const struct bench *b, enum proc_id p)
     snprintf(path, sizeof path, "%s/run/%s.pid", b->o.var_dir, proc_names[p]);
     return procstat_pidfile(path);
 }
-
-#define MAX_RELAYS 16
 
 /* relay_pids: the relay processes: the one named by --pid, else relay.pid
  * and, when the stack runs several (RELAYS=N), relay2.pid ... relayN.pid.
@@ -153,10 +161,12 @@ static void cpu_snap(const struct bench *b, struct cpu_snap *s)
     /* several relays (RELAYS=N): the relay figure is their sum */
     pid_t pids[MAX_RELAYS];
     int n = relay_pids(b, pids);
-    for (int i = 1; i < n && s->cpu[P_RELAY] >= 0; i++) {
-        int64_t ns;
-        s->cpu[P_RELAY] = procstat_cpu_ns(pids[i], &ns) == 0 ? s->cpu[P_RELAY] + ns : -1;
-    }
+    s->nrelays = n;
+    for (int i = 0; i < n; i++)
+        if (procstat_cpu_ns(pids[i], &s->relay[i]) != 0)
+            s->relay[i] = -1;
+    for (int i = 1; i < n && s->cpu[P_RELAY] >= 0; i++)
+        s->cpu[P_RELAY] = s->relay[i] >= 0 ? s->cpu[P_RELAY] + s->relay[i] : -1;
     s->self = procstat_self_cpu_ns();
     s->wall = procstat_mono_ns();
 }
@@ -182,6 +192,18 @@ static void add_cpu_per(cJSON *row, const struct cpu_snap *a, const struct cpu_s
         cJSON_AddNumberToObject(cpu, key, 100.0 * used / wall);
         if (units > 0) {
             snprintf(key, sizeof key, "%sUsPer%s", proc_names[p], unit);
+            cJSON_AddNumberToObject(cpu, key, used * 1e6 / units);
+        }
+    }
+    /* several relays: each one's share too (relay1 = relay.pid, relay2 ...) */
+    for (int i = 0; a->nrelays > 1 && i < a->nrelays && a->nrelays == z->nrelays; i++) {
+        if (a->relay[i] < 0 || z->relay[i] < 0)
+            continue;
+        double used = (double) (z->relay[i] - a->relay[i]) / 1e9;
+        snprintf(key, sizeof key, "relay%dCpuPct", i + 1);
+        cJSON_AddNumberToObject(cpu, key, 100.0 * used / wall);
+        if (units > 0) {
+            snprintf(key, sizeof key, "relay%dUsPer%s", i + 1, unit);
             cJSON_AddNumberToObject(cpu, key, used * 1e6 / units);
         }
     }
@@ -447,8 +469,9 @@ struct bench *bench_new(const struct bench_opts *opts, const char *const *names,
         planned(names, n, "steady") || (planned(names, n, "saturation") && b->o.n_sat_rates > 0);
     b->want_proxy = planned(names, n, "proxy");
     b->want_cross = planned(names, n, "tworelay");
-    if (b->want_cross && wsclient_target_parse(b->o.relay2_url, &b->relay2) != 0) {
-        snprintf(errbuf, errlen, "tworelay needs --relay2 ws://IPV4:PORT/PATH");
+    int want_split = planned(names, n, "tworelay-sat") && b->o.n_sat_rates > 0;
+    if ((b->want_cross || want_split) && wsclient_target_parse(b->o.relay2_url, &b->relay2) != 0) {
+        snprintf(errbuf, errlen, "tworelay and tworelay-sat need --relay2 ws://IPV4:PORT/PATH");
         goto fail;
     }
     if (wsclient_target_parse(b->o.relay_url, &b->relay) != 0 ||
@@ -494,7 +517,13 @@ struct bench *bench_new(const struct bench_opts *opts, const char *const *names,
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
+    b->nyusers = want_split ? 2 * (size_t) b->o.sat_rooms : 0;
+    if (b->nyusers && !(b->yusers = calloc(b->nyusers, sizeof *b->yusers))) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     if (login_pairs(b, b->users, b->nusers, "", errbuf, errlen) != 0 ||
+        login_pairs(b, b->yusers, b->nyusers, "y", errbuf, errlen) != 0 ||
         login_pairs(b, b->pusers, b->npusers, "p", errbuf, errlen) != 0 ||
         login_pairs(b, b->xusers, b->nxusers, "x", errbuf, errlen) != 0)
         goto fail;
@@ -515,6 +544,7 @@ void bench_free(struct bench *b)
     fleet_free(b->direct);
     fleet_free(b->proxied);
     fleet_free(b->cross);
+    fleet_free(b->split);
     if (b->epfd >= 0)
         close(b->epfd);
     cJSON_Delete(b->prepare_info);
@@ -527,6 +557,9 @@ void bench_free(struct bench *b)
     for (size_t i = 0; b->xusers && i < b->nxusers; i++)
         free(b->xusers[i].jwt);
     free(b->xusers);
+    for (size_t i = 0; b->yusers && i < b->nyusers; i++)
+        free(b->yusers[i].jwt);
+    free(b->yusers);
     free(b->rec[0].jwt);
     free(b->rec[1].jwt);
     chatapi_free(b->api);
@@ -855,6 +888,29 @@ static cJSON *measure_rate(struct bench *b, struct fleet *f, struct fleet_client
     return row;
 }
 
+/* prepare_split: tworelay-sat's clients. The first half of the rooms has
+ * one member on each relay (every message crosses Redis); of the other
+ * half, the first quarter of all rooms has both members on the relay and
+ * the last quarter both on relay2 (no Redis hop, but each relay's writer
+ * and store share). */
+static void prepare_split(struct bench *b, char *why, size_t cap)
+{
+    size_t rooms = b->nyusers / 2, cross = rooms / 2, local1 = (rooms - cross) / 2;
+    struct fleet_user *u = b->yusers;
+    say("prepare: tworelay-sat: %zu rooms across %s and %s, %zu on the first only, %zu on the "
+        "second only",
+        cross, b->relay.host, b->relay2.host, local1, rooms - cross - local1);
+    if (!(b->split = fleet_new(b->api, b->epfd, b->o.msg_chars)))
+        snprintf(why, cap, "out of memory");
+    else if (connect_users(b, b->split, &b->relay, u, cross, 2, why, cap) == 0 &&
+             connect_users(b, b->split, &b->relay2, u + 1, cross, 2, why, cap) == 0 &&
+             connect_users(b, b->split, &b->relay, u + 2 * cross, 2 * local1, 1, why, cap) == 0 &&
+             connect_users(b, b->split, &b->relay2, u + 2 * (cross + local1),
+                           2 * (rooms - cross - local1), 1, why, cap) == 0 &&
+             warm_up(b->split) != 0)
+        snprintf(why, cap, "tworelay-sat clients: warm-up messages were not all answered");
+}
+
 /* prepare: connect and ENTER the long-lived fleets, one warm-up message
  * per client, while the store is still small. Runs once; a failure is
  * kept and reported by every scenario that needed the fleet. */
@@ -901,6 +957,8 @@ static void prepare(struct bench *b)
                  warm_up(b->cross) != 0)
             snprintf(why, sizeof why, "two-relay clients: warm-up messages were not all answered");
     }
+    if (!why[0] && b->nyusers)
+        prepare_split(b, why, sizeof why);
     if (why[0])
         snprintf(b->prepare_error, sizeof b->prepare_error, "prepare: %s", why);
     cJSON_AddNumberToObject(b->prepare_info, "directClients", (double) b->nusers * b->want_direct);
@@ -969,24 +1027,23 @@ static void perf_stop(pid_t pid)
     waitpid(pid, &st, 0);
 }
 
-/* run_steps: the stepped part of saturation on the long-lived clients. */
-static cJSON *run_steps(struct bench *b)
+/* run_steps: the stepped part of saturation on the long-lived clients of
+ * f; the row is called name. */
+static cJSON *run_steps(struct bench *b, struct fleet *f, const char *name, const char *label)
 {
-    const char *label = "2 saturation (p99 < bound)";
-    struct fleet *f = b->direct;
     if (!f || b->prepare_error[0])
-        return fail_row(new_row("saturation"), label,
+        return fail_row(new_row(name), label,
                         b->prepare_error[0] ? b->prepare_error : "clients not prepared");
     size_t n;
     struct fleet_client **cl = fleet_clients(f, &n);
-    say("saturation: %zu rooms x 2 clients, %.0f s per step, pass while p99 < %.0f ms and "
+    say("%s: %zu rooms x 2 clients, %.0f s per step, pass while p99 < %.0f ms and "
         "nothing is lost",
-        n / 2, b->o.sat_seconds, b->o.sat_p99_ms);
+        name, n / 2, b->o.sat_seconds, b->o.sat_p99_ms);
     pid_t perf = b->o.perf_out[0] ? perf_start(b, b->o.perf_out) : -1;
     if (perf > 0)
         fleet_run(f, never, NULL, 300); /* let perf attach */
 
-    cJSON *row = new_row("saturation");
+    cJSON *row = new_row(name);
     cJSON *steps = cJSON_AddArrayToObject(row, "steps");
     const cJSON *best = NULL, *peak = NULL;
     int failed = 0; /* steps run since the first that failed */
@@ -999,10 +1056,10 @@ static cJSON *run_steps(struct bench *b)
         int pass = lossless && p99 < b->o.sat_p99_ms;
         cJSON_AddBoolToObject(step, "pass", pass);
         cJSON_AddItemToArray(steps, step);
-        say("saturation: offered %6.0f/s delivered %7.0f/s p99 %7.2f ms  relay %5.1f us/msg "
+        say("%s: offered %6.0f/s delivered %7.0f/s p99 %7.2f ms  relay %5.1f us/msg "
             "(%3.0f%%) ferretdb %5.1f us/msg (%3.0f%%) gen %3.0f%% batch %.1f write p99 <= %g ms "
             "%s",
-            rate, num(step, "deliveredPerSec"), p99, cpu_get(step, "relayUsPerMsg"),
+            name, rate, num(step, "deliveredPerSec"), p99, cpu_get(step, "relayUsPerMsg"),
             cpu_get(step, "relayCpuPct"), cpu_get(step, "ferretdbUsPerMsg"),
             cpu_get(step, "ferretdbCpuPct"), cpu_get(step, "generatorCpuPct"),
             num(step, "meanBatchSize"), num(step, "storeWriteP99MsAtMost"), pass ? "pass" : "FAIL");
@@ -1241,7 +1298,9 @@ out:
 
 static cJSON *run_saturation(struct bench *b)
 {
-    cJSON *row = b->o.n_sat_rates > 0 ? run_steps(b) : new_row("saturation");
+    cJSON *row = b->o.n_sat_rates > 0
+                     ? run_steps(b, b->direct, "saturation", "2 saturation (p99 < bound)")
+                     : new_row("saturation");
     if (b->o.sat_burst_rooms > 0) {
         cJSON *burst = run_burst(b);
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(burst, "error");
@@ -2149,6 +2208,9 @@ cJSON *bench_run(struct bench *b, const char *name)
                           "6 steady across two relays (Redis)");
     if (strcmp(name, "saturation") == 0)
         return run_saturation(b);
+    if (strcmp(name, "tworelay-sat") == 0)
+        return run_steps(b, b->split, "tworelay-sat",
+                         "6 saturation across two relays (Redis; half the rooms split)");
     if (strcmp(name, "recovery") == 0)
         return run_recovery(b);
     if (strcmp(name, "http") == 0)

@@ -57,8 +57,8 @@ struct bench_opts {
     double store_budget;      /* bigstore: seconds per probe at most (3 samples at least) */
     char compare_path[512];   /* bigstore: "" or the results JSON of a smaller store */
     char perf_out[512];       /* "" or where perf record writes during saturation */
-    int pids[4];              /* > 0: measure this pid instead of <var>/run/<name>.pid, in
-                               * the order relay, ferretdb, mariadb, lighttpd */
+    int pids[5];              /* > 0: measure this pid instead of <var>/run/<name>.pid, in
+                               * the order relay, ferretdb, mariadb, lighttpd, redis */
 };
 
 struct bench;

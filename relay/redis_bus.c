@@ -150,6 +150,19 @@ int redis_payload_parse(const char *payload, size_t len, uint64_t *origin, int64
     return 0;
 }
 
+int redis_room_notice_room(const char *frame, size_t len, int64_t *room)
+{
+    static const char head[] = "{\"type\":\"ROOM\",\"chatRoomId\":";
+    size_t hl = sizeof head - 1, i = hl;
+    if (len <= hl || memcmp(frame, head, hl) != 0)
+        return ERR_INVALID;
+    while (i < len && frame[i] >= '0' && frame[i] <= '9')
+        i++;
+    if (i >= len || (frame[i] != ',' && frame[i] != '}'))
+        return ERR_INVALID;
+    return dec_parse(frame + hl, i - hl, room) == 0 ? 0 : ERR_INVALID;
+}
+
 /* -------------------------------------------------------- ev adapter */
 
 static void on_fd(struct ev_loop *loop, int fd, void *data, int mask)

@@ -46,6 +46,13 @@ void redis_channel(char *buf, size_t cap, int64_t room_id);
 char *redis_payload_format(uint64_t origin, int64_t seq, const char *frame, size_t frame_len,
                            size_t *len);
 
+/* redis_room_notice_room: the room of a ROOM frame written by proto.c
+ * ({"type":"ROOM","chatRoomId":<digits>,...), read without a JSON parse:
+ * every relay receives every ROOM notice on the users' channel, one per
+ * stored message. 0 with *room set; ERR_INVALID for any other frame or
+ * spelling (the caller parses those fully). */
+int redis_room_notice_room(const char *frame, size_t len, int64_t *room);
+
 /* redis_payload_parse: split a payload; *frame points into payload
  * (borrowed). Returns 0 or ERR_INVALID. */
 int redis_payload_parse(const char *payload, size_t len, uint64_t *origin, int64_t *seq,

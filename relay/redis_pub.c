@@ -2,7 +2,8 @@
  * redis_pub.c - publishing stored messages to Redis (see redis_pub.h).
  *
  * Runs on the writer thread once per write batch: one pipelined round trip
- * for the whole batch. The connection is blocking with short time-outs;
+ * for the whole batch; likewise one for each group of other frames
+ * (redis_outbox.c). The connection is blocking with short time-outs;
  * every failure drops it and the next attempt waits out the backoff, so a
  * Redis outage slows no batch by more than one time-out per period.
  */
@@ -122,31 +123,32 @@ static int connected(struct redis_pub *rp)
     return 1;
 }
 
-void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs, size_t n)
+/* append_publish: PUBLISH payload (origin, number, frame) on room_id's
+ * channel, appended to the pipeline (not sent yet). 0; ERR_NOMEM (nothing
+ * appended); ERR_UNAVAILABLE (the connection was dropped). */
+static int append_publish(struct redis_pub *rp, int64_t room_id, int64_t number, const char *frame,
+                          size_t len)
 {
-    if (n == 0 || !connected(rp))
-        return;
-    size_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct chat_message *m = msgs[i];
-        char *frame = proto_message(m);
-        size_t len = 0;
-        char *payload =
-            frame ? redis_payload_format(rp->origin, m->seq, frame, strlen(frame), &len) : NULL;
-        free(frame);
-        if (!payload)
-            continue; /* out of memory: receivers elsewhere catch up by seq */
-        char ch[64];
-        redis_channel(ch, sizeof ch, m->room_id);
-        int rc = redisAppendCommand(rp->ctx, "PUBLISH %s %b", ch, payload, len);
-        free(payload);
-        if (rc != REDIS_OK) {
-            fail(rp, "publish");
-            return;
-        }
-        sent++;
+    size_t plen = 0;
+    char *payload = redis_payload_format(rp->origin, number, frame, len, &plen);
+    if (!payload)
+        return ERR_NOMEM;
+    char ch[64];
+    redis_channel(ch, sizeof ch, room_id);
+    int rc = redisAppendCommand(rp->ctx, "PUBLISH %s %b", ch, payload, plen);
+    free(payload);
+    if (rc != REDIS_OK) {
+        fail(rp, "publish");
+        return ERR_UNAVAILABLE;
     }
-    for (size_t i = 0; i < sent; i++) {
+    return 0;
+}
+
+/* read_replies: the answers to n appended commands (sent by the first
+ * read). */
+static void read_replies(struct redis_pub *rp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
         void *reply = NULL;
         if (redisGetReply(rp->ctx, &reply) != REDIS_OK) {
             freeReplyObject(reply);
@@ -157,35 +159,39 @@ void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs
     }
 }
 
-/* publish: payload (origin, number, frame) on room_id's channel. */
-static void publish(struct redis_pub *rp, int64_t room_id, int64_t number, const char *frame,
-                    size_t len)
+void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs, size_t n)
 {
-    if (!connected(rp))
+    if (n == 0 || !connected(rp))
         return;
-    size_t plen = 0;
-    char *payload = redis_payload_format(rp->origin, number, frame, len, &plen);
-    if (!payload)
-        return;
-    char ch[64];
-    redis_channel(ch, sizeof ch, room_id);
-    redisReply *reply = redisCommand(rp->ctx, "PUBLISH %s %b", ch, payload, plen);
-    free(payload);
-    if (!reply) {
-        fail(rp, "publish");
-        return;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct chat_message *m = msgs[i];
+        char *frame = proto_message(m);
+        int rc = frame ? append_publish(rp, m->room_id, m->seq, frame, strlen(frame)) : ERR_NOMEM;
+        free(frame);
+        if (rc == ERR_UNAVAILABLE)
+            return;
+        if (rc == 0) /* out of memory: receivers elsewhere catch up by seq */
+            sent++;
     }
-    freeReplyObject(reply);
+    read_replies(rp, sent);
 }
 
-void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, size_t len)
+void redis_pub_events(struct redis_pub *rp, const struct redis_event *ev, size_t n)
 {
-    publish(rp, room_id, 0, frame, len);
-}
-
-void redis_pub_user(struct redis_pub *rp, int64_t user_id, const char *frame, size_t len)
-{
-    publish(rp, REDIS_USERS_ROOM, user_id, frame, len);
+    if (n == 0 || !connected(rp))
+        return;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        int user = ev[i].user_id > 0;
+        int rc = append_publish(rp, user ? REDIS_USERS_ROOM : ev[i].room_id,
+                                user ? ev[i].user_id : 0, ev[i].frame, ev[i].len);
+        if (rc == ERR_UNAVAILABLE)
+            return;  /* the connection is gone */
+        if (rc == 0) /* else out of memory: this one is lost */
+            sent++;
+    }
+    read_replies(rp, sent);
 }
 
 /* KEYS[1] chat:presence:<user>, a hash: relay origin -> connections there.

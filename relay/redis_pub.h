@@ -31,16 +31,21 @@ void redis_pub_free(struct redis_pub *rp);
 /* redis_pub_send: publish msgs[0..n-1] (borrowed) in one pipeline. */
 void redis_pub_send(struct redis_pub *rp, const struct chat_message *const *msgs, size_t n);
 
-/* redis_pub_event: publish a frame that is no stored message (READ,
- * TYPING) on room_id's channel, with seq 0 so receivers deliver it as it
- * comes. Best effort: lost while Redis is away. */
-void redis_pub_event(struct redis_pub *rp, int64_t room_id, const char *frame, size_t len);
+/* A frame that is no stored message. user_id == 0: for room_id's channel
+ * (READ, TYPING), with seq 0 so receivers deliver it as it comes.
+ * user_id > 0: for that user (ROOM, PRESENCE) on the users' channel, which
+ * every relay subscribes to, the user id in the payload's number
+ * (REDIS_USERS_ROOM's channel); room_id unused. */
+struct redis_event {
+    int64_t room_id;
+    int64_t user_id;
+    const char *frame; /* len bytes, borrowed */
+    size_t len;
+};
 
-/* redis_pub_user: publish a frame for one user (ROOM, PRESENCE) on the
- * users' channel, which every relay subscribes to, the
- * user id in the payload's number (REDIS_USERS_ROOM's channel). Best effort, like redis_pub_event.
- */
-void redis_pub_user(struct redis_pub *rp, int64_t user_id, const char *frame, size_t len);
+/* redis_pub_events: publish ev[0..n-1] in one pipeline (one round trip
+ * for all of them, not one each). Best effort: lost while Redis is away. */
+void redis_pub_events(struct redis_pub *rp, const struct redis_event *ev, size_t n);
 
 /* redis_pub_presence: add delta (+1, -1, or 0 to ask) to this relay's count
  * of user_id's connections, and count them over every relay that is alive

@@ -22,6 +22,7 @@
 #include "presence.h"
 #include "msgstore.h"
 #include "redis_bus.h"
+#include "redis_outbox.h"
 #include "redis_pub.h"
 #include "routes.h"
 #include "seqalloc.h"
@@ -44,7 +45,7 @@
 
 #define RELAY_HEADROOM_FDS 16 /* sockets above the limit that can still get a 503 */
 #define RELAY_CRON_MS      250
-#define RELAY_EVENTS_MAX   256 /* READ/TYPING publishes waiting for the writer thread */
+#define RELAY_EVENTS_MAX   256 /* READ/TYPING/ROOM/PRESENCE publishes waiting for the writer */
 #define RELAY_HEARTBEAT_MS 10000
 
 struct relay {
@@ -52,11 +53,11 @@ struct relay {
     struct ev_loop *loop;
     int wake_rd, wake_wr; /* workers and signals wake the loop here */
     struct msgstore *store;
-    struct workq *sqlq;    /* tokens, membership, ENTER's last seq */
-    struct workq *mongoq;  /* replay pages and gap fetches */
-    struct workq *healthq; /* /healthz only, so no backlog can delay it */
-    struct workq *writerq; /* one thread: write batches (seqalloc, pub are its own) */
-    size_t events_queued;  /* READ/TYPING publishes on writerq not done yet */
+    struct workq *sqlq;          /* tokens, membership, ENTER's last seq */
+    struct workq *mongoq;        /* replay pages and gap fetches */
+    struct workq *healthq;       /* /healthz only, so no backlog can delay it */
+    struct workq *writerq;       /* one thread: write batches (seqalloc, pub are its own) */
+    struct redis_outbox *outbox; /* frames for other relays, published on writerq */
     size_t max_conns;
     size_t fd_slots;        /* descriptors for clients of every stage: max_conns + headroom */
     struct admission adm;   /* HTTP-stage bounds, connections per user */
@@ -298,6 +299,12 @@ static int64_t cron(struct ev_loop *loop, int64_t id, void *data)
  * ENTERed its room, a PRESENCE to the connections watching that user. */
 static void user_frame(struct relay *r, int64_t user_id, const char *frame, size_t len)
 {
+    int64_t room_id;
+    if (redis_room_notice_room(frame, len, &room_id) == 0) {
+        /* the common case (one per stored message), without a JSON parse */
+        sessions_notify_user(r->sessions, user_id, room_id, frame, len);
+        return;
+    }
     cJSON *j = cJSON_ParseWithLength(frame, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     const cJSON *room = cJSON_GetObjectItemCaseSensitive(j, "chatRoomId");
@@ -360,39 +367,23 @@ static void bus_subscribed(void *arg, int64_t room_id)
 
 static const struct redis_bus_events bus_events = {bus_message, bus_up, bus_subscribed, bus_down};
 
-/* A READ or TYPING frame on its way to the other relays. The writer
- * thread's Redis connection publishes it (the loop's own is a subscriber
- * and cannot), between two write batches. */
-struct event_job {
-    struct job base;
-    struct redis_pub *pub;
-    size_t *queued; /* the relay's count of event jobs not yet done */
-    int64_t room_id;
-    int64_t user_id; /* > 0: a frame for that user (ROOM, PRESENCE), room_id unused */
-    size_t len;
-    char frame[]; /* len bytes */
-};
-
-static void event_run(struct job *j, void *ctx)
+/* READ, TYPING, ROOM and PRESENCE frames on their way to the other
+ * relays: the writer thread's Redis connection publishes them (the loop's
+ * own is a subscriber and cannot), grouped between two write batches
+ * (redis_outbox.h). */
+static void publish_events(void *arg, const struct redis_event *ev, size_t n)
 {
-    struct event_job *e = (struct event_job *) j;
-    (void) ctx;
-    if (e->user_id > 0)
-        redis_pub_user(e->pub, e->user_id, e->frame, e->len);
-    else
-        redis_pub_event(e->pub, e->room_id, e->frame, e->len);
-}
-
-static void event_done(struct job *j, int status)
-{
-    struct event_job *e = (struct event_job *) j;
-    (void) status;
-    (*e->queued)--;
-    free(e);
+    redis_pub_events(arg, ev, n);
 }
 
 static void queue_event(struct relay *r, int64_t room_id, int64_t user_id, const char *frame,
-                        size_t len);
+                        size_t len)
+{
+    /* Best effort, and never a backlog in front of the message writes that
+     * share the writer thread: past the bound an indicator is dropped. */
+    if (redis_outbox_push(r->outbox, room_id, user_id, frame, len) == ERR_TOO_LARGE)
+        r->metrics.events_dropped++;
+}
 
 static void publish_event(void *arg, int64_t room_id, const char *frame, size_t len)
 {
@@ -402,29 +393,6 @@ static void publish_event(void *arg, int64_t room_id, const char *frame, size_t 
 static void publish_user(void *arg, int64_t user_id, const char *frame, size_t len)
 {
     queue_event(arg, 0, user_id, frame, len);
-}
-
-static void queue_event(struct relay *r, int64_t room_id, int64_t user_id, const char *frame,
-                        size_t len)
-{
-    /* Best effort, and never a backlog in front of the message writes that
-     * share the writer thread: past the bound an indicator is dropped. */
-    if (r->events_queued >= RELAY_EVENTS_MAX) {
-        r->metrics.events_dropped++;
-        return;
-    }
-    struct event_job *e = malloc(sizeof *e + len);
-    if (!e)
-        return;
-    r->events_queued++;
-    *e = (struct event_job){.base = {.run = event_run, .done = event_done},
-                            .pub = r->pub,
-                            .queued = &r->events_queued,
-                            .room_id = room_id,
-                            .user_id = user_id,
-                            .len = len};
-    memcpy(e->frame, frame, len);
-    workq_submit(r->writerq, &e->base);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -521,7 +489,8 @@ struct relay *relay_new(const struct config *cfg, char *errbuf, size_t errlen)
     }
     r->writer = writer_new(cfg, r->writerq, r->store, r->seqa, r->pub, &r->lastseq, &r->metrics,
                            &writer_events, r);
-    if (!r->writer) {
+    r->outbox = redis_outbox_new(r->writerq, RELAY_EVENTS_MAX, publish_events, r->pub);
+    if (!r->writer || !r->outbox) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
@@ -602,6 +571,8 @@ void relay_free(struct relay *r)
     stuck |= workq_free(r->mongoq, 500) != 0;
     stuck |= workq_free(r->healthq, 500) != 0;
     stuck |= workq_free(r->writerq, 500) != 0;
+    if (!stuck)
+        redis_outbox_free(r->outbox); /* else its job may still run */
     writer_free(r->writer);
     presence_free(r->presence);
     sessions_free(r->sessions);

@@ -3,13 +3,20 @@
  * order per subscription when two relays write a room (replay.c in
  * contiguous mode: hold past a gap, drain when it fills, a gap fetch that
  * skips seqs the store does not have, the connection's own messages), the
- * redis_url parser and the published payload format.
+ * redis_url parser and the published payload format, the ROOM notice
+ * read without a JSON parse, and the outbox that groups frames for the
+ * writer's Redis connection.
  */
 #include "errors.h"
+#include "proto.h"
 #include "redis_bus.h"
+#include "redis_outbox.h"
 #include "replay.h"
+#include "workq.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +291,177 @@ START_TEST(test_scaleout_payload_round_trip)
 }
 END_TEST
 
+START_TEST(test_scaleout_room_notice_read_without_json)
+{
+    int64_t room = 0;
+    /* what proto.c writes: a message notice, large ids too, and an empty room */
+    struct chat_message m = {.room_id = 5000000001LL, .seq = 7, .sender_id = 3};
+    m.type = CHAT_TEXT;
+    char text[] = "hello";
+    m.message = text;
+    m.created_at_ms = 1700000000000LL;
+    char *f = proto_room_notice(&m);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(redis_room_notice_room(f, strlen(f), &room), 0);
+    ck_assert_int_eq(room, 5000000001LL);
+    free(f);
+    f = proto_room_empty(42);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(redis_room_notice_room(f, strlen(f), &room), 0);
+    ck_assert_int_eq(room, 42);
+    free(f);
+    /* anything else is left to the full parse */
+    f = proto_presence(9, 1, 0);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(redis_room_notice_room(f, strlen(f), &room), ERR_INVALID);
+    free(f);
+    const char *other[] = {"{\"type\":\"ROOM\",\"chatRoomId\":",
+                           "{\"type\":\"ROOM\",\"chatRoomId\":12",
+                           "{\"type\":\"ROOM\",\"chatRoomId\":1e+15,\"lastSeq\":0}",
+                           "{\"type\":\"ROOM\",\"chatRoomId\":-4,\"lastSeq\":0}",
+                           "{\"type\":\"ROOM\",\"chatRoomId\":,\"lastSeq\":0}",
+                           "{\"chatRoomId\":12,\"type\":\"ROOM\"}",
+                           "{ \"type\":\"ROOM\",\"chatRoomId\":12}",
+                           "{\"type\":\"ROOM\",\"chatRoomId\":99999999999999999999}"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        ck_assert_msg(redis_room_notice_room(other[i], strlen(other[i]), &room) == ERR_INVALID,
+                      "expected ERR_INVALID for %s", other[i]);
+}
+END_TEST
+
+/* What the outbox's jobs published, group by group. */
+struct published {
+    size_t groups;
+    size_t sizes[16];
+    char frames[64][32];
+    int64_t rooms[64], users[64];
+    size_t n;
+};
+
+static void on_publish(void *arg, const struct redis_event *ev, size_t n)
+{
+    struct published *p = arg;
+    ck_assert_uint_lt(p->groups, 16);
+    p->sizes[p->groups++] = n;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_lt(p->n, 64);
+        ck_assert_uint_lt(ev[i].len, 32);
+        memcpy(p->frames[p->n], ev[i].frame, ev[i].len);
+        p->frames[p->n][ev[i].len] = '\0';
+        p->rooms[p->n] = ev[i].room_id;
+        p->users[p->n] = ev[i].user_id;
+        p->n++;
+    }
+}
+
+static void push(struct redis_outbox *ob, int64_t room, int64_t user, const char *frame)
+{
+    ck_assert_int_eq(redis_outbox_push(ob, room, user, frame, strlen(frame)), 0);
+}
+
+/* An outbox on a queue without threads: the test runs its jobs. */
+struct outbox_fixture {
+    int pfd[2];
+    struct workq *q;
+    struct published p;
+    struct redis_outbox *ob;
+};
+
+static void outbox_open(struct outbox_fixture *f, size_t max)
+{
+    memset(f, 0, sizeof *f);
+    ck_assert_int_eq(pipe2(f->pfd, O_CLOEXEC | O_NONBLOCK), 0);
+    f->q = workq_new(0, NULL, NULL, NULL, f->pfd[1]);
+    ck_assert_ptr_nonnull(f->q);
+    f->ob = redis_outbox_new(f->q, max, on_publish, &f->p);
+    ck_assert_ptr_nonnull(f->ob);
+}
+
+/* outbox_close: the queue first (a job still queued is cancelled), then
+ * the outbox with what waits behind it (leak-checked by the sanitizer). */
+static void outbox_close(struct outbox_fixture *f)
+{
+    ck_assert_int_eq(workq_free(f->q, 1000), 0);
+    redis_outbox_free(f->ob);
+    close(f->pfd[0]);
+    close(f->pfd[1]);
+}
+
+START_TEST(test_scaleout_outbox_groups_frames_behind_the_running_job)
+{
+    struct outbox_fixture f;
+    outbox_open(&f, 8);
+    struct workq *q = f.q;
+    struct redis_outbox *ob = f.ob;
+    const struct published *pub = &f.p;
+
+    /* the first frame goes out at once, alone */
+    push(ob, 10, 0, "{\"type\":\"TYPING\"}");
+    ck_assert_uint_eq(workq_pending(q), 1);
+    /* while its job waits, the next ones gather: still one job queued */
+    push(ob, 0, 7, "{\"type\":\"ROOM\"}");
+    push(ob, 11, 0, "{\"type\":\"READ\"}");
+    push(ob, 0, 8, "{\"type\":\"PRESENCE\"}");
+    ck_assert_uint_eq(workq_pending(q), 1);
+    ck_assert_uint_eq(redis_outbox_waiting(ob), 4);
+
+    ck_assert_int_eq(workq_run_one(q, NULL), 0);
+    ck_assert_uint_eq(pub->groups, 1);
+    ck_assert_uint_eq(pub->sizes[0], 1);
+    /* its completion sent the three gathered meanwhile, as one job */
+    ck_assert_uint_eq(workq_pending(q), 1);
+    ck_assert_int_eq(workq_run_one(q, NULL), 0);
+    ck_assert_uint_eq(pub->groups, 2);
+    ck_assert_uint_eq(pub->sizes[1], 3);
+    ck_assert_uint_eq(workq_pending(q), 0);
+    ck_assert_uint_eq(redis_outbox_waiting(ob), 0);
+
+    /* every frame intact, in order, with its room or user */
+    const char *want[] = {"{\"type\":\"TYPING\"}", "{\"type\":\"ROOM\"}", "{\"type\":\"READ\"}",
+                          "{\"type\":\"PRESENCE\"}"};
+    const int64_t rooms[] = {10, 0, 11, 0}, users[] = {0, 7, 0, 8};
+    ck_assert_uint_eq(pub->n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_str_eq(pub->frames[i], want[i]);
+        ck_assert_int_eq(pub->rooms[i], rooms[i]);
+        ck_assert_int_eq(pub->users[i], users[i]);
+    }
+
+    /* idle again: the next frame goes out at once */
+    push(ob, 12, 0, "{}");
+    ck_assert_uint_eq(workq_pending(q), 1);
+    ck_assert_int_eq(workq_run_one(q, NULL), 0);
+    ck_assert_uint_eq(pub->groups, 3);
+    ck_assert_uint_eq(pub->sizes[2], 1);
+
+    outbox_close(&f);
+}
+END_TEST
+
+START_TEST(test_scaleout_outbox_drops_past_its_bound_and_when_cancelled)
+{
+    struct outbox_fixture f;
+    outbox_open(&f, 3);
+    struct workq *q = f.q;
+    struct redis_outbox *ob = f.ob;
+    push(ob, 1, 0, "{\"n\":1}");
+    push(ob, 1, 0, "{\"n\":2}");
+    push(ob, 1, 0, "{\"n\":3}");
+    /* three wait (one in the job, two behind it): the fourth is dropped */
+    ck_assert_int_eq(redis_outbox_push(ob, 1, 0, "{}", 2), ERR_TOO_LARGE);
+    ck_assert_uint_eq(redis_outbox_waiting(ob), 3);
+    ck_assert_int_eq(workq_run_one(q, NULL), 0);
+    /* room again once the first group is out */
+    push(ob, 1, 0, "{\"n\":4}");
+    ck_assert_uint_eq(redis_outbox_waiting(ob), 3);
+    /* the queue freed with a job queued: cancelled, never published */
+    outbox_close(&f);
+    ck_assert_uint_eq(f.p.groups, 1);
+    ck_assert_uint_eq(f.p.n, 1);
+    ck_assert_str_eq(f.p.frames[0], "{\"n\":1}");
+}
+END_TEST
+
 Suite *scaleout_suite(void)
 {
     Suite *s = suite_create("scaleout");
@@ -300,6 +478,9 @@ Suite *scaleout_suite(void)
     tc = tcase_create("redis");
     tcase_add_test(tc, test_scaleout_redis_url_parse);
     tcase_add_test(tc, test_scaleout_payload_round_trip);
+    tcase_add_test(tc, test_scaleout_room_notice_read_without_json);
+    tcase_add_test(tc, test_scaleout_outbox_groups_frames_behind_the_running_job);
+    tcase_add_test(tc, test_scaleout_outbox_drops_past_its_bound_and_when_cancelled);
     suite_add_tcase(s, tc);
     return s;
 }
