@@ -590,12 +590,13 @@ relayonly_report() {
 }
 
 # nodepeer: issue 17's yardstick. bench/nodepeer/peer.js (Node.js, ws,
-# mysql2, mongodb: one process) and then the C relay, each under the same
-# chat-bench run (steady 1,000 msg/s, then the burst of BENCH_BURST_ROOMS
-# new rooms), on one fresh database. node_modules is installed from
+# mysql2, mongodb: one process) and then the C relay under the same burst
+# of BENCH_BURST_ROOMS new rooms, then both under steady 1,000 msg/s
+# (BENCH_NODEPEER_STEADY=0 skips it), on one fresh database. node_modules is installed from
 # package-lock.json with `npm ci` when missing or stale (network needed
-# once, as for tests/browser). JSON: <time>-nodepeer.json (the peer) and
-# <time>-nodepeer-relay.json (the relay).
+# once, as for tests/browser). JSON: <time>-nodepeer.json (the burst on
+# the peer), <time>-nodepeer-relay.json (on the relay), and
+# <time>-nodepeer-steady.json, <time>-nodepeer-steady-relay.json.
 nodepeer_modules() {
     local dir=$ROOT/bench/nodepeer want have
     command -v node >/dev/null && command -v npm >/dev/null ||
@@ -611,42 +612,65 @@ nodepeer_modules() {
     rm -f "$dir/npm-ci.log"
 }
 
-nodepeer_run() {
-    local port=${BENCH_NODEPEER_PORT:-8095} name=chat_bench_nodepeer pid r=0 k
+nodepeer_pid=
+# nodepeer_start PORT NAME: the Node peer on PORT, databases NAME, in
+# nodepeer_pid.
+nodepeer_start() {
+    local port=$1 name=$2 k
     local -a vals keys=(mysql_host mysql_port mysql_user mysql_password mongo_uri allowed_origins
         max_text_chars max_message_bytes max_outbuf_bytes max_pending_messages)
+    mapfile -t vals < <(CHAT_MYSQL_DATABASE=$name conf_get "${keys[@]}") &&
+        ((${#vals[@]} == ${#keys[@]})) || { say "nodepeer: cannot read the settings"; return 1; }
+    local -a penv=(NODEPEER_PORT="$port" NODEPEER_PARENT=$$ CHAT_MYSQL_DATABASE="$name"
+        CHAT_MONGO_DATABASE="$name")
+    for k in "${!keys[@]}"; do penv+=("CHAT_${keys[k]^^}=${vals[k]}"); done
+    # the settings (a password among them) go through the environment, not argv
+    env "${penv[@]}" node "$ROOT/bench/nodepeer/peer.js" >>"$ROOT/var/log/bench-nodepeer.log" 2>&1 &
+    nodepeer_pid=$!
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" 2>/dev/null && return 0
+        kill -0 "$nodepeer_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "the Node peer did not start (var/log/bench-nodepeer.log)"
+    nodepeer_stop
+    return 1
+}
+
+nodepeer_stop() {
+    [[ -n $nodepeer_pid ]] || return 0
+    kill -TERM "$nodepeer_pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$nodepeer_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$nodepeer_pid" 2>/dev/null && kill -KILL "$nodepeer_pid" 2>/dev/null
+    wait "$nodepeer_pid" 2>/dev/null
+    nodepeer_pid=
+}
+
+# nodepeer_run: the burst against the peer then the relay, then steady
+# against each (apart: the relay's 995 connections do not hold the burst's
+# 962 and steady's 200 at once).
+nodepeer_run() {
+    local port=${BENCH_NODEPEER_PORT:-8095} name=chat_bench_nodepeer r=0 scen
     nodepeer_modules || return 1
     port_open "$port" && { say "port $port is taken: set BENCH_NODEPEER_PORT"; return 1; }
     bench_db "$name" fresh || return 1
     dropped+=("$name")
     use_db "$name" || return 1
-    mapfile -t vals < <(conf_get "${keys[@]}") && ((${#vals[@]} == ${#keys[@]})) ||
-        { say "nodepeer: cannot read the settings"; return 1; }
-    local -a penv=(NODEPEER_PORT="$port" NODEPEER_PARENT=$$)
-    for k in "${!keys[@]}"; do penv+=("CHAT_${keys[k]^^}=${vals[k]}"); done
-    # the settings (a password among them) go through the environment, not argv
-    env "${penv[@]}" node "$ROOT/bench/nodepeer/peer.js" >>"$ROOT/var/log/bench-nodepeer.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 1 100); do
-        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
+    local burst=(--sat-rates none --sat-burst-rooms "${BENCH_BURST_ROOMS:-480}"
+        --sat-burst-rate 15 --sat-burst-seconds 8 saturation)
+    local node=(--relay "ws://127.0.0.1:$port/ws")
+    for scen in burst steady; do
+        [[ $scen == steady && ${BENCH_NODEPEER_STEADY:-1} != 1 ]] && break
+        local sargs=("${burst[@]}") sfx=
+        [[ $scen == steady ]] && sargs=(steady) sfx=-steady
+        nodepeer_start "$port" "$name" || return 1
+        say "nodepeer: $scen against the Node peer (pid $nodepeer_pid, port $port), database $name"
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-nodepeer$sfx.json" "${node[@]}" \
+            --pid "relay=$nodepeer_pid" "${sargs[@]}" || r=1
+        nodepeer_stop
+        say "nodepeer: $scen against the C relay, database $name"
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-nodepeer$sfx-relay.json" "${sargs[@]}" || r=1
     done
-    curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" 2>/dev/null ||
-        { say "the Node peer did not start (var/log/bench-nodepeer.log)"; kill "$pid" 2>/dev/null; return 1; }
-    local nargs=("${args[@]}" --sat-rates none --sat-burst-rooms "${BENCH_BURST_ROOMS:-480}"
-        --sat-burst-rate 15 --sat-burst-seconds 8)
-    local scen=(steady saturation)
-    [[ ${BENCH_NODEPEER_STEADY:-1} == 1 ]] || scen=(saturation)
-    say "nodepeer: the Node peer (pid $pid) on port $port, database $name"
-    "$BIN/chat-bench" "${nargs[@]}" --out "${out%.json}-nodepeer.json" \
-        --relay "ws://127.0.0.1:$port/ws" --pid "relay=$pid" "${scen[@]}" || r=1
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    say "nodepeer: the same against the C relay, database $name"
-    "$BIN/chat-bench" "${nargs[@]}" --out "${out%.json}-nodepeer-relay.json" "${scen[@]}" || r=1
     return $r
 }
 
