@@ -17,7 +17,8 @@
  * Where it is the Node way instead: one process and one thread; a room's
  * seq is read once from chat_rooms (seq_issued, last_seq) and then kept in
  * memory, not reserved in MySQL per batch; a batch is everything that came
- * in since the last one went out (no write_batch_max); no per-message
+ * in since the last one went out (no write_batch_max unless
+ * NODEPEER_BATCH_MAX says so); no per-message
  * await: a connection's frames wait only while its membership or its
  * room's seq is being looked up. Output is corked per socket for the
  * length of a batch's delivery, and a connection whose unsent output
@@ -33,7 +34,8 @@
  * CHAT_MYSQL_DATABASE, CHAT_MONGO_URI, CHAT_MONGO_DATABASE,
  * CHAT_ALLOWED_ORIGINS, CHAT_MAX_TEXT_CHARS, CHAT_MAX_MESSAGE_BYTES,
  * CHAT_MAX_OUTBUF_BYTES, CHAT_MAX_PENDING_MESSAGES, NODEPEER_SQL_CONNECTIONS,
- * NODEPEER_PARENT.
+ * NODEPEER_PARENT, NODEPEER_BATCH_MAX (at most that many per insertMany; 0,
+ * the default: everything pending).
  */
 const http = require('node:http');
 const crypto = require('node:crypto');
@@ -61,6 +63,7 @@ const cfg = {
   maxMessageBytes: num('CHAT_MAX_MESSAGE_BYTES', 65536),
   maxOutbuf: num('CHAT_MAX_OUTBUF_BYTES', 1048576),
   maxPending: num('CHAT_MAX_PENDING_MESSAGES', 16384),
+  batchMax: num('NODEPEER_BATCH_MAX', 0), /* 0: everything pending */
 };
 const HIGH_WATER = Math.min(256 * 1024, cfg.maxOutbuf / 2);
 const ID_MAX = 9007199254740991;
@@ -227,8 +230,13 @@ function rfc3339(ms) {
 function flush() {
   flushQueued = false;
   if (inFlight || pending.length === 0) return;
-  const batch = pending;
-  pending = [];
+  let batch = pending;
+  if (cfg.batchMax > 0 && pending.length > cfg.batchMax) {
+    batch = pending.slice(0, cfg.batchMax);
+    pending = pending.slice(cfg.batchMax);
+  } else {
+    pending = [];
+  }
   inFlight = true;
   const docs = batch.map((m) => ({
     _id: m.oid,
