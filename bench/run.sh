@@ -647,8 +647,8 @@ nodepeer_stop() {
 }
 
 # nodepeer_run: the burst against the peer then the relay, then steady
-# against each (apart: the relay's 995 connections do not hold the burst's
-# 962 and steady's 200 at once).
+# against each, every one in a chat-bench run of its own (no server holds
+# another scenario's clients meanwhile).
 nodepeer_run() {
     local port=${BENCH_NODEPEER_PORT:-8095} name=chat_bench_nodepeer r=0 scen
     nodepeer_modules || return 1
