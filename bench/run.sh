@@ -640,11 +640,97 @@ relayonly_report() {
     say "relayonly: results in $2"
 }
 
+# nodepeer: issue 17's yardstick. bench/nodepeer/peer.js (Node.js, ws,
+# mysql2, mongodb: one process) and then the C relay under the same burst
+# of BENCH_BURST_ROOMS new rooms, then both under steady 1,000 msg/s
+# (BENCH_NODEPEER_STEADY=0 skips it), on one fresh database. node_modules is installed from
+# package-lock.json with `npm ci` when missing or stale (network needed
+# once, as for tests/browser). JSON: <time>-nodepeer.json (the burst on
+# the peer), <time>-nodepeer-relay.json (on the relay), and
+# <time>-nodepeer-steady.json, <time>-nodepeer-steady-relay.json.
+nodepeer_modules() {
+    local dir=$ROOT/bench/nodepeer want have
+    command -v node >/dev/null && command -v npm >/dev/null ||
+        { say "nodepeer needs node and npm (deploy/dev/deps.sh installs them)"; return 1; }
+    want=$(cd "$dir" && node -p "JSON.stringify(require('./package.json').dependencies)")
+    have=$(cd "$dir" && node -p "const d = require('./package.json').dependencies, o = {};
+        for (const k of Object.keys(d)) { try { o[k] = require('./node_modules/' + k + '/package.json').version } catch (e) {} }
+        JSON.stringify(o)")
+    [[ $have == "$want" ]] && return 0
+    say "nodepeer: installing $want (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >npm-ci.log 2>&1) ||
+        { cat "$dir/npm-ci.log" >&2; say "nodepeer: npm ci failed"; return 1; }
+    rm -f "$dir/npm-ci.log"
+}
+
+nodepeer_pid=
+# nodepeer_start PORT NAME: the Node peer on PORT, databases NAME, in
+# nodepeer_pid.
+nodepeer_start() {
+    local port=$1 name=$2 k
+    local -a vals keys=(mysql_host mysql_port mysql_user mysql_password mongo_uri allowed_origins
+        max_text_chars max_message_bytes max_outbuf_bytes max_pending_messages)
+    mapfile -t vals < <(CHAT_MYSQL_DATABASE=$name conf_get "${keys[@]}") &&
+        ((${#vals[@]} == ${#keys[@]})) || { say "nodepeer: cannot read the settings"; return 1; }
+    local -a penv=(NODEPEER_PORT="$port" NODEPEER_PARENT=$$ CHAT_MYSQL_DATABASE="$name"
+        CHAT_MONGO_DATABASE="$name")
+    for k in "${!keys[@]}"; do penv+=("CHAT_${keys[k]^^}=${vals[k]}"); done
+    # the settings (a password among them) go through the environment, not argv
+    env "${penv[@]}" node "$ROOT/bench/nodepeer/peer.js" >>"$ROOT/var/log/bench-nodepeer.log" 2>&1 &
+    nodepeer_pid=$!
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" 2>/dev/null && return 0
+        kill -0 "$nodepeer_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "the Node peer did not start (var/log/bench-nodepeer.log)"
+    nodepeer_stop
+    return 1
+}
+
+nodepeer_stop() {
+    [[ -n $nodepeer_pid ]] || return 0
+    kill -TERM "$nodepeer_pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$nodepeer_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$nodepeer_pid" 2>/dev/null && kill -KILL "$nodepeer_pid" 2>/dev/null
+    wait "$nodepeer_pid" 2>/dev/null
+    nodepeer_pid=
+}
+
+# nodepeer_run: the burst against the peer then the relay, then steady
+# against each, every one in a chat-bench run of its own (no server holds
+# another scenario's clients meanwhile).
+nodepeer_run() {
+    local port=${BENCH_NODEPEER_PORT:-8095} name=chat_bench_nodepeer r=0 scen
+    nodepeer_modules || return 1
+    port_open "$port" && { say "port $port is taken: set BENCH_NODEPEER_PORT"; return 1; }
+    bench_db "$name" fresh || return 1
+    dropped+=("$name")
+    use_db "$name" || return 1
+    local burst=(--sat-rates none --sat-burst-rooms "${BENCH_BURST_ROOMS:-480}"
+        --sat-burst-rate 15 --sat-burst-seconds 8 saturation)
+    local node=(--relay "ws://127.0.0.1:$port/ws")
+    for scen in burst steady; do
+        [[ $scen == steady && ${BENCH_NODEPEER_STEADY:-1} != 1 ]] && break
+        local sargs=("${burst[@]}") sfx=
+        [[ $scen == steady ]] && sargs=(steady) sfx=-steady
+        nodepeer_start "$port" "$name" || return 1
+        say "nodepeer: $scen against the Node peer (pid $nodepeer_pid, port $port), database $name"
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-nodepeer$sfx.json" "${node[@]}" \
+            --pid "relay=$nodepeer_pid" "${sargs[@]}" || r=1
+        nodepeer_stop
+        say "nodepeer: $scen against the C relay, database $name"
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-nodepeer$sfx-relay.json" "${sargs[@]}" || r=1
+    done
+    return $r
+}
+
 case $what in
 jwt) jwt_run || rc=1 ;;
 media) media_run || rc=1 ;;
 roomlist) roomlist_run || rc=1 ;;
 evpass) evpass_run || rc=1 ;;
+nodepeer) nodepeer_run || rc=1 ;;
 tworelay) two_relays || rc=1 ;;
 tworelay-sat | "tworelay-sat "*) two_relays_sat || rc=1 ;;
 bigstore) stores || rc=1 ;;
@@ -660,6 +746,7 @@ relayonly-callgrind) relayonly_callgrind || rc=1 ;;
     if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi
     if ((full)) && [[ ${BENCH_MEDIA:-1} == 1 ]]; then media_run || rc=1; fi
     if ((full)) && [[ ${BENCH_ROOMLIST:-1} == 1 ]]; then roomlist_run || rc=1; fi
+    if ((full)) && [[ ${BENCH_NODEPEER:-1} == 1 ]]; then nodepeer_run || rc=1; fi
     ;;
 esac
 exit $rc
