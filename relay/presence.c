@@ -24,9 +24,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Connections watching one user, by id (a closed one is simply not found). */
+/* Connections watching one user, by id (a closed one is simply not found),
+ * and what each was told last: TOLD_NOTHING until the first answer or
+ * change. A change can overtake the answer to the watcher's question (it
+ * comes from another relay through Redis): once a change has been told,
+ * the answer is older news and dropped, and no state is told twice. */
+#define TOLD_NOTHING (-1)
+
 struct watchers {
     uint64_t *conn_ids;
+    int8_t *told; /* TOLD_NOTHING, 0 offline, 1 online */
     size_t n, cap;
 };
 
@@ -79,6 +86,7 @@ void presence_free(struct presence *p)
     while (i64map_next(&p->watched, &pos, &key, &val)) {
         struct watchers *w = val;
         free(w->conn_ids);
+        free(w->told);
         free(w);
     }
     i64map_deinit(&p->watched);
@@ -91,8 +99,10 @@ static int local_online(const struct presence *p, int64_t user_id)
     return admission_user_count(p->adm, user_id) > 0;
 }
 
-/* tell_watchers: frame to every connection here watching user_id. */
-static void tell_watchers(struct presence *p, int64_t user_id, const char *frame, size_t len)
+/* tell_watchers: frame (online or not) to every connection here watching
+ * user_id that was not told that state last. */
+static void tell_watchers(struct presence *p, int64_t user_id, int online, const char *frame,
+                          size_t len)
 {
     struct watchers *w = i64map_get(&p->watched, user_id);
     size_t keep = 0;
@@ -100,12 +110,27 @@ static void tell_watchers(struct presence *p, int64_t user_id, const char *frame
         struct conn *c = transport_conn(p->t, w->conn_ids[i]);
         if (!c)
             continue; /* closed: forget it */
-        w->conn_ids[keep++] = w->conn_ids[i];
-        if (transport_usable(c))
+        w->conn_ids[keep] = w->conn_ids[i];
+        w->told[keep] = w->told[i];
+        if (w->told[keep] != online && transport_usable(c)) {
             transport_send(c, frame, len);
+            w->told[keep] = (int8_t) online;
+        }
+        keep++;
     }
     if (w)
         w->n = keep;
+}
+
+/* told_slot: where what conn_id was told of user_id is kept; NULL when
+ * it does not watch (any more). */
+static int8_t *told_slot(struct presence *p, uint64_t conn_id, int64_t user_id)
+{
+    struct watchers *w = i64map_get(&p->watched, user_id);
+    for (size_t i = 0; w && i < w->n; i++)
+        if (w->conn_ids[i] == conn_id)
+            return &w->told[i];
+    return NULL;
 }
 
 /* announce: user_id went online or offline: here, and to the other relays. */
@@ -115,7 +140,7 @@ static void announce(struct presence *p, int64_t user_id, int online, int64_t la
     if (!frame)
         return;
     size_t len = strlen(frame);
-    tell_watchers(p, user_id, frame, len);
+    tell_watchers(p, user_id, online, frame, len);
     if (p->publish && p->writerq)
         p->publish(p->publish_arg, user_id, frame, len);
     free(frame);
@@ -210,6 +235,10 @@ static void answer(struct presence *p, uint64_t conn_id, int64_t user_id, int on
                    int64_t last_seen)
 {
     struct conn *c = transport_conn(p->t, conn_id);
+    int8_t *told = told_slot(p, conn_id, user_id);
+    if (!told || *told != TOLD_NOTHING)
+        return; /* no longer watching, or a change got there first */
+    *told = (int8_t) online;
     if (c && transport_usable(c)) {
         transport_send_owned(c, proto_presence(user_id, online, online ? 0 : last_seen));
         transport_flush_later(c);
@@ -271,11 +300,16 @@ void presence_watch(struct presence *p, struct conn *c, int64_t user_id)
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 4;
         uint64_t *v = realloc(w->conn_ids, cap * sizeof *v);
-        if (!v)
+        if (v)
+            w->conn_ids = v;
+        int8_t *t = v ? realloc(w->told, cap * sizeof *t) : NULL;
+        if (t)
+            w->told = t;
+        if (!v || !t)
             return;
-        w->conn_ids = v;
         w->cap = cap;
     }
+    w->told[w->n] = TOLD_NOTHING;
     w->conn_ids[w->n++] = c->id;
     struct presence_job *pj = job_new(p, user_id);
     if (!pj)
@@ -293,20 +327,23 @@ void presence_unwatch(struct presence *p, const struct conn *c, const int64_t *u
         struct watchers *w = users[u] > 0 ? i64map_get(&p->watched, users[u]) : NULL;
         for (size_t i = 0; w && i < w->n; i++)
             if (w->conn_ids[i] == c->id) {
-                w->conn_ids[i] = w->conn_ids[--w->n];
+                w->n--;
+                w->conn_ids[i] = w->conn_ids[w->n];
+                w->told[i] = w->told[w->n];
                 break;
             }
         if (w && w->n == 0) {
             i64map_del(&p->watched, users[u]);
             free(w->conn_ids);
+            free(w->told);
             free(w);
         }
     }
 }
 
-void presence_remote(struct presence *p, int64_t user_id, const char *frame, size_t len)
+void presence_remote(struct presence *p, int64_t user_id, int online, const char *frame, size_t len)
 {
-    tell_watchers(p, user_id, frame, len);
+    tell_watchers(p, user_id, online, frame, len);
 }
 
 static void heartbeat_run(struct job *j, void *ctx)

@@ -50,9 +50,11 @@ void presence_closing(struct presence *p, int64_t user_id);
 void presence_watch(struct presence *p, struct conn *c, int64_t user_id);
 void presence_unwatch(struct presence *p, const struct conn *c, const int64_t *users, size_t n);
 
-/* presence_remote: a PRESENCE frame another relay announced for user_id;
- * frame borrowed. */
-void presence_remote(struct presence *p, int64_t user_id, const char *frame, size_t len);
+/* presence_remote: a PRESENCE frame (online or not) another relay
+ * announced for user_id; frame borrowed. A watcher told that state last
+ * is not told again. */
+void presence_remote(struct presence *p, int64_t user_id, int online, const char *frame,
+                     size_t len);
 
 /* presence_heartbeat: call every few seconds: this relay is alive (Redis). */
 void presence_heartbeat(struct presence *p);

@@ -311,7 +311,8 @@ static void user_frame(struct relay *r, int64_t user_id, const char *frame, size
     if (cJSON_IsString(type) && strcmp(type->valuestring, "ROOM") == 0 && cJSON_IsNumber(room))
         sessions_notify_user(r->sessions, user_id, (int64_t) room->valuedouble, frame, len);
     else if (cJSON_IsString(type) && strcmp(type->valuestring, "PRESENCE") == 0)
-        presence_remote(r->presence, user_id, frame, len);
+        presence_remote(r->presence, user_id,
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "online")), frame, len);
     cJSON_Delete(j);
 }
 
