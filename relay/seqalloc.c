@@ -7,9 +7,10 @@
  * cannot deadlock), and after the insert one transaction, rooms in the
  * same order, that records what was stored (last_seq, the last message,
  * the senders' read watermarks, seqs left empty). Both use statements
- * over many rows (two per 32 rooms to reserve, one per 32 rooms and one
- * per 32 senders to record): the writer waits for every round trip to
- * MySQL, and a statement per room made a burst of new rooms wait on them. Rooms that need repair
+ * over many rows (two per 32 rooms to reserve, one per 32 senders to
+ * record, with no transaction when no seq was left empty): the writer
+ * waits for every round trip to MySQL, and a statement per room made a
+ * burst of new rooms wait on them. Rooms that need repair
  * (served from memory, or collided) are settled first. A failed MySQL call switches to memory for a
  * backoff period (1 s doubling to 16 s), so an outage costs one time-out per period, not one per
  * batch.
@@ -452,75 +453,67 @@ static int by_room_seq(const void *a, const void *b)
     return (x->m->seq > y->m->seq) - (x->m->seq < y->m->seq);
 }
 
-/* What one batch records besides its gaps: each room's newest stored
- * message, and each sender's newest stored message per room. */
-struct record {
-    const struct chat_message **newest;
-    size_t nnewest;
-    struct room_reader *readers;
-    size_t nreaders;
-};
-
 /* record_room: the gaps of one room (results sorted by seq, r[0..n-1])
- * written now; its newest message and senders added to rec. */
-static int record_room(struct seqalloc *sa, const struct seq_result *const *r, size_t n,
-                       struct record *rec)
+ * written now (when gaps is set); one row per sender added to rows
+ * (*nrows moved on), each with the room's newest stored message. */
+static int record_room(struct seqalloc *sa, const struct seq_result *const *r, size_t n, int gaps,
+                       struct room_record *rows, size_t *nrows)
 {
     int rc = 0;
     const struct chat_message *newest = NULL;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (r[i]->burned > 0 && !r[i]->uncertain)
+        if (gaps && r[i]->burned > 0 && !r[i]->uncertain)
             rc = room_state_gap_add(sa->db, r[i]->m->room_id, r[i]->burned);
-        if (rc == 0 && r[i]->stored && r[i]->burned > 0)
+        if (gaps && rc == 0 && r[i]->stored && r[i]->burned > 0)
             rc = room_state_gap_fill(sa->db, r[i]->m->room_id, r[i]->m->seq); /* a duplicate */
         if (r[i]->stored)
             newest = r[i]->m;
     }
-    if (newest)
-        rec->newest[rec->nnewest++] = newest;
     /* Each sender's newest message of the room, once. */
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = n; newest && i-- > 0;) {
         if (!r[i]->stored || !r[i]->m)
             continue;
         int seen = 0;
         for (size_t k = i + 1; k < n && !seen; k++)
             seen = r[k]->stored && r[k]->m->sender_id == r[i]->m->sender_id;
         if (!seen)
-            rec->readers[rec->nreaders++] =
-                (struct room_reader){r[i]->m->room_id, r[i]->m->sender_id, r[i]->m->seq};
+            rows[(*nrows)++] = (struct room_record){newest, r[i]->m->sender_id, r[i]->m->seq};
     }
     return rc;
 }
 
-/* record_mysql: every room of the batch in one transaction (the rooms'
- * rows and the senders' rows in one statement each per 32), and the
- * uncertain seqs that have settled when the batch stored something (the
- * store is answering); 0 or ERR_*. */
+/* record_mysql: the batch's outcome: one statement per 32 senders of its
+ * rooms (rooms' last message and last_seq, senders' watermarks). Each
+ * piece only ever raises a value, so a batch without empty seqs needs no
+ * transaction (a failure is held and written again); seqs that hold no
+ * message, and the uncertain seqs that have settled when the batch stored
+ * something (the store is answering), are written with it in one. 0 or
+ * ERR_*. */
 static int record_mysql(struct seqalloc *sa, const struct seq_result *const *r, size_t n,
                         int stored_any)
 {
-    struct record rec = {calloc(n, sizeof(const struct chat_message *)), 0,
-                         calloc(n, sizeof(struct room_reader)), 0};
-    int rc = rec.newest && rec.readers ? sqldb_begin(sa->db) : ERR_INTERNAL;
+    struct room_record *rows = calloc(n, sizeof *rows);
+    size_t nrows = 0;
+    int gaps = stored_any && sa->nunsure > 0;
+    for (size_t i = 0; i < n && !gaps; i++)
+        gaps = r[i]->burned > 0;
+    int rc = !rows ? ERR_INTERNAL : gaps ? sqldb_begin(sa->db) : 0;
     if (rc == 0 && stored_any && sa->nunsure)
         rc = unsure_settle(sa);
     for (size_t i = 0; rc == 0 && i < n;) {
         size_t k = i + 1;
         while (k < n && r[k]->m->room_id == r[i]->m->room_id)
             k++;
-        rc = record_room(sa, r + i, k - i, &rec);
+        rc = record_room(sa, r + i, k - i, gaps, rows, &nrows);
         i = k;
     }
     if (rc == 0)
-        rc = room_state_stored_many(sa->db, rec.newest, rec.nnewest);
-    if (rc == 0)
-        rc = room_state_read_raise_many(sa->db, rec.readers, rec.nreaders);
-    if (rc == 0)
+        rc = room_state_record_many(sa->db, rows, nrows);
+    if (rc == 0 && gaps)
         rc = sqldb_commit(sa->db);
     if (rc)
         sqldb_rollback(sa->db);
-    free(rec.newest);
-    free(rec.readers);
+    free(rows);
     return rc;
 }
 

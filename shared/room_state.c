@@ -3,7 +3,7 @@
  * room_state.h).
  *
  * The last-message UPDATE is a multi-table UPDATE (the rooms of a batch
- * joined with a derived table of their newest messages), whose
+ * joined with a derived table of their newest messages and senders), whose
  * assignments MySQL may evaluate in any order. So every IF compares with
  * `<=`: whether last_msg_seq was raised to the new seq before or after the
  * IF reads it, the IF picks the new message exactly when no newer one is
@@ -35,88 +35,61 @@ void room_state_preview(const struct chat_message *m, char *buf, size_t cap)
     buf[used] = '\0';
 }
 
-/* The derived table's rows are matched on the primary key (eq_ref on
- * any table of size), in the order given. */
-static struct sql_many stored_sql = SQL_MANY_INIT(
+/* The derived table's rows are matched on the primary keys (eq_ref on
+ * tables of any size), in the order given. A room with two senders in the
+ * batch appears in two rows with the same room values; MySQL updates a
+ * row that matches twice once. LEFT JOIN: a reader who is no member
+ * leaves the room's update alone. */
+static struct sql_many record_sql = SQL_MANY_INIT(
     "UPDATE chat_rooms r JOIN (",
-    "SELECT ? AS id, ? AS seq, ? AS type, ? AS preview, ? AS at_ms, ? AS sender", " UNION ALL ",
-    ") v ON r.id = v.id SET r.last_seq = GREATEST(r.last_seq, v.seq), "
+    "SELECT ? AS id, ? AS seq, ? AS type, ? AS preview, ? AS at_ms, ? AS sender, ? AS reader, "
+    "? AS read_seq",
+    " UNION ALL ",
+    ") v ON r.id = v.id LEFT JOIN chat_room_members m ON m.room_id = v.id AND m.user_id = v.reader "
+    "SET r.last_seq = GREATEST(r.last_seq, v.seq), "
     "r.last_msg_type = IF(r.last_msg_seq <= v.seq, v.type, r.last_msg_type), "
     "r.last_msg_preview = IF(r.last_msg_seq <= v.seq, v.preview, r.last_msg_preview), "
     "r.last_msg_at_ms = IF(r.last_msg_seq <= v.seq, v.at_ms, r.last_msg_at_ms), "
     "r.last_msg_sender = IF(r.last_msg_seq <= v.seq, v.sender, r.last_msg_sender), "
     "r.last_activity_ms = GREATEST(r.last_activity_ms, v.at_ms), "
-    "r.last_msg_seq = GREATEST(r.last_msg_seq, v.seq)",
+    "r.last_msg_seq = GREATEST(r.last_msg_seq, v.seq), "
+    "m.last_read_seq = GREATEST(m.last_read_seq, v.read_seq)",
     NULL, NULL, NULL);
 
-static struct sql_many read_raise_sql = SQL_MANY_INIT(
-    "UPDATE chat_room_members m JOIN (", "SELECT ? AS room, ? AS user, ? AS seq", " UNION ALL ",
-    ") v ON m.room_id = v.room AND m.user_id = v.user "
-    "SET m.last_read_seq = GREATEST(m.last_read_seq, v.seq)",
-    NULL, NULL, NULL);
+#define RECORD_ARGS 8
 
-#define STORED_ARGS 6
-
-/* stored_chunk: msgs[0..n-1] (n <= SQL_MANY_MAX), padded with room 0. */
-static int stored_chunk(struct sqldb *db, const struct chat_message *const *msgs, size_t n)
+/* record_chunk: rows[0..n-1] (n <= SQL_MANY_MAX), padded with room 0. */
+static int record_chunk(struct sqldb *db, const struct room_record *rows, size_t n)
 {
     char previews[SQL_MANY_MAX][ROOM_PREVIEW_BUF];
-    size_t rows = sql_many_chunk(n);
-    const char *sql = sql_many_text(&stored_sql, rows);
-    struct sqldb_arg args[STORED_ARGS * SQL_MANY_MAX];
+    size_t k = sql_many_chunk(n);
+    const char *sql = sql_many_text(&record_sql, k);
+    struct sqldb_arg args[RECORD_ARGS * SQL_MANY_MAX];
     if (!sql)
         return ERR_INTERNAL;
-    for (size_t i = 0; i < rows; i++) {
-        struct sqldb_arg *a = args + STORED_ARGS * i;
-        if (i >= n) {
-            a[0] = SQLDB_ARG_I64(0);
-            a[1] = SQLDB_ARG_I64(0);
-            a[2] = SQLDB_ARG_TEXT("");
-            a[3] = SQLDB_ARG_TEXT("");
-            a[4] = SQLDB_ARG_I64(0);
-            a[5] = SQLDB_ARG_I64(0);
-            continue;
-        }
-        const struct chat_message *m = msgs[i];
-        room_state_preview(m, previews[i], sizeof previews[i]);
-        a[0] = SQLDB_ARG_I64(m->room_id);
-        a[1] = SQLDB_ARG_I64(m->seq);
-        a[2] = SQLDB_ARG_TEXT(chat_type_name(m->type));
+    for (size_t i = 0; i < k; i++) {
+        struct sqldb_arg *a = args + RECORD_ARGS * i;
+        const struct chat_message *m = i < n ? rows[i].newest : NULL;
+        previews[i][0] = '\0';
+        if (m)
+            room_state_preview(m, previews[i], sizeof previews[i]);
+        a[0] = SQLDB_ARG_I64(m ? m->room_id : 0);
+        a[1] = SQLDB_ARG_I64(m ? m->seq : 0);
+        a[2] = SQLDB_ARG_TEXT(m ? chat_type_name(m->type) : "");
         a[3] = SQLDB_ARG_TEXT(previews[i]);
-        a[4] = SQLDB_ARG_I64(m->created_at_ms);
-        a[5] = SQLDB_ARG_I64(m->sender_id);
+        a[4] = SQLDB_ARG_I64(m ? m->created_at_ms : 0);
+        a[5] = SQLDB_ARG_I64(m ? m->sender_id : 0);
+        a[6] = SQLDB_ARG_I64(m ? rows[i].reader_id : 0);
+        a[7] = SQLDB_ARG_I64(m ? rows[i].read_seq : 0);
     }
-    return sqldb_stmt_exec(db, sql, args, STORED_ARGS * rows, NULL, NULL);
+    return sqldb_stmt_exec(db, sql, args, RECORD_ARGS * k, NULL, NULL);
 }
 
-int room_state_stored_many(struct sqldb *db, const struct chat_message *const *msgs, size_t n)
+int room_state_record_many(struct sqldb *db, const struct room_record *rows, size_t n)
 {
     for (size_t at = 0; at < n;) {
         size_t k = n - at < SQL_MANY_MAX ? n - at : SQL_MANY_MAX;
-        int rc = stored_chunk(db, msgs + at, k);
-        if (rc)
-            return rc;
-        at += k;
-    }
-    return 0;
-}
-
-int room_state_read_raise_many(struct sqldb *db, const struct room_reader *readers, size_t n)
-{
-    for (size_t at = 0; at < n;) {
-        size_t k = n - at < SQL_MANY_MAX ? n - at : SQL_MANY_MAX;
-        size_t rows = sql_many_chunk(k);
-        const char *sql = sql_many_text(&read_raise_sql, rows);
-        struct sqldb_arg args[3 * SQL_MANY_MAX];
-        if (!sql)
-            return ERR_INTERNAL;
-        for (size_t i = 0; i < rows; i++) {
-            const struct room_reader *r = i < k ? &readers[at + i] : NULL;
-            args[3 * i] = SQLDB_ARG_I64(r ? r->room_id : 0);
-            args[3 * i + 1] = SQLDB_ARG_I64(r ? r->user_id : 0);
-            args[3 * i + 2] = SQLDB_ARG_I64(r ? r->seq : 0);
-        }
-        int rc = sqldb_stmt_exec(db, sql, args, 3 * rows, NULL, NULL);
+        int rc = record_chunk(db, rows + at, k);
         if (rc)
             return rc;
         at += k;

@@ -5,10 +5,9 @@
  * exact). All of it is derived from the per-room seq; nothing is stored
  * or rewritten per message.
  *
- * The relay's writer calls room_state_stored_many and
- * room_state_read_raise_many once per write batch (the gap functions once
- * per empty seq), inside the transaction that raises last_seq; the relay's READ and the API call
- * room_state_mark_read. Same threading rules as sqldb.h.
+ * The relay's writer calls room_state_record_many once per write batch
+ * (and the gap functions once per empty seq, then in one transaction); the relay's READ and the API
+ * call room_state_mark_read. Same threading rules as sqldb.h.
  */
 #ifndef CHAT_ROOM_STATE_H
 #define CHAT_ROOM_STATE_H
@@ -28,25 +27,23 @@
  * or "". */
 void room_state_preview(const struct chat_message *m, char *buf, size_t cap);
 
-/* room_state_stored_many: msgs[0..n-1] (each with its seq, created_at
- * and sender; at most one per room) are stored: raise each room's
- * last_seq to the message's seq and, unless the room's last message is
- * newer, make it the last message and the room's last activity. Never
- * lowers anything; safe to repeat and to race. One statement per 32 rooms.
- * Returns 0 (rooms that do not exist are skipped), ERR_UNAVAILABLE,
- * ERR_INTERNAL. */
-int room_state_stored_many(struct sqldb *db, const struct chat_message *const *msgs, size_t n);
-
-/* A member's own message: writing means having read up to it. */
-struct room_reader {
-    int64_t room_id, user_id, seq;
+/* One sender's newest stored message in a room of a write batch, with the
+ * room's newest stored message of the batch (the same one when that
+ * sender wrote last). Writing means having read: the sender's watermark
+ * moves up to its own message. */
+struct room_record {
+    const struct chat_message *newest; /* seq, created_at, sender, type, text */
+    int64_t reader_id, read_seq;
 };
 
-/* room_state_read_raise_many: each reader's watermark becomes at least
- * its seq (at most one entry per room and user). One statement per 32
- * readers. 0 (readers that are no members are skipped), ERR_UNAVAILABLE,
- * ERR_INTERNAL. */
-int room_state_read_raise_many(struct sqldb *db, const struct room_reader *readers, size_t n);
+/* room_state_record_many: for each row, raise the room's last_seq to
+ * newest's seq and, unless the room's last message is newer, make it the
+ * last message and the room's last activity; and raise reader_id's
+ * watermark to read_seq (nothing when reader_id is no member). Never
+ * lowers anything; safe to repeat and to race. One statement per 32 rows,
+ * each atomic by itself. Returns 0 (rooms that do not exist are skipped),
+ * ERR_UNAVAILABLE, ERR_INTERNAL. */
+int room_state_record_many(struct sqldb *db, const struct room_record *rows, size_t n);
 
 /* room_state_mark_read: a member says it has read up to seq. The
  * watermark moves forward only: a seq at or below it changes nothing (and

@@ -61,7 +61,7 @@ enum sqldb_type {
                    * (the session time zone is UTC) */
 };
 
-#define SQLDB_MAX_ARGS 192 /* 32 rows of 6 (sql_many.h) */
+#define SQLDB_MAX_ARGS 256 /* 32 rows of 8 (sql_many.h) */
 #define SQLDB_MAX_COLS 24
 
 /* One statement parameter; ptr is borrowed for the duration of the call. */

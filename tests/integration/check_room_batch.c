@@ -1,6 +1,6 @@
 /*
  * check_room_batch.c - the writer's statements over many rooms at once
- * (room_seq_claim_many, room_state_stored_many, room_state_read_raise_many)
+ * (room_seq_claim_many, room_state_record_many)
  * against the test database: chunks of 1, 8 and 32 rows with padding, rooms
  * that do not exist, and the rules the single-row statements kept (nothing
  * moves back; a newer last message is never replaced by an older one).
@@ -145,15 +145,15 @@ START_TEST(test_stored_many_keeps_newest)
     /* Message times after the rooms' creation (their first activity). */
     const int64_t t0 = (int64_t) time(NULL) * 1000 + 60000;
     struct chat_message *ms = calloc(NROOMS, sizeof *ms);
-    const struct chat_message *p[NROOMS];
+    struct room_record p[NROOMS];
     char text[NROOMS][16], buf[ROOM_PREVIEW_BUF];
     ck_assert_ptr_nonnull(ms);
     for (int i = 0; i < NROOMS; i++) {
         snprintf(text[i], sizeof text[i], "five-%d", i);
         ms[i] = text_msg(room_ids[i], 5, text[i], t0 + 5000 + i);
-        p[i] = &ms[i];
+        p[i] = (struct room_record){&ms[i], user_a, 5};
     }
-    ck_assert_int_eq(room_state_stored_many(db, p, NROOMS), 0);
+    ck_assert_int_eq(room_state_record_many(db, p, NROOMS), 0);
     for (int i = 0; i < NROOMS; i++) {
         ck_assert_int_eq(room_col("last_seq", room_ids[i]), 5);
         ck_assert_int_eq(room_col("last_msg_seq", room_ids[i]), 5);
@@ -165,8 +165,8 @@ START_TEST(test_stored_many_keeps_newest)
      * newer one of another room in the same statement does. */
     struct chat_message older = text_msg(room_ids[0], 3, "three", t0 + 3000);
     struct chat_message newer = text_msg(room_ids[1], 7, "seven", t0 + 7000);
-    const struct chat_message *two[2] = {&older, &newer};
-    ck_assert_int_eq(room_state_stored_many(db, two, 2), 0);
+    struct room_record two[2] = {{&older, user_a, 3}, {&newer, user_a, 7}};
+    ck_assert_int_eq(room_state_record_many(db, two, 2), 0);
     preview_of(room_ids[0], buf, sizeof buf);
     ck_assert_str_eq(buf, "five-0");
     ck_assert_int_eq(room_col("last_seq", room_ids[0]), 5);
@@ -176,37 +176,48 @@ START_TEST(test_stored_many_keeps_newest)
     ck_assert_int_eq(room_col("last_msg_seq", room_ids[1]), 7);
     ck_assert_int_eq(room_col("last_msg_at_ms", room_ids[1]), t0 + 7000);
     /* The same message again (a retried record) leaves it as it was. */
-    ck_assert_int_eq(room_state_stored_many(db, &two[1], 1), 0);
+    ck_assert_int_eq(room_state_record_many(db, &two[1], 1), 0);
     preview_of(room_ids[1], buf, sizeof buf);
     ck_assert_str_eq(buf, "seven");
     /* A room that does not exist is skipped, the others still recorded. */
     struct chat_message ghost = text_msg(room_ids[NROOMS - 1] + 1000000, 9, "ghost", t0 + 9000);
     struct chat_message nine = text_msg(room_ids[2], 9, "nine", t0 + 9000);
-    const struct chat_message *gn[2] = {&nine, &ghost};
-    ck_assert_int_eq(room_state_stored_many(db, gn, 2), 0);
+    struct room_record gn[2] = {{&nine, user_a, 9}, {&ghost, user_a, 9}};
+    ck_assert_int_eq(room_state_record_many(db, gn, 2), 0);
     ck_assert_int_eq(room_col("last_msg_seq", room_ids[2]), 9);
     free(ms);
 }
 END_TEST
 
-START_TEST(test_read_raise_many_only_forward)
+START_TEST(test_record_many_raises_watermarks)
 {
-    struct room_reader rd[NROOMS + 1];
+    const int64_t t0 = (int64_t) time(NULL) * 1000 + 60000;
+    struct chat_message *ms = calloc(NROOMS, sizeof *ms);
+    struct room_record rd[NROOMS + 1];
     const char *read_sql = "SELECT last_read_seq FROM chat_room_members WHERE room_id = ? "
                            "AND user_id = ?";
-    for (int i = 0; i < NROOMS; i++)
-        rd[i] = (struct room_reader){room_ids[i], user_a, 10 + i};
-    rd[NROOMS] = (struct room_reader){room_ids[0], user_b, 99}; /* no member of room 0 */
-    ck_assert_int_eq(room_state_read_raise_many(db, rd, NROOMS + 1), 0);
-    for (int i = 0; i < NROOMS; i++)
+    ck_assert_ptr_nonnull(ms);
+    for (int i = 0; i < NROOMS; i++) {
+        ms[i] = text_msg(room_ids[i], 10 + i, "read", t0);
+        rd[i] = (struct room_record){&ms[i], user_a, 10 + i};
+    }
+    /* user_b is no member of room 0: that row raises no watermark, and
+     * the room itself is still recorded. */
+    struct chat_message late = text_msg(room_ids[0], 50, "late", t0 + 1);
+    rd[NROOMS] = (struct room_record){&late, user_b, 99};
+    ck_assert_int_eq(room_state_record_many(db, rd, NROOMS + 1), 0);
+    for (int i = 1; i < NROOMS; i++)
         ck_assert_int_eq(column(read_sql, room_ids[i], user_a), 10 + i);
+    ck_assert_int_eq(column(read_sql, room_ids[0], user_a), 10);
+    ck_assert_int_eq(room_col("last_msg_seq", room_ids[0]), 50);
     ck_assert_int_eq(column(read_sql, room_ids[NROOMS - 1], user_b), 0);
     /* Lower seqs do not move anything back. */
     for (int i = 0; i < NROOMS; i++)
-        rd[i].seq = 1;
-    ck_assert_int_eq(room_state_read_raise_many(db, rd, NROOMS), 0);
-    for (int i = 0; i < NROOMS; i++)
+        rd[i].read_seq = 1;
+    ck_assert_int_eq(room_state_record_many(db, rd, NROOMS), 0);
+    for (int i = 1; i < NROOMS; i++)
         ck_assert_int_eq(column(read_sql, room_ids[i], user_a), 10 + i);
+    free(ms);
 }
 END_TEST
 
@@ -217,7 +228,7 @@ Suite *room_batch_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_claim_many_across_chunks);
     tcase_add_test(tc, test_stored_many_keeps_newest);
-    tcase_add_test(tc, test_read_raise_many_only_forward);
+    tcase_add_test(tc, test_record_many_raises_watermarks);
     suite_add_tcase(s, tc);
     return s;
 }
