@@ -115,9 +115,13 @@ drop_db() {
 }
 
 # use_db NAME: the relay and lighttpd restarted on the databases NAME.
+# relay_mongo_uri: when set, the relays (not lighttpd) use this store
+# (tworelay-sat on the stand-in).
+relay_mongo_uri=
 use_db() {
     export CHAT_MONGO_DATABASE=$1 CHAT_MYSQL_DATABASE=$1
-    "$STACK" restart relay >/dev/null || { say "relay did not start on $1"; return 1; }
+    env ${relay_mongo_uri:+CHAT_MONGO_URI=$relay_mongo_uri} "$STACK" restart relay >/dev/null ||
+        { say "relay did not start on $1"; return 1; }
     "$STACK" restart lighttpd >/dev/null || { say "lighttpd did not start on $1"; return 1; }
 }
 
@@ -195,7 +199,8 @@ relay2_up() {
     "$STACK" start redis >/dev/null || { say "redis did not start"; return 1; }
     say "two relays: restarting the relay with Redis, starting a second one on $port2"
     use_db chat_bench_tworelay || return 1
-    CHAT_RELAY_PORT=$port2 nohup "$BIN/chat-relay" >>"$ROOT/var/log/bench-relay2.log" 2>&1 &
+    env ${relay_mongo_uri:+CHAT_MONGO_URI=$relay_mongo_uri} CHAT_RELAY_PORT="$port2" \
+        nohup "$BIN/chat-relay" >>"$ROOT/var/log/bench-relay2.log" 2>&1 &
     r2pid=$!
     echo "$r2pid" >"$ROOT/var/run/relay2.pid"
     for _ in $(seq 1 100); do
@@ -240,27 +245,43 @@ two_relays() {
 # run. JSON: <time>-onerelay-sat.json and <time>-tworelay-sat.json.
 # BENCH_TWOSAT_ONE=0 skips the one-relay part; BENCH_ARGS are passed on
 # (e.g. "--sat-rates 3000 --sat-seconds 10"); BENCH_PROFILE=1
-# perf-records the relays of each part into var/bench/.
+# perf-records the relays of each part into var/bench/. BENCH_TWOSAT_STUB=1
+# puts both parts' relays on chat-bench-mongostub (lighttpd on the store),
+# so that the relays, not the store, are what runs out (JSON names end in
+# -stub).
 two_relays_sat() {
-    local port2=${BENCH_RELAY2_PORT:-8091} r=0 pbase=
+    local port2=${BENCH_RELAY2_PORT:-8091} r=0 pbase= spid= sfx=
+    local sport=${BENCH_STUB_PORT:-27038}
     [[ -n ${BENCH_PROFILE:-} ]] && mkdir -p "$ROOT/var/bench" && pbase=$ROOT/var/bench/$stamp
     port_open "$port2" && { say "port $port2 is taken: set BENCH_RELAY2_PORT"; return 1; }
     bench_db chat_bench_tworelay fresh || return 1
     dropped+=(chat_bench_tworelay)
+    if [[ ${BENCH_TWOSAT_STUB:-0} == 1 ]]; then
+        port_open "$sport" && { say "port $sport is taken: set BENCH_STUB_PORT"; return 1; }
+        "$BIN/chat-bench-mongostub" --port "$sport" 2>/dev/null &
+        spid=$!
+        trap 'relayonly_stub_stop "$spid"; restore' EXIT
+        for _ in $(seq 1 50); do port_open "$sport" && break; sleep 0.1; done
+        relay_mongo_uri=mongodb://127.0.0.1:$sport/
+        sfx=-stub
+        say "tworelay-sat: the relays on the stand-in (127.0.0.1:$sport), lighttpd on the store"
+    fi
     if [[ ${BENCH_TWOSAT_ONE:-1} == 1 ]]; then
         say "one relay (no Redis): saturation on chat_bench_tworelay"
         use_db chat_bench_tworelay || return 1
-        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-onerelay-sat.json" \
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-onerelay-sat$sfx.json" \
             ${pbase:+--perf "$pbase-onerelay.perf.data"} "${extra[@]}" saturation || r=1
     fi
     if relay2_up "$port2"; then
-        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-tworelay-sat.json" \
+        "$BIN/chat-bench" "${args[@]}" --out "${out%.json}-tworelay-sat$sfx.json" \
             ${pbase:+--perf "$pbase-tworelay.perf.data"} --relay2 "ws://127.0.0.1:$port2/ws" \
             "${extra[@]}" tworelay-sat || r=1
     else
         r=1
     fi
     relay2_down
+    relay_mongo_uri=
+    [[ -n $spid ]] && use_db chat_bench_tworelay && relayonly_stub_stop "$spid"
     return $r
 }
 
@@ -743,6 +764,7 @@ relayonly-callgrind) relayonly_callgrind || rc=1 ;;
     if ((full)) && [[ ${BENCH_RELAYONLY:-1} == 1 ]]; then relayonly_run || rc=1; fi
     if ((full)) && [[ ${BENCH_CALLGRIND:-1} == 1 ]]; then relayonly_callgrind || rc=1; fi
     if ((full)) && [[ ${BENCH_TWO_RELAYS:-1} == 1 ]]; then two_relays || rc=1; fi
+    if ((full)) && [[ ${BENCH_TWOSAT:-1} == 1 ]]; then two_relays_sat || rc=1; fi
     if ((full)) && [[ ${BENCH_BIG_STORE:-1} == 1 ]]; then stores || rc=1; fi
     if ((full)) && [[ ${BENCH_MEDIA:-1} == 1 ]]; then media_run || rc=1; fi
     if ((full)) && [[ ${BENCH_ROOMLIST:-1} == 1 ]]; then roomlist_run || rc=1; fi
