@@ -180,7 +180,7 @@ static void hook_watch(struct redis_bus *b, int mask, int on)
 {
     if (on) {
         if (ev_add(b->loop, b->fd, mask, on_fd, b) != 0)
-            b->broken = 1; /* fd >= FD_SETSIZE: the tick drops the connection */
+            b->broken = 1; /* over the loop's descriptor limit, or out of memory: the tick drops it */
     } else {
         ev_del(b->loop, b->fd, mask);
     }
@@ -387,7 +387,7 @@ static int64_t tick(struct ev_loop *loop, int64_t id, void *data)
     (void) loop;
     (void) id;
     if (b->ac && b->broken) {
-        drop(b, "socket descriptor above FD_SETSIZE");
+        drop(b, "the event loop cannot watch the socket");
     } else if (b->ac && !b->connected && now - b->attempt_ms > BUS_CONNECT_MAX_MS) {
         drop(b, "connect timed out");
     } else if (!b->ac && now >= b->retry_ms) {
