@@ -180,7 +180,8 @@ static void hook_watch(struct redis_bus *b, int mask, int on)
 {
     if (on) {
         if (ev_add(b->loop, b->fd, mask, on_fd, b) != 0)
-            b->broken = 1; /* over the loop's descriptor limit, or out of memory: the tick drops it */
+            b->broken =
+                1; /* over the loop's descriptor limit, or out of memory: the tick drops it */
     } else {
         ev_del(b->loop, b->fd, mask);
     }
