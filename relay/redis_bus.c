@@ -179,9 +179,9 @@ static void on_fd(struct ev_loop *loop, int fd, void *data, int mask)
 static void hook_watch(struct redis_bus *b, int mask, int on)
 {
     if (on) {
+        /* Over the loop's descriptor limit, or out of memory: the tick drops it. */
         if (ev_add(b->loop, b->fd, mask, on_fd, b) != 0)
-            b->broken =
-                1; /* over the loop's descriptor limit, or out of memory: the tick drops it */
+            b->broken = 1;
     } else {
         ev_del(b->loop, b->fd, mask);
     }
