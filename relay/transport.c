@@ -506,6 +506,10 @@ static void http_read(struct conn *c)
 
 /* ------------------------------------------------------------ WebSocket */
 
+/* sock_recv: wslay's read callback. It must keep reading until the socket
+ * would block (no read budget): wsconn gives an idle connection's wslay
+ * context back to its pool only when wslay has read everything, so that
+ * no half-parsed bytes stay in a context another connection gets next. */
 static ssize_t sock_recv(void *arg, uint8_t *buf, size_t len)
 {
     struct conn *c = arg;

@@ -57,6 +57,9 @@ struct ctx_slot {
     struct ctx_slot *next; /* in the pool */
 };
 
+/* The pool is the process's, without a lock: every wsconn is driven by the
+ * one event-loop thread (ev.h: one loop per process). A second loop on
+ * another thread would need a pool of its own. */
 #define WSCONN_POOL_MAX 16
 static struct ctx_slot *pool;
 static size_t pool_len;
