@@ -258,10 +258,8 @@ two_relays_sat() {
     dropped+=(chat_bench_tworelay)
     if [[ ${BENCH_TWOSAT_STUB:-0} == 1 ]]; then
         port_open "$sport" && { say "port $sport is taken: set BENCH_STUB_PORT"; return 1; }
-        "$BIN/chat-bench-mongostub" --port "$sport" 2>/dev/null &
-        spid=$!
+        stub_start "$sport" /dev/null
         trap 'relayonly_stub_stop "$spid"; restore' EXIT
-        for _ in $(seq 1 50); do port_open "$sport" && break; sleep 0.1; done
         relay_mongo_uri=mongodb://127.0.0.1:$sport/
         sfx=-stub
         say "tworelay-sat: the relays on the stand-in (127.0.0.1:$sport), lighttpd on the store"
@@ -380,9 +378,7 @@ relayonly_run() {
     dropped+=(chat_bench)
     for pass in store stub; do
         if [[ $pass == stub ]]; then
-            "$BIN/chat-bench-mongostub" --port "$sport" 2>"$tmp/stub.log" &
-            spid=$!
-            for _ in $(seq 1 50); do port_open "$sport" && break; sleep 0.1; done
+            stub_start "$sport" "$tmp/stub.log"
             say "relayonly: the relay on the stand-in (127.0.0.1:$sport), lighttpd on the store"
             export CHAT_MONGO_DATABASE=chat_bench CHAT_MYSQL_DATABASE=chat_bench
             "$STACK" restart lighttpd >/dev/null &&
@@ -423,6 +419,14 @@ relayonly_run() {
     relayonly_report "$tmp" "${out%.json}-relayonly.json" || r=1
     rm -rf "$tmp"
     return $r
+}
+
+# stub_start PORT LOG: chat-bench-mongostub on PORT, its stderr to LOG;
+# the caller's spid set to its pid; waits up to 5 s for it to listen.
+stub_start() {
+    "$BIN/chat-bench-mongostub" --port "$1" 2>"$2" &
+    spid=$!
+    for _ in $(seq 1 50); do port_open "$1" && break; sleep 0.1; done
 }
 
 relayonly_stub_stop() {
@@ -517,9 +521,7 @@ relayonly_callgrind() {
     for pass in store stub; do
         local uri=()
         if [[ $pass == stub ]]; then
-            "$BIN/chat-bench-mongostub" --port "$sport" 2>"$tmp/stub.log" &
-            spid=$!
-            for _ in $(seq 1 50); do port_open "$sport" && break; sleep 0.1; done
+            stub_start "$sport" "$tmp/stub.log"
             uri=(CHAT_MONGO_URI=mongodb://127.0.0.1:$sport/)
         fi
         say "relayonly-callgrind: the relay under callgrind on the $pass, $rate msg/s"
