@@ -231,7 +231,9 @@ static int stmt_run(struct sqldb *db, MYSQL_STMT *st, int owned, const struct sq
         stmt_discard(db, st, owned);
         return ERR_INVALID;
     }
-    memset(bind, 0, sizeof bind);
+    /* Only what is bound: the array holds 256 (about 28 KB), most
+     * statements use a few. */
+    memset(bind, 0, nargs * sizeof bind[0]);
     for (size_t i = 0; i < nargs; i++) {
         switch (args[i].type) {
         case SQLDB_INT64:
